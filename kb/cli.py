@@ -1,0 +1,180 @@
+"""The `kb` command: a thin adapter that parses options, calls the library and formats what comes back.
+
+Library errors (kb.errors) are turned into one-line messages with their exit status in exactly one place,
+`KbGroup.invoke`; nothing here catches anything else, and no traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .errors import KbError
+
+EXIT_NO_MATCH = 1
+EXIT_USAGE = 2
+
+
+class KbGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KbError as exc:
+            err = click.ClickException(str(exc))
+            err.exit_code = exc.exit_code
+            raise err from None
+        except KeyboardInterrupt:
+            click.echo("kb: interrupted; the index is unchanged", err=True)
+            ctx.exit(130)
+        except BrokenPipeError:
+            sys.stderr.close()
+            ctx.exit(0)
+
+
+def _note(message: str) -> None:
+    click.echo(f"kb: {message}", err=True)
+
+
+@click.group(cls=KbGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--content", type=click.Path(path_type=Path), envvar="KB_CONTENT", default="content",
+              show_default=True, help="Folder of Markdown pages (env KB_CONTENT).")
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), envvar="KB_INDEX", default="index",
+              show_default=True, help="Folder for the search index (env KB_INDEX).")
+@click.option("--include-drafts", is_flag=True, envvar="KB_INCLUDE_DRAFTS",
+              help="Index pages marked `draft: true` or `unlisted: true` too.")
+@click.option("--max-file-size", type=click.FloatRange(min=0.001), default=5.0, show_default=True,
+              envvar="KB_MAX_FILE_SIZE", help="Skip page files larger than this many MB, with a warning.")
+@click.option("--lock-timeout", type=click.FloatRange(min=0), default=10.0, show_default=True,
+              envvar="KB_LOCK_TIMEOUT", help="Seconds to wait for another reindex to finish.")
+@click.version_option(package_name="kb")
+@click.pass_context
+def cli(ctx: click.Context, content: Path, index_dir: Path, include_drafts: bool, max_file_size: float,
+        lock_timeout: float) -> None:
+    """kb: search your Markdown knowledge base, section by section."""
+    from .api import KnowledgeBase
+
+    ctx.obj = KnowledgeBase(content, index_dir, include_drafts=include_drafts,
+                            max_file_bytes=int(max_file_size * 1024 * 1024), lock_timeout=lock_timeout,
+                            on_note=_note)
+
+
+@cli.command()
+@click.argument("query", nargs=-1, required=True)
+@click.option("--limit", "-n", type=click.IntRange(1, 1000), default=10, show_default=True, help="Hits to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (the documented contract).")
+@click.option("--no-refresh", is_flag=True, help="Answer from the index as it is; skip the freshness check.")
+@click.option("--group", type=click.Choice(["page"]), default=None, help="Best section per page, others beneath.")
+@click.pass_obj
+def search(kb: Any, query: tuple[str, ...], limit: int, as_json: bool, no_refresh: bool, group: str | None) -> None:
+    """Search the knowledge base. Words must all match; "quoted phrases", OR, -word, word*, tag:/page:/title:."""
+    text = " ".join(query)
+    if not no_refresh:
+        _refresh(kb)
+    result = kb.search(text, limit=limit, group=group)
+    if as_json:
+        click.echo(json.dumps(asdict(result), ensure_ascii=False))
+    else:
+        from .present import format_header, format_result, use_color
+
+        header = format_header(result)
+        if header:
+            click.echo(header, err=not result.hits)
+        if result.hits:
+            click.echo(format_result(result, color=use_color(sys.stdout.isatty())))
+        else:
+            click.echo(f"No results for {text!r}.", err=True)
+    if not result.hits:
+        sys.exit(EXIT_NO_MATCH)
+
+
+def _refresh(kb: Any) -> None:
+    """Bring a missing or stale index up to date before answering, with one line on stderr."""
+    from .errors import IndexLocked
+
+    try:
+        report = kb.refresh()
+    except IndexLocked:
+        _note("another reindex is running; answering from the index as it is")
+        return
+    if report is not None and report.changed:
+        if report.full:
+            _note(f"index built: {report.pages} pages, {report.sections} sections")
+        else:
+            _note(f"index updated: {report.added} added, {report.updated} updated, {report.removed} removed")
+        for w in report.warnings:
+            _note(f"warning: {w}")
+
+
+@cli.command()
+@click.option("--full", is_flag=True, help="Rebuild from scratch instead of updating changed pages only.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@click.option("--strict", is_flag=True, help="Exit with status 1 when any page had a problem.")
+@click.pass_obj
+def reindex(kb: Any, full: bool, as_json: bool, strict: bool) -> None:
+    """Update the index from the content folder (only changed pages are re-parsed)."""
+    bar = _ProgressBar()
+    try:
+        report = kb.reindex(full=full, progress=bar.update)
+    finally:
+        bar.close()
+    if as_json:
+        click.echo(json.dumps(asdict(report), ensure_ascii=False))
+    else:
+        for w in report.warnings:
+            _note(f"warning: {w}")
+        click.echo(report.summary())
+    if strict and report.warnings:
+        sys.exit(1)
+
+
+class _ProgressBar:
+    """A progress bar on stderr, only on a terminal and only when the work is long enough to watch."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+
+    def update(self, done: int, total: int) -> None:
+        if self._bar is None:
+            if total < 500 or not sys.stderr.isatty():
+                return
+            self._bar = click.progressbar(length=total, label="indexing", file=sys.stderr)
+            self._bar.__enter__()
+        self._bar.update(1)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+
+
+@cli.command()
+@click.argument("target")
+@click.option("--json", "as_json", is_flag=True, help="Print the page or section as JSON.")
+@click.pass_obj
+def show(kb: Any, target: str, as_json: bool) -> None:
+    """Print a page, or one section of it: PAGE or PAGE#ANCHOR (page id or path)."""
+    page, _, anchor = target.partition("#")
+    if "#" in target:
+        obj: Any = kb.section(page, anchor)
+        sections = [obj]
+    else:
+        obj = kb.page(page)
+        sections = list(obj.sections)
+    if as_json:
+        click.echo(json.dumps(asdict(obj), ensure_ascii=False))
+        return
+    for s in sections:
+        click.echo(f"{' › '.join(s.breadcrumb)}  ({s.path}:{s.line}{'#' + s.anchor if s.anchor else ''})")
+        if s.text:
+            click.echo(s.text)
+        if s.code:
+            click.echo(s.code)
+        click.echo()
+
+
+def main() -> None:
+    cli(prog_name="kb")

@@ -1,0 +1,116 @@
+"""Find the pages of a knowledge base: which files count, and their stat signature for cheap freshness checks.
+
+This module runs on every `kb search` (to see whether the index is stale), so it only lists and stats; it never
+reads file contents and imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ContentError
+from .model import Problem
+
+PAGE_SUFFIXES = (".md", ".mdx", ".markdown")
+SKIPPED_DIRS = frozenset({"node_modules", "__pycache__"})
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A page file as found on disk; `rel` is its POSIX path relative to the content root, the page's address."""
+
+    path: Path
+    rel: str
+    size: int
+    mtime_ns: int
+
+    @property
+    def signature(self) -> tuple[int, int]:
+        return (self.size, self.mtime_ns)
+
+
+@dataclass(frozen=True)
+class Discovery:
+    files: tuple[SourceFile, ...]
+    problems: tuple[Problem, ...]
+
+
+def is_page_name(name: str) -> bool:
+    return name.lower().endswith(PAGE_SUFFIXES) and not name.startswith(".")
+
+
+def discover(root: Path) -> Discovery:
+    """List page files under `root`, following symlinks only while they stay inside it.
+
+    Raises ContentError when the root is not a folder. Problems with single entries (a link leaving the root, a
+    loop, an unreadable folder) become warnings, never failures.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise ContentError(f"content folder {root} does not exist; create it or pass --content DIR (or set KB_CONTENT)")
+    if not root.is_dir():
+        raise ContentError(f"content path {root} is not a folder; pass --content DIR pointing at your pages")
+    real_root = os.path.realpath(root)
+    files: list[SourceFile] = []
+    problems: list[Problem] = []
+    seen_dirs: set[str] = {real_root}
+    _walk(root, "", real_root, seen_dirs, files, problems)
+    files.sort(key=lambda f: f.rel)
+    return Discovery(tuple(files), tuple(problems))
+
+
+def _inside(real: str, real_root: str) -> bool:
+    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+def _walk(
+    folder: Path,
+    prefix: str,
+    real_root: str,
+    seen_dirs: set[str],
+    files: list[SourceFile],
+    problems: list[Problem],
+) -> None:
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as exc:
+        problems.append(Problem(prefix or ".", f"folder cannot be read ({exc.strerror})", "skipped"))
+        return
+    for entry in entries:
+        name = entry.name
+        if name.startswith("."):
+            continue
+        rel = f"{prefix}{name}"
+        try:
+            is_link = entry.is_symlink()
+            is_dir = entry.is_dir()
+            is_file = entry.is_file()
+        except OSError:
+            continue
+        if is_link:
+            real = os.path.realpath(entry.path)
+            if not _inside(real, real_root):
+                if is_dir or is_page_name(name):
+                    problems.append(Problem(rel, "symbolic link points outside the content folder", "skipped"))
+                continue
+            if not os.path.exists(real):
+                if is_page_name(name):
+                    problems.append(Problem(rel, "symbolic link is broken", "skipped"))
+                continue
+        if is_dir:
+            if name in SKIPPED_DIRS:
+                continue
+            real = os.path.realpath(entry.path)
+            if real in seen_dirs:
+                problems.append(Problem(rel, "folder link loops back to a folder already read", "skipped"))
+                continue
+            seen_dirs.add(real)
+            _walk(Path(entry.path), rel + "/", real_root, seen_dirs, files, problems)
+        elif is_file and is_page_name(name):
+            try:
+                st = entry.stat()
+            except OSError:
+                continue  # vanished between listing and stat: it is simply not a page any more
+            files.append(SourceFile(Path(entry.path), rel, st.st_size, st.st_mtime_ns))

@@ -1,0 +1,49 @@
+"""Every exception kb raises lives here, so embedders catch one family and the CLI maps them in one place."""
+
+from __future__ import annotations
+
+
+class KbError(Exception):
+    """Base class: a problem the user can fix; the message is one line naming the thing and the fix."""
+
+    exit_code = 1
+
+
+class ContentError(KbError):
+    """The content folder is missing, unreadable or holds no pages."""
+
+    exit_code = 2
+
+
+class QueryError(KbError):
+    """A query that cannot be searched even as plain words (for example, nothing searchable in it)."""
+
+    exit_code = 2
+
+
+class NotFound(KbError):
+    """A page or section that the index does not hold."""
+
+    exit_code = 1
+
+
+class IndexLocked(KbError):
+    """Another process holds the writer lock for longer than we were willing to wait."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, *, pid: int | None = None) -> None:
+        super().__init__(message)
+        self.pid = pid
+
+
+class IndexUnusable(KbError):
+    """The index folder cannot be used (not writable, damaged beyond rebuilding)."""
+
+    exit_code = 2
+
+
+class StrictModeFailure(KbError):
+    """`--strict` was asked for and some page produced a warning."""
+
+    exit_code = 1

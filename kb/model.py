@@ -1,0 +1,142 @@
+"""The records that flow through the pipeline and out of the API.
+
+All are frozen dataclasses: results are values that can be shared between threads and serialised with
+``dataclasses.asdict`` into the JSON contract without a hand-written converter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with one file, and what kb did about it (the page is still indexed unless `action` says not)."""
+
+    path: str
+    problem: str
+    action: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.problem}; {self.action}"
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A searchable unit: a whole section, or a bounded slice of a long one, carrying its section's address."""
+
+    page: str
+    path: str
+    title: str
+    section: str
+    level: int
+    anchor: str
+    breadcrumb: tuple[str, ...]
+    line: int
+    text: str
+    part: int = 0
+    code: str = ""
+    tags: tuple[str, ...] = ()
+    description: str = ""
+    keywords: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.path}#{self.anchor}#{self.part}"
+
+
+@dataclass(frozen=True)
+class Section:
+    """A heading and everything under it up to the next heading, as plain text."""
+
+    page: str
+    path: str
+    title: str
+    heading: str
+    level: int
+    anchor: str
+    breadcrumb: tuple[str, ...]
+    line: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Page:
+    """A parsed page: its metadata and its sections in document order."""
+
+    id: str
+    path: str
+    title: str
+    sections: tuple[Section, ...]
+    passages: tuple[Passage, ...]
+    tags: tuple[str, ...] = ()
+    description: str = ""
+    sidebar_label: str = ""
+    keywords: tuple[str, ...] = ()
+    draft: bool = False
+    problems: tuple[Problem, ...] = ()
+
+
+@dataclass(frozen=True)
+class Hit:
+    rank: int
+    score: float
+    page: str
+    path: str
+    title: str
+    section: str
+    anchor: str
+    breadcrumb: tuple[str, ...]
+    line: int
+    snippet: str
+    highlights: tuple[tuple[int, int], ...]
+    part: int = 0
+    others: tuple["Hit", ...] = ()
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: str
+    total: int
+    suggestion: str | None
+    hits: tuple[Hit, ...]
+    searched: str = ""
+    fallback: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ReindexReport:
+    added: int
+    updated: int
+    removed: int
+    unchanged: int
+    pages: int
+    sections: int
+    seconds: float
+    full: bool
+    skipped: int = 0
+    warnings: tuple[Problem, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+    def summary(self) -> str:
+        text = (
+            f"{self.added} added, {self.updated} updated, {self.removed} removed, {self.unchanged} unchanged; "
+            f"{self.pages} pages, {self.sections} sections in {self.seconds:.2f}s"
+        )
+        if self.skipped:
+            text += f"; {self.skipped} pages skipped, see warnings above"
+        elif self.warnings:
+            text += f"; {len(self.warnings)} warnings, see above"
+        return text

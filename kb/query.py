@@ -1,0 +1,140 @@
+"""The query language, parsed by hand so that no input can make it fail.
+
+Whoosh's own parser raises or silently changes meaning on unbalanced quotes, lone operators and unknown fields;
+users type all of those. Here every string parses: what is not syntax is a word.
+
+Syntax: words (all must match; if none match together, any may), "quoted phrases", `OR` between words,
+`-word` or `NOT word` to exclude, `word*` for a prefix, and `tag:`, `page:`, `title:`, `path:` filters.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+MAX_QUERY_CHARS = 1000
+MAX_CLAUSES = 32
+FILTER_FIELDS = {"tag": "tag", "tags": "tag", "page": "page", "title": "title", "path": "path", "in": "title"}
+# Words that ask a question rather than name a subject. Dropped when the query has other words.
+QUESTION_WORDS = frozenset(
+    "how do does did i can could should would what whats which who whom whose where when why is are was were "
+    "the a an to of our my your we you me us it its there please tell about explain show find get".split()
+)
+
+_TOKEN = re.compile(r'"[^"]*"?|\S+')
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One thing the user asked for: a word, a phrase or a prefix, maybe limited to a field, maybe excluded."""
+
+    kind: str  # "word" | "phrase" | "prefix"
+    text: str
+    field: str | None = None
+    negated: bool = False
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    """Clauses in OR-groups: the query matches when every clause of any one group matches."""
+
+    groups: tuple[tuple[Clause, ...], ...]
+    dropped: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def clauses(self) -> tuple[Clause, ...]:
+        return tuple(c for g in self.groups for c in g)
+
+    @property
+    def positive(self) -> tuple[Clause, ...]:
+        return tuple(c for c in self.clauses if not c.negated)
+
+    def text(self) -> str:
+        return " OR ".join(" ".join(render(c) for c in g) for g in self.groups)
+
+
+def render(c: Clause) -> str:
+    body = f'"{c.text}"' if c.kind == "phrase" else (c.text + "*" if c.kind == "prefix" else c.text)
+    if c.field:
+        body = f"{c.field}:{body}"
+    return ("-" if c.negated else "") + body
+
+
+def clean(query: str) -> str:
+    """Drop control characters and bound the length; a pasted paragraph is still a query."""
+    query = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in query[: MAX_QUERY_CHARS * 4])
+    return " ".join(query.split())[:MAX_QUERY_CHARS]
+
+
+def parse(query: str) -> ParsedQuery:
+    text = clean(query)
+    groups: list[list[Clause]] = [[]]
+    negate_next = False
+    count = 0
+    for raw in _TOKEN.findall(text):
+        if count >= MAX_CLAUSES:
+            break
+        if raw in ("OR", "||", "|"):
+            if groups[-1]:
+                groups.append([])
+            continue
+        if raw in ("AND", "&&", "+"):
+            continue
+        if raw == "NOT":
+            negate_next = True
+            continue
+        clause = _clause(raw, negate_next)
+        negate_next = False
+        if clause is not None:
+            groups[-1].append(clause)
+            count += 1
+    groups = [g for g in groups if g]
+    return _drop_question_words(ParsedQuery(tuple(tuple(g) for g in groups)))
+
+
+def _clause(raw: str, negated: bool) -> Clause | None:
+    if raw.startswith("-") and len(raw) > 1:
+        negated, raw = True, raw[1:]
+    elif raw.startswith("+") and len(raw) > 1:
+        raw = raw[1:]
+    fieldname = None
+    m = re.match(r"^([A-Za-z]+):(.+)$", raw)
+    if m and m.group(1).lower() in FILTER_FIELDS:
+        fieldname, raw = FILTER_FIELDS[m.group(1).lower()], m.group(2)
+    if raw.startswith('"'):
+        inner = raw[1:-1] if raw.endswith('"') and len(raw) > 1 else raw[1:]
+        inner = " ".join(inner.split())
+        if not _has_word(inner):
+            return None
+        kind = "phrase" if len(inner.split()) > 1 else "word"
+        return Clause(kind, inner, fieldname, negated)
+    raw = raw.strip("()[]{}<>,;!?~^'\"").rstrip(":")
+    if raw.endswith("*"):
+        stem = raw.rstrip("*").strip("*")
+        if len(stem) >= 2 and _has_word(stem):
+            return Clause("prefix", stem, fieldname, negated)
+        raw = stem
+    raw = raw.replace("*", " ").replace("?", " ").strip()
+    if not _has_word(raw):
+        return None
+    return Clause("word", raw, fieldname, negated)
+
+
+def _has_word(text: str) -> bool:
+    return any(ch.isalnum() for ch in text)
+
+
+def _drop_question_words(q: ParsedQuery) -> ParsedQuery:
+    """'how do I forward calls' searches 'forward calls': question words only ever narrow a search to nothing."""
+    groups = []
+    dropped: list[str] = []
+    for g in q.groups:
+        keep = [c for c in g if not (c.kind == "word" and not c.field and not c.negated
+                                     and c.text.lower() in QUESTION_WORDS)]
+        if any(not c.negated for c in keep):
+            dropped.extend(c.text for c in g if c not in keep)
+            groups.append(tuple(keep))
+        else:
+            groups.append(g)
+    return ParsedQuery(tuple(groups), tuple(dropped))

@@ -1,0 +1,89 @@
+"""Cut the best fragment of a passage around the query's matches and say where the matches are.
+
+We highlight ourselves rather than with whoosh.highlight because the JSON contract needs character offsets into
+the snippet string, and because matching must use the same analysis as the index (stems, folded accents,
+identifier parts) so "partnered" lights up for the query "partners".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .analysis import ANALYZER, fold
+
+SNIPPET_CHARS = 240
+CONTEXT_BEFORE = 60
+ELLIPSIS = "…"
+
+
+@dataclass(frozen=True)
+class Matcher:
+    """The analysed forms a query looks for: exact index terms and unstemmed prefixes."""
+
+    terms: frozenset[str]
+    prefixes: tuple[str, ...] = ()
+
+    def matches(self, token_text: str, surface: str) -> bool:
+        if token_text in self.terms:
+            return True
+        if self.prefixes:
+            folded = fold(surface)
+            return any(folded.startswith(p) for p in self.prefixes)
+        return False
+
+
+def match_spans(text: str, matcher: Matcher) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    for t in ANALYZER(text, chars=True, positions=True, removestops=True):
+        if matcher.matches(t.text, text[t.startchar: t.endchar]):
+            spans.append((t.startchar, t.endchar))
+    spans.sort()
+    merged: list[tuple[int, int]] = []
+    for s, e in spans:
+        if merged and s <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+        else:
+            merged.append((s, e))
+    return merged
+
+
+def make_snippet(text: str, matcher: Matcher, *, size: int = SNIPPET_CHARS) -> tuple[str, tuple[tuple[int, int], ...]]:
+    """Best window of `text` (at most about `size` chars) and the [start, end) offsets of matches inside it."""
+    text = " ".join(text.split())
+    if not text:
+        return "", ()
+    spans = match_spans(text, matcher)
+    if len(text) <= size:
+        return text, tuple(spans)
+    start = _best_start(text, spans, size)
+    end = min(len(text), start + size)
+    if end < len(text):
+        cut = text.rfind(" ", start + size // 2, end)
+        end = cut if cut > 0 else end
+    if start > 0:
+        sp = text.find(" ", start, start + 20)
+        start = sp + 1 if sp != -1 else start
+    prefix = ELLIPSIS + " " if start > 0 else ""
+    suffix = " " + ELLIPSIS if end < len(text) else ""
+    body = text[start:end]
+    shift = len(prefix) - start
+    highlights = tuple((s + shift, e + shift) for s, e in spans if s >= start and e <= end)
+    return prefix + body + suffix, highlights
+
+
+def _best_start(text: str, spans: list[tuple[int, int]], size: int) -> int:
+    """Start the window so it covers the most matches (distinct words first), with a little context before."""
+    if not spans:
+        return 0
+    best, best_score = 0, (-1, -1)
+    for s, _e in spans:
+        start = max(0, s - CONTEXT_BEFORE)
+        inside = [text[a:b].lower() for a, b in spans if a >= start and b <= start + size]
+        score = (len(set(inside)), len(inside))
+        if score > best_score:
+            best, best_score = start, score
+    first_match = min(s for s, _ in spans if s >= best)
+    dot = text.rfind(". ", 0, first_match)
+    if dot != -1 and best - CONTEXT_BEFORE <= dot + 2 <= first_match:
+        best = dot + 2  # start at the beginning of the sentence that holds the first match
+    return best
