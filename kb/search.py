@@ -124,11 +124,18 @@ class QueryBuilder:
         return self.word(clause)
 
     def group(self, clauses: tuple[Clause, ...], *, mode: str) -> wq.Query | None:
-        positives = [q for c in clauses if not c.negated for q in [self.clause(c)] if q is not None]
-        negatives = [q for c in clauses if c.negated for q in [self.clause(c)] if q is not None]
-        if not positives:
+        def built(keep: Any) -> list[wq.Query]:
+            return [q for c in clauses if keep(c) for q in [self.clause(c)] if q is not None]
+
+        # Filters (tag:, page:, path:) always narrow, even when the words fall back to OR.
+        filters = built(lambda c: not c.negated and c.field in ("tag", "page", "path"))
+        positives = built(lambda c: not c.negated and c.field not in ("tag", "page", "path"))
+        negatives = built(lambda c: c.negated)
+        if not positives and not filters:
             return None
-        main: wq.Query = wq.And(positives) if mode == "and" else wq.Or(positives)
+        main: wq.Query = wq.And(positives) if mode == "and" or not positives else wq.Or(positives)
+        if filters:
+            main = wq.And([main, *filters]) if positives else wq.And(filters)
         words = [c.text for c in clauses if not c.negated and c.kind == "word" and not c.field]
         tokens = [t.text for w in words for t in ANALYZER(w)]
         if len(tokens) > 1:

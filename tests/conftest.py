@@ -1,0 +1,49 @@
+"""Shared fixtures: knowledge bases built in tmp_path from small pages written by the tests themselves."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from kb import KnowledgeBase
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "content" / "introduction.md"
+
+
+def write_pages(root: Path, pages: dict[str, str]) -> Path:
+    for rel, text in pages.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def seed_kb(tmp_path: Path) -> KnowledgeBase:
+    """The shipped knowledge base (content/introduction.md), indexed into a temporary folder."""
+    content = tmp_path / "content"
+    content.mkdir()
+    shutil.copy(SEED, content / "introduction.md")
+    kb = KnowledgeBase(content, tmp_path / "index")
+    kb.reindex()
+    yield kb
+    kb.close()
+
+
+@pytest.fixture
+def make_kb(tmp_path: Path) -> Callable[[dict[str, str]], KnowledgeBase]:
+    made: list[KnowledgeBase] = []
+
+    def make(pages: dict[str, str]) -> KnowledgeBase:
+        content = write_pages(tmp_path / "content", pages)
+        kb = KnowledgeBase(content, tmp_path / "index")
+        made.append(kb)
+        return kb
+
+    yield make
+    for kb in made:
+        kb.close()

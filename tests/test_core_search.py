@@ -1,0 +1,156 @@
+"""The core promises of kb 1.0, checked through the Python API on the shipped page."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import asdict
+
+import pytest
+
+from kb import KnowledgeBase
+from kb.errors import NotFound, QueryError
+
+
+def top(kb: KnowledgeBase, query: str, **kw):
+    result = kb.search(query, **kw)
+    assert result.hits, f"no hits for {query!r}"
+    return result.hits[0]
+
+
+@pytest.mark.parametrize("query", ["Mobi", "Hawaii", "mobi", "HAWAII"])
+def test_mobi_and_hawaii_find_the_mobi_passage(seed_kb: KnowledgeBase, query: str) -> None:
+    hit = top(seed_kb, query)
+    assert "Mobi" in hit.snippet
+    assert hit.anchor == "about-us"
+    assert hit.path == "introduction.md"
+    assert hit.line == 6
+
+
+def test_partners_lists_atos_and_telenor_passages_separately(seed_kb: KnowledgeBase) -> None:
+    hits = seed_kb.search("partners").hits
+    atos = [h for h in hits if "Atos" in h.snippet]
+    telenor = [h for h in hits if "Digital Alpha" in h.snippet]
+    assert atos and telenor
+    assert atos[0].rank != telenor[0].rank
+    assert not any("Atos" in h.snippet and "Digital Alpha" in h.snippet for h in hits)
+
+
+def test_goal_ranks_the_our_goal_admonition_first(seed_kb: KnowledgeBase) -> None:
+    hit = top(seed_kb, "goal")
+    assert hit.breadcrumb[-1] == "Our goal"
+    assert hit.snippet.startswith("The overarching goal")
+    assert ":::" not in hit.snippet
+
+
+def test_person_name_finds_the_man_behind_the_name(seed_kb: KnowledgeBase) -> None:
+    hit = top(seed_kb, "Torleiv Maseng")
+    assert hit.section == "The man behind the name"
+    assert hit.anchor == "the-man-behind-the-name"
+    assert "](" not in hit.snippet and "https://" not in hit.snippet
+
+
+def test_misspelling_gets_a_suggestion_and_results(seed_kb: KnowledgeBase) -> None:
+    result = seed_kb.search("Mobbi")
+    assert result.suggestion == "mobi"
+    assert result.hits and "Mobi" in result.hits[0].snippet
+
+
+def test_quoted_phrase_only_matches_passages_with_the_phrase(seed_kb: KnowledgeBase) -> None:
+    result = seed_kb.search('"mobile core"')
+    assert result.hits
+    for hit in result.hits:
+        text = seed_kb.section(hit.page, hit.anchor).text.lower()
+        assert "mobile core" in text
+    assert seed_kb.search("core mobile").hits  # the words, in any order
+    assert not seed_kb.search('"core mobile"').hits  # the phrase, only in this order
+
+
+def test_highlights_point_at_the_matched_words(seed_kb: KnowledgeBase) -> None:
+    hit = top(seed_kb, "partnered")
+    words = [hit.snippet[s:e].lower() for s, e in hit.highlights]
+    assert words and all(w.startswith("partner") for w in words)
+
+
+def test_stemming_case_and_unicode_folding(seed_kb: KnowledgeBase) -> None:
+    assert "partnered" in top(seed_kb, "partnering").snippet or "partners" in top(seed_kb, "partnering").snippet
+    assert "It’s" in top(seed_kb, "its").snippet
+    assert "4/5G" in top(seed_kb, "4/5G").snippet
+    assert "MVNO" in top(seed_kb, "mvno").snippet
+    assert "2017" in top(seed_kb, "2017").snippet
+
+
+def test_and_then_or_fallback(seed_kb: KnowledgeBase) -> None:
+    both = seed_kb.search("Atos Vimla")
+    assert both.hits and both.fallback == "or"
+    assert seed_kb.search("Atos integrator").fallback is None
+
+
+def test_operators(seed_kb: KnowledgeBase) -> None:
+    with_not = seed_kb.search("Telenor -Sintef")
+    assert with_not.hits and all("Sintef" not in seed_kb.section(h.page, h.anchor).text or "Sintef" not in h.snippet
+                                 for h in with_not.hits)
+    either = seed_kb.search("Atos OR Vimla")
+    assert {"Atos", "Vimla"} <= {w for h in either.hits for w in ("Atos", "Vimla") if w in h.snippet}
+    assert top(seed_kb, "Hutch*").snippet.count("Hutchison") == 1
+    assert top(seed_kb, "title:wgtwo").page == "introduction"
+    assert seed_kb.search("page:introduction Maseng").hits
+    assert not seed_kb.search("page:nowhere Maseng").hits
+
+
+@pytest.mark.parametrize("query", ['"unbalanced', "AND", "*", "", "   ", "((", "title:", '"', "-", "OR OR", ":::"])
+def test_queries_the_parser_cannot_take_never_raise(seed_kb: KnowledgeBase, query: str) -> None:
+    result = seed_kb.search(query)
+    assert result.total >= 0
+
+
+def test_result_is_the_json_contract(seed_kb: KnowledgeBase) -> None:
+    data = json.loads(json.dumps(asdict(seed_kb.search("Mobi", limit=1))))
+    assert {"query", "total", "suggestion", "hits"} <= set(data)
+    hit = data["hits"][0]
+    assert {"rank", "score", "page", "path", "title", "section", "anchor", "breadcrumb", "line", "snippet",
+            "highlights"} <= set(hit)
+    assert hit["title"] == "wgtwo - Working Group Two"
+    assert hit["breadcrumb"] == ["wgtwo - Working Group Two", "About Us"]
+    for start, end in hit["highlights"]:
+        assert hit["snippet"][start:end] == "Mobi"
+
+
+def test_limit_and_total(seed_kb: KnowledgeBase) -> None:
+    result = seed_kb.search("mobile", limit=2)
+    assert len(result.hits) == 2
+    assert result.total > 2
+    with pytest.raises(QueryError):
+        seed_kb.search("mobile", limit=0)
+
+
+def test_section_and_page_text(seed_kb: KnowledgeBase) -> None:
+    section = seed_kb.section("introduction", "the-man-behind-the-name")
+    assert section.text.startswith("Torleiv Maseng")
+    page = seed_kb.page("introduction.md")
+    assert [s.anchor for s in page.sections] == ["about-us", "the-man-behind-the-name"]
+    assert "Mobi" in page.sections[0].text and "Atos" in page.sections[0].text
+    with pytest.raises(NotFound):
+        seed_kb.section("introduction", "nope")
+    with pytest.raises(NotFound):
+        seed_kb.page("missing-page")
+
+
+def test_search_from_many_threads(seed_kb: KnowledgeBase) -> None:
+    errors: list[BaseException] = []
+    answers: list[str] = []
+
+    def worker() -> None:
+        try:
+            for q in ("Mobi", "partners", "goal", "GSM") * 5:
+                answers.append(seed_kb.search(q).hits[0].anchor)
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(answers) == 8 * 20
