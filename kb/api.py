@@ -1,7 +1,9 @@
 """The embedding API: one object per knowledge base, safe to search from many threads.
 
 Searching keeps one Whoosh searcher per thread (Whoosh searchers are not safe to share) and reopens it only when a
-reindex has published something new, so a warm search costs the query, not the open.
+reindex has published a new generation, so a warm search costs the query, not the open. Searching never waits for
+a writer: generations are immutable and pinned while read. A damaged index is rebuilt from the content (with a
+one-line note) the first time a search runs into it.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import IndexUnusable, NotFound, QueryError
-from .index import CRUMB_SEP, Indexer, IndexStore, Settings
+from .errors import IndexDamaged, IndexLocked, IndexReadOnly, KbError, NotFound, QueryError
+from .index import CRUMB_SEP, Indexer, IndexStore, Reader, Settings
 from .model import Hit, ReindexReport, SearchResult
 
 Note = Callable[[str], None]
@@ -60,6 +62,8 @@ class KnowledgeBase:
         self.lock_timeout = lock_timeout
         self.note: Note = on_note or (lambda _m: None)
         self._local = threading.local()
+        self._readers: set[Reader] = set()
+        self._readers_lock = threading.Lock()
 
     # -- writing -------------------------------------------------------------------------------------------
 
@@ -68,72 +72,116 @@ class KnowledgeBase:
                        on_note=self.note)
 
     def reindex(self, *, full: bool = False, progress: Callable[[int, int], None] | None = None) -> ReindexReport:
-        """Bring the index in step with the content folder (only changed pages are parsed unless `full`)."""
+        """Bring the index in step with the content folder (only changed pages are parsed unless `full`).
+
+        Waits up to `lock_timeout` seconds for another reindex, then raises IndexLocked.
+        """
         return self.indexer().reindex(full=full, progress=progress)
 
     def refresh(self) -> ReindexReport | None:
-        """Reindex if the content changed since the last reindex (stat check only); None when already fresh."""
+        """Reindex if the content changed since the last reindex (stat check only); None when already fresh.
+
+        Never waits: raises IndexLocked at once when another process is writing (the index as it is still answers),
+        and IndexReadOnly when the index folder cannot be written.
+        """
         plan = self.indexer().check()
         if plan is not None and not plan.stale:
             return None
-        return self.reindex()
+        return self.indexer().reindex(wait=False)
 
     # -- reading -------------------------------------------------------------------------------------------
 
-    def _searcher(self) -> Any:
+    def _reader(self) -> Reader:
         from .search import weighting
 
-        gen = self.store.live()
-        if gen is None:
-            raise IndexUnusable(f"no index in {self.index_dir}; run `kb reindex`")
-        cached = getattr(self._local, "searcher", None)
+        cached: Reader | None = getattr(self._local, "reader", None)
         if cached is not None:
-            cached_gen, searcher = cached
-            if cached_gen == gen:
-                try:
-                    if searcher.up_to_date():
-                        return searcher
-                    fresh = searcher.refresh()
-                    self._local.searcher = (gen, fresh)
-                    return fresh
-                except Exception:
-                    pass
+            if not cached.closed and cached.gen == self.store.live():
+                return cached
+            self._drop_reader()
+        try:
+            reader = self.store.open_reader(weighting())
+        except IndexDamaged as exc:
+            self._heal(exc)
+            reader = self.store.open_reader(weighting())
+        self._local.reader = reader
+        with self._readers_lock:
+            self._readers.add(reader)
+        return reader
+
+    def _drop_reader(self) -> None:
+        reader: Reader | None = getattr(self._local, "reader", None)
+        self._local.reader = None
+        if reader is not None:
+            with self._readers_lock:
+                self._readers.discard(reader)
             try:
-                searcher.close()
-            except Exception:
+                reader.close()
+            except Exception:  # noqa: BLE001 - closing a damaged searcher may fail; it is dropped either way
                 pass
-        ix = self.store.open()
-        searcher = ix.searcher(weighting=weighting())
-        self._local.searcher = (gen, searcher)
-        return searcher
+
+    def _heal(self, damage: IndexDamaged) -> None:
+        """Rebuild a damaged index from the content, without waiting for another writer."""
+        self.note(f"warning: {damage}; rebuilding it from the content")
+        try:
+            self.indexer().reindex(full=True, wait=False)
+        except IndexLocked as exc:
+            raise IndexLocked(f"{damage}; another reindex (pid {exc.pid}) is running, try again when it finishes",
+                              pid=exc.pid) from None
+        except IndexReadOnly as exc:
+            raise IndexDamaged(f"{damage}, and it cannot be rebuilt: {exc}") from None
 
     def ensure_index(self) -> ReindexReport | None:
-        """Build the index when there is none yet: an embedder never has to call reindex first."""
-        if self.store.live() is None:
-            return self.reindex()
-        return None
+        """Build the index when there is none yet: an embedder never has to call reindex first.
+
+        Never waits for another writer: if one is building the first index, raises IndexLocked at once.
+        """
+        gen, why = self.store.diagnose()
+        if gen is not None or why:
+            return None  # a damaged index is rebuilt by the first search that opens it
+        try:
+            return self.indexer().reindex(wait=False)
+        except IndexLocked as exc:
+            if self.store.live() is not None:
+                return None
+            raise IndexLocked(f"no index yet: another reindex (pid {exc.pid}) is building it; "
+                              "try again when it finishes", pid=exc.pid) from None
 
     def search(self, query: str, *, limit: int = 10, group: str | None = None) -> SearchResult:
+        """Ranked hits for any query string; raises QueryError only for bad arguments, never for bad syntax."""
         from .search import run
 
         if not isinstance(query, str):
             raise QueryError("query must be a string")
         if limit < 1:
             raise QueryError(f"limit must be at least 1, got {limit}")
+        if group not in (None, "page"):
+            raise QueryError(f"unknown grouping {group!r}; use 'page'")
         self.ensure_index()
-        searcher = self._searcher()
         fetch = limit if group is None else min(limit * 5, 200)
-        result = run(searcher, query, limit=fetch)
+        result = self._with_reader(lambda r: run(r.searcher, query, limit=fetch))
         if group == "page":
             result = _group_by_page(result, limit)
-        elif group is not None:
-            raise QueryError(f"unknown grouping {group!r}; use 'page'")
         return result
+
+    def _with_reader(self, work: Callable[[Reader], Any]) -> Any:
+        """Run `work` on this thread's reader; if it fails because index files are damaged, rebuild and retry once."""
+        reader = self._reader()
+        try:
+            return work(reader)
+        except KbError:
+            raise
+        except Exception:
+            problem = self.store.verify(reader.gen, reader.manifest, deep=True)
+            if problem is None:
+                raise  # the files are intact: a bug, not damage
+            self._drop_reader()
+            self._heal(IndexDamaged(f"index in {self.index_dir} is damaged ({problem})"))
+            return work(self._reader())
 
     def _stored(self, **terms: str) -> list[dict[str, Any]]:
         self.ensure_index()
-        searcher = self._searcher()
-        return [dict(d) for d in searcher.documents(**terms)]
+        return self._with_reader(lambda r: [dict(d) for d in r.searcher.documents(**terms)])
 
     def resolve_page(self, page: str) -> str:
         """Accept a page id or its path (with or without extension); return the indexed path."""
@@ -168,10 +216,15 @@ class KnowledgeBase:
         raise NotFound(f"page {page!r} has no section #{anchor}; `kb show {page}` lists its sections")
 
     def close(self) -> None:
-        cached = getattr(self._local, "searcher", None)
-        if cached is not None:
-            cached[1].close()
-            self._local.searcher = None
+        """Close every searcher this object opened (in any thread), releasing their generations."""
+        self._local.reader = None
+        with self._readers_lock:
+            readers, self._readers = list(self._readers), set()
+        for reader in readers:
+            try:
+                reader.close()
+            except Exception:  # noqa: BLE001 - best effort at shutdown
+                pass
 
 
 def _section_text(parts: list[dict[str, Any]]) -> SectionText:

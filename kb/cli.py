@@ -20,20 +20,35 @@ EXIT_NO_MATCH = 1
 EXIT_USAGE = 2
 
 
+EXIT_INTERRUPTED = 130
+EXIT_INTERNAL = 70
+
+
 class KbGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except KbError as exc:
-            err = click.ClickException(str(exc))
+            err = click.ClickException(_one_line(str(exc)))
             err.exit_code = exc.exit_code
             raise err from None
         except KeyboardInterrupt:
-            click.echo("kb: interrupted; the index is unchanged", err=True)
-            ctx.exit(130)
+            # A reindex that is interrupted never publishes a half-built generation, so this is always true.
+            click.echo("kb: interrupted; the index still answers searches as before", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
         except BrokenPipeError:
             sys.stderr.close()
             ctx.exit(0)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort, SystemExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the promise is: no traceback ever reaches a user
+            click.echo(f"kb: internal error ({type(exc).__name__}: {_one_line(str(exc))[:300]}); "
+                       "please report it with the command that caused it", err=True)
+            ctx.exit(EXIT_INTERNAL)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _note(message: str) -> None:
@@ -93,13 +108,21 @@ def search(kb: Any, query: tuple[str, ...], limit: int, as_json: bool, no_refres
 
 
 def _refresh(kb: Any) -> None:
-    """Bring a missing or stale index up to date before answering, with one line on stderr."""
-    from .errors import IndexLocked
+    """Bring a missing or stale index up to date before answering, with one line on stderr; never waits."""
+    from .errors import IndexLocked, IndexReadOnly
 
     try:
         report = kb.refresh()
-    except IndexLocked:
-        _note("another reindex is running; answering from the index as it is")
+    except IndexLocked as exc:
+        if kb.store.live() is None:
+            raise IndexLocked(f"no index yet: another reindex (pid {exc.pid}) is building it; "
+                              "try again when it finishes", pid=exc.pid) from None
+        _note(f"another reindex is running (pid {exc.pid}); answering from the index as it is")
+        return
+    except IndexReadOnly as exc:
+        if kb.store.live() is None:
+            raise
+        _note(f"{exc}; answering from the index as it is, which may be stale")
         return
     if report is not None and report.changed:
         if report.full:
@@ -177,4 +200,7 @@ def show(kb: Any, target: str, as_json: bool) -> None:
 
 
 def main() -> None:
-    cli(prog_name="kb")
+    try:
+        cli(prog_name="kb")
+    except KeyboardInterrupt:  # Ctrl-C before a command started (while importing)
+        sys.exit(EXIT_INTERRUPTED)

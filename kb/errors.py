@@ -43,6 +43,14 @@ class IndexUnusable(KbError):
     exit_code = 2
 
 
+class IndexDamaged(IndexUnusable):
+    """The live index exists but its files are missing, truncated or unreadable; rebuilding from content fixes it."""
+
+
+class IndexReadOnly(IndexUnusable):
+    """The index folder cannot be written, so the index can be read but not updated."""
+
+
 class StrictModeFailure(KbError):
     """`--strict` was asked for and some page produced a warning."""
 

@@ -14,6 +14,7 @@ so on the next run any page whose manifest entry is behind the index is simply r
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -22,16 +23,16 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from . import __version__
 from .analysis import ANALYSIS_VERSION
 from .discover import Discovery, SourceFile, discover
-from .errors import IndexUnusable
-from .locking import WriterLock
+from .errors import IndexDamaged, IndexReadOnly, IndexUnusable
+from .locking import LOCK_NAME, PIN_NAME, Pin, WriterLock, claim, make_pin_file, pin
 from .model import Page, Passage, Problem, ReindexReport
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: immutable generations, manifest records index file checksums
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 CRUMB_SEP = "\x1f"
@@ -68,18 +69,24 @@ class Entry:
 
 @dataclass
 class Manifest:
+    """What a generation holds: the build stamp, each source file's signature, and each index file's checksum."""
+
     stamp: str
     content: str
     files: dict[str, Entry]
+    index: dict[str, tuple[int, str]] = field(default_factory=dict)  # index file name -> (size, sha1)
+    docs: int = -1
 
     @classmethod
     def load(cls, path: Path) -> "Manifest":
         data = json.loads(path.read_text(encoding="utf-8"))
-        files = {rel: Entry(**e) for rel, e in data["files"].items()}
-        return cls(data["stamp"], data["content"], files)
+        files = {str(rel): Entry(**e) for rel, e in data["files"].items()}
+        index = {str(name): (int(v[0]), str(v[1])) for name, v in data["index"].items()}
+        return cls(str(data["stamp"]), str(data["content"]), files, index, int(data["docs"]))
 
     def save(self, path: Path) -> None:
-        data = {"stamp": self.stamp, "content": self.content,
+        data = {"stamp": self.stamp, "content": self.content, "docs": self.docs,
+                "index": {name: list(v) for name, v in sorted(self.index.items())},
                 "files": {rel: e.__dict__ for rel, e in sorted(self.files.items())}}
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         with open(tmp, "w", encoding="utf-8") as fh:
@@ -121,39 +128,129 @@ def plan(discovery: Discovery, manifest: Manifest) -> Plan:
 
 
 class IndexStore:
-    """The on-disk index folder: which generation is live, its manifest, and opening it for reading."""
+    """The on-disk index folder: which generation is live, its manifest, opening it for reading, publishing.
+
+    Generations never change once published: an update copies the live one (hard links, so it is cheap), commits
+    into the copy and publishes it. A reader therefore only ever sees files that no writer touches, and holds a
+    pin on its generation so that a writer deletes it only once nobody reads it.
+    """
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
 
-    def live(self) -> Path | None:
+    def diagnose(self) -> tuple[Path | None, str | None]:
+        """(live generation, None); (None, None) when there is no index yet; (None, why) when it is damaged."""
+        pointer = self.folder / CURRENT
         try:
-            name = (self.folder / CURRENT).read_text(encoding="utf-8").strip()
-        except (FileNotFoundError, NotADirectoryError):
-            return None
+            raw = pointer.read_bytes()
+        except FileNotFoundError:
+            if self.folder.exists() and not self.folder.is_dir():
+                return None, None  # ensure_folder() gives the message for that one
+            if any(self._generations()):
+                return None, f"{CURRENT} pointer is missing"
+            return None, None
+        except NotADirectoryError:
+            return None, None
+        except IsADirectoryError:
+            return None, f"{CURRENT} is a folder, not a file"
         except OSError as exc:
-            raise IndexUnusable(f"index folder {self.folder} cannot be read ({exc.strerror})") from None
-        if not name or "/" in name or name.startswith("."):
-            return None
+            raise IndexUnusable(f"index folder {self.folder} cannot be read ({exc.strerror}); "
+                                "fix its permissions or pass --index DIR") from None
+        try:
+            name = raw.decode("ascii").strip()
+        except UnicodeDecodeError:
+            name = ""
+        if not name.startswith("gen-") or "/" in name or "\\" in name or len(name) > 100:
+            return None, f"{CURRENT} holds garbage"
         gen = self.folder / name
-        return gen if gen.is_dir() else None
+        if gen.is_dir():
+            return gen, None
+        if gen.exists():
+            return None, f"{name} is a file, not a folder"
+        return None, f"{name} is missing"
 
-    def manifest(self) -> Manifest | None:
-        gen = self.live()
+    def live(self) -> Path | None:
+        return self.diagnose()[0]
+
+    def _generations(self) -> Iterator[Path]:
+        try:
+            yield from (c for c in self.folder.iterdir() if c.name.startswith("gen-"))
+        except OSError:
+            return
+
+    def manifest(self, gen: Path | None = None) -> Manifest | None:
+        gen = gen or self.live()
         if gen is None:
             return None
         try:
             return Manifest.load(gen / MANIFEST)
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
-    def open(self):  # -> whoosh.index.Index
+    def verify(self, gen: Path, manifest: Manifest, *, deep: bool) -> str | None:
+        """Why the generation's files differ from what its manifest recorded (None when they match).
+
+        The quick check (names and sizes) runs before every open, because a truncated segment opens fine and only
+        fails on some later search; the deep check (SHA-1) runs on every reindex and whenever a search fails.
+        """
+        if not manifest.index:
+            return "its manifest lists no index files"
+        for name, (size, sha1) in manifest.index.items():
+            path = gen / name
+            try:
+                actual = path.stat().st_size
+            except FileNotFoundError:
+                return f"{name} is missing"
+            except OSError as exc:
+                return f"{name} cannot be read ({exc.strerror})"
+            if actual != size:
+                return f"{name} is {actual} bytes, expected {size}"
+            if deep:
+                try:
+                    digest = _sha1_file(path)
+                except OSError as exc:
+                    return f"{name} cannot be read ({exc.strerror})"
+                if digest != sha1:
+                    return f"{name} is corrupted (checksum mismatch)"
+        return None
+
+    def open_reader(self, weighting: object) -> "Reader":
+        """Open a searcher on the live generation without ever waiting for a writer.
+
+        A writer may publish a newer generation and delete ours between reading CURRENT and opening the files;
+        that shows as the pointer having moved, and we simply follow it. Anything else that fails is damage.
+        """
         from whoosh.index import open_dir
 
-        gen = self.live()
-        if gen is None:
-            raise IndexUnusable(f"no index in {self.folder}; run `kb reindex`")
-        return open_dir(str(gen))
+        for _ in range(20):
+            gen, why = self.diagnose()
+            if gen is None:
+                if why:
+                    raise IndexDamaged(f"index in {self.folder} is damaged ({why})")
+                raise IndexUnusable(f"no index in {self.folder}; run `kb reindex`")
+            held = pin(gen)
+            if held is None:
+                continue  # being deleted: CURRENT has moved on
+            try:
+                manifest = self.manifest(gen)
+                if manifest is None:
+                    raise _Damage("its manifest is missing or unreadable")
+                problem = self.verify(gen, manifest, deep=False)
+                if problem:
+                    raise _Damage(problem)
+                ix = open_dir(str(gen))
+                searcher = ix.searcher(weighting=weighting)
+                if searcher.doc_count() != manifest.docs:
+                    searcher.close()
+                    raise _Damage("its document count differs from its manifest")
+                return Reader(gen, manifest, searcher, held)
+            except Exception as exc:  # noqa: BLE001 - whatever Whoosh raises on bad files means damage
+                held.release()
+                if self.live() != gen:
+                    continue
+                why = str(exc) if isinstance(exc, _Damage) else f"{type(exc).__name__}: {exc}"[:200]
+                raise IndexDamaged(f"index in {self.folder} is damaged ({why})") from None
+        raise IndexUnusable(f"index in {self.folder} keeps changing under the search; try again")
 
     def ensure_folder(self) -> None:
         if self.folder.exists() and not self.folder.is_dir():
@@ -161,28 +258,86 @@ class IndexStore:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise IndexUnusable(f"index folder {self.folder} cannot be created ({exc.strerror}); "
+            raise IndexReadOnly(f"index folder {self.folder} cannot be created ({exc.strerror}); "
                                 "pass --index DIR") from None
 
+    def new_generation(self) -> Path:
+        gen = self.folder / f"gen-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        gen.mkdir()
+        make_pin_file(gen)
+        return gen
+
     def publish(self, gen: Path) -> None:
+        """Point CURRENT at `gen` in one rename: readers see the old generation or this one, never a mix."""
+        _fsync_tree(gen)
+        pointer = self.folder / CURRENT
+        if pointer.is_dir() and not pointer.is_symlink():
+            shutil.rmtree(pointer, ignore_errors=True)  # damage: a folder where the pointer file belongs
         tmp = self.folder / f".{CURRENT}.{os.getpid()}.tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(gen.name)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, self.folder / CURRENT)
+        os.replace(tmp, pointer)
         _fsync_dir(self.folder)
 
     def remove_old(self, keep: Path) -> None:
-        """Delete generations other than `keep` (open readers on Linux keep their files until they close)."""
-        for child in self.folder.iterdir():
-            if child.is_dir() and child.name.startswith("gen-") and child != keep:
-                shutil.rmtree(child, ignore_errors=True)
-            elif child.name.startswith((".gen-", f".{CURRENT}.")) and child != keep:
-                if child.is_dir():
+        """Delete generations other than `keep` that no reader holds, and leftovers of interrupted runs.
+
+        Called with the writer lock held, so nothing else is building a generation at the same time.
+        """
+        for child in list(self.folder.iterdir()):
+            name = child.name
+            if child == keep:
+                continue
+            if name.startswith("gen-"):
+                if not child.is_dir() or child.is_symlink():
+                    child.unlink(missing_ok=True)
+                    continue
+                held = claim(child)
+                if held is None:
+                    continue  # a search still reads it; a later reindex deletes it
+                try:
+                    trash = self.folder / f".trash-{name}"
+                    os.rename(child, trash)
+                    shutil.rmtree(trash, ignore_errors=True)
+                finally:
+                    held.release()
+            elif name.startswith((".trash-", f".{CURRENT}.")):
+                if child.is_dir() and not child.is_symlink():
                     shutil.rmtree(child, ignore_errors=True)
                 else:
                     child.unlink(missing_ok=True)
+
+
+class _Damage(Exception):
+    pass
+
+
+@dataclass(eq=False)
+class Reader:
+    """An open searcher on one generation, and the pin that keeps that generation on disk while it is open."""
+
+    gen: Path
+    manifest: Manifest
+    searcher: Any
+    held: Pin
+    closed: bool = False
+
+    def close(self) -> None:
+        self.closed = True
+        try:
+            self.searcher.close()
+        finally:
+            self.held.release()
+
+
+def _sha1_file(path: Path) -> str:
+    h = hashlib.sha1()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -196,6 +351,23 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def _fsync_tree(gen: Path) -> None:
+    """Flush a generation's files before publishing it, so that a power cut cannot publish empty files."""
+    for child in gen.iterdir():
+        if child.is_file():
+            try:
+                fd = os.open(child, os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                os.fsync(fd)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+    _fsync_dir(gen)
 
 
 @dataclass
@@ -247,7 +419,7 @@ def process_all(files: list[SourceFile], settings: Settings, *, workers: int) ->
         import multiprocessing
 
         ctx = multiprocessing.get_context("fork") if hasattr(os, "fork") else multiprocessing.get_context()
-        with ctx.Pool(workers) as pool:
+        with ctx.Pool(workers, initializer=_worker_init) as pool:
             yield from pool.imap(_process_star, ((f, settings) for f in files), chunksize=16)
     else:
         for f in files:
@@ -296,6 +468,41 @@ def _problems_of(entry: Entry) -> list[Problem]:
     return [Problem(**p) for p in entry.problems]  # type: ignore[arg-type]
 
 
+WHOOSH_LOCK_SUFFIX = "_WRITELOCK"
+_NOT_INDEX_FILES = (MANIFEST, PIN_NAME, LOCK_NAME)
+
+
+def _index_files(gen: Path) -> list[Path]:
+    """The Whoosh files of a generation (what the manifest checksums and an update links into its copy)."""
+    return sorted(c for c in gen.iterdir()
+                  if c.is_file() and c.name not in _NOT_INDEX_FILES and not c.name.startswith(".")
+                  and not c.name.endswith(WHOOSH_LOCK_SUFFIX))
+
+
+def _checksums(gen: Path, known: dict[str, tuple[int, str]]) -> dict[str, tuple[int, str]]:
+    """Size and SHA-1 of each index file; files linked unchanged from the previous generation reuse its sums."""
+    out: dict[str, tuple[int, str]] = {}
+    for path in _index_files(gen):
+        size = path.stat().st_size
+        old = known.get(path.name)
+        out[path.name] = old if old is not None and old[0] == size else (size, _sha1_file(path))
+    return out
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _worker_init() -> None:
+    """Parse workers leave Ctrl-C to the parent, which stops them; otherwise each prints a traceback."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class Indexer:
     """Builds and updates the index of one content folder in one index folder."""
 
@@ -315,48 +522,83 @@ class Indexer:
             return None
         return plan(discover(self.content), manifest)
 
-    def reindex(self, *, full: bool = False, progress: Progress | None = None) -> ReindexReport:
+    def reindex(self, *, full: bool = False, progress: Progress | None = None, wait: bool = True) -> ReindexReport:
+        """Update (or with `full`, rebuild) the index; with `wait=False`, fail at once if another writer runs."""
         started = time.perf_counter()
         discovery = discover(self.content)
         self.store.ensure_folder()
-        lock = WriterLock(self.store.folder, timeout=self.lock_timeout,
-                          on_wait=lambda pid: self.note(f"waiting for another reindex (pid {pid}) to finish..."))
-        with lock:
-            manifest = None if full else self._usable_manifest()
-            if manifest is None:
-                report = self._full(discovery, progress)
-            else:
-                report = self._incremental(discovery, manifest, progress)
+        lock = WriterLock(self.store.folder, timeout=self.lock_timeout if wait else 0.0,
+                          on_wait=lambda pid: self.note(
+                              f"waiting up to {self.lock_timeout:g}s for another reindex (pid {pid}) to finish..."))
+        try:
+            with lock:
+                manifest = None if full else self._usable_manifest()
+                if manifest is None:
+                    report = self._full(discovery, progress)
+                else:
+                    report = self._incremental(discovery, manifest, progress)
+        except OSError as exc:
+            raise _write_error(self.store.folder, exc) from None
         return _finish(report, started)
 
     def _usable_manifest(self) -> Manifest | None:
-        gen = self.store.live()
+        """The live generation's manifest if it can be updated in place; None (with a note why) to rebuild."""
+        gen, why = self.store.diagnose()
+        where = self.store.folder
         if gen is None:
-            if (self.store.folder / CURRENT).exists() or any(self.store.folder.glob("gen-*")):
-                self.note(f"index in {self.store.folder} is damaged; rebuilding it from the content")
+            if why:
+                self.note(f"warning: index in {where} is damaged ({why}); rebuilding it from the content")
             return None
-        manifest = self.store.manifest()
+        manifest = self.store.manifest(gen)
         if manifest is None:
-            self.note(f"index in {self.store.folder} has no readable manifest; rebuilding it from the content")
+            stamp = _raw_stamp(gen / MANIFEST)
+            if stamp is not None and stamp != self.settings.stamp():
+                self.note("index was built by another kb version or with other settings; rebuilding it")
+            else:
+                self.note(f"warning: index in {where} is damaged (its manifest is missing or unreadable); "
+                          "rebuilding it from the content")
             return None
         if manifest.stamp != self.settings.stamp():
             self.note("index was built by another kb version or with other settings; rebuilding it")
             return None
-        try:
-            ix = self.store.open()
-            ix.close()
-        except Exception as exc:  # any Whoosh failure to open means the files are damaged
-            self.note(f"index in {self.store.folder} is damaged ({type(exc).__name__}); rebuilding it from the content")
+        problem = self.store.verify(gen, manifest, deep=True)
+        if problem is None:
+            try:
+                from whoosh.index import open_dir
+
+                ix = open_dir(str(gen))
+                try:
+                    with ix.searcher() as searcher:
+                        if searcher.doc_count() != manifest.docs:
+                            problem = "its document count differs from its manifest"
+                finally:
+                    ix.close()
+            except Exception as exc:  # noqa: BLE001 - any Whoosh failure to open means the files are damaged
+                problem = f"{type(exc).__name__}: {exc}"[:200]
+        if problem:
+            self.note(f"warning: index in {where} is damaged ({problem}); rebuilding it from the content")
             return None
         return manifest
+
+    def _publish(self, gen: Path, manifest: Manifest, known: dict[str, tuple[int, str]]) -> None:
+        from whoosh.index import open_dir
+
+        ix = open_dir(str(gen))
+        try:
+            manifest.docs = ix.doc_count()
+        finally:
+            ix.close()
+        manifest.index = _checksums(gen, known)
+        manifest.save(gen / MANIFEST)
+        self.store.publish(gen)
 
     def _full(self, discovery: Discovery, progress: Progress | None) -> ReindexReport:
         from whoosh.index import create_in
 
         from .analysis import build_schema
 
-        gen = self.store.folder / f"gen-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
-        gen.mkdir()
+        gen = self.store.new_generation()
+        published = False
         try:
             ix = create_in(str(gen), build_schema())
             writer = ix.writer(limitmb=128)
@@ -382,12 +624,11 @@ class Indexer:
                 writer.cancel()
                 raise
             ix.close()
-            Manifest(self.settings.stamp(), str(self.content), entries).save(gen / MANIFEST)
-            _fsync_dir(gen)
-            self.store.publish(gen)
-        except BaseException:
-            shutil.rmtree(gen, ignore_errors=True)
-            raise
+            self._publish(gen, Manifest(self.settings.stamp(), str(self.content), entries), {})
+            published = True
+        finally:
+            if not published:
+                shutil.rmtree(gen, ignore_errors=True)
         self.store.remove_old(keep=gen)
         return ReindexReport(added=len(files), updated=0, removed=0, unchanged=0, pages=pages, sections=sections,
                              seconds=0.0, full=True, skipped=skipped, warnings=tuple(problems))
@@ -398,8 +639,9 @@ class Indexer:
         for f in diff.unchanged:
             problems.extend(_problems_of(manifest.files[f.rel]))
         todo = list(diff.new) + list(diff.changed)
-        added = updated = unchanged = 0
+        added = updated = 0
         unchanged = len(diff.unchanged)
+        touched = False
         results: list[Processed] = []
         for n, proc in enumerate(process_all(todo, self.settings, workers=self.workers), 1):
             old = manifest.files.get(proc.file.rel)
@@ -407,46 +649,83 @@ class Indexer:
                 old.size, old.mtime_ns = proc.file.size, proc.file.mtime_ns  # touched, not changed
                 problems.extend(_problems_of(old))
                 unchanged += 1
+                touched = True
             else:
                 results.append(proc)
                 problems.extend(proc.problems)
             if progress:
                 progress(n, len(todo))
-        if results or diff.removed:
-            ix = self.store.open()
-            writer = ix.writer(limitmb=64)
-            try:
-                for rel in diff.removed:
-                    writer.delete_by_term("path", rel)
-                for proc in results:
-                    rel = proc.file.rel
-                    writer.delete_by_term("path", rel)
-                    if proc.page is not None:
-                        for p in proc.page.passages:
-                            writer.add_document(**passage_doc(p))
-                    if rel in manifest.files:
-                        updated += 1
-                    else:
-                        added += 1
-                writer.commit()
-            except BaseException:
-                writer.cancel()
-                raise
-            finally:
-                ix.close()
-        for rel in diff.removed:
-            del manifest.files[rel]
-        for proc in results:
-            manifest.files[proc.file.rel] = _entry(proc)
-        if results or diff.removed or diff.changed:
-            gen = self.store.live()
-            assert gen is not None
-            manifest.save(gen / MANIFEST)
-        live = [e for e in manifest.files.values() if e.page is not None]
-        skipped = sum(1 for e in manifest.files.values() if e.page is None)
+        if results or diff.removed or touched:
+            self._commit_copy(manifest, diff.removed, results)
+            for proc in results:
+                if proc.file.rel in manifest.files:
+                    updated += 1
+                else:
+                    added += 1
+        files = {rel: e for rel, e in manifest.files.items() if rel not in diff.removed}
+        files.update((proc.file.rel, _entry(proc)) for proc in results)
+        live = [e for e in files.values() if e.page is not None]
+        skipped = sum(1 for e in files.values() if e.page is None)
         return ReindexReport(added=added, updated=updated, removed=len(diff.removed), unchanged=unchanged,
                              pages=len(live), sections=sum(e.sections for e in live), seconds=0.0, full=False,
                              skipped=skipped, warnings=tuple(problems))
+
+    def _commit_copy(self, manifest: Manifest, removed: tuple[str, ...], results: list[Processed]) -> None:
+        """Apply changes to a copy of the live generation and publish the copy; the live one is never touched."""
+        from whoosh.index import open_dir
+
+        live = self.store.live()
+        if live is None:
+            raise IndexDamaged(f"index in {self.store.folder} vanished during the update; run `kb reindex` again")
+        gen = self.store.new_generation()
+        published = False
+        try:
+            for path in _index_files(live):
+                _link_or_copy(path, gen / path.name)
+            if results or removed:
+                ix = open_dir(str(gen))
+                writer = ix.writer(limitmb=64)
+                try:
+                    for rel in removed:
+                        writer.delete_by_term("path", rel)
+                    for proc in results:
+                        writer.delete_by_term("path", proc.file.rel)
+                        if proc.page is not None:
+                            for p in proc.page.passages:
+                                writer.add_document(**passage_doc(p))
+                    writer.commit()
+                except BaseException:
+                    writer.cancel()
+                    raise
+                finally:
+                    ix.close()
+            files = {rel: e for rel, e in manifest.files.items() if rel not in removed}
+            files.update((proc.file.rel, _entry(proc)) for proc in results)
+            self._publish(gen, Manifest(self.settings.stamp(), str(self.content), files), manifest.index)
+            published = True
+        finally:
+            if not published:
+                shutil.rmtree(gen, ignore_errors=True)
+        self.store.remove_old(keep=gen)
+
+
+def _raw_stamp(path: Path) -> str | None:
+    """The stamp of a manifest this kb version cannot load (an older or newer format), if it has one."""
+    try:
+        stamp = json.loads(path.read_text(encoding="utf-8")).get("stamp")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return stamp if isinstance(stamp, str) else None
+
+
+def _write_error(folder: Path, exc: OSError) -> IndexUnusable:
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return IndexReadOnly(f"index folder {folder} cannot be written ({exc.strerror}); "
+                             "fix its permissions or pass --index DIR")
+    if exc.errno == errno.ENOSPC:
+        return IndexUnusable(f"no space left to write the index in {folder}; free some space and run `kb reindex`")
+    return IndexUnusable(f"index in {folder} cannot be written ({exc.strerror or exc}); the previous index is "
+                         "unchanged")
 
 
 def _finish(report: ReindexReport, started: float) -> ReindexReport:
