@@ -76,6 +76,7 @@ def cli(ctx: click.Context, content: Path, index_dir: Path, include_drafts: bool
     ctx.obj = KnowledgeBase(content, index_dir, include_drafts=include_drafts,
                             max_file_bytes=int(max_file_size * 1024 * 1024), lock_timeout=lock_timeout,
                             on_note=_note)
+    ctx.call_on_close(ctx.obj.close)  # release searchers (and their hold on old index generations)
 
 
 @cli.command()
