@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import IndexDamaged, IndexLocked, IndexReadOnly, KbError, NotFound, QueryError
+from .errors import IndexDamaged, IndexLocked, IndexOutdated, IndexReadOnly, KbError, NotFound, QueryError
 from .index import CRUMB_SEP, Indexer, IndexStore, Reader, Settings
 from .model import Hit, ReindexReport, SearchResult
 
@@ -104,6 +104,16 @@ class KnowledgeBase:
         except IndexDamaged as exc:
             self._heal(exc)
             reader = self.store.open_reader(weighting())
+        if reader.manifest.stamp != self.settings.stamp():
+            # Built by another kb version or with other settings: rebuild (with its one-line note) unless someone
+            # else is writing or the folder is read-only, in which case the old index still answers.
+            try:
+                self.indexer().reindex(wait=False)
+            except (IndexLocked, IndexReadOnly):
+                pass
+            else:
+                reader.close()
+                reader = self.store.open_reader(weighting())
         self._local.reader = reader
         with self._readers_lock:
             self._readers.add(reader)
@@ -122,7 +132,10 @@ class KnowledgeBase:
 
     def _heal(self, damage: IndexDamaged) -> None:
         """Rebuild a damaged index from the content, without waiting for another writer."""
-        self.note(f"warning: {damage}; rebuilding it from the content")
+        if isinstance(damage, IndexOutdated):
+            self.note("index was built by another kb version or with other settings; rebuilding it")
+        else:
+            self.note(f"warning: {damage}; rebuilding it from the content")
         try:
             self.indexer().reindex(full=True, wait=False)
         except IndexLocked as exc:

@@ -47,6 +47,10 @@ class IndexDamaged(IndexUnusable):
     """The live index exists but its files are missing, truncated or unreadable; rebuilding from content fixes it."""
 
 
+class IndexOutdated(IndexDamaged):
+    """The index was written by another kb version in a format this one cannot read; rebuilding fixes it."""
+
+
 class IndexReadOnly(IndexUnusable):
     """The index folder cannot be written, so the index can be read but not updated."""
 

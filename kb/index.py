@@ -19,8 +19,11 @@ import hashlib
 import json
 import os
 import shutil
+import signal
+import threading
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -28,7 +31,7 @@ from typing import Any, Callable, Iterable, Iterator
 from . import __version__
 from .analysis import ANALYSIS_VERSION
 from .discover import Discovery, SourceFile, discover
-from .errors import IndexDamaged, IndexReadOnly, IndexUnusable
+from .errors import IndexDamaged, IndexOutdated, IndexReadOnly, IndexUnusable
 from .locking import LOCK_NAME, PIN_NAME, Pin, WriterLock, claim, make_pin_file, pin
 from .model import Page, Passage, Problem, ReindexReport
 
@@ -234,6 +237,10 @@ class IndexStore:
             try:
                 manifest = self.manifest(gen)
                 if manifest is None:
+                    stamp = _raw_stamp(gen / MANIFEST)
+                    if stamp is not None:
+                        held.release()
+                        raise IndexOutdated(f"index in {self.folder} was built by another kb version ({stamp})")
                     raise _Damage("its manifest is missing or unreadable")
                 problem = self.verify(gen, manifest, deep=False)
                 if problem:
@@ -244,6 +251,8 @@ class IndexStore:
                     searcher.close()
                     raise _Damage("its document count differs from its manifest")
                 return Reader(gen, manifest, searcher, held)
+            except IndexOutdated:
+                raise
             except Exception as exc:  # noqa: BLE001 - whatever Whoosh raises on bad files means damage
                 held.release()
                 if self.live() != gen:
@@ -261,11 +270,19 @@ class IndexStore:
             raise IndexReadOnly(f"index folder {self.folder} cannot be created ({exc.strerror}); "
                                 "pass --index DIR") from None
 
-    def new_generation(self) -> Path:
-        gen = self.folder / f"gen-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    def generation_name(self) -> Path:
+        return self.folder / f"gen-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
+
+    def create_generation(self, gen: Path) -> None:
         gen.mkdir()
         make_pin_file(gen)
-        return gen
+
+    def discard(self, gen: Path | None) -> None:
+        """Remove an unpublished generation after a failure or Ctrl-C, unless it did get published."""
+        if gen is None or self.live() == gen:
+            return
+        with deferred_interrupt():
+            shutil.rmtree(gen, ignore_errors=True)
 
     def publish(self, gen: Path) -> None:
         """Point CURRENT at `gen` in one rename: readers see the old generation or this one, never a mix."""
@@ -312,6 +329,26 @@ class IndexStore:
 
 class _Damage(Exception):
     pass
+
+
+@contextmanager
+def deferred_interrupt() -> Iterator[None]:
+    """Hold Ctrl-C until the block is done (clean-up that a second Ctrl-C must not cut short)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, _frame: pending.append(signum))
+    except ValueError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if pending:
+            raise KeyboardInterrupt
 
 
 @dataclass(eq=False)
@@ -597,9 +634,11 @@ class Indexer:
 
         from .analysis import build_schema
 
-        gen = self.store.new_generation()
+        gen: Path | None = None
         published = False
         try:
+            gen = self.store.generation_name()
+            self.store.create_generation(gen)
             ix = create_in(str(gen), build_schema())
             writer = ix.writer(limitmb=128)
             entries: dict[str, Entry] = {}
@@ -628,7 +667,7 @@ class Indexer:
             published = True
         finally:
             if not published:
-                shutil.rmtree(gen, ignore_errors=True)
+                self.store.discard(gen)
         self.store.remove_old(keep=gen)
         return ReindexReport(added=len(files), updated=0, removed=0, unchanged=0, pages=pages, sections=sections,
                              seconds=0.0, full=True, skipped=skipped, warnings=tuple(problems))
@@ -677,9 +716,11 @@ class Indexer:
         live = self.store.live()
         if live is None:
             raise IndexDamaged(f"index in {self.store.folder} vanished during the update; run `kb reindex` again")
-        gen = self.store.new_generation()
+        gen: Path | None = None
         published = False
         try:
+            gen = self.store.generation_name()
+            self.store.create_generation(gen)
             for path in _index_files(live):
                 _link_or_copy(path, gen / path.name)
             if results or removed:
@@ -705,7 +746,7 @@ class Indexer:
             published = True
         finally:
             if not published:
-                shutil.rmtree(gen, ignore_errors=True)
+                self.store.discard(gen)
         self.store.remove_old(keep=gen)
 
 

@@ -27,13 +27,13 @@ def _code(n: int, width: int = 4) -> str:
 
 
 def marker(i: int) -> str:
-    """The word only page i contains."""
-    return "qz" + _code(i)
+    """The word only page i contains (three edits from any other, so typo correction never swaps them)."""
+    return "qz" + _code(i, 3) * 3
 
 
 def revision(r: int) -> str:
     """The word every page at revision r contains (and no other page)."""
-    return "vx" + _code(r, 3)
+    return "vx" + _code(r, 3) * 3
 
 
 @dataclass
