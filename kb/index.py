@@ -574,6 +574,9 @@ class Indexer:
                     report = self._full(discovery, progress)
                 else:
                     report = self._incremental(discovery, manifest, progress)
+                live = self.store.live()
+                if live is not None:
+                    self.store.remove_old(keep=live)  # also what killed or interrupted runs left behind
         except OSError as exc:
             raise _write_error(self.store.folder, exc) from None
         return _finish(report, started)
@@ -668,7 +671,6 @@ class Indexer:
         finally:
             if not published:
                 self.store.discard(gen)
-        self.store.remove_old(keep=gen)
         return ReindexReport(added=len(files), updated=0, removed=0, unchanged=0, pages=pages, sections=sections,
                              seconds=0.0, full=True, skipped=skipped, warnings=tuple(problems))
 
@@ -747,7 +749,6 @@ class Indexer:
         finally:
             if not published:
                 self.store.discard(gen)
-        self.store.remove_old(keep=gen)
 
 
 def _raw_stamp(path: Path) -> str | None:
