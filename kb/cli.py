@@ -79,7 +79,7 @@ def cli(ctx: click.Context, content: Path, index_dir: Path, include_drafts: bool
     ctx.call_on_close(ctx.obj.close)  # release searchers (and their hold on old index generations)
 
 
-@cli.command()
+@cli.command(context_settings={"ignore_unknown_options": True})  # `kb search gateway -routing` excludes a word
 @click.argument("query", nargs=-1, required=True)
 @click.option("--limit", "-n", type=click.IntRange(1, 1000), default=10, show_default=True, help="Hits to show.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (the documented contract).")
