@@ -27,6 +27,7 @@ PROXIMITY_SLOP = 4
 MAX_EXPANSION = 64  # terms a prefix may expand to
 MAX_RESULTS = 1000
 SPELL_FIELDS = ("body", "heading", "title")
+MAX_CORRECTABLE = 40  # longer "words" are pasted junk; correcting them costs time linear in their length
 
 
 @dataclass
@@ -175,7 +176,7 @@ def _distance(a: str, b: str) -> int:
 def correct_word(reader: Any, word: str) -> str | None:
     """The closest indexed word to an unknown one, or None. Short words allow one edit, longer ones two."""
     folded = fold(word)
-    if len(folded) < 3 or not folded.isalpha():
+    if not 3 <= len(folded) <= MAX_CORRECTABLE or not folded.isalpha():
         return None
     maxdist = 1 if len(folded) <= 5 else 2
     best: tuple[int, int, str] | None = None
