@@ -2,14 +2,20 @@
 
 Layout of an index folder::
 
-    CURRENT          name of the live generation folder (replaced atomically)
-    writer.lock      fcntl lock held by the one process writing
-    gen-<id>/        Whoosh segment files + manifest.json (what was indexed, from which file signatures)
+    CURRENT          name of the live generation folder (replaced atomically by a rename)
+    writer.lock      flock held by the one process writing (the OS drops it when that process dies)
+    gen-<id>/        Whoosh files + manifest.json (stamp, source file signatures, index file checksums)
+                     + reader.lock (shared flock held by every searcher open on this generation)
 
-A full build writes a fresh generation and publishes it by replacing CURRENT, so readers see the old index or the
-new one, never a mix. An incremental update commits into the live generation: Whoosh writes its table of contents
-last and atomically, so a kill leaves the previous commit readable, and the manifest is written after the commit,
-so on the next run any page whose manifest entry is behind the index is simply re-indexed.
+A published generation is never modified. A full build writes a fresh generation; an incremental update hard-links
+the live generation's files into a fresh one and commits there (Whoosh never rewrites an existing file). Either
+way the new generation is flushed, checksummed into its manifest, and published by replacing CURRENT, so a reader
+sees the old index or the new one, never a mix, and a kill at any instant leaves the previous one live. Old
+generations are deleted only when no searcher holds them; whatever a killed run left is swept by the next one.
+
+Damage (a missing or truncated file, a garbage table of contents or pointer, a file where a folder belongs) is
+told apart from "no index yet" and reported as IndexDamaged; the stamp (kb version, schema, analysis, settings)
+decides when an index must be rebuilt rather than updated.
 """
 
 from __future__ import annotations
