@@ -133,11 +133,11 @@ class KnowledgeBase:
     def _heal(self, damage: IndexDamaged) -> None:
         """Rebuild a damaged index from the content, without waiting for another writer."""
         if isinstance(damage, IndexOutdated):
-            self.note("index was built by another kb version or with other settings; rebuilding it")
+            why = "index was built by another kb version or with other settings; rebuilding it"
         else:
-            self.note(f"warning: {damage}; rebuilding it from the content")
+            why = f"warning: {damage}; rebuilding it from the content"
         try:
-            self.indexer().reindex(full=True, wait=False)
+            self.indexer().reindex(full=True, wait=False, why=why)
         except IndexLocked as exc:
             raise IndexLocked(f"{damage}; another reindex (pid {exc.pid}) is running, try again when it finishes",
                               pid=exc.pid) from None

@@ -565,8 +565,12 @@ class Indexer:
             return None
         return plan(discover(self.content), manifest)
 
-    def reindex(self, *, full: bool = False, progress: Progress | None = None, wait: bool = True) -> ReindexReport:
-        """Update (or with `full`, rebuild) the index; with `wait=False`, fail at once if another writer runs."""
+    def reindex(self, *, full: bool = False, progress: Progress | None = None, wait: bool = True,
+                why: str | None = None) -> ReindexReport:
+        """Update (or with `full`, rebuild) the index; with `wait=False`, fail at once if another writer runs.
+
+        `why` is noted once the lock is ours, so a rebuild that cannot start does not announce itself.
+        """
         started = time.perf_counter()
         discovery = discover(self.content)
         self.store.ensure_folder()
@@ -575,6 +579,8 @@ class Indexer:
                               f"waiting up to {self.lock_timeout:g}s for another reindex (pid {pid}) to finish..."))
         try:
             with lock:
+                if why:
+                    self.note(why)
                 manifest = None if full else self._usable_manifest()
                 if manifest is None:
                     report = self._full(discovery, progress)

@@ -54,6 +54,7 @@ def test_searches_during_repeated_reindexing_see_whole_states(tmp_path: Path) ->
 
     observations: list[tuple[str, int, set[str]]] = []  # (who, revision asked, paths answered), in order per who
     errors: list[str] = []
+    finals: dict[str, set[str]] = {}
 
     def api_loop(name: str) -> None:
         """A long-lived embedder: one KnowledgeBase, cached searchers, reopened as generations change."""
@@ -68,6 +69,8 @@ def test_searches_during_repeated_reindexing_see_whole_states(tmp_path: Path) ->
                     errors.append(f"{name}: {type(exc).__name__}: {exc}")
                     return
                 observations.append((name, rev, paths))
+            # once the writer is done, the same long-lived object must see its last state (no stale cache)
+            finals[name] = {h.path for h in kb.search(revision(ROUNDS), limit=1000).hits}
         finally:
             kb.close()
 
@@ -102,5 +105,7 @@ def test_searches_during_repeated_reindexing_see_whole_states(tmp_path: Path) ->
         assert fits, f"{who}: search for revision {rev} answered {sorted(paths)}, which is no (newer) committed state"
         position[who] = fits[0]
         seen_states.add(fits[0])
+    last = {p for p, r in states[-1].items() if r == ROUNDS}
+    assert finals == {"api-0": last, "api-1": last}
     assert cli_runs >= 5 and len(observations) >= 30
     assert len(seen_states) >= 3  # the searches really did run while the index changed
