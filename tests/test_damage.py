@@ -228,3 +228,15 @@ def test_damage_found_by_a_long_lived_searcher_is_healed(site: Site, tmp_path: P
         assert len(notes) == 1 and "damaged" in notes[0]
     finally:
         kb.close()
+
+
+def test_damaged_index_while_another_writer_runs_is_one_line_status_3(site: Site, tmp_path: Path) -> None:
+    from kb.locking import WriterLock
+
+    index = tmp_path / "index"
+    truncate_segment(index)
+    with WriterLock(index):  # someone else is writing (and will rebuild it)
+        res = CliRunner().invoke(cli, ["--content", str(site.root), "--index", str(index), "search", marker(1)])
+    assert res.exit_code == 3, res.output
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "damaged" in lines[0] and f"another reindex (pid {os.getpid()})" in lines[0]
