@@ -317,3 +317,43 @@ def test_read_only_index_answers_and_says_it_may_be_stale(site: Site, tmp_path: 
     assert len(lines) == 1 and "cannot be written" in lines[0] and "may be stale" in lines[0], res.stderr
     assert reindex.returncode == 2 and len(reindex.stderr.strip().splitlines()) == 1, reindex
     assert "cannot be written" in reindex.stderr and "Traceback" not in reindex.stderr
+
+
+READER = textwrap.dedent("""
+    import sys
+    from kb import KnowledgeBase
+    kb = KnowledgeBase(sys.argv[1], sys.argv[2])
+    reader = kb._reader()
+    print(reader.gen.name, flush=True)
+    sys.stdin.readline()  # meanwhile another process reindexes
+    print(len(list(reader.searcher.documents())), len(kb.search(sys.argv[3], limit=1000).hits), flush=True)
+    kb.close()
+""")
+
+
+def test_another_process_reading_an_old_generation_keeps_it(site: Site, tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    probe = KnowledgeBase(site.root, index)
+    docs = len(list(probe._reader().searcher.documents()))
+    probe.close()
+    proc = subprocess.Popen([sys.executable, "-c", READER, str(site.root), str(index), revision(1)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    held = index / proc.stdout.readline().strip()
+    writer = KnowledgeBase(site.root, index)
+    for rev in (1, 2):
+        site.write(4, rev)
+        writer.reindex()
+    site.write(5, 1)
+    writer.reindex()
+    assert held.is_dir() and IndexStore(index).live() != held
+    proc.stdin.write("go\n")
+    proc.stdin.flush()
+    old_docs, new_hits = map(int, proc.stdout.readline().split())
+    assert proc.wait(timeout=30) == 0
+    assert old_docs == docs  # the old searcher read its whole generation
+    assert new_hits >= 1  # and a new search in that process moved to the newest one (page 5 at revision 1)
+    site.write(4, 3)
+    writer.reindex()
+    writer.close()
+    assert not held.exists() and len(list(index.glob("gen-*"))) == 1
