@@ -18,9 +18,10 @@ from sitegen import Site, make_site, revision
 from kb import KnowledgeBase
 from kb.cli import cli
 from kb.index import IndexStore
+from kb.locking import LOCK_NAME
 
 ROUNDS = 30
-PAGES = 10
+PAGES = 16
 KB = [sys.executable, "-m", "kb"]
 _REVISION = re.compile(r"\bvx([a-z]{9})\b")
 
@@ -62,11 +63,30 @@ def cli_search(site: Site, index: Path, word: str) -> set[str]:
     return {h["path"] for h in json.loads(res.stdout)["hits"]}
 
 
-def reindex_seconds(site: Site, index: Path) -> float:
+def reindex_seconds(site: Site, index: Path) -> tuple[float, float]:
+    """(whole `kb reindex --full` process, its work once it holds the lock), to aim the kills."""
     started = time.monotonic()
     subprocess.run([*KB, "--content", str(site.root), "--index", str(index), "reindex", "--full"], check=True,
                    capture_output=True, timeout=120)
-    return time.monotonic() - started
+    whole = time.monotonic() - started
+    kb = KnowledgeBase(site.root, index)
+    started = time.monotonic()
+    kb.reindex(full=True)
+    kb.close()
+    return whole, time.monotonic() - started
+
+
+def wait_until_locked(index: Path, proc: subprocess.Popen[bytes]) -> None:
+    """Until `proc` holds the writer lock (start-up done, real work begun) or has exited."""
+    lock = index / LOCK_NAME
+    deadline = time.monotonic() + 30
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            if lock.read_text().strip() == str(proc.pid):
+                return
+        except OSError:
+            pass
+        time.sleep(0.002)
 
 
 @pytest.mark.slow
@@ -74,7 +94,7 @@ def test_sigkill_during_reindex_never_breaks_search(tmp_path: Path) -> None:
     rng = random.Random(6)
     site = make_site(tmp_path / "content", pages=PAGES)
     index = tmp_path / "index"
-    window = reindex_seconds(site, index) * 1.2  # kills land anywhere from start-up to publishing
+    whole, work = reindex_seconds(site, index)
     committed = site.snapshot()
     outcomes = {"old": 0, "new": 0}
     for rnd in range(1, ROUNDS + 1):
@@ -83,7 +103,11 @@ def test_sigkill_during_reindex_never_breaks_search(tmp_path: Path) -> None:
         args = ["reindex", "--full"] if rng.random() < 0.4 else ["reindex"]
         proc = subprocess.Popen([*KB, "--content", str(site.root), "--index", str(index), *args],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0, window))
+        if rng.random() < 0.75:  # most kills aim at the work itself: parsing, committing, publishing, sweeping
+            wait_until_locked(index, proc)
+            time.sleep(rng.uniform(0, work * 1.1))
+        else:  # the rest anywhere, start-up included
+            time.sleep(rng.uniform(0, whole * 1.1))
         proc.kill()
         proc.wait()
 
