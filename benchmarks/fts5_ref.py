@@ -329,7 +329,7 @@ class Fts5Reference:
                                (word[0], word[0] + "\uffff")).fetchall()
         best: tuple[int, int, str] | None = None
         for term, doc in rows:
-            if not len(word) - 6 <= len(term) <= len(word) + 2:  # stems may be much shorter
+            if not max(3, len(word) - 6, len(word) // 2) <= len(term) <= len(word) + 2:  # stems may be shorter
                 continue
             d = edit_distance(word, term, 2)
             if len(term) < len(word):
