@@ -190,9 +190,15 @@ def reindex(engine: str, site: Path, index: Path, env: dict[str, str], res: Engi
     cmd = engine_cmd(engine, site, index) + ["reindex", "--json"] + (["--full"] if full else [])
     run = run_measured(cmd, env)
     if run.rc != 0:
-        res.errors.append(f"reindex{' --full' if full else ''} exited {run.rc}: {run.stderr.strip()[-400:]}")
+        res.errors.append(f"reindex{' --full' if full else ''} exited {run.rc}: {last_line(run.stderr)}")
         return None
     return run
+
+
+def last_line(text: str) -> str:
+    """The last non-empty line of stderr: for a traceback, the exception itself."""
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else "(no stderr)"
 
 
 def dir_mb(path: Path) -> float:
@@ -265,7 +271,7 @@ def warm_search(engine: str, site: Path, index: Path, env: dict[str, str], qfile
     run = run_measured([sys.executable, str(Path(__file__).resolve()), "_warm", engine, str(site), str(index),
                         str(qfile)], env)
     if run.rc != 0:
-        res.errors.append(f"warm search exited {run.rc}: {run.stderr.strip()[-400:]}")
+        res.errors.append(f"warm search exited {run.rc}: {last_line(run.stderr)}")
         return
     data = run.json()
     lat = [x * 1000 for x in data["latencies"]]
