@@ -110,6 +110,7 @@ def simple_split(path: Path, rel: str) -> list[RefSection]:
 
 #: Where kb's page parser might live; tried in order, first importable wins.
 KB_SPLITTER_CANDIDATES = (
+    "fts5_ref:kb_build_page",
     "kb.sections:parse_file",
     "kb.sections:split_file",
     "kb.sections:split_sections",
@@ -119,6 +120,14 @@ KB_SPLITTER_CANDIDATES = (
     "kb.markdown:parse_page",
     "kb.parse:load_page",
 )
+
+
+def kb_build_page(path: Path, rel: str) -> Any:
+    """kb's pipeline as of writing: ``kb.parse.read_page`` then ``kb.sections.build_page`` (a Page with passages)."""
+    from kb.parse import read_page  # type: ignore[import-not-found]
+    from kb.sections import build_page  # type: ignore[import-not-found]
+
+    return build_page(read_page(path, rel))
 
 
 def _as_ref_sections(obj: Any, rel: str) -> list[RefSection]:
@@ -154,6 +163,8 @@ def load_splitter(spec: str | None = None) -> tuple[Splitter, str]:
         mod_name, _, func_name = cand.partition(":")
         try:
             func = getattr(importlib.import_module(mod_name), func_name)
+            if cand == "fts5_ref:kb_build_page":
+                importlib.import_module("kb.sections")  # only usable if kb's pipeline is there
         except (ImportError, AttributeError):
             if spec:
                 raise

@@ -43,6 +43,7 @@ import gensite  # noqa: E402  (sibling module, path set just above)
 FTS5_SCRIPT = HERE / "fts5_ref.py"
 MARK_START, MARK_END = "<!-- bench:start -->", "<!-- bench:end -->"
 ENGINES = ("kb", "fts5")
+FTS5_SPLITTER: str | None = None  # set from --fts5-splitter; None = kb's own splitter if importable
 
 # --------------------------------------------------------------------------
 # Running child processes and measuring them.
@@ -89,7 +90,8 @@ def engine_cmd(engine: str, site: Path, index: Path) -> list[str]:
     """The CLI prefix of an engine, pointed at one content folder and index."""
     if engine == "kb":
         return [sys.executable, "-m", "kb", "--content", str(site), "--index", str(index)]
-    return [sys.executable, str(FTS5_SCRIPT), "--content", str(site), "--db", str(index / "fts5.sqlite")]
+    return [sys.executable, str(FTS5_SCRIPT), "--content", str(site), "--db", str(index / "fts5.sqlite")] + (
+        ["--splitter", FTS5_SPLITTER] if FTS5_SPLITTER else [])
 
 
 def child_env(kb_path: str | None) -> dict[str, str]:
@@ -442,6 +444,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--queries", type=int, default=200, help="queries for warm latency")
     ap.add_argument("--repeats", type=int, default=10, help="fresh processes for medians")
+    ap.add_argument("--fts5-splitter", help="splitter for the FTS5 reference: 'simple' or module:function "
+                    "(default: kb's own when importable, so both index the same units)")
     ap.add_argument("--kb-path", help="directory to put first on the children's PYTHONPATH")
     ap.add_argument("--workdir", help="keep sites and indexes here instead of a removed temp dir")
     ap.add_argument("--write", metavar="MD_FILE", help="write the table into this file's generated block")
@@ -459,6 +463,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.large and 10_000 not in sizes:
         sizes.append(10_000)
     env = child_env(args.kb_path)
+    global FTS5_SPLITTER
+    FTS5_SPLITTER = args.fts5_splitter
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     started = time.perf_counter()
     log("baselines ...")
