@@ -32,7 +32,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from random import Random
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 # --------------------------------------------------------------------------
 # Corpus: real English text from the stdlib, plus real identifiers.
@@ -292,13 +292,22 @@ def image(rng: Random, corpus: Corpus) -> str:
     return f"![{alt}](/img/{alt.replace(' ', '-')}-{rng.randint(1, 9)}.png)"
 
 
+def details(rng: Random, corpus: Corpus, links: Sequence[str]) -> str:
+    """An HTML ``<details>`` block, as Docusaurus pages use for collapsible asides."""
+    return f"<details>\n<summary>{phrase(rng, corpus, 2, 5)}</summary>\n\n{paragraph(rng, corpus, links)}\n\n</details>"
+
+
 def section_body(rng: Random, corpus: Corpus, links: Sequence[str]) -> str:
     """A run of blocks under one heading: mostly prose, sometimes rich blocks."""
     blocks = [paragraph(rng, corpus, links) for _ in range(rng.randint(1, 3))]
-    for maker, prob in ((admonition, 0.15), (table, 0.10), (code_block, 0.22), (bullet_list, 0.2), (image, 0.05)):
+    makers: tuple[tuple[Callable[..., str], float, bool], ...] = (
+        (admonition, 0.15, True), (table, 0.10, False), (code_block, 0.22, False),
+        (bullet_list, 0.2, False), (image, 0.05, False), (details, 0.03, True),
+    )
+    for maker, prob, wants_links in makers:
         if rng.random() < prob:
             pos = rng.randint(0, len(blocks))
-            blocks.insert(pos, maker(rng, corpus, links) if maker is admonition else maker(rng, corpus))  # type: ignore[call-arg]
+            blocks.insert(pos, maker(rng, corpus, links) if wants_links else maker(rng, corpus))
     return "\n\n".join(blocks)
 
 
