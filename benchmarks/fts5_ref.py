@@ -227,7 +227,7 @@ class Fts5Reference:
                  splitter: Splitter | None = None) -> None:
         self.content = Path(content_dir)
         self.db_path = Path(db_path)
-        self.split: Splitter = splitter or load_splitter()[0]
+        self._split = splitter  # loaded on first reindex: searching must not pay kb's parser imports
         self.db = sqlite3.connect(self.db_path)
         self.db.execute("PRAGMA synchronous = NORMAL")
         if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'files'").fetchone():
@@ -266,6 +266,12 @@ class Fts5Reference:
         report.sections = self.db.execute("SELECT count(*) FROM sections").fetchone()[0]
         report.seconds = round(time.perf_counter() - start, 4)
         return report
+
+    def split(self, path: Path, rel: str) -> list[RefSection]:
+        """Sections of one page, with the splitter given or found on first use."""
+        if self._split is None:
+            self._split = load_splitter()[0]
+        return self._split(path, rel)
 
     def _add(self, path: Path, rel: str, st: os.stat_result, report: Report) -> None:
         """Insert one file's sections; remember their contiguous rowid range."""
@@ -423,14 +429,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_se.add_argument("--limit", type=int, default=10)
     p_se.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    splitter, name = load_splitter(args.splitter)
-    ref = Fts5Reference(args.content, args.db, splitter)
     if args.cmd == "reindex":
+        splitter, name = load_splitter(args.splitter)
+        ref = Fts5Reference(args.content, args.db, splitter)
         rep = ref.reindex(full=args.full)
         out = asdict(rep) | {"splitter": name}
         print(json.dumps(out) if args.json else out)
     else:
-        res = ref.search(args.query, args.limit)
+        res = Fts5Reference(args.content, args.db).search(args.query, args.limit)
         if args.json:
             print(json.dumps(asdict(res)))
         else:
