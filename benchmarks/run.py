@@ -360,7 +360,7 @@ def ratio(kb: float | None, ref: float | None) -> str:
 ROWS: tuple[tuple[str, str, str, int], ...] = (
     ("Full reindex (CLI, wall)", "full_s", "s", 2),
     ("Full reindex throughput", "sections_per_s", "sections/s", 0),
-    ("Peak memory of full reindex", "full_rss_mb", "MB", 0),
+    ("Peak RSS of full reindex (largest single process)", "full_rss_mb", "MB", 0),
     ("No-op reindex", "noop_s", "s", 2),
     ("Reindex after editing 1 page", "edit1_s", "s", 2),
     ("Reindex after adding 10 pages", "add10_s", "s", 2),
