@@ -105,10 +105,10 @@ def child_env(kb_path: str | None) -> dict[str, str]:
     return env
 
 
-def median_wall(cmds: Sequence[Sequence[str]], env: dict[str, str]) -> tuple[float, int]:
+def median_wall(cmds: Sequence[Sequence[str]], env: dict[str, str], ok_codes: tuple[int, ...] = (0,)) -> tuple[float, int]:
     """Median wall time over ``cmds`` and how many of them failed."""
     runs = [run_measured(c, env) for c in cmds]
-    return statistics.median(r.wall for r in runs), sum(r.rc != 0 for r in runs)
+    return statistics.median(r.wall for r in runs), sum(r.rc not in ok_codes for r in runs)
 
 
 # --------------------------------------------------------------------------
@@ -263,7 +263,7 @@ def cold_search(engine: str, site: Path, index: Path, env: dict[str, str], queri
                 res: EngineResult) -> None:
     """Median wall time of ``search Q --json`` as fresh processes, one per query."""
     cmds = [engine_cmd(engine, site, index) + ["search", q, "--json"] for q in queries]
-    res.cold_search_s, failed = median_wall(cmds, env)
+    res.cold_search_s, failed = median_wall(cmds, env, ok_codes=(0, 1))  # kb exits 1 for "no hits", like grep
     if failed == len(cmds):
         res.cold_search_s = None
     if failed:
