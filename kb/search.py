@@ -7,6 +7,7 @@ sections with the most (and rarest) of the words shown instead.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,16 +27,33 @@ PHRASE_BONUS = 2.0
 PROXIMITY_SLOP = 4
 MAX_EXPANSION = 64  # terms a prefix may expand to
 MAX_RESULTS = 1000
+CANDIDATES = 100  # Whoosh hits re-scored per query; bounded, so per-query work does not grow with the index
+COVERAGE_POWER = 2.0  # partial matches: score x (rarity-weighted share of the query matched) ** this
+EXACT_BONUS = 0.1  # exact (unstemmed) form matched: score x (1 + this)
+COLLAPSE_SECTIONS = True  # one hit per section: passages of one section compete, the best one shows
+FILL_WITH_PARTIAL = False  # when fewer than `limit` sections match every word, add the best partial matches
+PREFIX_LAST = False  # search-as-you-type: the last word also matches as a prefix
+PREFIX_MIN = 3
+PREFIX_WEIGHT = 1.0
+FIELD_COMBINE = "or"  # "or" sums a word's per-field scores; "dismax" takes the best field plus a tiebreak share
+DISMAX_TIEBREAK = 0.3
 SPELL_FIELDS = ("body", "heading", "title")
 
 
 @dataclass
-class Analysed:
-    """A clause's index terms: required parts, and optional whole-identifier forms that boost exact matches."""
+class Need:
+    """What satisfies one query clause, for measuring how much of the query a hit covers.
 
-    clause: Clause
-    parts: tuple[str, ...]
-    wholes: tuple[str, ...]
+    The clause counts as matched when every term of any one alternative is among the hit's matched terms; `exact`
+    holds the unstemmed forms whose presence makes the match exact rather than a stem match.
+    """
+
+    alternatives: list[frozenset[str]]
+    weight: float
+    exact: frozenset[str] = frozenset()
+
+    def matched(self, terms: set[str]) -> bool:
+        return any(alt <= terms for alt in self.alternatives)
 
 
 def analyse(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -56,43 +74,84 @@ def analyse(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 class QueryBuilder:
-    def __init__(self, reader: Any) -> None:
+    """Turns clauses into Whoosh queries and remembers, per clause, what satisfies it (see `Need`)."""
+
+    def __init__(self, reader: Any, *, prefix_last: bool = False) -> None:
         self.reader = reader
+        self.prefix_last = prefix_last
+        self.needs: list[Need] = []
+        self.group_needs: list[list[Need]] = []
+        self._doc_count = max(1, reader.doc_count_all())
+
+    def idf(self, tokens: tuple[str, ...] | list[str]) -> float:
+        """Rarity of a clause: the idf of its rarest token over the body-like fields."""
+        best = 0.0
+        for t in tokens:
+            df = max((self.reader.doc_frequency(f, t) for f in ("title", "heading", "body", "code")), default=0)
+            best = max(best, math.log(1 + self._doc_count / (df + 0.5)))
+        return best or math.log(1 + self._doc_count / 0.5)
 
     def term_any_field(self, token: str, fields: tuple[str, ...] = TEXT_FIELDS) -> wq.Query:
-        return wq.Or([wq.Term(f, token, boost=FIELD_WEIGHTS[f]) for f in fields])
+        subs = [wq.Term(f, token, boost=FIELD_WEIGHTS[f]) for f in fields]
+        if FIELD_COMBINE == "dismax":
+            return wq.DisjunctionMax(subs, tiebreak=DISMAX_TIEBREAK)
+        return wq.Or(subs)
 
-    def word(self, clause: Clause) -> wq.Query | None:
+    def exact_forms(self, text: str, fields: tuple[str, ...]) -> tuple[list[wq.Query], frozenset[str]]:
+        """Optional unstemmed-form terms: matching them marks the hit as an exact (not only stem) match."""
+        forms = [t.text for t in EXACT_ANALYZER(text)]
+        subs = [wq.Term(f"spell_{f}", w, boost=1e-3) for w in forms for f in fields if f in SPELL_FIELDS]
+        return subs, frozenset(forms)
+
+    def word(self, clause: Clause, *, as_prefix: bool = False) -> wq.Query | None:
         fields = ("title",) if clause.field == "title" else TEXT_FIELDS
         parts, wholes = analyse(clause.text)
         if not parts:
             return None
         required = wq.And([self.term_any_field(t, fields) for t in parts]) if len(parts) > 1 else \
             self.term_any_field(parts[0], fields)
+        alternatives = [frozenset(parts)] + [frozenset([w]) for w in wholes]
+        optional: list[wq.Query] = []
         if wholes:
-            return wq.AndMaybe(required, wq.Or([self.term_any_field(w, fields) for w in wholes]))
+            optional.extend(self.term_any_field(w, fields) for w in wholes)
+        exact_q, exact = self.exact_forms(clause.text, fields)
+        optional.extend(exact_q)
+        if as_prefix and len(parts) == 1 and len(fold(clause.text)) >= PREFIX_MIN:
+            expansions = self._prefix_terms(fold(clause.text), fields)
+            if expansions:
+                required = wq.Or([required] + [q for _, q in expansions])
+                alternatives.extend(frozenset([t]) for t, _ in expansions)
+        self.needs.append(Need(alternatives, self.idf(parts), exact))
+        if optional:
+            return wq.AndMaybe(required, wq.Or(optional))
         return required
 
     def phrase(self, clause: Clause) -> wq.Query | None:
         tokens = [t.text for t in ANALYZER(clause.text)]
         if not tokens:
             return None
+        self.needs.append(Need([frozenset(tokens)], self.idf(tokens)))
         if len(tokens) == 1:
             return self.term_any_field(tokens[0])
         fields = ("title",) if clause.field == "title" else PHRASE_FIELDS
         return wq.Or([wq.Phrase(f, tokens, boost=FIELD_WEIGHTS[f]) for f in fields])
 
-    def prefix(self, clause: Clause) -> wq.Query | None:
-        stem = fold(clause.text)
-        fields = ("title",) if clause.field == "title" else ("title", "heading", "body", "code")
-        subs: list[wq.Query] = []
+    def _prefix_terms(self, stem: str, fields: tuple[str, ...], boost: float = 1.0) -> list[tuple[str, wq.Query]]:
+        out: list[tuple[str, wq.Query]] = []
         for f in fields:
             for name in (f, f"spell_{f}"):
                 if name not in self.reader.schema:
                     continue
-                terms = self._expand(name, stem)
-                subs.extend(wq.Term(name, t, boost=FIELD_WEIGHTS[f]) for t in terms)
-        return wq.Or(subs) if subs else wq.NullQuery
+                for t in self._expand(name, stem):
+                    out.append((t, wq.Term(name, t, boost=FIELD_WEIGHTS[f] * boost * PREFIX_WEIGHT)))
+        return out
+
+    def prefix(self, clause: Clause) -> wq.Query | None:
+        stem = fold(clause.text)
+        fields = ("title",) if clause.field == "title" else ("title", "heading", "body", "code")
+        expansions = self._prefix_terms(stem, fields)
+        self.needs.append(Need([frozenset([t]) for t, _ in expansions] or [frozenset([stem])], self.idf([stem])))
+        return wq.Or([q for _, q in expansions]) if expansions else wq.NullQuery
 
     def _expand(self, fieldname: str, prefix: str) -> list[str]:
         found: list[tuple[int, str]] = []
@@ -114,17 +173,22 @@ class QueryBuilder:
             return wq.Prefix("path", value.lstrip("./"))
         return None
 
-    def clause(self, clause: Clause) -> wq.Query | None:
+    def clause(self, clause: Clause, *, last: bool = False) -> wq.Query | None:
         if clause.field in ("tag", "page", "path"):
             return self.filter(clause)
         if clause.kind == "phrase":
             return self.phrase(clause)
         if clause.kind == "prefix":
             return self.prefix(clause)
-        return self.word(clause)
+        return self.word(clause, as_prefix=last and self.prefix_last)
 
-    def group(self, clauses: tuple[Clause, ...], *, mode: str) -> wq.Query | None:
-        positives = [q for c in clauses if not c.negated for q in [self.clause(c)] if q is not None]
+    def group(self, clauses: tuple[Clause, ...], *, mode: str, last_group: bool = False) -> wq.Query | None:
+        final = max((i for i, c in enumerate(clauses) if c.kind == "word" and not c.negated and not c.field),
+                    default=-1) if last_group else -1
+        self.needs = []
+        positives = [q for i, c in enumerate(clauses) if not c.negated
+                     for q in [self.clause(c, last=i == final)] if q is not None]
+        self.group_needs.append(self.needs)
         negatives = [q for c in clauses if c.negated for q in [self.clause(c)] if q is not None]
         if not positives:
             return None
@@ -140,7 +204,10 @@ class QueryBuilder:
         return main
 
     def build(self, parsed: ParsedQuery, *, mode: str) -> wq.Query | None:
-        groups = [q for g in parsed.groups for q in [self.group(g, mode=mode)] if q is not None]
+        self.group_needs = []
+        n = len(parsed.groups)
+        groups = [q for i, g in enumerate(parsed.groups)
+                  for q in [self.group(g, mode=mode, last_group=i == n - 1)] if q is not None]
         if not groups:
             return None
         return groups[0] if len(groups) == 1 else wq.Or(groups)
@@ -222,8 +289,37 @@ def matcher_for(parsed: ParsedQuery) -> Matcher:
     return Matcher(frozenset(terms), tuple(prefixes))
 
 
+@dataclass
+class Candidate:
+    score: float
+    result: Any
+
+
+def coverage(needs: list[Need], terms: set[str]) -> tuple[float, float]:
+    """Share of the query (weighted by rarity) a hit matched, and share of matched words it matched exactly."""
+    total = sum(n.weight for n in needs) or 1.0
+    matched = [n for n in needs if n.matched(terms)]
+    share = sum(n.weight for n in matched) / total
+    with_forms = [n for n in matched if n.exact]
+    exact = sum(1 for n in with_forms if n.exact & terms) / len(with_forms) if with_forms else 0.0
+    return share, exact
+
+
+def rank(results: Any, group_needs: list[list[Need]]) -> list[Candidate]:
+    """Re-score Whoosh's hits: BM25F x coverage^COVERAGE_POWER x exact-form bonus; one hit per section."""
+    best: dict[tuple[str, str], Candidate] = {}
+    for r in results:
+        terms = {t.decode("utf-8") if isinstance(t, bytes) else t for _, t in (r.matched_terms() or ())}
+        share, exact = max((coverage(needs, terms) for needs in group_needs if needs), default=(1.0, 0.0))
+        score = float(r.score) * (share ** COVERAGE_POWER) * (1.0 + EXACT_BONUS * exact)
+        key = (r["path"], r["anchor"]) if COLLAPSE_SECTIONS else (r["path"], r["key"])
+        if key not in best or score > best[key].score:
+            best[key] = Candidate(score, r)
+    return sorted(best.values(), key=lambda c: -c.score)
+
+
 def run(searcher: Any, query: str, *, limit: int = 10) -> SearchResult:
-    """Search with AND semantics, then with typo corrections, then with OR; report what was searched."""
+    """Search with AND semantics (after typo correction); fill up with the best partial matches; one hit per section."""
     parsed = parse(query)
     if not parsed.positive:
         return SearchResult(query=query, total=0, suggestion=None, hits=(), searched="")
@@ -233,27 +329,35 @@ def run(searcher: Any, query: str, *, limit: int = 10) -> SearchResult:
     if changed:
         suggestion = fixed.text()
         parsed = fixed
-    builder = QueryBuilder(reader)
+    builder = QueryBuilder(reader, prefix_last=PREFIX_LAST)
+    fetch = max(limit * 3, CANDIDATES)
+    ranked: list[Candidate] = []
+    total = 0
     fallback = None
-    results = None
     q = builder.build(parsed, mode="and")
     if q is not None:
-        results = searcher.search(q, limit=max(limit, 1))
-    if (results is None or results.is_empty()) and len(parsed.positive) > 1:
+        results = searcher.search(q, limit=fetch, terms=True)
+        total = len(results)
+        ranked = rank(results, builder.group_needs)
+    if len(ranked) < limit and len(parsed.positive) > 1 and (FILL_WITH_PARTIAL or not ranked):
         q = builder.build(parsed, mode="or")
         if q is not None:
-            results = searcher.search(q, limit=max(limit, 1))
-            fallback = "or"
-    if results is None:
-        return SearchResult(query=query, total=0, suggestion=suggestion, hits=(), searched=parsed.text())
+            results = searcher.search(q, limit=fetch, terms=True)
+            seen = {(c.result["path"], c.result["anchor"]) for c in ranked}
+            extra = [c for c in rank(results, builder.group_needs)
+                     if (c.result["path"], c.result["anchor"]) not in seen]
+            if extra and not ranked:
+                fallback = "or"
+            total = max(total, len(results))
+            ranked.extend(extra)
     matcher = matcher_for(parsed)
-    hits = tuple(_hit(rank, r, matcher) for rank, r in enumerate(results[:limit], 1))
-    total = len(results)
-    return SearchResult(query=query, total=total, suggestion=suggestion, hits=hits,
+    hits = tuple(_hit(n, c, matcher) for n, c in enumerate(ranked[:limit], 1))
+    return SearchResult(query=query, total=max(total, len(hits)), suggestion=suggestion, hits=hits,
                         searched=parsed.text(), fallback=fallback if hits else None)
 
 
-def _hit(rank: int, r: Any, matcher: Matcher) -> Hit:
+def _hit(rank: int, c: Candidate, matcher: Matcher) -> Hit:
+    r = c.result
     fields = r.fields()
     snippet, highlights = make_snippet(fields.get("body", ""), matcher)
     if not highlights and fields.get("code"):
@@ -262,7 +366,7 @@ def _hit(rank: int, r: Any, matcher: Matcher) -> Hit:
             snippet, highlights = code_snippet, code_hl
     return Hit(
         rank=rank,
-        score=round(float(r.score), 3),
+        score=round(c.score, 3),
         page=fields["page"],
         path=fields["path"],
         title=fields.get("title", ""),
