@@ -20,18 +20,23 @@ from .model import Hit, SearchResult
 from .query import Clause, ParsedQuery, parse
 from .snippets import Matcher, make_snippet
 
-FIELD_WEIGHTS: dict[str, float] = {"title": 2.0, "heading": 3.0, "crumbs": 1.2, "body": 1.0, "code": 0.5,
+FIELD_WEIGHTS: dict[str, float] = {"title": 2.0, "heading": 4.0, "crumbs": 1.2, "body": 1.0, "code": 0.5,
                                    "meta": 1.2}
 PHRASE_FIELDS = ("title", "heading", "body")
-PHRASE_BONUS = 2.0
+PHRASE_BONUS = 1.0
 PROXIMITY_SLOP = 4
+BM25_B = 0.75
+BM25_K1 = 1.2
+FIELD_B: dict[str, float] = {"heading": 1.0}  # full length normalisation: a heading that is all query wins
 MAX_EXPANSION = 64  # terms a prefix may expand to
 MAX_RESULTS = 1000
 CANDIDATES = 100  # Whoosh hits re-scored per query; bounded, so per-query work does not grow with the index
 COVERAGE_POWER = 2.0  # partial matches: score x (rarity-weighted share of the query matched) ** this
 EXACT_BONUS = 0.1  # exact (unstemmed) form matched: score x (1 + this)
+WHOLE_BONUS = 0.5  # a whole identifier matched, not only its parts: score x (1 + this)
+EMPTY_FACTOR = 1.0  # sections with no text (a heading alone); measured: demoting them hurts (docs/ranking.md)
 COLLAPSE_SECTIONS = True  # one hit per section: passages of one section compete, the best one shows
-FILL_WITH_PARTIAL = False  # when fewer than `limit` sections match every word, add the best partial matches
+FILL_WITH_PARTIAL = True  # when fewer than `limit` sections match every word, add the best partial matches
 PREFIX_LAST = False  # search-as-you-type: the last word also matches as a prefix
 PREFIX_MIN = 3
 PREFIX_WEIGHT = 1.0
@@ -51,6 +56,7 @@ class Need:
     alternatives: list[frozenset[str]]
     weight: float
     exact: frozenset[str] = frozenset()
+    bonus: float = 0.0
 
     def matched(self, terms: set[str]) -> bool:
         return any(alt <= terms for alt in self.alternatives)
@@ -58,18 +64,20 @@ class Need:
 
 def analyse(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Split a word's analysed tokens into its parts and its merged whole forms (for identifiers)."""
-    tokens = [(t.text, t.pos) for t in ANALYZER(text, positions=True)]
-    if len(tokens) <= 1:
-        return tuple(t for t, _ in tokens), ()
+    # Stop words are kept here only to see the identifier's structure ("to" in "to_subscriber" is a part).
+    tokens = [(t.text, t.pos, t.stopped) for t in ANALYZER(text, positions=True, removestops=False)]
     parts, wholes = [], []
     seen_pos: set[int] = set()
-    for i, (tok, pos) in enumerate(tokens):
-        # A whole identifier is emitted after its parts with the first part's position.
-        if pos in seen_pos and i > 0:
+    for tok, pos, stopped in tokens:
+        # A whole identifier (or compound segment) is emitted after its parts with its first part's position.
+        if pos in seen_pos:
             wholes.append(tok)
         else:
-            parts.append(tok)
             seen_pos.add(pos)
+            if not stopped:
+                parts.append(tok)
+    if not parts and wholes:
+        parts, wholes = wholes[-1:], wholes[:-1]
     return tuple(dict.fromkeys(parts)), tuple(dict.fromkeys(wholes))
 
 
@@ -114,14 +122,18 @@ class QueryBuilder:
         optional: list[wq.Query] = []
         if wholes:
             optional.extend(self.term_any_field(w, fields) for w in wholes)
-        exact_q, exact = self.exact_forms(clause.text, fields)
-        optional.extend(exact_q)
+        if wholes:
+            exact, bonus = frozenset(wholes), WHOLE_BONUS
+        else:
+            exact_q, exact = self.exact_forms(clause.text, fields)
+            optional.extend(exact_q)
+            bonus = EXACT_BONUS
         if as_prefix and len(parts) == 1 and len(fold(clause.text)) >= PREFIX_MIN:
-            expansions = self._prefix_terms(fold(clause.text), fields)
+            expansions = [(t, q) for t, q in self._prefix_terms(fold(clause.text), fields) if t not in parts]
             if expansions:
                 required = wq.Or([required] + [q for _, q in expansions])
                 alternatives.extend(frozenset([t]) for t, _ in expansions)
-        self.needs.append(Need(alternatives, self.idf(parts), exact))
+        self.needs.append(Need(alternatives, self.idf(parts), exact, bonus))
         if optional:
             return wq.AndMaybe(required, wq.Or(optional))
         return required
@@ -296,13 +308,17 @@ class Candidate:
 
 
 def coverage(needs: list[Need], terms: set[str]) -> tuple[float, float]:
-    """Share of the query (weighted by rarity) a hit matched, and share of matched words it matched exactly."""
+    """Share of the query (weighted by rarity) a hit matched, and the exact-match bonus it earned.
+
+    The bonus averages, over the matched clauses that have an exact form, that clause's bonus when the hit holds
+    the exact form: the unstemmed word, or the whole identifier rather than only its parts.
+    """
     total = sum(n.weight for n in needs) or 1.0
     matched = [n for n in needs if n.matched(terms)]
     share = sum(n.weight for n in matched) / total
     with_forms = [n for n in matched if n.exact]
-    exact = sum(1 for n in with_forms if n.exact & terms) / len(with_forms) if with_forms else 0.0
-    return share, exact
+    bonus = sum(n.bonus for n in with_forms if n.exact & terms) / len(with_forms) if with_forms else 0.0
+    return share, bonus
 
 
 def rank(results: Any, group_needs: list[list[Need]]) -> list[Candidate]:
@@ -310,8 +326,10 @@ def rank(results: Any, group_needs: list[list[Need]]) -> list[Candidate]:
     best: dict[tuple[str, str], Candidate] = {}
     for r in results:
         terms = {t.decode("utf-8") if isinstance(t, bytes) else t for _, t in (r.matched_terms() or ())}
-        share, exact = max((coverage(needs, terms) for needs in group_needs if needs), default=(1.0, 0.0))
-        score = float(r.score) * (share ** COVERAGE_POWER) * (1.0 + EXACT_BONUS * exact)
+        share, bonus = max((coverage(needs, terms) for needs in group_needs if needs), default=(1.0, 0.0))
+        score = float(r.score) * (share ** COVERAGE_POWER) * (1.0 + bonus)
+        if not r.get("body") and not r.get("code"):
+            score *= EMPTY_FACTOR  # a bare heading cannot answer anything; its page's sections can
         key = (r["path"], r["anchor"]) if COLLAPSE_SECTIONS else (r["path"], r["key"])
         if key not in best or score > best[key].score:
             best[key] = Candidate(score, r)
@@ -381,7 +399,7 @@ def _hit(rank: int, c: Candidate, matcher: Matcher) -> Hit:
 
 
 def weighting() -> BM25F:
-    return BM25F(B=0.75, K1=1.2)
+    return BM25F(B=BM25_B, K1=BM25_K1, **{f"{f}_B": b for f, b in FIELD_B.items()})
 
 
 __all__ = ["run", "weighting", "EXACT_ANALYZER"]
