@@ -305,6 +305,7 @@ def matcher_for(parsed: ParsedQuery) -> Matcher:
 class Candidate:
     score: float
     result: Any
+    complete: bool = True  # matched every clause of some group
 
 
 def coverage(needs: list[Need], terms: set[str]) -> tuple[float, float]:
@@ -322,7 +323,11 @@ def coverage(needs: list[Need], terms: set[str]) -> tuple[float, float]:
 
 
 def rank(results: Any, group_needs: list[list[Need]]) -> list[Candidate]:
-    """Re-score Whoosh's hits: BM25F x coverage^COVERAGE_POWER x exact-form bonus; one hit per section."""
+    """Re-score Whoosh's hits and keep one hit per section.
+
+    Score = BM25F x coverage^COVERAGE_POWER x (1 + exact-form bonus). Sections that match every word come first
+    (AND semantics); the others follow only to fill the list, best partial match first.
+    """
     best: dict[tuple[str, str], Candidate] = {}
     for r in results:
         terms = {t.decode("utf-8") if isinstance(t, bytes) else t for _, t in (r.matched_terms() or ())}
@@ -332,12 +337,22 @@ def rank(results: Any, group_needs: list[list[Need]]) -> list[Candidate]:
             score *= EMPTY_FACTOR  # a bare heading cannot answer anything; its page's sections can
         key = (r["path"], r["anchor"]) if COLLAPSE_SECTIONS else (r["path"], r["key"])
         if key not in best or score > best[key].score:
-            best[key] = Candidate(score, r)
-    return sorted(best.values(), key=lambda c: -c.score)
+            best[key] = Candidate(score, r, share >= 0.999)
+    return sorted(best.values(), key=lambda c: (not c.complete, -c.score))
+
+
+def _count(results: Any, fetch: int) -> int:
+    """Matching passages: exact when all were collected, else Whoosh's estimate (counting runs the query again)."""
+    scored = results.scored_length()
+    return scored if scored < fetch else max(scored, results.estimated_length())
 
 
 def run(searcher: Any, query: str, *, limit: int = 10) -> SearchResult:
-    """Search with AND semantics (after typo correction); fill up with the best partial matches; one hit per section."""
+    """Search (after typo correction) for sections with every word, then fill up with the best partial matches.
+
+    One Whoosh query (an OR of the clauses) gives the candidates; `rank` puts complete matches first. Without
+    FILL_WITH_PARTIAL, partial matches are shown only when no section has every word.
+    """
     parsed = parse(query)
     if not parsed.positive:
         return SearchResult(query=query, total=0, suggestion=None, hits=(), searched="")
@@ -349,25 +364,21 @@ def run(searcher: Any, query: str, *, limit: int = 10) -> SearchResult:
         parsed = fixed
     builder = QueryBuilder(reader, prefix_last=PREFIX_LAST)
     fetch = max(limit * 3, CANDIDATES)
-    ranked: list[Candidate] = []
-    total = 0
+    q = builder.build(parsed, mode="or")
+    if q is None:
+        return SearchResult(query=query, total=0, suggestion=suggestion, hits=(), searched=parsed.text())
+    results = searcher.search(q, limit=fetch, terms=True)
+    ranked = rank(results, builder.group_needs)
+    complete = [c for c in ranked if c.complete]
     fallback = None
-    q = builder.build(parsed, mode="and")
-    if q is not None:
-        results = searcher.search(q, limit=fetch, terms=True)
-        total = len(results)
-        ranked = rank(results, builder.group_needs)
-    if len(ranked) < limit and len(parsed.positive) > 1 and (FILL_WITH_PARTIAL or not ranked):
-        q = builder.build(parsed, mode="or")
-        if q is not None:
-            results = searcher.search(q, limit=fetch, terms=True)
-            seen = {(c.result["path"], c.result["anchor"]) for c in ranked}
-            extra = [c for c in rank(results, builder.group_needs)
-                     if (c.result["path"], c.result["anchor"]) not in seen]
-            if extra and not ranked:
-                fallback = "or"
-            total = max(total, len(results))
-            ranked.extend(extra)
+    total = _count(results, fetch)
+    if complete:
+        if len(complete) >= limit or not FILL_WITH_PARTIAL:
+            ranked = complete
+        if results.scored_length() < fetch:
+            total = len(ranked)
+    elif len(parsed.positive) > 1:
+        fallback = "or"
     matcher = matcher_for(parsed)
     hits = tuple(_hit(n, c, matcher) for n, c in enumerate(ranked[:limit], 1))
     return SearchResult(query=query, total=max(total, len(hits)), suggestion=suggestion, hits=hits,
