@@ -33,6 +33,7 @@ MAX_RESULTS = 1000
 CANDIDATES = 100  # Whoosh hits re-scored per query; bounded, so per-query work does not grow with the index
 COVERAGE_POWER = 2.0  # partial matches: score x (rarity-weighted share of the query matched) ** this
 EXACT_BONUS = 0.1  # exact (unstemmed) form matched: score x (1 + this)
+PARTS_CREDIT = 0.7  # share of an identifier clause earned by matching only its parts
 WHOLE_BONUS = 0.5  # a whole identifier matched, not only its parts: score x (1 + this)
 EMPTY_FACTOR = 1.0  # sections with no text (a heading alone); measured: demoting them hurts (docs/ranking.md)
 COLLAPSE_SECTIONS = True  # one hit per section: passages of one section compete, the best one shows
@@ -57,6 +58,7 @@ class Need:
     weight: float
     exact: frozenset[str] = frozenset()
     bonus: float = 0.0
+    identifier: bool = False  # `exact` holds whole-identifier forms; matching only the parts earns less
 
     def matched(self, terms: set[str]) -> bool:
         return any(alt <= terms for alt in self.alternatives)
@@ -133,7 +135,7 @@ class QueryBuilder:
             if expansions:
                 required = wq.Or([required] + [q for _, q in expansions])
                 alternatives.extend(frozenset([t]) for t, _ in expansions)
-        self.needs.append(Need(alternatives, self.idf(parts), exact, bonus))
+        self.needs.append(Need(alternatives, self.idf(parts), exact, bonus, identifier=bool(wholes)))
         if optional:
             return wq.AndMaybe(required, wq.Or(optional))
         return required
@@ -308,18 +310,21 @@ class Candidate:
     complete: bool = True  # matched every clause of some group
 
 
-def coverage(needs: list[Need], terms: set[str]) -> tuple[float, float]:
-    """Share of the query (weighted by rarity) a hit matched, and the exact-match bonus it earned.
+def coverage(needs: list[Need], terms: set[str]) -> tuple[float, float, bool]:
+    """Share of the query (weighted by rarity) a hit matched, its exact-match bonus, and whether it matched all.
 
-    The bonus averages, over the matched clauses that have an exact form, that clause's bonus when the hit holds
-    the exact form: the unstemmed word, or the whole identifier rather than only its parts.
+    An identifier matched only by its parts ("network" and "info" for GetNetworkInfo) earns PARTS_CREDIT of its
+    weight; the whole name earns all of it. The bonus averages, over matched clauses that have an exact form, that
+    clause's bonus when the hit holds the unstemmed word or the whole identifier.
     """
     total = sum(n.weight for n in needs) or 1.0
     matched = [n for n in needs if n.matched(terms)]
-    share = sum(n.weight for n in matched) / total
+    share = 0.0
+    for n in matched:
+        share += n.weight * (PARTS_CREDIT if n.identifier and not n.exact & terms else 1.0)
     with_forms = [n for n in matched if n.exact]
     bonus = sum(n.bonus for n in with_forms if n.exact & terms) / len(with_forms) if with_forms else 0.0
-    return share, bonus
+    return share / total, bonus, len(matched) == len(needs)
 
 
 def rank(results: Any, group_needs: list[list[Need]]) -> list[Candidate]:
@@ -331,13 +336,14 @@ def rank(results: Any, group_needs: list[list[Need]]) -> list[Candidate]:
     best: dict[tuple[str, str], Candidate] = {}
     for r in results:
         terms = {t.decode("utf-8") if isinstance(t, bytes) else t for _, t in (r.matched_terms() or ())}
-        share, bonus = max((coverage(needs, terms) for needs in group_needs if needs), default=(1.0, 0.0))
+        share, bonus, complete = max((coverage(needs, terms) for needs in group_needs if needs),
+                                     default=(1.0, 0.0, True))
         score = float(r.score) * (share ** COVERAGE_POWER) * (1.0 + bonus)
         if not r.get("body") and not r.get("code"):
             score *= EMPTY_FACTOR  # a bare heading cannot answer anything; its page's sections can
         key = (r["path"], r["anchor"]) if COLLAPSE_SECTIONS else (r["path"], r["key"])
         if key not in best or score > best[key].score:
-            best[key] = Candidate(score, r, share >= 0.999)
+            best[key] = Candidate(score, r, complete)
     return sorted(best.values(), key=lambda c: (not c.complete, -c.score))
 
 
