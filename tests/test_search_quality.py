@@ -142,3 +142,15 @@ def test_cli_group_page(tmp_path: Path) -> None:
     assert data["hits"][0]["path"] == "call-forwarding.md" and data["hits"][0]["others"]
     text = runner.invoke(cli, args)
     assert "also:" in text.stdout
+
+
+def test_exact_form_breaks_a_tie_between_stem_matches(tmp_path: Path) -> None:
+    content = tmp_path / "docs"
+    content.mkdir()
+    (content / "rules.md").write_text("# Rules\n\n## Rule one\nCalls are forwarded here.\n\n"
+                                      "## Rule two\nCalls are forwarding here.\n", encoding="utf-8")
+    base = KnowledgeBase(content, tmp_path / "index")
+    assert base.search("forwarded").hits[0].anchor == "rule-one"
+    assert base.search("forwarding").hits[0].anchor == "rule-two"
+    assert len(base.search("forwarding").hits) == 2  # the other form still matches, below
+    base.close()
