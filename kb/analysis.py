@@ -13,7 +13,7 @@ from typing import Iterator
 from whoosh.analysis import Filter, LowercaseFilter, RegexTokenizer, StemFilter, StopFilter, Token
 from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 
-ANALYSIS_VERSION = 2
+ANALYSIS_VERSION = 3
 
 # A word: letters/digits/underscore, joined by apostrophes, dots or hyphens inside it, so that "it’s", "Hawaiʻi",
 # "mms.send.to_subscriber" and "in-flight" arrive whole and are split (or folded) by the filters below.
@@ -163,6 +163,9 @@ def build_schema() -> Schema:
         body=TEXT(analyzer=ANALYZER, stored=True, spelling=True),
         code=TEXT(analyzer=ANALYZER, stored=True, phrase=False),
         meta=TEXT(analyzer=ANALYZER),
+        # Unstemmed words of title, headings and body, per document: exact-form ranking and prefix expansion.
+        # (Whoosh's spell_* fields hold a word list with no link to documents, so they cannot serve for this.)
+        exact=TEXT(analyzer=EXACT_ANALYZER, phrase=False),
         tags=KEYWORD(stored=True, commas=True, lowercase=True, scorable=True),
         order=NUMERIC(stored=True),
     )

@@ -73,7 +73,8 @@ def analyse(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     for tok, pos, stopped in tokens:
         # A whole identifier (or compound segment) is emitted after its parts with its first part's position.
         if pos in seen_pos:
-            wholes.append(tok)
+            if not stopped:
+                wholes.append(tok)
         else:
             seen_pos.add(pos)
             if not stopped:
@@ -110,8 +111,9 @@ class QueryBuilder:
     def exact_forms(self, text: str, fields: tuple[str, ...]) -> tuple[list[wq.Query], frozenset[str]]:
         """Optional unstemmed-form terms: matching them marks the hit as an exact (not only stem) match."""
         forms = [t.text for t in EXACT_ANALYZER(text)]
-        subs = [wq.Term(f"spell_{f}", w, boost=1e-3) for w in forms for f in fields if f in SPELL_FIELDS]
-        return subs, frozenset(forms)
+        if fields != TEXT_FIELDS or "exact" not in self.reader.schema:
+            return [], frozenset()
+        return [wq.Term("exact", w, boost=1e-3) for w in forms], frozenset(forms)
 
     def word(self, clause: Clause, *, as_prefix: bool = False) -> wq.Query | None:
         fields = ("title",) if clause.field == "title" else TEXT_FIELDS
@@ -152,12 +154,14 @@ class QueryBuilder:
 
     def _prefix_terms(self, stem: str, fields: tuple[str, ...], boost: float = 1.0) -> list[tuple[str, wq.Query]]:
         out: list[tuple[str, wq.Query]] = []
-        for f in fields:
-            for name in (f, f"spell_{f}"):
-                if name not in self.reader.schema:
-                    continue
-                for t in self._expand(name, stem):
-                    out.append((t, wq.Term(name, t, boost=FIELD_WEIGHTS[f] * boost * PREFIX_WEIGHT)))
+        names = [(f, FIELD_WEIGHTS[f]) for f in fields]
+        if fields != ("title",):
+            names.append(("exact", FIELD_WEIGHTS["body"]))  # unstemmed forms: "forwa*" reaches "forwarding"
+        for name, weight in names:
+            if name not in self.reader.schema:
+                continue
+            for t in self._expand(name, stem):
+                out.append((t, wq.Term(name, t, boost=weight * boost * PREFIX_WEIGHT)))
         return out
 
     def prefix(self, clause: Clause) -> wq.Query | None:
@@ -256,7 +260,6 @@ def correct_word(reader: Any, word: str) -> str | None:
     for f in SPELL_FIELDS:
         if f not in reader.schema:
             continue
-        spell = reader.schema[f].spelling_fieldname(f)
         for cand in reader.terms_within(f, folded, maxdist, prefix=1):
             cand = cand.decode("utf-8") if isinstance(cand, bytes) else cand
             if cand == folded:
@@ -264,7 +267,7 @@ def correct_word(reader: Any, word: str) -> str | None:
             dist = _distance(folded, cand)
             if dist > maxdist:
                 continue
-            freq = reader.doc_frequency(spell, cand)
+            freq = reader.doc_frequency("exact", cand) or reader.doc_frequency(f, cand)
             key = (dist, -freq, cand)
             if best is None or key < best:
                 best = key
