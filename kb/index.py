@@ -275,6 +275,7 @@ def passage_doc(p: Passage) -> dict[str, object]:
         "meta": " \n ".join([p.description, *p.keywords]),
         "tags": ",".join(t.lower().replace(",", " ") for t in p.tags),
         "order": p.part,
+        "exact": " \n ".join([p.title, p.section, *labels, *inner, p.text]),
     }
 
 
