@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Iterator
 
-import markdown
 from bs4 import BeautifulSoup, NavigableString, Tag
 
 from .markup import ADMONITION_CLOSE, ADMONITION_END, ADMONITION_START, clean_source
@@ -66,12 +65,28 @@ class _Draft:
 _local = threading.local()
 
 
-def _renderer() -> markdown.Markdown:
+class _Renderer:
+    """CommonMark (markdown-it-py) plus GFM tables and definition lists: the dialect Docusaurus and GitHub speak.
+
+    CommonMark matters for real folders: lists that interrupt a paragraph, fences indented inside list items and
+    two-space nested lists are all read the way the site renders them, so no `-` or fence reaches the index as text.
+    """
+
+    def __init__(self) -> None:
+        from markdown_it import MarkdownIt
+        from mdit_py_plugins.deflist import deflist_plugin
+
+        self._md = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"]).use(deflist_plugin)
+
+    def convert(self, source: str) -> str:
+        return str(self._md.render(source))
+
+
+def _renderer() -> _Renderer:
     md = getattr(_local, "md", None)
     if md is None:
-        md = markdown.Markdown(extensions=["tables", "fenced_code", "sane_lists", "def_list"])
+        md = _Renderer()
         _local.md = md
-    md.reset()
     return md
 
 
