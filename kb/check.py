@@ -7,6 +7,7 @@ so a new documentation site can be vetted before it is indexed.
 
 from __future__ import annotations
 
+import html
 import re
 import sys
 from dataclasses import dataclass, field
@@ -56,23 +57,39 @@ class CheckReport:
     leftovers: tuple[Leftover, ...] = field(default_factory=tuple)
 
 
-def find_leftovers(text: str) -> list[tuple[str, str]]:
-    """(kind, excerpt) for each markup pattern found in `text`."""
+_CODE_SPAN = re.compile(r"(`+)(.+?)\1", re.S)
+_ESCAPED = re.compile(r"&(?:lt|amp|#60|#x3[cC]);\S[^\n]{0,80}")
+_FENCED = re.compile(r"^\s*(`{3,}|~{3,}).*?^\s*\1", re.S | re.M)
+
+
+def quoted_code(source: str) -> str:
+    """The code spans and blocks of a page's source: markup quoted there is text the reader really sees."""
+    parts = [m.group(0) for m in _FENCED.finditer(source)]
+    parts += [m.group(2) for m in _CODE_SPAN.finditer(_FENCED.sub("", source))]
+    parts += [html.unescape(m.group(0)) for m in _ESCAPED.finditer(source)]
+    return "\n".join(parts)
+
+
+def find_leftovers(text: str, quoted: str = "") -> list[tuple[str, str]]:
+    """(kind, excerpt) for each markup pattern found in `text`, unless the page quotes it as code."""
     found = []
     for kind, pattern in LEFTOVER_PATTERNS:
         for m in pattern.finditer(text):
+            if quoted and m.group(0).strip() and m.group(0) in quoted:
+                continue
             start = max(0, m.start() - 30)
             excerpt = " ".join(text[start: m.end() + 30].split())
             found.append((kind, excerpt))
     return found
 
 
-def page_leftovers(page: Page) -> list[Leftover]:
+def page_leftovers(page: Page, source: str = "") -> list[Leftover]:
+    quoted = quoted_code(source) if source else ""
     out: list[Leftover] = []
     seen: set[tuple[str, str, str]] = set()
 
     def add(line: int, anchor: str, where: str, text: str) -> None:
-        for kind, excerpt in find_leftovers(text):
+        for kind, excerpt in find_leftovers(text, quoted):
             key = (anchor, kind, excerpt)
             if key not in seen:
                 seen.add(key)
@@ -105,7 +122,11 @@ def check_folder(root: Path, *, include_drafts: bool = False, max_file_bytes: in
             skipped.append(f.rel)
             continue
         pages.append(proc.page)
-        leftovers.extend(page_leftovers(proc.page))
+        try:
+            source = f.path.read_bytes().decode("utf-8", errors="replace")
+        except OSError:
+            source = ""
+        leftovers.extend(page_leftovers(proc.page, source))
     return CheckReport(tuple(pages), tuple(skipped), tuple(dict.fromkeys(problems)), tuple(leftovers))
 
 
