@@ -88,7 +88,8 @@ def split_frontmatter(text: str, rel: str) -> tuple[dict[str, Any], str, int, Pr
     except ValueError:
         return {}, text, 1, None  # an opening fence with no closing one: a thematic break, not frontmatter
     body_line = text[: len(text) - len(body)].count("\n") + 1
-    body = body[1:] if body.startswith("\n") else body
+    if body.startswith("\n"):  # the newline ending the closing fence
+        body, body_line = body[1:], body_line + 1
     try:
         loaded = handler.load(raw) if raw.strip() else {}
     except Exception as exc:  # YAML and TOML parsers raise many unrelated types

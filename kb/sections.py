@@ -138,7 +138,7 @@ def render_blocks(source: str) -> list[Block]:
     html = _renderer().convert(source)
     soup = BeautifulSoup(html, "html.parser")
     for img in soup.find_all("img"):
-        img.replace_with(NavigableString(" " + str(img.get("alt") or "") + " "))
+        img.replace_with(NavigableString(str(img.get("alt") or "")))
     for br in soup.find_all("br"):
         br.replace_with(NavigableString(" "))
     blocks: list[Block] = []
@@ -262,9 +262,11 @@ def passages_of(blocks: list[Block]) -> list[tuple[str, str, tuple[str, ...]]]:
     for block in blocks:
         if block.kind == "start":
             stack.append(block.text)
-            if block.text:
-                draft = drafts[-1] if whole else new_draft()
-                draft.labels.append(block.text)
+            if block.text and whole:  # one passage for the section: the title is a line of it, not a crumb
+                drafts[-1].text.append(block.text)
+                drafts[-1].size += len(block.text) + 1
+            elif block.text:
+                new_draft().labels.append(block.text)
             continue
         if block.kind == "end":
             title = stack.pop() if stack else ""
@@ -368,7 +370,7 @@ def build_page(raw: RawPage, *, category: tuple[str, ...] = ()) -> Page:
             crumbs = _dedupe(root + tuple(t for _, t in stack))
             level_ = level
         source_line = line + raw.body_line - 1 if n else raw.body_line
-        plain = "\n".join(b.text for b in blocks if b.kind in ("text", "row"))
+        plain = "\n".join(b.text for b in blocks if b.kind in ("text", "row") or (b.kind == "start" and b.text))
         sections.append(Section(pid, raw.rel, title, heading, level_, anchor, crumbs, source_line, plain))
         for part, (ptext, pcode, labels) in enumerate(passages_of(blocks)):
             crumb = crumbs + tuple(lb for lb in labels if lb not in crumbs)
