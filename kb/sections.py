@@ -72,21 +72,24 @@ class _Renderer:
     two-space nested lists are all read the way the site renders them, so no `-` or fence reaches the index as text.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, mdx: bool = False) -> None:
         from markdown_it import MarkdownIt
         from mdit_py_plugins.deflist import deflist_plugin
 
         self._md = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"]).use(deflist_plugin)
+        if mdx:  # MDX has no indented code blocks: text indented inside <TabItem> is prose
+            self._md.disable("code")
 
     def convert(self, source: str) -> str:
         return str(self._md.render(source))
 
 
-def _renderer() -> _Renderer:
-    md = getattr(_local, "md", None)
+def _renderer(*, mdx: bool = False) -> _Renderer:
+    name = "mdx" if mdx else "md"
+    md = getattr(_local, name, None)
     if md is None:
-        md = _Renderer()
-        _local.md = md
+        md = _Renderer(mdx=mdx)
+        setattr(_local, name, md)
     return md
 
 
@@ -131,11 +134,11 @@ def _norm(text: str) -> str:
     return " ".join(_WS.sub(" ", text).split())
 
 
-def render_blocks(source: str) -> list[Block]:
+def render_blocks(source: str, *, mdx: bool = False) -> list[Block]:
     """Markdown body -> ordered text/code/admonition blocks."""
     if not source.strip():
         return []
-    html = _renderer().convert(source)
+    html = _renderer(mdx=mdx).convert(source)
     soup = BeautifulSoup(html, "html.parser")
     for img in soup.find_all("img"):
         img.replace_with(NavigableString(str(img.get("alt") or "")))
@@ -325,6 +328,7 @@ def page_id(meta: dict[str, object], rel: str) -> str:
 def build_page(raw: RawPage, *, category: tuple[str, ...] = ()) -> Page:
     """RawPage -> Page with sections and passages; never raises on odd Markdown."""
     meta = raw.meta
+    mdx = raw.rel.lower().endswith(".mdx")
     cleaned = clean_source(raw.body)
     lines = cleaned.split("\n")
     headings = find_headings(lines)
@@ -356,7 +360,7 @@ def build_page(raw: RawPage, *, category: tuple[str, ...] = ()) -> Page:
     for n, (level, text, _start, body, custom, line) in enumerate(chunks):
         if refs and body.strip():
             body = f"{body}\n\n{refs}"
-        blocks = render_blocks(body)
+        blocks = render_blocks(body, mdx=mdx)
         if n == 0:
             anchor, crumbs, heading, level_ = "", root, title, 0
             if not blocks and headings:
