@@ -176,5 +176,39 @@ def show(kb: Any, target: str, as_json: bool) -> None:
         click.echo()
 
 
+@cli.command()
+@click.argument("content_dir", required=False, type=click.Path(path_type=Path))
+@click.option("--quiet", "-q", is_flag=True, help="Print only warnings, leftovers and the totals line.")
+@click.option("--json", "as_json", is_flag=True, help="Print pages, sections, warnings and leftovers as JSON.")
+@click.pass_obj
+def check(kb: Any, content_dir: Path | None, quiet: bool, as_json: bool) -> None:
+    """Parse CONTENT_DIR (default: --content) without indexing; list pages, sections and leftover markup.
+
+    Exits 1 when any snippet text, heading or breadcrumb still holds Markdown/MDX/HTML syntax.
+    """
+    from .check import check_folder, format_report
+
+    report = check_folder(content_dir or kb.content_dir, include_drafts=kb.settings.include_drafts,
+                          max_file_bytes=kb.settings.max_file_bytes)
+    if as_json:
+        click.echo(json.dumps({
+            "pages": [{"path": p.path, "id": p.id, "title": p.title,
+                       "sections": [{"anchor": s.anchor, "heading": s.heading, "breadcrumb": list(s.breadcrumb),
+                                     "line": s.line} for s in p.sections]} for p in report.pages],
+            "skipped": list(report.skipped),
+            "warnings": [asdict(w) for w in report.problems],
+            "leftovers": [asdict(x) for x in report.leftovers],
+        }, ensure_ascii=False))
+    else:
+        for w in report.problems:
+            _note(f"warning: {w}")
+        for x in report.leftovers:
+            _note(f"leftover: {x}")
+        lines = format_report(report, verbose=not quiet)
+        click.echo("\n".join(lines))
+    if report.leftovers:
+        sys.exit(1)
+
+
 def main() -> None:
     cli(prog_name="kb")

@@ -20,7 +20,7 @@ import os
 import shutil
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -210,7 +210,7 @@ class Processed:
 
 def process_file(file: SourceFile, settings: Settings) -> Processed:
     """Read, hash and parse one file; never raises for a bad file."""
-    from .parse import Skip, parse_bytes
+    from .parse import Skip, parse_bytes, read_category
     from .sections import build_page
 
     try:
@@ -226,9 +226,17 @@ def process_file(file: SourceFile, settings: Settings) -> Processed:
             raise Skip(Problem(file.rel, "file cannot be read (permission denied)", "skipped; fix its permissions")) from None
         except OSError as exc:
             raise Skip(Problem(file.rel, f"file cannot be read ({exc.strerror or exc})", "skipped")) from None
-        sha1 = hashlib.sha1(data).hexdigest()
+        labels: list[str] = []
+        category_problems: list[Problem] = []
+        for cat_rel, cat_path in file.categories:
+            label, problem = read_category(cat_path, cat_rel)
+            labels += [label] if label else []
+            category_problems += [problem] if problem else []
+        sha1 = hashlib.sha1(data + "\0".join(labels).encode("utf-8")).hexdigest()
         raw = parse_bytes(data, file.rel)
-        page = build_page(raw)
+        page = build_page(raw, category=tuple(labels))
+        if category_problems:
+            page = replace(page, problems=tuple(category_problems) + page.problems)
     except Skip as skip:
         return Processed(file, "", None, (skip.problem,))
     if page.draft and not settings.include_drafts:
@@ -391,7 +399,7 @@ class Indexer:
             raise
         self.store.remove_old(keep=gen)
         return ReindexReport(added=len(files), updated=0, removed=0, unchanged=0, pages=pages, sections=sections,
-                             seconds=0.0, full=True, skipped=skipped, warnings=tuple(problems))
+                             seconds=0.0, full=True, skipped=skipped, warnings=tuple(dict.fromkeys(problems)))
 
     def _incremental(self, discovery: Discovery, manifest: Manifest, progress: Progress | None) -> ReindexReport:
         diff = plan(discovery, manifest)
@@ -447,7 +455,7 @@ class Indexer:
         skipped = sum(1 for e in manifest.files.values() if e.page is None)
         return ReindexReport(added=added, updated=updated, removed=len(diff.removed), unchanged=unchanged,
                              pages=len(live), sections=sum(e.sections for e in live), seconds=0.0, full=False,
-                             skipped=skipped, warnings=tuple(problems))
+                             skipped=skipped, warnings=tuple(dict.fromkeys(problems)))
 
 
 def _finish(report: ReindexReport, started: float) -> ReindexReport:
