@@ -112,16 +112,17 @@ def test_file_over_size_limit_is_skipped_with_warning(tmp_path: Path) -> None:
     assert good_page_found(content, tmp_path)
 
 
-@pytest.mark.slow
-def test_file_over_the_default_limit_is_indexed_under_a_raised_limit(tmp_path: Path) -> None:
+def test_size_limit_is_configurable(tmp_path: Path) -> None:
     content = make_content(tmp_path)
     para = "The quokka gateway forwards traffic between regions without keeping any state at all.\n\n"
-    body = "".join(f"## Part {i}\n\n" + para * 40 for i in range(1800))
+    body = "".join(f"## Part {i}\n\n" + para * 40 for i in range(90))
     (content / "big.md").write_text("# Big\n\n" + body)
-    assert (content / "big.md").stat().st_size > 6_000_000
-    code, _, err, data = reindex(content, tmp_path, "--max-file-size", "8")
+    assert (content / "big.md").stat().st_size > 300_000
+    code, _, err, _ = reindex(content, tmp_path, "--max-file-size", "0.2")
+    assert code == 0 and "over the 0.2 MB limit" in warning_lines(err, "big.md")[0]
+    code, _, err, _ = reindex(content, tmp_path, "--max-file-size", "1")
     assert code == 0 and not warning_lines(err, "big.md")
-    assert KnowledgeBase(content, tmp_path / "ix").search("quokka").hits
+    assert KnowledgeBase(content, tmp_path / "ix", max_file_bytes=1024 * 1024).search("quokka").hits
     assert good_page_found(content, tmp_path)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import SEED, write_pages
+from tests.conftest import SEED, write_pages
 from kb.cli import cli
 
 
@@ -33,7 +33,7 @@ def test_search_prints_breadcrumb_address_and_snippet(run) -> None:
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert lines[0] == "1. wgtwo - Working Group Two › About Us"
-    assert lines[1].strip() == "introduction.md:6#about-us"
+    assert lines[1].strip() == "introduction.md:7#about-us"
     assert "Mobi" in lines[2]
     assert "\x1b[" not in result.output  # not a terminal: no colour
 
@@ -44,7 +44,7 @@ def test_search_json_is_one_object(run) -> None:
     data = json.loads(result.stdout)
     assert data["query"] == "Mobi"
     assert data["hits"][0]["anchor"] == "about-us"
-    assert data["hits"][0]["line"] == 6
+    assert data["hits"][0]["line"] == 7
 
 
 def test_search_builds_missing_index_with_a_note(run) -> None:
@@ -106,7 +106,7 @@ def test_show_section_and_page(run) -> None:
     section = run("show", "introduction#the-man-behind-the-name")
     assert section.exit_code == 0
     assert "Torleiv Maseng" in section.output
-    assert "introduction.md:37#the-man-behind-the-name" in section.output
+    assert "introduction.md:38#the-man-behind-the-name" in section.output
     page = run("show", "introduction.md")
     assert "About Us" in page.output and "The man behind the name" in page.output
     missing = run("show", "introduction#nope")
