@@ -57,23 +57,23 @@ class SearchResults(BaseModel):
     hits: list[SearchHit]
 
 
-def _server_class() -> Any:
+def _sdk() -> tuple[Any, type[Exception]]:
+    """The server class and the exception whose message the SDK passes on to the assistant as a tool error."""
     try:
         from mcp.server.mcpserver import MCPServer
+        from mcp.server.mcpserver.exceptions import ToolError
 
-        return MCPServer
+        return MCPServer, ToolError
     except ImportError:  # mcp 1.x
         from mcp.server.fastmcp import FastMCP
+        from mcp.server.fastmcp.exceptions import ToolError as V1ToolError
 
-        return FastMCP
-
-
-class ToolFailure(Exception):
-    """Raised inside a tool; the SDK turns it into a tool result with is_error set and this text."""
+        return FastMCP, V1ToolError
 
 
 def build(kb: KnowledgeBase) -> Any:
-    server = _server_class()("kb", instructions=INSTRUCTIONS)
+    server_class, ToolFailure = _sdk()
+    server = server_class("kb", instructions=INSTRUCTIONS)
 
     @server.tool(name="search", description=SEARCH_DESCRIPTION)
     def search(
