@@ -119,6 +119,8 @@ def _refresh(kb: Any) -> None:
 @click.pass_obj
 def reindex(kb: Any, full: bool, as_json: bool, strict: bool, watch: bool) -> None:
     """Update the index from the content folder (only changed pages are re-parsed)."""
+    if watch:
+        _needs_extra("watchfiles", "watch", "--watch")
     bar = _ProgressBar()
     try:
         report = kb.reindex(full=full, progress=bar.update)
@@ -131,7 +133,6 @@ def reindex(kb: Any, full: bool, as_json: bool, strict: bool, watch: bool) -> No
             _note(f"warning: {w}")
         click.echo(report.summary())
     if watch:
-        _needs_extra("watchfiles", "watch", "--watch")
         from .watch import watch as watch_content
 
         _note(f"watching {kb.content_dir} for changes; Ctrl-C stops")

@@ -234,6 +234,7 @@ def test_missing_content_folder_is_a_one_line_error(tmp_path: Path) -> None:
 
 # -- concurrency and freshness -------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_concurrent_requests_across_a_reindex(tmp_path: Path) -> None:
     """Many clients at once while a full reindex publishes a new generation: no errors, new text is served."""
     content = write_pages(tmp_path / "content")

@@ -73,3 +73,33 @@ def test_searches_see_incremental_deletes_and_edits(tmp_path: Path) -> None:
     kb.refresh()
     assert kb.search("zebrafish").total == 0
     assert kb.search("fish").total == 1
+
+
+@pytest.mark.slow
+def test_reindex_watch_command_follows_saves_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    import json
+    import signal
+    import subprocess
+
+    from serve_support import kb_command
+
+    content = write_pages(tmp_path / "content")
+    index = tmp_path / "index"
+    proc = subprocess.Popen(kb_command(content, index, "reindex", "--watch"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+    def found(word: str) -> int:
+        done = subprocess.run(kb_command(content, index, "search", word, "--json", "--no-refresh"),
+                              capture_output=True, text=True, timeout=60)
+        return int(json.loads(done.stdout)["total"]) if done.stdout else 0
+
+    try:
+        assert wait_until(lambda: index.exists() and found("zebrafish") == 2, timeout=30)
+        time.sleep(1.5)
+        (content / "later.md").write_text("# Pulsar\n\nA pulsar page saved while watching.\n", encoding="utf-8")
+        assert wait_until(lambda: found("pulsar") == 1, timeout=20)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "watching" in err and "index updated: 1 added" in err and "Traceback" not in err
