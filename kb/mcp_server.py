@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field
 
 from .api import KnowledgeBase
-from .errors import KbError
+from .errors import IndexLocked, KbError
 
 MAX_QUERY_CHARS = 500
 MAX_LIMIT = 50
@@ -82,6 +82,7 @@ def build(kb: KnowledgeBase) -> Any:
         limit: Annotated[int, Field(ge=1, le=MAX_LIMIT, description="How many hits to return.")] = 8,
     ) -> SearchResults:
         try:
+            _refresh(kb)
             result = kb.search(query, limit=limit)
         except KbError as exc:
             raise ToolFailure(str(exc)) from None
@@ -106,6 +107,14 @@ def build(kb: KnowledgeBase) -> Any:
         return "\n".join(parts).rstrip() + "\n"
 
     return server
+
+
+def _refresh(kb: KnowledgeBase) -> None:
+    """Pick up pages edited during a long assistant session, as `kb search` does (a stat check when fresh)."""
+    try:
+        kb.refresh()
+    except IndexLocked:
+        pass  # another reindex is writing: answer from the index as it is
 
 
 def run(kb: KnowledgeBase) -> None:

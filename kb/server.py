@@ -203,7 +203,6 @@ def _validation_message(errors: Sequence[Any]) -> str:
         loc = err.get("loc", ())
         name = str(loc[-1]) if loc else "request"
         kind = err.get("type", "")
-        ctx = err.get("ctx") or {}
         if name == "q" and kind == "string_too_long":
             text = f"must be at most {MAX_QUERY_CHARS} characters"
         elif name == "limit" and kind in ("greater_than_equal", "less_than_equal", "int_parsing"):
@@ -213,9 +212,7 @@ def _validation_message(errors: Sequence[Any]) -> str:
         elif kind == "string_too_short":
             text = "must not be empty"
         else:
-            text = str(err.get("msg", "is not valid"))
-            if ctx:
-                text = text.rstrip(".")
+            text = str(err.get("msg", "is not valid")).rstrip(".")
         parts.append(f"{name}: {text}")
     return "; ".join(parts) or "invalid request"
 

@@ -47,6 +47,9 @@ async def _session_run(content: Path, index: Path) -> dict[str, Any]:
                 out["missing"] = await session.call_tool("read_section", {"page": "nope", "anchor": "x"})
                 out["bad_limit"] = await session.call_tool("search", {"query": "sms", "limit": 0})
                 out["none"] = await session.call_tool("search", {"query": "xylophonequartz"})
+                (content / "added-later.md").write_text("# Pulsar\n\nA page saved during the session.\n",
+                                                        encoding="utf-8")
+                out["later"] = await session.call_tool("search", {"query": "pulsar"})
     return out
 
 
@@ -97,3 +100,8 @@ def test_errors_come_back_as_tool_errors_with_kbs_message(answers: dict[str, Any
     assert "limit" in _text(answers["bad_limit"])
     none = answers["none"]
     assert not _is_error(none) and json.loads(_text(none))["hits"] == []
+
+
+def test_pages_saved_during_the_session_are_found(answers: dict[str, Any]) -> None:
+    hits = json.loads(_text(answers["later"]))["hits"]
+    assert [h["path"] for h in hits] == ["added-later.md"]

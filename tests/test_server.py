@@ -291,3 +291,40 @@ def test_kb_search_does_not_import_the_server_or_mcp(folders: tuple[Path, Path])
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "LOADED []" in done.stderr
+
+
+def test_an_unexpected_failure_is_a_json_500_without_a_traceback(folders: tuple[Path, Path]) -> None:
+    """Driven in-process through the ASGI interface, with a knowledge base that breaks in an unplanned way."""
+    import anyio
+
+    from kb.api import KnowledgeBase
+    from kb.server import create_app
+
+    class Broken(KnowledgeBase):
+        def search(self, query: str, *, limit: int = 10, group: str | None = None):  # type: ignore[override]
+            raise RuntimeError("secret internal detail /etc/kb")
+
+    app = create_app(Broken(*folders))
+    sent: list[dict[str, object]] = []
+
+    async def call() -> None:
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+                 "scheme": "http", "path": "/api/search", "raw_path": b"/api/search", "query_string": b"q=sms",
+                 "root_path": "", "headers": [(b"host", b"127.0.0.1")], "client": ("127.0.0.1", 1),
+                 "server": ("127.0.0.1", 80)}
+
+        async def receive() -> dict[str, object]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, object]) -> None:
+            sent.append(message)
+
+        try:
+            await app(scope, receive, send)
+        except RuntimeError:
+            pass  # Starlette re-raises after answering, for the server's log
+
+    anyio.run(call)
+    assert sent[0]["status"] == 500
+    body = b"".join(m.get("body", b"") for m in sent[1:])  # type: ignore[misc]
+    assert json.loads(body) == {"error": "internal error; the server log has the details", "status": 500}
