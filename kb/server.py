@@ -17,7 +17,7 @@ import threading
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from importlib import resources
-from typing import Any, AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, AsyncIterator, Awaitable, Callable, Literal, Sequence
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -154,9 +154,11 @@ def create_app(kb: KnowledgeBase, *, cors_origins: Sequence[str] = (), allowed_h
         q: str = Query(..., min_length=1, max_length=MAX_QUERY_CHARS,
                        description=f"The query, as for `kb search` (at most {MAX_QUERY_CHARS} characters)."),
         limit: int = Query(10, ge=1, le=MAX_LIMIT, description=f"Hits to return, 1..{MAX_LIMIT}."),
+        group: Literal["page"] | None = Query(None, description="`page`: best section per page, others nested "
+                                                                 "under it (as `kb search --group page`)."),
     ) -> Response:
         """Ranked sections for a query: the JSON contract of `kb search --json`."""
-        return _json(asdict(kb.search(q, limit=limit)))
+        return _json(asdict(kb.search(q, limit=limit, group=group)))
 
     @app.get("/api/pages/{page:path}/sections/{anchor:path}", response_model=SectionOut, responses=ERRORS,
              tags=["pages"])

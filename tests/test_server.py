@@ -63,6 +63,17 @@ def test_search_respects_limit_and_reports_no_match_as_empty(server: Server) -> 
     assert status == 200 and body["hits"] == [] and body["total"] == 0
 
 
+def test_group_by_page_matches_the_cli(server: Server, folders: tuple[Path, Path]) -> None:
+    status, body = get_json(server.url(q("zebrafish message", group="page")))
+    assert status == 200
+    content, index = folders
+    cli_out = CliRunner().invoke(cli, ["--content", str(content), "--index", str(index), "search", "zebrafish",
+                                       "message", "--group", "page", "--json", "--no-refresh"])
+    assert body == json.loads(cli_out.stdout)
+    status, err = get_json(server.url(q("sms", group="site")))
+    assert status == 422 and err["error"].startswith("group:")
+
+
 @pytest.mark.parametrize("limit", ["0", "101", "-3", "ten", "1.5"])
 def test_limit_outside_1_to_100_is_a_422_json_error(server: Server, limit: str) -> None:
     status, headers, body = get(server.url(f"/api/search?q=sms&limit={urllib.parse.quote(limit)}"))
