@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -17,6 +18,13 @@ from .index import CRUMB_SEP, Indexer, IndexStore, Settings
 from .model import Hit, ReindexReport, SearchResult
 
 Note = Callable[[str], None]
+_OPEN_ATTEMPTS = 4
+
+
+def _whoosh_index_error() -> type[Exception]:
+    from whoosh.index import IndexError as WhooshIndexError
+
+    return WhooshIndexError
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,21 @@ class KnowledgeBase:
     # -- reading -------------------------------------------------------------------------------------------
 
     def _searcher(self) -> Any:
+        """This thread's searcher, reopened when the index changed.
+
+        A full reindex publishes a new generation and deletes the old one, so a reader can see the CURRENT
+        pointer name a folder that is gone a moment later: such a miss is retried a few times before it counts.
+        """
+        for attempt in range(_OPEN_ATTEMPTS):
+            try:
+                return self._open_searcher()
+            except (IndexUnusable, OSError, _whoosh_index_error()):
+                if attempt == _OPEN_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def _open_searcher(self) -> Any:
         from .search import weighting
 
         gen = self.store.live()
@@ -90,18 +113,18 @@ class KnowledgeBase:
         if cached is not None:
             cached_gen, searcher = cached
             if cached_gen == gen:
+                # Not Searcher.refresh(): Whoosh reuses the old segment readers there, which keeps documents an
+                # incremental reindex deleted (and segments it dropped). A fresh reader is always right.
                 try:
                     if searcher.up_to_date():
                         return searcher
-                    fresh = searcher.refresh()
-                    self._local.searcher = (gen, fresh)
-                    return fresh
                 except Exception:
                     pass
             try:
                 searcher.close()
             except Exception:
                 pass
+            self._local.searcher = None
         ix = self.store.open()
         searcher = ix.searcher(weighting=weighting())
         self._local.searcher = (gen, searcher)
