@@ -26,7 +26,8 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
-from .api import KnowledgeBase
+from .api import KnowledgeBase, PageText, SectionText
+from .model import SearchResult
 from .errors import ContentError, IndexLocked, IndexUnusable, KbError, NotFound, QueryError
 
 MAX_QUERY_CHARS = 500
@@ -50,51 +51,7 @@ SECURITY_HEADERS = [
 ]
 
 
-# -- response models: documentation for the OpenAPI description (responses are built from the dataclasses) -----
-
-class HitOut(BaseModel):
-    rank: int
-    score: float
-    page: str
-    path: str
-    title: str
-    section: str
-    anchor: str
-    breadcrumb: list[str]
-    line: int
-    snippet: str
-    highlights: list[list[int]]
-    part: int = 0
-    others: list["HitOut"] = []
-
-
-class SearchOut(BaseModel):
-    query: str
-    total: int
-    suggestion: str | None
-    hits: list[HitOut]
-    searched: str = ""
-    fallback: str | None = None
-
-
-class SectionOut(BaseModel):
-    page: str
-    path: str
-    title: str
-    section: str
-    anchor: str
-    breadcrumb: list[str]
-    line: int
-    text: str
-    code: str = ""
-
-
-class PageOut(BaseModel):
-    page: str
-    path: str
-    title: str
-    sections: list[SectionOut]
-
+# -- response models for the OpenAPI description: the result dataclasses themselves, plus these two -------------
 
 class HealthOut(BaseModel):
     status: str
@@ -149,7 +106,7 @@ def create_app(kb: KnowledgeBase, *, cors_origins: Sequence[str] = (), allowed_h
     async def _crash(_request: Request, _exc: Exception) -> JSONResponse:
         return _error(500, "internal error; the server log has the details")
 
-    @app.get("/api/search", response_model=SearchOut, responses=ERRORS, tags=["search"])
+    @app.get("/api/search", response_model=SearchResult, responses=ERRORS, tags=["search"])
     def search(
         q: str = Query(..., min_length=1, max_length=MAX_QUERY_CHARS,
                        description=f"The query, as for `kb search` (at most {MAX_QUERY_CHARS} characters)."),
@@ -160,13 +117,13 @@ def create_app(kb: KnowledgeBase, *, cors_origins: Sequence[str] = (), allowed_h
         """Ranked sections for a query: the JSON contract of `kb search --json`."""
         return _json(asdict(kb.search(q, limit=limit, group=group)))
 
-    @app.get("/api/pages/{page:path}/sections/{anchor:path}", response_model=SectionOut, responses=ERRORS,
+    @app.get("/api/pages/{page:path}/sections/{anchor:path}", response_model=SectionText, responses=ERRORS,
              tags=["pages"])
     def section(page: str, anchor: str) -> Response:
         """One section's full text; the anchor is empty for the text before a page's first heading."""
         return _json(asdict(kb.section(page, anchor)))
 
-    @app.get("/api/pages/{page:path}", response_model=PageOut, responses=ERRORS, tags=["pages"])
+    @app.get("/api/pages/{page:path}", response_model=PageText, responses=ERRORS, tags=["pages"])
     def page(page: str) -> Response:
         """A whole page by id or path, section by section."""
         return _json(asdict(kb.page(page)))
