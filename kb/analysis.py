@@ -13,7 +13,7 @@ from typing import Iterator
 from whoosh.analysis import Filter, LowercaseFilter, RegexTokenizer, StemFilter, StopFilter, Token
 from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 
-ANALYSIS_VERSION = 1
+ANALYSIS_VERSION = 3
 
 # A word: letters/digits/underscore, joined by apostrophes, dots or hyphens inside it, so that "it’s", "Hawaiʻi",
 # "mms.send.to_subscriber" and "in-flight" arrive whole and are split (or folded) by the filters below.
@@ -84,6 +84,16 @@ class SplitIdentifierFilter(Filter):
                     t.startchar = start + offset
                     t.endchar = t.startchar + len(part)
                 yield t
+            # Compound segments of a dotted name ("to_subscriber" in "mms.send.to_subscriber") are wholes too,
+            # at the position of their first part, so a query for the segment finds the full name.
+            for seg_text, seg_offset, seg_index in _compound_segments(whole, parts):
+                t.text = seg_text
+                if t.positions:
+                    t.pos = base + seg_index
+                if t.chars:
+                    t.startchar = start + seg_offset
+                    t.endchar = t.startchar + len(seg_text)
+                yield t
             t.text = whole
             if t.positions:
                 t.pos = base
@@ -105,6 +115,20 @@ def _parts(word: str) -> list[str]:
         else:
             parts.append(chunk)
     return parts
+
+
+def _compound_segments(word: str, parts: list[str]) -> Iterator[tuple[str, int, int]]:
+    """(segment, char offset, index of its first part) for each dot-separated segment made of several parts."""
+    segments = word.split(".")
+    if len(segments) < 2:
+        return
+    offset = index = 0
+    for seg in segments:
+        n = len(_parts(seg))
+        if n > 1:
+            yield seg, offset, index
+        offset += len(seg) + 1
+        index += n
 
 
 def make_analyzer(*, stem: bool = True):  # -> whoosh CompositeAnalyzer
@@ -139,6 +163,9 @@ def build_schema() -> Schema:
         body=TEXT(analyzer=ANALYZER, stored=True, spelling=True),
         code=TEXT(analyzer=ANALYZER, stored=True, phrase=False),
         meta=TEXT(analyzer=ANALYZER),
+        # Unstemmed words of title, headings and body, per document: exact-form ranking and prefix expansion.
+        # (Whoosh's spell_* fields hold a word list with no link to documents, so they cannot serve for this.)
+        exact=TEXT(analyzer=EXACT_ANALYZER, phrase=False),
         tags=KEYWORD(stored=True, commas=True, lowercase=True, scorable=True),
         order=NUMERIC(stored=True),
     )

@@ -138,9 +138,13 @@ def _refresh(kb: Any) -> None:
 @click.option("--full", is_flag=True, help="Rebuild from scratch instead of updating changed pages only.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @click.option("--strict", is_flag=True, help="Exit with status 1 when any page had a problem.")
+@click.option("--watch", is_flag=True,
+              help="Then keep watching the content folder and update the index as pages are saved (Ctrl-C stops).")
 @click.pass_obj
-def reindex(kb: Any, full: bool, as_json: bool, strict: bool) -> None:
+def reindex(kb: Any, full: bool, as_json: bool, strict: bool, watch: bool) -> None:
     """Update the index from the content folder (only changed pages are re-parsed)."""
+    if watch:
+        _needs_extra("watchfiles", "watch", "--watch")
     bar = _ProgressBar()
     try:
         report = kb.reindex(full=full, progress=bar.update)
@@ -152,6 +156,12 @@ def reindex(kb: Any, full: bool, as_json: bool, strict: bool) -> None:
         for w in report.warnings:
             _note(f"warning: {w}")
         click.echo(report.summary())
+    if watch:
+        from .watch import watch as watch_content
+
+        _note(f"watching {kb.content_dir} for changes; Ctrl-C stops")
+        watch_content(kb, note=_note)
+        return
     if strict and report.warnings:
         sys.exit(1)
 
@@ -198,6 +208,85 @@ def show(kb: Any, target: str, as_json: bool) -> None:
         if s.code:
             click.echo(s.code)
         click.echo()
+
+
+@cli.command()
+@click.argument("content_dir", required=False, type=click.Path(path_type=Path))
+@click.option("--quiet", "-q", is_flag=True, help="Print only warnings, leftovers and the totals line.")
+@click.option("--json", "as_json", is_flag=True, help="Print pages, sections, warnings and leftovers as JSON.")
+@click.pass_obj
+def check(kb: Any, content_dir: Path | None, quiet: bool, as_json: bool) -> None:
+    """Parse CONTENT_DIR (default: --content) without indexing; list pages, sections and leftover markup.
+
+    Exits 1 when any snippet text, heading or breadcrumb still holds Markdown/MDX/HTML syntax.
+    """
+    from .check import check_folder, format_report
+
+    report = check_folder(content_dir or kb.content_dir, include_drafts=kb.settings.include_drafts,
+                          max_file_bytes=kb.settings.max_file_bytes)
+    if as_json:
+        click.echo(json.dumps({
+            "pages": [{"path": p.path, "id": p.id, "title": p.title,
+                       "sections": [{"anchor": s.anchor, "heading": s.heading, "breadcrumb": list(s.breadcrumb),
+                                     "line": s.line} for s in p.sections]} for p in report.pages],
+            "skipped": list(report.skipped),
+            "warnings": [asdict(w) for w in report.problems],
+            "leftovers": [asdict(x) for x in report.leftovers],
+        }, ensure_ascii=False))
+    else:
+        for w in report.problems:
+            _note(f"warning: {w}")
+        for x in report.leftovers:
+            _note(f"leftover: {x}")
+        lines = format_report(report, verbose=not quiet)
+        click.echo("\n".join(lines))
+    if report.leftovers:
+        sys.exit(1)
+
+
+def _needs_extra(module: str, extra: str, what: str) -> None:
+    """Fail with one line naming the install command when an optional extra is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        err = click.ClickException(f"{what} needs the optional '{extra}' extra ({module} is not installed): "
+                                   f"pip install 'kb[{extra}]'")
+        err.exit_code = EXIT_USAGE
+        raise err
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="KB_HOST",
+              help="Address to listen on; anything but loopback exposes the knowledge base to the network.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, envvar="KB_PORT",
+              help="Port to listen on (0 picks a free one and prints it).")
+@click.option("--cors-origin", "cors_origins", multiple=True, metavar="ORIGIN",
+              help="Allow browser pages from this origin (e.g. https://docs.example.com) to call the API; repeatable.")
+@click.option("--watch", is_flag=True, help="Update the index as pages are saved.")
+@click.option("--access-log/--no-access-log", default=True, show_default=True, help="Log one line per request.")
+@click.pass_obj
+def serve(kb: Any, host: str, port: int, cors_origins: tuple[str, ...], watch: bool, access_log: bool) -> None:
+    """Serve a read-only JSON API (/api/search, /api/pages/...) and a search page at /."""
+    _needs_extra("fastapi", "server", "`kb serve`")
+    _needs_extra("uvicorn", "server", "`kb serve`")
+    if watch:
+        _needs_extra("watchfiles", "server", "`kb serve --watch`")
+    from .server import serve as run_server
+
+    _refresh(kb)
+    run_server(kb, host=host, port=port, cors_origins=cors_origins, watch=watch, access_log=access_log,
+               note=_note)
+
+
+@cli.command()
+@click.pass_obj
+def mcp(kb: Any) -> None:
+    """Run an MCP server on stdin/stdout with `search` and `read_section` tools, for AI assistants."""
+    _needs_extra("mcp", "mcp", "`kb mcp`")
+    from .mcp_server import run as run_mcp
+
+    _refresh(kb)
+    run_mcp(kb)
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from .errors import ContentError
 from .model import Problem
 
 PAGE_SUFFIXES = (".md", ".mdx", ".markdown")
+CATEGORY_FILES = ("_category_.json", "_category_.yml", "_category_.yaml")
 SKIPPED_DIRS = frozenset({"node_modules", "__pycache__"})
 
 
@@ -24,7 +25,8 @@ class SourceFile:
     path: Path
     rel: str
     size: int
-    mtime_ns: int
+    mtime_ns: int  # the newest of the page's and its folders' `_category_` files: a new label means a new crumb
+    categories: tuple[tuple[str, Path], ...] = ()  # (rel, path) of each enclosing `_category_` file, outermost first
 
     @property
     def signature(self) -> tuple[int, int]:
@@ -56,8 +58,12 @@ def discover(root: Path) -> Discovery:
     files: list[SourceFile] = []
     problems: list[Problem] = []
     seen_dirs: set[str] = {real_root}
-    _walk(root, "", real_root, seen_dirs, files, problems)
+    _walk(root, "", real_root, seen_dirs, files, problems, ())
     files.sort(key=lambda f: f.rel)
+    if not files:
+        skipped = f" ({len(problems)} entries skipped: {problems[0]})" if problems else ""
+        raise ContentError(f"content folder {root} holds no Markdown pages (.md, .mdx, .markdown){skipped}; "
+                           "add pages or pass --content DIR")
     return Discovery(tuple(files), tuple(problems))
 
 
@@ -72,12 +78,21 @@ def _walk(
     seen_dirs: set[str],
     files: list[SourceFile],
     problems: list[Problem],
+    categories: tuple[tuple[str, Path, int], ...],
 ) -> None:
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError as exc:
         problems.append(Problem(prefix or ".", f"folder cannot be read ({exc.strerror})", "skipped"))
         return
+    for entry in entries:
+        if entry.name in CATEGORY_FILES and prefix:
+            try:
+                categories = categories + ((f"{prefix}{entry.name}", Path(entry.path), entry.stat().st_mtime_ns),)
+            except OSError:
+                pass
+            break
+    newest_category = max((c[2] for c in categories), default=0)
     for entry in entries:
         name = entry.name
         if name.startswith("."):
@@ -107,10 +122,11 @@ def _walk(
                 problems.append(Problem(rel, "folder link loops back to a folder already read", "skipped"))
                 continue
             seen_dirs.add(real)
-            _walk(Path(entry.path), rel + "/", real_root, seen_dirs, files, problems)
+            _walk(Path(entry.path), rel + "/", real_root, seen_dirs, files, problems, categories)
         elif is_file and is_page_name(name):
             try:
                 st = entry.stat()
             except OSError:
                 continue  # vanished between listing and stat: it is simply not a page any more
-            files.append(SourceFile(Path(entry.path), rel, st.st_size, st.st_mtime_ns))
+            files.append(SourceFile(Path(entry.path), rel, st.st_size, max(st.st_mtime_ns, newest_category),
+                                    tuple((c[0], c[1]) for c in categories)))

@@ -30,7 +30,7 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -425,7 +425,7 @@ class Processed:
 
 def process_file(file: SourceFile, settings: Settings) -> Processed:
     """Read, hash and parse one file; never raises for a bad file."""
-    from .parse import Skip, parse_bytes
+    from .parse import Skip, parse_bytes, read_category
     from .sections import build_page
 
     try:
@@ -441,9 +441,17 @@ def process_file(file: SourceFile, settings: Settings) -> Processed:
             raise Skip(Problem(file.rel, "file cannot be read (permission denied)", "skipped; fix its permissions")) from None
         except OSError as exc:
             raise Skip(Problem(file.rel, f"file cannot be read ({exc.strerror or exc})", "skipped")) from None
-        sha1 = hashlib.sha1(data).hexdigest()
+        labels: list[str] = []
+        category_problems: list[Problem] = []
+        for cat_rel, cat_path in file.categories:
+            label, problem = read_category(cat_path, cat_rel)
+            labels += [label] if label else []
+            category_problems += [problem] if problem else []
+        sha1 = hashlib.sha1(data + "\0".join(labels).encode("utf-8")).hexdigest()
         raw = parse_bytes(data, file.rel)
-        page = build_page(raw)
+        page = build_page(raw, category=tuple(labels))
+        if category_problems:
+            page = replace(page, problems=tuple(category_problems) + page.problems)
     except Skip as skip:
         return Processed(file, "", None, (skip.problem,))
     if page.draft and not settings.include_drafts:
@@ -490,6 +498,7 @@ def passage_doc(p: Passage) -> dict[str, object]:
         "meta": " \n ".join([p.description, *p.keywords]),
         "tags": ",".join(t.lower().replace(",", " ") for t in p.tags),
         "order": p.part,
+        "exact": " \n ".join([p.title, p.section, *labels, *inner, p.text]),
     }
 
 
@@ -684,7 +693,7 @@ class Indexer:
             if not published:
                 self.store.discard(gen)
         return ReindexReport(added=len(files), updated=0, removed=0, unchanged=0, pages=pages, sections=sections,
-                             seconds=0.0, full=True, skipped=skipped, warnings=tuple(problems))
+                             seconds=0.0, full=True, skipped=skipped, warnings=tuple(dict.fromkeys(problems)))
 
     def _incremental(self, discovery: Discovery, manifest: Manifest, progress: Progress | None) -> ReindexReport:
         diff = plan(discovery, manifest)
@@ -721,7 +730,7 @@ class Indexer:
         skipped = sum(1 for e in files.values() if e.page is None)
         return ReindexReport(added=added, updated=updated, removed=len(diff.removed), unchanged=unchanged,
                              pages=len(live), sections=sum(e.sections for e in live), seconds=0.0, full=False,
-                             skipped=skipped, warnings=tuple(problems))
+                             skipped=skipped, warnings=tuple(dict.fromkeys(problems)))
 
     def _commit_copy(self, manifest: Manifest, removed: tuple[str, ...], results: list[Processed]) -> None:
         """Apply changes to a copy of the live generation and publish the copy; the live one is never touched."""

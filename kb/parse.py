@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .model import Problem
@@ -88,7 +88,8 @@ def split_frontmatter(text: str, rel: str) -> tuple[dict[str, Any], str, int, Pr
     except ValueError:
         return {}, text, 1, None  # an opening fence with no closing one: a thematic break, not frontmatter
     body_line = text[: len(text) - len(body)].count("\n") + 1
-    body = body[1:] if body.startswith("\n") else body
+    if body.startswith("\n"):  # the newline ending the closing fence
+        body, body_line = body[1:], body_line + 1
     try:
         loaded = handler.load(raw) if raw.strip() else {}
     except Exception as exc:  # YAML and TOML parsers raise many unrelated types
@@ -101,6 +102,36 @@ def split_frontmatter(text: str, rel: str) -> tuple[dict[str, Any], str, int, Pr
     if not isinstance(loaded, dict):
         return {}, body, body_line, Problem(rel, "frontmatter is not a key: value mapping", "frontmatter ignored", 1)
     return {str(k): v for k, v in loaded.items()}, body, body_line, None
+
+
+def read_category(path: Path, rel: str) -> tuple[str, Problem | None]:
+    """The sidebar label of a Docusaurus `_category_.json`/`.yml`; its folder's name when it gives none.
+
+    Returns ("", problem) when the file cannot be read or parsed: the pages in the folder keep their own crumbs.
+    """
+    folder = PurePosixPath(rel).parent.name
+    try:
+        text = path.read_bytes().decode("utf-8-sig", errors="replace")
+    except OSError as exc:
+        return "", Problem(rel, f"category file cannot be read ({exc.strerror or exc})", "label ignored")
+    try:
+        if rel.endswith(".json"):
+            import json
+
+            data = json.loads(text) if text.strip() else {}
+        else:
+            import yaml
+
+            data = yaml.safe_load(text) if text.strip() else {}
+    except Exception as exc:  # json and yaml raise several unrelated types
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else getattr(exc, "lineno", None)
+        return "", Problem(rel, f"invalid category file ({type(exc).__name__})", "label ignored", line)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        return "", Problem(rel, "category file is not a key: value mapping", "label ignored")
+    return meta_text(data, "label") or folder, None
 
 
 def meta_text(meta: dict[str, Any], key: str) -> str:

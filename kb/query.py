@@ -18,7 +18,7 @@ MAX_CLAUSES = 32
 FILTER_FIELDS = {"tag": "tag", "tags": "tag", "page": "page", "title": "title", "path": "path", "in": "title"}
 # Words that ask a question rather than name a subject. Dropped when the query has other words.
 QUESTION_WORDS = frozenset(
-    "how do does did i can could should would what whats which who whom whose where when why is are was were "
+    "how many much do does did i can could should would what whats which who whom whose where when why is are was were "
     "the a an to of our my your we you me us it its there please tell about explain show find get".split()
 )
 

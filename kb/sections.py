@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Iterator
 
-import markdown
 from bs4 import BeautifulSoup, NavigableString, Tag
 
 from .markup import ADMONITION_CLOSE, ADMONITION_END, ADMONITION_START, clean_source
@@ -66,12 +65,31 @@ class _Draft:
 _local = threading.local()
 
 
-def _renderer() -> markdown.Markdown:
-    md = getattr(_local, "md", None)
+class _Renderer:
+    """CommonMark (markdown-it-py) plus GFM tables and definition lists: the dialect Docusaurus and GitHub speak.
+
+    CommonMark matters for real folders: lists that interrupt a paragraph, fences indented inside list items and
+    two-space nested lists are all read the way the site renders them, so no `-` or fence reaches the index as text.
+    """
+
+    def __init__(self, *, mdx: bool = False) -> None:
+        from markdown_it import MarkdownIt
+        from mdit_py_plugins.deflist import deflist_plugin
+
+        self._md = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"]).use(deflist_plugin)
+        if mdx:  # MDX has no indented code blocks: text indented inside <TabItem> is prose
+            self._md.disable("code")
+
+    def convert(self, source: str) -> str:
+        return str(self._md.render(source))
+
+
+def _renderer(*, mdx: bool = False) -> _Renderer:
+    name = "mdx" if mdx else "md"
+    md = getattr(_local, name, None)
     if md is None:
-        md = markdown.Markdown(extensions=["tables", "fenced_code", "sane_lists", "def_list"])
-        _local.md = md
-    md.reset()
+        md = _Renderer(mdx=mdx)
+        setattr(_local, name, md)
     return md
 
 
@@ -116,14 +134,14 @@ def _norm(text: str) -> str:
     return " ".join(_WS.sub(" ", text).split())
 
 
-def render_blocks(source: str) -> list[Block]:
+def render_blocks(source: str, *, mdx: bool = False) -> list[Block]:
     """Markdown body -> ordered text/code/admonition blocks."""
     if not source.strip():
         return []
-    html = _renderer().convert(source)
+    html = _renderer(mdx=mdx).convert(source)
     soup = BeautifulSoup(html, "html.parser")
     for img in soup.find_all("img"):
-        img.replace_with(NavigableString(" " + str(img.get("alt") or "") + " "))
+        img.replace_with(NavigableString(str(img.get("alt") or "")))
     for br in soup.find_all("br"):
         br.replace_with(NavigableString(" "))
     blocks: list[Block] = []
@@ -247,9 +265,11 @@ def passages_of(blocks: list[Block]) -> list[tuple[str, str, tuple[str, ...]]]:
     for block in blocks:
         if block.kind == "start":
             stack.append(block.text)
-            if block.text:
-                draft = drafts[-1] if whole else new_draft()
-                draft.labels.append(block.text)
+            if block.text and whole:  # one passage for the section: the title is a line of it, not a crumb
+                drafts[-1].text.append(block.text)
+                drafts[-1].size += len(block.text) + 1
+            elif block.text:
+                new_draft().labels.append(block.text)
             continue
         if block.kind == "end":
             title = stack.pop() if stack else ""
@@ -308,6 +328,7 @@ def page_id(meta: dict[str, object], rel: str) -> str:
 def build_page(raw: RawPage, *, category: tuple[str, ...] = ()) -> Page:
     """RawPage -> Page with sections and passages; never raises on odd Markdown."""
     meta = raw.meta
+    mdx = raw.rel.lower().endswith(".mdx")
     cleaned = clean_source(raw.body)
     lines = cleaned.split("\n")
     headings = find_headings(lines)
@@ -339,7 +360,7 @@ def build_page(raw: RawPage, *, category: tuple[str, ...] = ()) -> Page:
     for n, (level, text, _start, body, custom, line) in enumerate(chunks):
         if refs and body.strip():
             body = f"{body}\n\n{refs}"
-        blocks = render_blocks(body)
+        blocks = render_blocks(body, mdx=mdx)
         if n == 0:
             anchor, crumbs, heading, level_ = "", root, title, 0
             if not blocks and headings:
@@ -353,7 +374,7 @@ def build_page(raw: RawPage, *, category: tuple[str, ...] = ()) -> Page:
             crumbs = _dedupe(root + tuple(t for _, t in stack))
             level_ = level
         source_line = line + raw.body_line - 1 if n else raw.body_line
-        plain = "\n".join(b.text for b in blocks if b.kind in ("text", "row"))
+        plain = "\n".join(b.text for b in blocks if b.kind in ("text", "row") or (b.kind == "start" and b.text))
         sections.append(Section(pid, raw.rel, title, heading, level_, anchor, crumbs, source_line, plain))
         for part, (ptext, pcode, labels) in enumerate(passages_of(blocks)):
             crumb = crumbs + tuple(lb for lb in labels if lb not in crumbs)

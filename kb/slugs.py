@@ -33,7 +33,8 @@ class Slugger:
     """Gives each heading on a page a unique anchor: `overview`, `overview-1`, `overview-2`, like github-slugger."""
 
     def __init__(self) -> None:
-        self._seen: dict[str, int] = {}
+        # "" is the anchor of the text before the first heading, so a heading with no text gets "-1", "-2", ...
+        self._seen: dict[str, int] = {"": 0}
 
     def slug(self, text: str, custom: str | None = None) -> str:
         base = custom if custom else slugify(text)

@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 from click.testing import CliRunner
-from sitegen import make_site, revision
+from tests.sitegen import make_site, revision
 
 from kb import KnowledgeBase
 from kb.cli import cli
@@ -25,7 +25,7 @@ TESTS = Path(__file__).resolve().parent
 WRITER = textwrap.dedent("""
     import json, random, sys
     from pathlib import Path
-    from sitegen import Site
+    from tests.sitegen import Site
     from kb import KnowledgeBase
 
     content, index, log, rounds, pages = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
@@ -48,7 +48,7 @@ def test_searches_during_repeated_reindexing_see_whole_states(tmp_path: Path) ->
     KnowledgeBase(site.root, index).reindex()
     log = tmp_path / "states.jsonl"
     log.write_text(json.dumps({site.rel(i): r for i, r in site.revisions.items()}) + "\n")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS.parent), os.environ.get("PYTHONPATH", "")]))
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(site.root), str(index), str(log), str(ROUNDS),
                                str(PAGES)], env=env, stderr=subprocess.PIPE, text=True)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from conftest import write_pages
+from tests.conftest import write_pages
 
 from kb import KnowledgeBase
 import kb.index as index_module

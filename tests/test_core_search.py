@@ -24,7 +24,7 @@ def test_mobi_and_hawaii_find_the_mobi_passage(seed_kb: KnowledgeBase, query: st
     assert "Mobi" in hit.snippet
     assert hit.anchor == "about-us"
     assert hit.path == "introduction.md"
-    assert hit.line == 6
+    assert hit.line == 7
 
 
 def test_partners_lists_atos_and_telenor_passages_separately(seed_kb: KnowledgeBase) -> None:

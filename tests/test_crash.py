@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sitegen import Site, make_site, revision
+from tests.sitegen import Site, make_site, revision
 
 from kb import KnowledgeBase
 from kb.cli import cli

@@ -9,7 +9,7 @@ from typing import Callable
 
 import pytest
 from click.testing import CliRunner
-from sitegen import Site, make_site, marker, revision
+from tests.sitegen import Site, make_site, marker, revision
 
 from kb import KnowledgeBase
 from kb.cli import cli

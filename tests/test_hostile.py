@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from sitegen import make_site, marker, revision
+from tests.sitegen import make_site, marker, revision
 
 from kb import KnowledgeBase
 from kb.cli import cli

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sitegen import Site, make_site, marker, revision
+from tests.sitegen import Site, make_site, marker, revision
 
 import kb.index as index_module
 from kb import KnowledgeBase

@@ -1,0 +1,506 @@
+"""One-command performance benchmark of kb against an SQLite FTS5 reference.
+
+Why: the figures users feel are whole commands -- ``kb reindex`` after an edit,
+a cold ``kb search`` from a shell -- so those are timed as fresh processes
+(``sys.executable -m kb``), interpreter start-up and imports included.  The
+API's warm ``search()`` latency is timed separately, in one long-lived process.
+Every kb figure stands next to the same measurement of ``fts5_ref.py`` so that a
+reader can tell "slow" from "as fast as this machine allows".
+
+Usage::
+
+    python benchmarks/run.py                      # 100 and 1,000 pages
+    python benchmarks/run.py --large              # also 10,000 pages
+    python benchmarks/run.py --sizes 300,3000 --write docs/performance.md
+
+kb must be importable by the child processes: install it, or point
+``PYTHONPATH`` (or ``--kb-path``) at the checkout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import gensite  # noqa: E402  (sibling module, path set just above)
+
+FTS5_SCRIPT = HERE / "fts5_ref.py"
+MARK_START, MARK_END = "<!-- bench:start -->", "<!-- bench:end -->"
+#: kb, FTS5 over kb's own sections (isolates the indexing engine), FTS5 with a
+#: trivial heading splitter (the end-to-end floor: what a C engine + regex costs).
+ENGINES = ("kb", "fts5", "fts5-simple")
+FTS5_SPLITTER: str | None = None  # set from --fts5-splitter; None = kb's own splitter if importable
+
+# --------------------------------------------------------------------------
+# Running child processes and measuring them.
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """One child process: wall time, its own peak RSS, exit code and output."""
+
+    wall: float
+    maxrss_mb: float
+    rc: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> dict[str, Any]:
+        """The last JSON object printed on stdout (kb may print other lines first)."""
+        for line in reversed(self.stdout.strip().splitlines()):
+            if line.startswith("{"):
+                return json.loads(line)
+        raise ValueError(f"no JSON in output: {self.stdout[-300:]!r} {self.stderr[-500:]!r}")
+
+
+def run_measured(cmd: Sequence[str], env: dict[str, str]) -> Run:
+    """Run ``cmd`` and reap it with ``os.wait4`` to get *that* child's peak RSS.
+
+    (``RUSAGE_CHILDREN`` would be the maximum over every child so far, which
+    hides a smaller later process behind an earlier big one.)
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(list(cmd), stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return Run(wall, usage.ru_maxrss / 1024, proc.returncode,
+                   out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace"))
+
+
+def engine_cmd(engine: str, site: Path, index: Path) -> list[str]:
+    """The CLI prefix of an engine, pointed at one content folder and index."""
+    if engine == "kb":
+        return [sys.executable, "-m", "kb", "--content", str(site), "--index", str(index)]
+    splitter = "simple" if engine == "fts5-simple" else FTS5_SPLITTER
+    return [sys.executable, str(FTS5_SCRIPT), "--content", str(site), "--db", str(index / "fts5.sqlite")] + (
+        ["--splitter", splitter] if splitter else [])
+
+
+def child_env(kb_path: str | None) -> dict[str, str]:
+    """Environment for children: kb importable, no stray bytecode-writing differences."""
+    env = dict(os.environ)
+    if kb_path:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (kb_path, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def median_wall(cmds: Sequence[Sequence[str]], env: dict[str, str], ok_codes: tuple[int, ...] = (0,)) -> tuple[float, int]:
+    """Median wall time over ``cmds`` and how many of them failed."""
+    runs = [run_measured(c, env) for c in cmds]
+    return statistics.median(r.wall for r in runs), sum(r.rc not in ok_codes for r in runs)
+
+
+# --------------------------------------------------------------------------
+# Warm in-process latency (runs inside a child: ``run.py _warm ...``).
+# --------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile (no interpolation: honest for 200 samples)."""
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))
+    return ordered[k]
+
+
+def open_searcher(engine: str, site: str, index: str) -> Callable[[str], int]:
+    """A function query -> total hits, backed by kb's API or the FTS5 reference."""
+    if engine == "kb":
+        from kb import KnowledgeBase  # type: ignore[import-not-found]
+
+        kb = KnowledgeBase(site, index)
+        return lambda q: kb.search(q, limit=10).total
+    import fts5_ref
+
+    ref = fts5_ref.Fts5Reference(site, Path(index) / "fts5.sqlite")
+    return lambda q: ref.search(q, limit=10).total
+
+
+def warm_main(engine: str, site: str, index: str, queries_file: str) -> None:
+    """Time every query once after a warm-up query; print latencies as JSON."""
+    queries = json.loads(Path(queries_file).read_text(encoding="utf-8"))
+    search = open_searcher(engine, site, index)
+    search(queries[0])  # open the index, fill caches: we time the steady state
+    lat, zero, errors = [], 0, []
+    for q in queries:
+        start = time.perf_counter()
+        try:
+            zero += search(q) == 0
+        except Exception as exc:  # a failing query is a finding, not a crash
+            errors.append(f"{q!r}: {type(exc).__name__}: {exc}")
+        lat.append(time.perf_counter() - start)
+    print(json.dumps({"latencies": lat, "zero_hits": zero, "errors": errors[:10], "n_errors": len(errors)}))
+
+
+# --------------------------------------------------------------------------
+# One site size.
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class EngineResult:
+    """Every figure for one engine at one site size (None = failed/not run)."""
+
+    full_s: float | None = None
+    sections: int | None = None
+    full_rss_mb: float | None = None
+    noop_s: float | None = None
+    edit1_s: float | None = None
+    add10_s: float | None = None
+    del10_s: float | None = None
+    cold_search_s: float | None = None
+    warm_p50_ms: float | None = None
+    warm_p95_ms: float | None = None
+    warm_p99_ms: float | None = None
+    zero_hit_queries: int | None = None
+    index_mb: float | None = None
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def sections_per_s(self) -> float | None:
+        return self.sections / self.full_s if self.sections and self.full_s else None
+
+
+@dataclass
+class SizeResult:
+    pages: int
+    markdown_mb: float
+    generate_s: float
+    engines: dict[str, EngineResult]
+
+
+def reindex(engine: str, site: Path, index: Path, env: dict[str, str], res: EngineResult,
+            full: bool = False) -> Run | None:
+    """One ``reindex`` as a fresh process; failures are recorded, not raised."""
+    cmd = engine_cmd(engine, site, index) + ["reindex", "--json"] + (["--full"] if full else [])
+    run = run_measured(cmd, env)
+    if run.rc != 0:
+        res.errors.append(f"reindex{' --full' if full else ''} exited {run.rc}: {last_line(run.stderr)}")
+        return None
+    return run
+
+
+def last_line(text: str) -> str:
+    """The last non-empty line of stderr: for a traceback, the exception itself."""
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else "(no stderr)"
+
+
+def dir_mb(path: Path) -> float:
+    """Bytes of all files under ``path``, in MB."""
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
+
+
+def bench_size(pages: int, seed: int, env: dict[str, str], repeats: int, n_queries: int,
+               workdir: Path, log: Callable[[str], None]) -> SizeResult:
+    """Generate a site of ``pages`` pages and measure both engines on it."""
+    site = workdir / f"site-{pages}"
+    start = time.perf_counter()
+    gensite.generate_site(site, pages, seed)
+    gen_s = time.perf_counter() - start
+    queries = gensite.make_queries(site, n_queries, seed)
+    qfile = workdir / f"queries-{pages}.json"
+    qfile.write_text(json.dumps(queries), encoding="utf-8")
+    results = {e: EngineResult() for e in ENGINES}
+    indexes = {e: workdir / f"index-{e}-{pages}" for e in ENGINES}
+    for idx in indexes.values():
+        idx.mkdir()
+
+    def each(label: str, action: Callable[[str], None]) -> None:
+        for e in ENGINES:
+            log(f"  {pages} pages: {label} [{e}]")
+            action(e)
+
+    def full(e: str) -> None:
+        run = reindex(e, site, indexes[e], env, results[e], full=True)
+        if run:
+            results[e].full_s, results[e].full_rss_mb = run.wall, run.maxrss_mb
+            results[e].sections = int(run.json().get("sections", 0))
+
+    def timed(attr: str) -> Callable[[str], None]:
+        def act(e: str) -> None:
+            run = reindex(e, site, indexes[e], env, results[e])
+            if run:
+                setattr(results[e], attr, run.wall)
+        return act
+
+    each("full reindex", full)
+    each("no-op reindex", timed("noop_s"))
+    gensite.edit_page(site, seed)
+    each("reindex after editing 1 page", timed("edit1_s"))
+    gensite.add_pages(site, 10, seed)
+    each("reindex after adding 10 pages", timed("add10_s"))
+    gensite.delete_pages(site, 10, seed)
+    each("reindex after deleting 10 pages", timed("del10_s"))
+    each("cold search", lambda e: cold_search(e, site, indexes[e], env, queries[:repeats], results[e]))
+    each("warm search", lambda e: warm_search(e, site, indexes[e], env, qfile, results[e]))
+    for e in ENGINES:
+        results[e].index_mb = dir_mb(indexes[e]) if results[e].full_s is not None else None
+    return SizeResult(pages, dir_mb(site), gen_s, results)
+
+
+def cold_search(engine: str, site: Path, index: Path, env: dict[str, str], queries: Sequence[str],
+                res: EngineResult) -> None:
+    """Median wall time of ``search Q --json`` as fresh processes, one per query."""
+    cmds = [engine_cmd(engine, site, index) + ["search", q, "--json"] for q in queries]
+    res.cold_search_s, failed = median_wall(cmds, env, ok_codes=(0, 1))  # kb exits 1 for "no hits", like grep
+    if failed == len(cmds):
+        res.cold_search_s = None
+    if failed:
+        res.errors.append(f"{failed} of {len(cmds)} cold searches failed")
+
+
+def warm_search(engine: str, site: Path, index: Path, env: dict[str, str], qfile: Path,
+                res: EngineResult) -> None:
+    """p50/p95/p99 of API ``search()`` over all queries, in one child process."""
+    run = run_measured([sys.executable, str(Path(__file__).resolve()), "_warm", engine, str(site), str(index),
+                        str(qfile)], env)
+    if run.rc != 0:
+        res.errors.append(f"warm search exited {run.rc}: {last_line(run.stderr)}")
+        return
+    data = run.json()
+    lat = [x * 1000 for x in data["latencies"]]
+    res.warm_p50_ms, res.warm_p95_ms, res.warm_p99_ms = (percentile(lat, p) for p in (50, 95, 99))
+    res.zero_hit_queries = data["zero_hits"]
+    if data["n_errors"]:
+        res.errors.append(f"{data['n_errors']} queries raised, e.g. {data['errors'][:3]}")
+
+
+# --------------------------------------------------------------------------
+# Baselines and machine description.
+# --------------------------------------------------------------------------
+
+
+def import_baselines(env: dict[str, str], repeats: int) -> dict[str, float]:
+    """Median start-up cost of the imports each engine cannot avoid."""
+    snippets = {
+        "kb": "import whoosh.index, whoosh.qparser, whoosh.highlight",
+        "fts5": "import sqlite3",
+        "python": "pass",
+    }
+    return {k: median_wall([[sys.executable, "-c", s]] * repeats, env)[0] for k, s in snippets.items()}
+
+
+def machine() -> dict[str, str]:
+    """CPU model, cores, RAM, OS, Python and SQLite versions, date."""
+    cpu, ram = platform.processor() or platform.machine(), ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        kib = int(Path("/proc/meminfo").read_text().split("MemTotal:")[1].split()[0])
+        ram = f"{kib / 1024 / 1024:.1f} GiB RAM"
+    except (OSError, IndexError, ValueError):
+        pass
+    return {
+        "cpu": f"{cpu}, {os.cpu_count()} cores" + (f", {ram}" if ram else ""),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": f"Python {platform.python_version()} ({sys.executable})",
+        "sqlite": f"SQLite {sqlite3.sqlite_version}",
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def kb_revision(env: dict[str, str]) -> str:
+    """Where kb was imported from, and its git commit if it is a checkout."""
+    probe = run_measured([sys.executable, "-c", "import kb, os; print(os.path.dirname(list(kb.__path__)[0]))"], env)
+    if probe.rc != 0:
+        return "kb not importable"
+    root = probe.stdout.strip()
+    rev = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--", "kb"], capture_output=True, text=True)
+    if rev.returncode != 0:
+        return f"kb from {root}"
+    return f"kb from {root} at {rev.stdout.strip()}" + (" (uncommitted changes)" if dirty.stdout.strip() else "")
+
+
+# --------------------------------------------------------------------------
+# Report.
+# --------------------------------------------------------------------------
+
+
+def fmt(value: float | None, unit: str, digits: int = 2) -> str:
+    """A figure with its unit, or an em dash when it was not measured."""
+    if value is None:
+        return "—"
+    if unit == "sections/s":
+        return f"{value:,.0f} {unit}"
+    return f"{value:,.{digits}f} {unit}".rstrip()
+
+
+def ratio(kb: float | None, ref: float | None) -> str:
+    """kb / FTS5, written so that > 1 always means kb is slower or bigger."""
+    if kb is None or ref is None or ref == 0:
+        return "—"
+    return f"{kb / ref:,.1f}×"
+
+
+#: (label, attribute, unit, digits); ratios are kb/fts5 except throughput (fts5/kb).
+ROWS: tuple[tuple[str, str, str, int], ...] = (
+    ("Full reindex (CLI, wall)", "full_s", "s", 2),
+    ("Full reindex throughput (kb's section count ÷ wall)", "sections_per_s", "sections/s", 0),
+    ("Peak RSS of full reindex (largest single process)", "full_rss_mb", "MB", 0),
+    ("No-op reindex", "noop_s", "s", 2),
+    ("Reindex after editing 1 page", "edit1_s", "s", 2),
+    ("Reindex after adding 10 pages", "add10_s", "s", 2),
+    ("Reindex after deleting 10 pages", "del10_s", "s", 2),
+    ("Cold `search` (fresh process, median)", "cold_search_s", "s", 3),
+    ("Warm API `search()` p50", "warm_p50_ms", "ms", 1),
+    ("Warm API `search()` p95", "warm_p95_ms", "ms", 1),
+    ("Warm API `search()` p99", "warm_p99_ms", "ms", 1),
+    ("Queries with no hits (of the query set)", "zero_hit_queries", "", 0),
+    ("Index size on disk", "index_mb", "MB", 1),
+)
+
+
+def size_table(sr: SizeResult) -> list[str]:
+    """The Markdown table for one site size: kb, then each reference with its ratio."""
+    kb, ref, simple = (sr.engines[e] for e in ENGINES)
+    lines = [
+        f"### {sr.pages:,} pages ({sr.markdown_mb:.1f} MB Markdown, {fmt(kb.sections or ref.sections, '', 0)} "
+        f"sections{'' if kb.sections else ' as split by FTS5 ref'}; simple splitter: {fmt(simple.sections, '', 0)})",
+        "",
+        "| Measure | kb | FTS5 ref (kb's sections) | kb / FTS5 | FTS5 ref (simple splitter) | kb / simple |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    common = kb.sections or ref.sections  # engines count units differently; same pages, so use one count
+    for label, attr, unit, digits in ROWS:
+        a, b, c = (getattr(r, attr) for r in (kb, ref, simple))
+        if attr == "sections_per_s":
+            a, b, c = (common / r.full_s if common and r.full_s else None for r in (kb, ref, simple))
+            r1, r2 = ratio(b, a), ratio(c, a)
+        else:
+            r1, r2 = ratio(a, b), ratio(a, c)
+        lines.append(f"| {label} | {fmt(a, unit, digits)} | {fmt(b, unit, digits)} | {r1} "
+                     f"| {fmt(c, unit, digits)} | {r2} |")
+    notes = [f"- **{e} error:** {err}" for e in ENGINES for err in dict.fromkeys(sr.engines[e].errors)]
+    return lines + ([""] + notes if notes else []) + [""]
+
+
+def render(info: dict[str, str], kb_rev: str, base: dict[str, float], sizes: Sequence[SizeResult],
+           command: str, n_queries: int, repeats: int) -> str:
+    """The whole generated Markdown block."""
+    out = [
+        f"_Generated by `{command}` on {info['date']}._",
+        "",
+        f"- Machine: {info['cpu']}; {info['os']}",
+        f"- {info['python']}; {info['sqlite']}; {kb_rev}",
+        f"- Start-up baselines (median of {repeats} fresh processes): `python -c pass` {base['python']:.3f} s; "
+        f"`import whoosh.index, whoosh.qparser, whoosh.highlight` {base['kb']:.3f} s; "
+        f"`import sqlite3` {base['fts5']:.3f} s",
+        f"- Sites are generated by `benchmarks/gensite.py` (seeded); queries: {n_queries} "
+        "(1–3 words, \"phrases\", `prefix*`, one-edit typos) from the site's own text.",
+        f"- Reindex and cold-search (median of {repeats} queries) figures are fresh CLI processes (interpreter start and imports included); "
+        "kb / FTS5 > 1 means kb is slower (or bigger); for throughput it is FTS5 ÷ kb.",
+        "- FTS5 ref (kb's sections) parses pages with kb's own code and indexes them in SQLite FTS5: the gap to kb "
+        "is kb's indexing/search engine. FTS5 ref (simple splitter) uses a regex heading splitter: the gap to kb is "
+        "everything, parsing included.",
+        "",
+    ]
+    for sr in sizes:
+        out += size_table(sr)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def write_block(path: Path, block: str) -> None:
+    """Replace the generated block between the markers, keeping hand-written text."""
+    wrapped = f"{MARK_START}\n{block}{MARK_END}"
+    if path.exists():
+        text = path.read_text(encoding="utf-8")
+        if MARK_START in text and MARK_END in text:
+            head, rest = text.split(MARK_START, 1)
+            text = head + wrapped + rest.split(MARK_END, 1)[1]
+        else:
+            text = text.rstrip("\n") + "\n\n" + wrapped + "\n"
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = ("# Performance\n\nHow fast kb indexes and searches, measured by `python benchmarks/run.py`.\n"
+                "Everything between the markers below is generated; edit the text outside them.\n\n"
+                f"{wrapped}\n")
+    path.write_text(text, encoding="utf-8")
+
+
+# --------------------------------------------------------------------------
+# CLI.
+# --------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", help="comma-separated page counts (default 100,1000)")
+    ap.add_argument("--large", action="store_true", help="also 10,000 pages")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--queries", type=int, default=200, help="queries for warm latency")
+    ap.add_argument("--repeats", type=int, default=10, help="fresh processes for medians")
+    ap.add_argument("--fts5-splitter", help="splitter for the FTS5 reference: 'simple' or module:function "
+                    "(default: kb's own when importable, so both index the same units)")
+    ap.add_argument("--kb-path", help="directory to put first on the children's PYTHONPATH")
+    ap.add_argument("--workdir", help="keep sites and indexes here instead of a removed temp dir")
+    ap.add_argument("--write", metavar="MD_FILE", help="write the table into this file's generated block")
+    ap.add_argument("--json-out", metavar="FILE", help="also save raw figures as JSON")
+    return ap.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["_warm"]:
+        warm_main(*argv[1:5])
+        return 0
+    args = parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else [100, 1000]
+    if args.large and 10_000 not in sizes:
+        sizes.append(10_000)
+    env = child_env(args.kb_path)
+    global FTS5_SPLITTER
+    FTS5_SPLITTER = args.fts5_splitter
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    started = time.perf_counter()
+    log("baselines ...")
+    base = import_baselines(env, args.repeats)
+    kb_rev = kb_revision(env)
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="kb-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        results = []
+        for n in sizes:
+            shutil.rmtree(work / f"n{n}", ignore_errors=True)  # a kept workdir may hold an old run
+            (work / f"n{n}").mkdir(parents=True)
+            results.append(bench_size(n, args.seed, env, args.repeats, args.queries, work / f"n{n}", log))
+    finally:
+        if not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+    command = "python benchmarks/run.py " + " ".join(argv)
+    block = render(machine(), kb_rev, base, results, command.strip(), args.queries, args.repeats)
+    print(block)
+    log(f"total benchmark time {time.perf_counter() - started:.0f} s")
+    if args.write:
+        write_block(Path(args.write), block)
+        log(f"wrote {args.write}")
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps([asdict(r) for r in results], indent=1), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

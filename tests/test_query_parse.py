@@ -1,0 +1,51 @@
+"""The query language parses every string, and keeps what the user meant."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kb.query import MAX_CLAUSES, Clause, parse
+
+SYNTAX = st.sampled_from(['"', "(", ")", "*", "-", "OR", "AND", "NOT", "tag:", "title:", ":", "~", "^", " ", "\x00"])
+
+
+@given(st.lists(st.one_of(st.text(max_size=12), SYNTAX), max_size=40).map("".join))
+@settings(max_examples=300, deadline=None)
+def test_any_string_parses_into_bounded_clauses(text: str) -> None:
+    parsed = parse(text)
+    assert len(parsed.clauses) <= MAX_CLAUSES
+    for clause in parsed.clauses:
+        assert clause.text.strip()
+        assert any(ch.isalnum() for ch in clause.text)
+
+
+def test_words_phrases_prefixes_and_negation() -> None:
+    parsed = parse('call "voice mail" forwa* -busy NOT fax tag:api')
+    assert parsed.clauses == (
+        Clause("word", "call"),
+        Clause("phrase", "voice mail"),
+        Clause("prefix", "forwa"),
+        Clause("word", "busy", negated=True),
+        Clause("word", "fax", negated=True),
+        Clause("word", "api", field="tag"),
+    )
+
+
+def test_or_splits_groups() -> None:
+    parsed = parse("atos OR vimla mobi")
+    assert [[c.text for c in g] for g in parsed.groups] == [["atos"], ["vimla", "mobi"]]
+
+
+def test_question_words_are_dropped_only_when_something_is_left() -> None:
+    assert [c.text for c in parse("who are our partners").clauses] == ["partners"]
+    assert [c.text for c in parse("how do I forward calls").clauses] == ["forward", "calls"]
+    assert [c.text for c in parse("who").clauses] == ["who"]
+
+
+def test_unbalanced_quote_is_a_phrase_to_the_end() -> None:
+    assert parse('"mobile core').clauses == (Clause("phrase", "mobile core"),)
+
+
+def test_unknown_field_is_just_a_word() -> None:
+    assert parse("colour:blue").clauses == (Clause("word", "colour:blue"),)
