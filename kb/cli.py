@@ -18,8 +18,6 @@ from .errors import KbError
 
 EXIT_NO_MATCH = 1
 EXIT_USAGE = 2
-
-
 EXIT_INTERRUPTED = 130
 EXIT_INTERNAL = 70
 
