@@ -117,7 +117,21 @@ class KnowledgeBase:
         self._local.reader = reader
         with self._readers_lock:
             self._readers.add(reader)
+            # Idle searchers of other threads on older generations: close them, so that a server's many worker
+            # threads do not keep old generations on disk; their thread reopens on its next search.
+            for other in [r for r in self._readers if r.gen != reader.gen and not r.busy]:
+                self._readers.discard(other)
+                other.close()
         return reader
+
+    def _checkout(self) -> Reader:
+        """This thread's reader, marked busy so that no other thread closes it while it is in use."""
+        while True:
+            reader = self._reader()
+            with self._readers_lock:
+                if not reader.closed:
+                    reader.busy += 1
+                    return reader
 
     def _drop_reader(self) -> None:
         reader: Reader | None = getattr(self._local, "reader", None)
@@ -179,7 +193,7 @@ class KnowledgeBase:
 
     def _with_reader(self, work: Callable[[Reader], Any]) -> Any:
         """Run `work` on this thread's reader; if it fails because index files are damaged, rebuild and retry once."""
-        reader = self._reader()
+        reader = self._checkout()
         try:
             return work(reader)
         except KbError:
@@ -188,9 +202,17 @@ class KnowledgeBase:
             problem = self.store.verify(reader.gen, reader.manifest, deep=True)
             if problem is None:
                 raise  # the files are intact: a bug, not damage
-            self._drop_reader()
-            self._heal(IndexDamaged(f"index in {self.index_dir} is damaged ({problem})"))
-            return work(self._reader())
+        finally:
+            with self._readers_lock:
+                reader.busy -= 1
+        self._drop_reader()
+        self._heal(IndexDamaged(f"index in {self.index_dir} is damaged ({problem})"))
+        reader = self._checkout()
+        try:
+            return work(reader)
+        finally:
+            with self._readers_lock:
+                reader.busy -= 1
 
     def _stored(self, **terms: str) -> list[dict[str, Any]]:
         self.ensure_index()

@@ -366,8 +366,11 @@ class Reader:
     searcher: Any
     held: Pin
     closed: bool = False
+    busy: int = 0  # searches running on it right now (guarded by the owner's lock)
 
     def close(self) -> None:
+        if self.closed:
+            return
         self.closed = True
         try:
             self.searcher.close()

@@ -357,3 +357,26 @@ def test_another_process_reading_an_old_generation_keeps_it(site: Site, tmp_path
     writer.reindex()
     writer.close()
     assert not held.exists() and len(list(index.glob("gen-*"))) == 1
+
+
+def test_idle_searchers_of_other_threads_do_not_keep_old_generations(site: Site, tmp_path: Path) -> None:
+    import threading
+
+    index = tmp_path / "index"
+    kb = KnowledgeBase(site.root, index)
+    threads = [threading.Thread(target=kb.search, args=(marker(1),)) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    first = IndexStore(index).live()
+    writer = KnowledgeBase(site.root, index)
+    site.write(1, 1)
+    writer.reindex()
+    assert first is not None and first.is_dir()  # still held by the worker threads' searchers
+    assert found(kb, 1) == {site.rel(1)}  # this thread moves on, and lets the idle ones go
+    site.write(1, 2)
+    writer.reindex()
+    writer.close()
+    assert not first.exists()
+    kb.close()
