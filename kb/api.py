@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import IndexDamaged, IndexLocked, IndexOutdated, IndexReadOnly, KbError, NotFound, QueryError
-from .index import CRUMB_SEP, Indexer, IndexStore, Reader, Settings
+from .index import CRUMB_SEP, Indexer, IndexStore, Reader, Settings, format_stamp
 from .model import Hit, ReindexReport, SearchResult
 
 Note = Callable[[str], None]
@@ -104,9 +104,10 @@ class KnowledgeBase:
         except IndexDamaged as exc:
             self._heal(exc)
             reader = self.store.open_reader(weighting())
-        if reader.manifest.stamp != self.settings.stamp():
-            # Built by another kb version or with other settings: rebuild (with its one-line note) unless someone
-            # else is writing or the folder is read-only, in which case the old index still answers.
+        if not reader.manifest.stamp.startswith(format_stamp() + ";"):
+            # Built by another kb version: rebuild (with its one-line note) unless someone else is writing or the
+            # folder is read-only, in which case the old index still answers. (Other page-selection settings,
+            # such as --include-drafts, are a reindex's business, not a search's.)
             try:
                 self.indexer().reindex(wait=False)
             except (IndexLocked, IndexReadOnly):

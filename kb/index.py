@@ -58,8 +58,13 @@ class Settings:
     max_file_bytes: int = 5 * 1024 * 1024
 
     def stamp(self) -> str:
-        return (f"kb={__version__};schema={SCHEMA_VERSION};analysis={ANALYSIS_VERSION};"
-                f"drafts={int(self.include_drafts)};max={self.max_file_bytes}")
+        return f"{format_stamp()};drafts={int(self.include_drafts)};max={self.max_file_bytes}"
+
+
+def format_stamp() -> str:
+    """The part of the stamp that decides whether this kb can search an index at all (version, schema, analysis);
+    the rest (which pages to include) only matters when writing."""
+    return f"kb={__version__};schema={SCHEMA_VERSION};analysis={ANALYSIS_VERSION}"
 
 
 @dataclass
