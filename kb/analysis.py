@@ -10,10 +10,11 @@ import re
 import unicodedata
 from typing import Iterator
 
-from whoosh.analysis import Filter, LowercaseFilter, RegexTokenizer, StemFilter, StopFilter, Token
-from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
+from whoosh.analysis import Analyzer, Filter, RegexTokenizer, StemFilter, StopFilter, Token
+from whoosh.lang import stemmer_for_language
+from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
 
-ANALYSIS_VERSION = 3
+ANALYSIS_VERSION = 4
 
 # A word: letters/digits/underscore, joined by apostrophes, dots or hyphens inside it, so that "it’s", "Hawaiʻi",
 # "mms.send.to_subscriber" and "in-flight" arrive whole and are split (or folded) by the filters below.
@@ -140,8 +141,148 @@ def make_analyzer(*, stem: bool = True):  # -> whoosh CompositeAnalyzer
     return chain
 
 
+_WORD = re.compile(WORD_PATTERN)
+_CACHE_MAX = 200_000  # distinct words remembered per analyzer before the cache starts afresh
+
+
+class IndexAnalyzer(Analyzer):
+    """The analyzer chain of `make_analyzer`, fused into one pass for indexing.
+
+    Indexing calls the analyzer once per field of every passage, and a Whoosh chain pays a generator and a Token
+    update per filter per word. Here each distinct word is analysed once (tokenize, split, fold, stop, stem) and
+    the result, as (term, position offset) pairs, is cached; later occurrences are a dict lookup. The output is
+    the chain's, token for token (tests/test_analysis_fast.py checks it); calls that need character offsets,
+    stopped tokens or the original text (snippets, query parsing) go to the chain itself.
+    """
+
+    def __init__(self, *, stem: bool = True) -> None:
+        self.stem = stem
+        self._setup()
+
+    def _setup(self) -> None:
+        self._chain = make_analyzer(stem=self.stem)
+        self._stemfn = stemmer_for_language("en") if self.stem else None  # what StemFilter(lang="en") uses
+        self._words: dict[str, tuple[tuple[tuple[str, int], ...], int]] = {}
+
+    def __getstate__(self) -> dict[str, object]:
+        return {"stem": self.stem}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.stem = bool(state.get("stem", True))
+        self._setup()
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.stem == self.stem  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self.stem))
+
+    def has_morph(self) -> bool:
+        return self.stem
+
+    def _analyse(self, word: str) -> tuple[tuple[tuple[str, int], ...], int]:
+        """(term, position offset) pairs for one tokenizer match, and how many positions it shifts later ones."""
+        text = word.translate(_APOSTROPHES)
+        if not text:
+            return (), 0
+        if _SIMPLE.match(text):
+            pieces = [(text, 0)]
+            shift = 0
+        else:
+            parts = _parts(text)
+            if len(parts) <= 1:
+                pieces = [(text, 0)]
+                shift = 0
+            else:
+                pieces = [(part, i) for i, part in enumerate(parts)]
+                pieces += [(seg, index) for seg, _offset, index in _compound_segments(text, parts)]
+                pieces.append((text, 0))
+                shift = len(parts) - 1
+        out = []
+        stemfn = self._stemfn
+        for piece, offset in pieces:
+            folded = fold(piece)
+            if not folded or folded in STOP_WORDS:
+                continue
+            out.append((stemfn(folded) if stemfn else folded, offset))
+        return tuple(out), shift
+
+    def __call__(self, value: str, positions: bool = False, chars: bool = False, keeporiginal: bool = False,
+                 removestops: bool = True, start_pos: int = 0, start_char: int = 0, tokenize: bool = True,
+                 mode: str = "", no_morph: bool = False, **kwargs: object) -> Iterator[Token]:
+        if chars or keeporiginal or not removestops or not tokenize or no_morph:
+            yield from self._chain(value, positions=positions, chars=chars, keeporiginal=keeporiginal,
+                                   removestops=removestops, start_pos=start_pos, start_char=start_char,
+                                   tokenize=tokenize, mode=mode, no_morph=no_morph, **kwargs)
+            return
+        words = self._words
+        if len(words) > _CACHE_MAX:
+            words.clear()
+        t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        t.boost = 1.0
+        t.stopped = False
+        pos = start_pos
+        for word in _WORD.findall(value):
+            found = words.get(word)
+            if found is None:
+                found = words[word] = self._analyse(word)
+            terms, shift = found
+            for term, offset in terms:
+                t.text = term
+                if positions:
+                    t.pos = pos + offset
+                yield t
+            pos += 1 + shift
+
+
+class CachedText(TEXT):
+    """A TEXT field that remembers how it indexed its last few values.
+
+    Page title, breadcrumb, headings and description repeat on every passage of a page (or section); analysing
+    them once per page instead of once per passage is a large share of indexing time.
+    """
+
+    _MAX = 64
+
+    def index(self, value, **kwargs):  # type: ignore[no-untyped-def]
+        if kwargs:
+            return super().index(value, **kwargs)
+        cache = self.__dict__.setdefault("_indexed", {})
+        found = cache.get(value)
+        if found is None:
+            if len(cache) >= self._MAX:
+                cache.clear()
+            found = cache[value] = list(super().index(value))
+        return found
+
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        state.pop("_indexed", None)
+        return state
+
+
+class SpelledText(TEXT):
+    """A stemmed field whose typo corrections come from the `exact` field's unstemmed words.
+
+    Whoosh's own `spelling=True` keeps a second copy of every word in a spell_<field> per field, analysed again
+    for every document; `exact` already holds those words (title, headings and body, unstemmed), so readers'
+    `terms_within(field, ...)` and corrector look there instead.
+    """
+
+    spelling_from = "exact"
+
+    def spelling_fieldname(self, fieldname: str) -> str:
+        return self.spelling_from
+
+
+class CachedSpelledText(CachedText, SpelledText):
+    """Title: repeated on every passage of a page, and a source of typo corrections."""
+
+
 ANALYZER = make_analyzer()
 EXACT_ANALYZER = make_analyzer(stem=False)
+INDEX_ANALYZER = IndexAnalyzer()
+INDEX_EXACT_ANALYZER = IndexAnalyzer(stem=False)
 
 # Fields that a plain word is searched in, and how much a match in each counts (tuned in docs/ranking.md).
 TEXT_FIELDS = ("title", "heading", "crumbs", "body", "code", "meta")
@@ -157,15 +298,14 @@ def build_schema() -> Schema:
         breadcrumb=STORED(),
         line=STORED(),
         part=STORED(),
-        title=TEXT(analyzer=ANALYZER, stored=True, spelling=True),
-        heading=TEXT(analyzer=ANALYZER, spelling=True),
-        crumbs=TEXT(analyzer=ANALYZER),
-        body=TEXT(analyzer=ANALYZER, stored=True, spelling=True),
-        code=TEXT(analyzer=ANALYZER, stored=True, phrase=False),
-        meta=TEXT(analyzer=ANALYZER),
-        # Unstemmed words of title, headings and body, per document: exact-form ranking and prefix expansion.
-        # (Whoosh's spell_* fields hold a word list with no link to documents, so they cannot serve for this.)
-        exact=TEXT(analyzer=EXACT_ANALYZER, phrase=False),
+        title=CachedSpelledText(analyzer=INDEX_ANALYZER, stored=True),
+        heading=CachedSpelledText(analyzer=INDEX_ANALYZER),
+        crumbs=CachedText(analyzer=INDEX_ANALYZER),
+        body=SpelledText(analyzer=INDEX_ANALYZER, stored=True),
+        code=TEXT(analyzer=INDEX_ANALYZER, stored=True, phrase=False),
+        meta=CachedText(analyzer=INDEX_ANALYZER),
+        # Unstemmed words of title, headings and body, per document: exact-form ranking, prefix expansion, and
+        # the word list typo correction draws from (see SpelledText).
+        exact=TEXT(analyzer=INDEX_EXACT_ANALYZER, phrase=False),
         tags=KEYWORD(stored=True, commas=True, lowercase=True, scorable=True),
-        order=NUMERIC(stored=True),
     )

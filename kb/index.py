@@ -282,7 +282,6 @@ def passage_doc(p: Passage) -> dict[str, object]:
         "code": p.code,
         "meta": " \n ".join([p.description, *p.keywords]),
         "tags": ",".join(t.lower().replace(",", " ") for t in p.tags),
-        "order": p.part,
         "exact": " \n ".join([p.title, p.section, *labels, *inner, p.text]),
     }
 
