@@ -235,7 +235,35 @@ class IndexAnalyzer(Analyzer):
             pos += 1 + shift
 
 
-class CachedText(TEXT):
+class Analysed:
+    """A field value already turned into postings, so that the process adding it to the index need not analyse it.
+
+    Parse workers analyse the passages of their pages (`analyse_doc`); the one process that owns the Whoosh
+    writer then only sorts and writes postings, so a full reindex uses every core for the analysis too.
+    """
+
+    __slots__ = ("postings",)
+
+    def __init__(self, postings: list[tuple[bytes, int, float, bytes]]) -> None:
+        self.postings = postings
+
+    def __getstate__(self) -> list[tuple[bytes, int, float, bytes]]:
+        return self.postings
+
+    def __setstate__(self, state: list[tuple[bytes, int, float, bytes]]) -> None:
+        self.postings = state
+
+
+class KbText(TEXT):
+    """A TEXT field that takes an `Analysed` value as given (its stored text comes in `_stored_<field>`)."""
+
+    def index(self, value, **kwargs):  # type: ignore[no-untyped-def]
+        if isinstance(value, Analysed):
+            return value.postings
+        return super().index(value, **kwargs)
+
+
+class CachedText(KbText):
     """A TEXT field that remembers how it indexed its last few values.
 
     Page title, breadcrumb, headings and description repeat on every passage of a page (or section); analysing
@@ -245,7 +273,7 @@ class CachedText(TEXT):
     _MAX = 64
 
     def index(self, value, **kwargs):  # type: ignore[no-untyped-def]
-        if kwargs:
+        if kwargs or not isinstance(value, str):
             return super().index(value, **kwargs)
         cache = self.__dict__.setdefault("_indexed", {})
         found = cache.get(value)
@@ -261,7 +289,7 @@ class CachedText(TEXT):
         return state
 
 
-class SpelledText(TEXT):
+class SpelledText(KbText):
     """A stemmed field whose typo corrections come from the `exact` field's unstemmed words.
 
     Whoosh's own `spelling=True` keeps a second copy of every word in a spell_<field> per field, analysed again
@@ -277,6 +305,20 @@ class SpelledText(TEXT):
 
 class CachedSpelledText(CachedText, SpelledText):
     """Title: repeated on every passage of a page, and a source of typo corrections."""
+
+
+def analyse_doc(doc: dict[str, object], schema: Schema) -> dict[str, object]:
+    """The same document with its text fields analysed (`Analysed`), ready for `IndexWriter.add_document`."""
+    out: dict[str, object] = {}
+    for name, value in doc.items():
+        field = schema[name] if name in schema else None
+        if isinstance(field, KbText) and isinstance(value, str):
+            out[name] = Analysed(list(field.index(value)))
+            if field.stored:
+                out[f"_stored_{name}"] = value
+        else:
+            out[name] = value
+    return out
 
 
 ANALYZER = make_analyzer()
@@ -302,10 +344,10 @@ def build_schema() -> Schema:
         heading=CachedSpelledText(analyzer=INDEX_ANALYZER),
         crumbs=CachedText(analyzer=INDEX_ANALYZER),
         body=SpelledText(analyzer=INDEX_ANALYZER, stored=True),
-        code=TEXT(analyzer=INDEX_ANALYZER, stored=True, phrase=False),
+        code=KbText(analyzer=INDEX_ANALYZER, stored=True, phrase=False),
         meta=CachedText(analyzer=INDEX_ANALYZER),
         # Unstemmed words of title, headings and body, per document: exact-form ranking, prefix expansion, and
         # the word list typo correction draws from (see SpelledText).
-        exact=TEXT(analyzer=INDEX_EXACT_ANALYZER, phrase=False),
+        exact=KbText(analyzer=INDEX_EXACT_ANALYZER, phrase=False),
         tags=KEYWORD(stored=True, commas=True, lowercase=True, scorable=True),
     )
