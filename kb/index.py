@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from . import __version__
 from .analysis import ANALYSIS_VERSION
-from .codec import codec
+from .codec import open_writer
 from .discover import Discovery, SourceFile, discover
 from .errors import IndexUnusable
 from .locking import WriterLock
@@ -402,7 +402,7 @@ class Indexer:
         gen.mkdir()
         try:
             ix = create_in(str(gen), build_schema())
-            writer = ix.writer(limitmb=128, codec=codec())
+            writer = open_writer(ix, limitmb=128)
             entries: dict[str, Entry] = {}
             problems: list[Problem] = list(discovery.problems)
             files = list(discovery.files)
@@ -458,7 +458,7 @@ class Indexer:
                 progress(n, len(todo))
         if results or diff.removed:
             ix = self.store.open()
-            writer = ix.writer(limitmb=64, codec=codec())
+            writer = open_writer(ix, limitmb=64)
             try:
                 for rel in diff.removed:
                     writer.delete_by_term("path", rel)

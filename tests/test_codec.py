@@ -34,3 +34,27 @@ def test_index_written_with_kb_codec_searches_like_any_whoosh_index() -> None:
         w.add_document(key="b#1", path="b.md", page="b", title="Other", body="Nothing here", exact="y")
     with ix.searcher() as s:
         assert [h["key"] for h in s.search(Term("body", "forward"))] == ["a#1"]
+
+
+def _build(ix, *, kb_pool: bool, limit: int) -> None:
+    from kb.codec import KbPostingPool, open_writer
+
+    w = open_writer(ix, limitmb=1) if kb_pool else ix.writer(limitmb=1)
+    assert isinstance(w.pool, KbPostingPool) == kb_pool
+    w.pool.limit = limit  # force many spilled runs
+    for i in range(60):
+        text = f"alpha beta{i % 7} GetNetworkInfo{i % 3} gamma delta{i} " * (1 + i % 4)
+        w.add_document(key=f"p{i}#", path=f"p{i}.md", page=f"p{i}", title=f"Page {i}", body=text, exact=text)
+    assert len(w.pool.runs) > 3
+    w.commit()
+
+
+def test_spilling_posting_pool_builds_the_same_index_as_whoosh() -> None:
+    ours, stock = RamStorage().create_index(build_schema()), RamStorage().create_index(build_schema())
+    _build(ours, kb_pool=True, limit=20_000)
+    _build(stock, kb_pool=False, limit=20_000)
+    with ours.reader() as a, stock.reader() as b:
+        assert list(a.all_terms()) == list(b.all_terms())
+        for field, term in a.all_terms():
+            assert list(a.postings(field, term).items_as("positions" if field == "body" else "weight")) == \
+                list(b.postings(field, term).items_as("positions" if field == "body" else "weight"))
