@@ -12,6 +12,8 @@ from typing import Iterator
 
 from whoosh.analysis import Analyzer, Filter, RegexTokenizer, StemFilter, StopFilter, Token
 from whoosh.lang import stemmer_for_language
+from whoosh.formats import Frequency, Positions
+from whoosh.system import pack_uint
 from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
 
 ANALYSIS_VERSION = 4
@@ -207,6 +209,21 @@ class IndexAnalyzer(Analyzer):
             out.append((stemfn(folded) if stemfn else folded, offset))
         return tuple(out), shift
 
+    def terms(self, value: str) -> Iterator[tuple[str, int]]:
+        """(term, position) for each indexed token of `value`: what `__call__` yields, without Token objects."""
+        words = self._words
+        if len(words) > _CACHE_MAX:
+            words.clear()
+        pos = 0
+        for word in _WORD.findall(value):
+            found = words.get(word)
+            if found is None:
+                found = words[word] = self._analyse(word)
+            terms, shift = found
+            for term, offset in terms:
+                yield term, pos + offset
+            pos += 1 + shift
+
     def __call__(self, value: str, positions: bool = False, chars: bool = False, keeporiginal: bool = False,
                  removestops: bool = True, start_pos: int = 0, start_char: int = 0, tokenize: bool = True,
                  mode: str = "", no_morph: bool = False, **kwargs: object) -> Iterator[Token]:
@@ -255,12 +272,33 @@ class Analysed:
 
 
 class KbText(TEXT):
-    """A TEXT field that takes an `Analysed` value as given (its stored text comes in `_stored_<field>`)."""
+    """A TEXT field that takes an `Analysed` value as given (its stored text comes in `_stored_<field>`).
+
+    With kb's analyzer it also builds the postings of a plain string itself: the same tuples as Whoosh's
+    `Positions`/`Frequency.word_values`, in the same order, without a Token per word.
+    """
 
     def index(self, value, **kwargs):  # type: ignore[no-untyped-def]
         if isinstance(value, Analysed):
             return value.postings
-        return super().index(value, **kwargs)
+        fmt = self.format
+        if (kwargs or not isinstance(value, str) or not isinstance(self.analyzer, IndexAnalyzer)
+                or fmt.field_boost != 1.0 or type(fmt) not in (Positions, Frequency)):
+            return super().index(value, **kwargs)
+        if type(fmt) is Positions:
+            poses: dict[str, list[int]] = {}
+            for term, pos in self.analyzer.terms(value):
+                found = poses.get(term)
+                if found is None:
+                    poses[term] = [pos]
+                else:
+                    found.append(pos)
+            encode = fmt.encode
+            return [(term.encode("utf-8"), len(pl), float(len(pl)), encode(pl)) for term, pl in poses.items()]
+        freqs: dict[str, int] = {}
+        for term, _pos in self.analyzer.terms(value):
+            freqs[term] = freqs.get(term, 0) + 1
+        return [(term.encode("utf-8"), n, float(n), pack_uint(n)) for term, n in freqs.items()]
 
 
 class CachedText(KbText):

@@ -66,3 +66,15 @@ def test_typo_candidates_are_unstemmed_words_from_title_heading_and_body() -> No
         for field in ("title", "heading", "body"):
             found = {t.decode() if isinstance(t, bytes) else t for t in r.terms_within(field, "forwardng", 2, prefix=1)}
             assert "forwarding" in found
+
+
+@settings(max_examples=200, deadline=None)
+@given(TEXTS)
+def test_fields_build_the_postings_whoosh_would_build(text: str) -> None:
+    from whoosh.fields import TEXT
+
+    schema = build_schema()
+    for name in ("title", "heading", "crumbs", "body", "code", "meta", "exact"):
+        ours = schema[name]
+        stock = TEXT(analyzer=ours.analyzer, phrase=name not in ("code", "exact"))
+        assert list(ours.index(text)) == list(stock.index(text)), name
