@@ -144,7 +144,7 @@ def make_analyzer(*, stem: bool = True):  # -> whoosh CompositeAnalyzer
 
 
 _WORD = re.compile(WORD_PATTERN)
-_CACHE_MAX = 200_000  # distinct words remembered per analyzer before the cache starts afresh
+_CACHE_MAX = 100_000  # distinct words remembered per analyzer before the cache starts afresh
 
 
 class IndexAnalyzer(Analyzer):
