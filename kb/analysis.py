@@ -11,10 +11,10 @@ import unicodedata
 from typing import Iterator
 
 from whoosh.analysis import Analyzer, Filter, RegexTokenizer, StemFilter, StopFilter, Token
-from whoosh.lang import stemmer_for_language
-from whoosh.formats import Frequency, Positions
-from whoosh.system import pack_uint
 from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
+from whoosh.formats import Frequency, Positions
+from whoosh.lang import stemmer_for_language
+from whoosh.system import pack_uint
 
 ANALYSIS_VERSION = 4
 

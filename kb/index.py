@@ -214,7 +214,7 @@ class Processed:
     docs: tuple[dict[str, object], ...] = ()  # the page's passages as analysed Whoosh documents
 
 
-_SCHEMA = None
+_SCHEMA: object | None = None  # this process's schema, whose fields analyse (and cache) values
 
 
 def _analysed_docs(page: Page) -> tuple[dict[str, object], ...]:
@@ -224,7 +224,7 @@ def _analysed_docs(page: Page) -> tuple[dict[str, object], ...]:
 
     if _SCHEMA is None:
         _SCHEMA = build_schema()
-    return tuple(analyse_doc(passage_doc(p), _SCHEMA) for p in page.passages)
+    return tuple(analyse_doc(passage_doc(p), _SCHEMA) for p in page.passages)  # type: ignore[arg-type]
 
 
 def process_file(file: SourceFile, settings: Settings, known_sha1: str = "") -> Processed:
@@ -275,8 +275,9 @@ def process_all(files: list[SourceFile], settings: Settings, *, workers: int,
                 known: dict[str, str] | None = None) -> Iterator[Processed]:
     """Parse files, on several cores when there are enough of them to repay starting the workers.
 
-    Results come back in order and one at a time (`imap`), so the caller can index each page and let it go:
-    memory does not grow with the size of the site. `known` maps a path to the content hash already indexed.
+    Results come back in order and one at a time, with at most a few pages per worker parsed ahead, so the caller
+    can index each page and let it go: memory does not grow with the size of the site. `known` maps a path to the
+    content hash already indexed (see `process_file`).
     """
     known = known or {}
     if workers > 1 and len(files) >= 200:
