@@ -10,10 +10,13 @@ import re
 import unicodedata
 from typing import Iterator
 
-from whoosh.analysis import Filter, LowercaseFilter, RegexTokenizer, StemFilter, StopFilter, Token
-from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
+from whoosh.analysis import Analyzer, Filter, RegexTokenizer, StemFilter, StopFilter, Token
+from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
+from whoosh.formats import Frequency, Positions
+from whoosh.lang import stemmer_for_language
+from whoosh.system import pack_uint
 
-ANALYSIS_VERSION = 3
+ANALYSIS_VERSION = 4
 
 # A word: letters/digits/underscore, joined by apostrophes, dots or hyphens inside it, so that "it’s", "Hawaiʻi",
 # "mms.send.to_subscriber" and "in-flight" arrive whole and are split (or folded) by the filters below.
@@ -140,8 +143,226 @@ def make_analyzer(*, stem: bool = True):  # -> whoosh CompositeAnalyzer
     return chain
 
 
+_WORD = re.compile(WORD_PATTERN)
+_CACHE_MAX = 100_000  # distinct words remembered per analyzer before the cache starts afresh
+
+
+class IndexAnalyzer(Analyzer):
+    """The analyzer chain of `make_analyzer`, fused into one pass for indexing.
+
+    Indexing calls the analyzer once per field of every passage, and a Whoosh chain pays a generator and a Token
+    update per filter per word. Here each distinct word is analysed once (tokenize, split, fold, stop, stem) and
+    the result, as (term, position offset) pairs, is cached; later occurrences are a dict lookup. The output is
+    the chain's, token for token (tests/test_analysis_fast.py checks it); calls that need character offsets,
+    stopped tokens or the original text (snippets, query parsing) go to the chain itself.
+    """
+
+    def __init__(self, *, stem: bool = True) -> None:
+        self.stem = stem
+        self._setup()
+
+    def _setup(self) -> None:
+        self._chain = make_analyzer(stem=self.stem)
+        self._stemfn = stemmer_for_language("en") if self.stem else None  # what StemFilter(lang="en") uses
+        self._words: dict[str, tuple[tuple[tuple[str, int], ...], int]] = {}
+
+    def __getstate__(self) -> dict[str, object]:
+        return {"stem": self.stem}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.stem = bool(state.get("stem", True))
+        self._setup()
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.stem == self.stem  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self.stem))
+
+    def has_morph(self) -> bool:
+        return self.stem
+
+    def _analyse(self, word: str) -> tuple[tuple[tuple[str, int], ...], int]:
+        """(term, position offset) pairs for one tokenizer match, and how many positions it shifts later ones."""
+        text = word.translate(_APOSTROPHES)
+        if not text:
+            return (), 0
+        if _SIMPLE.match(text):
+            pieces = [(text, 0)]
+            shift = 0
+        else:
+            parts = _parts(text)
+            if len(parts) <= 1:
+                pieces = [(text, 0)]
+                shift = 0
+            else:
+                pieces = [(part, i) for i, part in enumerate(parts)]
+                pieces += [(seg, index) for seg, _offset, index in _compound_segments(text, parts)]
+                pieces.append((text, 0))
+                shift = len(parts) - 1
+        out = []
+        stemfn = self._stemfn
+        for piece, offset in pieces:
+            folded = fold(piece)
+            if not folded or folded in STOP_WORDS:
+                continue
+            out.append((stemfn(folded) if stemfn else folded, offset))
+        return tuple(out), shift
+
+    def terms(self, value: str) -> Iterator[tuple[str, int]]:
+        """(term, position) for each indexed token of `value`: what `__call__` yields, without Token objects."""
+        words = self._words
+        if len(words) > _CACHE_MAX:
+            words.clear()
+        pos = 0
+        for word in _WORD.findall(value):
+            found = words.get(word)
+            if found is None:
+                found = words[word] = self._analyse(word)
+            terms, shift = found
+            for term, offset in terms:
+                yield term, pos + offset
+            pos += 1 + shift
+
+    def __call__(self, value: str, positions: bool = False, chars: bool = False, keeporiginal: bool = False,
+                 removestops: bool = True, start_pos: int = 0, start_char: int = 0, tokenize: bool = True,
+                 mode: str = "", no_morph: bool = False, **kwargs: object) -> Iterator[Token]:
+        if chars or keeporiginal or not removestops or not tokenize or no_morph:
+            yield from self._chain(value, positions=positions, chars=chars, keeporiginal=keeporiginal,
+                                   removestops=removestops, start_pos=start_pos, start_char=start_char,
+                                   tokenize=tokenize, mode=mode, no_morph=no_morph, **kwargs)
+            return
+        words = self._words
+        if len(words) > _CACHE_MAX:
+            words.clear()
+        t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        t.boost = 1.0
+        t.stopped = False
+        pos = start_pos
+        for word in _WORD.findall(value):
+            found = words.get(word)
+            if found is None:
+                found = words[word] = self._analyse(word)
+            terms, shift = found
+            for term, offset in terms:
+                t.text = term
+                if positions:
+                    t.pos = pos + offset
+                yield t
+            pos += 1 + shift
+
+
+class Analysed:
+    """A field value already turned into postings, so that the process adding it to the index need not analyse it.
+
+    Parse workers analyse the passages of their pages (`analyse_doc`); the one process that owns the Whoosh
+    writer then only sorts and writes postings, so a full reindex uses every core for the analysis too.
+    """
+
+    __slots__ = ("postings",)
+
+    def __init__(self, postings: list[tuple[bytes, int, float, bytes]]) -> None:
+        self.postings = postings
+
+    def __getstate__(self) -> list[tuple[bytes, int, float, bytes]]:
+        return self.postings
+
+    def __setstate__(self, state: list[tuple[bytes, int, float, bytes]]) -> None:
+        self.postings = state
+
+
+class KbText(TEXT):
+    """A TEXT field that takes an `Analysed` value as given (its stored text comes in `_stored_<field>`).
+
+    With kb's analyzer it also builds the postings of a plain string itself: the same tuples as Whoosh's
+    `Positions`/`Frequency.word_values`, in the same order, without a Token per word.
+    """
+
+    def index(self, value, **kwargs):  # type: ignore[no-untyped-def]
+        if isinstance(value, Analysed):
+            return value.postings
+        fmt = self.format
+        if (kwargs or not isinstance(value, str) or not isinstance(self.analyzer, IndexAnalyzer)
+                or fmt.field_boost != 1.0 or type(fmt) not in (Positions, Frequency)):
+            return super().index(value, **kwargs)
+        if type(fmt) is Positions:
+            poses: dict[str, list[int]] = {}
+            for term, pos in self.analyzer.terms(value):
+                found = poses.get(term)
+                if found is None:
+                    poses[term] = [pos]
+                else:
+                    found.append(pos)
+            encode = fmt.encode
+            return [(term.encode("utf-8"), len(pl), float(len(pl)), encode(pl)) for term, pl in poses.items()]
+        freqs: dict[str, int] = {}
+        for term, _pos in self.analyzer.terms(value):
+            freqs[term] = freqs.get(term, 0) + 1
+        return [(term.encode("utf-8"), n, float(n), pack_uint(n)) for term, n in freqs.items()]
+
+
+class CachedText(KbText):
+    """A TEXT field that remembers how it indexed its last few values.
+
+    Page title, breadcrumb, headings and description repeat on every passage of a page (or section); analysing
+    them once per page instead of once per passage is a large share of indexing time.
+    """
+
+    _MAX = 64
+
+    def index(self, value, **kwargs):  # type: ignore[no-untyped-def]
+        if kwargs or not isinstance(value, str):
+            return super().index(value, **kwargs)
+        cache = self.__dict__.setdefault("_indexed", {})
+        found = cache.get(value)
+        if found is None:
+            if len(cache) >= self._MAX:
+                cache.clear()
+            found = cache[value] = list(super().index(value))
+        return found
+
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        state.pop("_indexed", None)
+        return state
+
+
+class SpelledText(KbText):
+    """A stemmed field whose typo corrections come from the `exact` field's unstemmed words.
+
+    Whoosh's own `spelling=True` keeps a second copy of every word in a spell_<field> per field, analysed again
+    for every document; `exact` already holds those words (title, headings and body, unstemmed), so readers'
+    `terms_within(field, ...)` and corrector look there instead.
+    """
+
+    spelling_from = "exact"
+
+    def spelling_fieldname(self, fieldname: str) -> str:
+        return self.spelling_from
+
+
+class CachedSpelledText(CachedText, SpelledText):
+    """Title: repeated on every passage of a page, and a source of typo corrections."""
+
+
+def analyse_doc(doc: dict[str, object], schema: Schema) -> dict[str, object]:
+    """The same document with its text fields analysed (`Analysed`), ready for `IndexWriter.add_document`."""
+    out: dict[str, object] = {}
+    for name, value in doc.items():
+        field = schema[name] if name in schema else None
+        if isinstance(field, KbText) and isinstance(value, str):
+            out[name] = Analysed(list(field.index(value)))
+            if field.stored:
+                out[f"_stored_{name}"] = value
+        else:
+            out[name] = value
+    return out
+
+
 ANALYZER = make_analyzer()
 EXACT_ANALYZER = make_analyzer(stem=False)
+INDEX_ANALYZER = IndexAnalyzer()
+INDEX_EXACT_ANALYZER = IndexAnalyzer(stem=False)
 
 # Fields that a plain word is searched in, and how much a match in each counts (tuned in docs/ranking.md).
 TEXT_FIELDS = ("title", "heading", "crumbs", "body", "code", "meta")
@@ -157,15 +378,14 @@ def build_schema() -> Schema:
         breadcrumb=STORED(),
         line=STORED(),
         part=STORED(),
-        title=TEXT(analyzer=ANALYZER, stored=True, spelling=True),
-        heading=TEXT(analyzer=ANALYZER, spelling=True),
-        crumbs=TEXT(analyzer=ANALYZER),
-        body=TEXT(analyzer=ANALYZER, stored=True, spelling=True),
-        code=TEXT(analyzer=ANALYZER, stored=True, phrase=False),
-        meta=TEXT(analyzer=ANALYZER),
-        # Unstemmed words of title, headings and body, per document: exact-form ranking and prefix expansion.
-        # (Whoosh's spell_* fields hold a word list with no link to documents, so they cannot serve for this.)
-        exact=TEXT(analyzer=EXACT_ANALYZER, phrase=False),
+        title=CachedSpelledText(analyzer=INDEX_ANALYZER, stored=True),
+        heading=CachedSpelledText(analyzer=INDEX_ANALYZER),
+        crumbs=CachedText(analyzer=INDEX_ANALYZER),
+        body=SpelledText(analyzer=INDEX_ANALYZER, stored=True),
+        code=KbText(analyzer=INDEX_ANALYZER, stored=True, phrase=False),
+        meta=CachedText(analyzer=INDEX_ANALYZER),
+        # Unstemmed words of title, headings and body, per document: exact-form ranking, prefix expansion, and
+        # the word list typo correction draws from (see SpelledText).
+        exact=KbText(analyzer=INDEX_EXACT_ANALYZER, phrase=False),
         tags=KEYWORD(stored=True, commas=True, lowercase=True, scorable=True),
-        order=NUMERIC(stored=True),
     )

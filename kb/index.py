@@ -29,17 +29,22 @@ import signal
 import threading
 import time
 import uuid
+from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from . import __version__
 from .analysis import ANALYSIS_VERSION
+from .codec import open_writer
 from .discover import Discovery, SourceFile, discover
 from .errors import IndexDamaged, IndexOutdated, IndexReadOnly, IndexUnusable
 from .locking import LOCK_NAME, PIN_NAME, Pin, WriterLock, claim, make_pin_file, pin
 from .model import Page, Passage, Problem, ReindexReport
+
+if TYPE_CHECKING:
+    from multiprocessing.pool import AsyncResult
 
 SCHEMA_VERSION = 2  # 2: immutable generations, manifest records index file checksums
 CURRENT = "CURRENT"
@@ -429,12 +434,29 @@ class Processed:
     sha1: str
     page: Page | None
     problems: tuple[Problem, ...]
+    docs: tuple[dict[str, object], ...] = ()  # the page's passages as analysed Whoosh documents
 
 
-def process_file(file: SourceFile, settings: Settings) -> Processed:
-    """Read, hash and parse one file; never raises for a bad file."""
+_SCHEMA: object | None = None  # this process's schema, whose fields analyse (and cache) values
+
+
+def _analysed_docs(page: Page) -> tuple[dict[str, object], ...]:
+    """Analyse a page's passages here, in the (worker) process that parsed it, not in the one writing the index."""
+    global _SCHEMA
+    from .analysis import analyse_doc, build_schema
+
+    if _SCHEMA is None:
+        _SCHEMA = build_schema()
+    return tuple(analyse_doc(passage_doc(p), _SCHEMA) for p in page.passages)  # type: ignore[arg-type]
+
+
+def process_file(file: SourceFile, settings: Settings, known_sha1: str = "") -> Processed:
+    """Read, hash and parse one file; never raises for a bad file.
+
+    When the content hashes to `known_sha1` (a file touched but not changed) the page is not parsed at all, and
+    the Markdown renderer is never even imported: a no-change reindex stays cheap.
+    """
     from .parse import Skip, parse_bytes, read_category
-    from .sections import build_page
 
     try:
         if file.size > settings.max_file_bytes:
@@ -456,6 +478,10 @@ def process_file(file: SourceFile, settings: Settings) -> Processed:
             labels += [label] if label else []
             category_problems += [problem] if problem else []
         sha1 = hashlib.sha1(data + "\0".join(labels).encode("utf-8")).hexdigest()
+        if known_sha1 and sha1 == known_sha1:
+            return Processed(file, sha1, None, ())
+        from .sections import build_page
+
         raw = parse_bytes(data, file.rel)
         page = build_page(raw, category=tuple(labels))
         if category_problems:
@@ -465,24 +491,34 @@ def process_file(file: SourceFile, settings: Settings) -> Processed:
     if page.draft and not settings.include_drafts:
         return Processed(file, sha1, None, page.problems + (
             Problem(file.rel, "page is marked draft or unlisted", "skipped (index it with --include-drafts)"),))
-    return Processed(file, sha1, page, page.problems)
+    return Processed(file, sha1, page, page.problems, _analysed_docs(page))
 
 
-def _process_star(args: tuple[SourceFile, Settings]) -> Processed:
-    return process_file(*args)
+def process_all(files: list[SourceFile], settings: Settings, *, workers: int,
+                known: dict[str, str] | None = None) -> Iterator[Processed]:
+    """Parse files, on several cores when there are enough of them to repay starting the workers.
 
-
-def process_all(files: list[SourceFile], settings: Settings, *, workers: int) -> Iterator[Processed]:
-    """Parse files, on several cores when there are enough of them to repay starting the workers."""
+    Results come back in order and one at a time, with at most a few pages per worker parsed ahead, so the caller
+    can index each page and let it go: memory does not grow with the size of the site. `known` maps a path to the
+    content hash already indexed (see `process_file`).
+    """
+    known = known or {}
     if workers > 1 and len(files) >= 200:
         import multiprocessing
 
         ctx = multiprocessing.get_context("fork") if hasattr(os, "fork") else multiprocessing.get_context()
         with ctx.Pool(workers, initializer=_worker_init) as pool:
-            yield from pool.imap(_process_star, ((f, settings) for f in files), chunksize=16)
+            # A bounded window of pages in flight: workers run ahead of the writer, but never by the whole site.
+            window: deque[AsyncResult[Processed]] = deque()
+            for f in files:
+                window.append(pool.apply_async(process_file, (f, settings, known.get(f.rel, ""))))
+                if len(window) >= workers * 8:
+                    yield window.popleft().get()
+            while window:
+                yield window.popleft().get()
     else:
         for f in files:
-            yield process_file(f, settings)
+            yield process_file(f, settings, known.get(f.rel, ""))
 
 
 def passage_doc(p: Passage) -> dict[str, object]:
@@ -505,7 +541,6 @@ def passage_doc(p: Passage) -> dict[str, object]:
         "code": p.code,
         "meta": " \n ".join([p.description, *p.keywords]),
         "tags": ",".join(t.lower().replace(",", " ") for t in p.tags),
-        "order": p.part,
         "exact": " \n ".join([p.title, p.section, *labels, *inner, p.text]),
     }
 
@@ -672,7 +707,7 @@ class Indexer:
             gen = self.store.generation_name()
             self.store.create_generation(gen)
             ix = create_in(str(gen), build_schema())
-            writer = ix.writer(limitmb=128)
+            writer = open_writer(ix, limitmb=128)
             entries: dict[str, Entry] = {}
             problems: list[Problem] = list(discovery.problems)
             files = list(discovery.files)
@@ -686,8 +721,8 @@ class Indexer:
                     else:
                         pages += 1
                         sections += len(proc.page.sections)
-                        for p in proc.page.passages:
-                            writer.add_document(**passage_doc(p))
+                        for doc in proc.docs:
+                            writer.add_document(**doc)
                     if progress:
                         progress(n, len(files))
                 writer.commit()
@@ -713,7 +748,8 @@ class Indexer:
         unchanged = len(diff.unchanged)
         touched = False
         results: list[Processed] = []
-        for n, proc in enumerate(process_all(todo, self.settings, workers=self.workers), 1):
+        known = {f.rel: manifest.files[f.rel].sha1 for f in diff.changed}
+        for n, proc in enumerate(process_all(todo, self.settings, workers=self.workers, known=known), 1):
             old = manifest.files.get(proc.file.rel)
             if old is not None and old.sha1 and old.sha1 == proc.sha1:
                 old.size, old.mtime_ns = proc.file.size, proc.file.mtime_ns  # touched, not changed
@@ -756,15 +792,14 @@ class Indexer:
                 _link_or_copy(path, gen / path.name)
             if results or removed:
                 ix = open_dir(str(gen))
-                writer = ix.writer(limitmb=64)
+                writer = open_writer(ix, limitmb=64)
                 try:
                     for rel in removed:
                         writer.delete_by_term("path", rel)
                     for proc in results:
                         writer.delete_by_term("path", proc.file.rel)
-                        if proc.page is not None:
-                            for p in proc.page.passages:
-                                writer.add_document(**passage_doc(p))
+                        for doc in proc.docs:
+                            writer.add_document(**doc)
                     writer.commit()
                 except BaseException:
                     writer.cancel()
@@ -803,9 +838,3 @@ def _finish(report: ReindexReport, started: float) -> ReindexReport:
     from dataclasses import replace
 
     return replace(report, seconds=round(time.perf_counter() - started, 3))
-
-
-def iter_docs(pages: Iterable[Page]) -> Iterator[dict[str, object]]:
-    for page in pages:
-        for p in page.passages:
-            yield passage_doc(p)

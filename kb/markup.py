@@ -100,6 +100,8 @@ def _strip_comments(text: str) -> str:
 
 def _strip_tags(text: str) -> str:
     """Unwrap JSX/Vue components and most HTML tags outside code; drop the content of script-like tags."""
+    if "<" not in text:
+        return text  # nothing to unwrap; backticks and fences alone change nothing
     out: list[str] = []
     i = 0
     n = len(text)
@@ -118,6 +120,12 @@ def _strip_tags(text: str) -> str:
                     fence = m.group(2)
                 elif m and m.group(2)[0] == fence[0] and len(m.group(2)) >= len(fence) and not m.group(3).strip():
                     fence = None
+                if drop_until is None:
+                    out.append(line)
+                out.append("\n" if line_end < n else "")
+                i = line_end + 1
+                continue
+            if "<" not in line and "`" not in line:  # a line with no tag and no code span: copied (or dropped) whole
                 if drop_until is None:
                     out.append(line)
                 out.append("\n" if line_end < n else "")

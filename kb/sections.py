@@ -124,8 +124,15 @@ def find_headings(lines: list[str]) -> list[Heading]:
     return found
 
 
+# Heading text with nothing Markdown would interpret (no emphasis, code, links, HTML, entities, escapes, and not
+# starting like a list item): it reads as written, so rendering it is skipped.
+_PLAIN = re.compile(r"[^\W\d_][^\W_]*(?:[ \t,.:;?!'\"()/+=%$@-]+[^\W_]+)*[ \t,.:;?!'\"()/+=%$@-]*")
+
+
 def inline_text(source: str) -> str:
     """Render one line of Markdown (a heading) to the plain text a reader sees."""
+    if _PLAIN.fullmatch(source):
+        return _norm(source)
     html = _renderer().convert(source.replace(ADMONITION_START, "").replace(ADMONITION_END, ""))
     return _norm(BeautifulSoup(html, "html.parser").get_text())
 

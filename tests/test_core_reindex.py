@@ -97,3 +97,19 @@ def test_separate_knowledge_bases_do_not_mix(tmp_path: Path) -> None:
     two = KnowledgeBase(write_pages(tmp_path / "two", {"y.md": "# Y\n\nyodel\n"}), tmp_path / "ix2")
     assert one.search("xylophone").hits and not one.search("yodel").hits
     assert two.search("yodel").hits and not two.search("xylophone").hits
+
+
+def test_touched_but_unchanged_file_is_hashed_not_parsed(make_kb, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    kb = make_kb(PAGES)
+    kb.reindex()
+    kb.close()
+    path = tmp_path / "content" / "sub" / "c.mdx"
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    script = ("import sys; from kb import KnowledgeBase; "
+              f"r = KnowledgeBase({str(tmp_path / 'content')!r}, {str(tmp_path / 'index')!r}).reindex(); "
+              "print(r.unchanged, sorted(m for m in ('markdown_it', 'bs4') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["3", "[]"]

@@ -1,0 +1,119 @@
+"""Whoosh's writer, made cheaper per posting: field lengths read once per segment, runs spilled in batches.
+
+Whoosh asks for a document's field length for every posting it writes at commit (and for every document it scores
+with BM25F). The stock per-document reader answers each call with a seek and a one-byte read from the lengths
+column, and for a field with no lengths column (an ID field) it first checks whether the file exists, again per
+call. Both were a third of commit time. This reader loads each lengths column once, as the bytes it is on disk,
+and remembers which fields have none. The file format is unchanged: any Whoosh reads these segments.
+
+The subclass relies on two internals of `whoosh.codec.whoosh3` (`_cached_reader` and the lengths column layout:
+one byte per document); `codec()` falls back to the stock codec when they are not there.
+"""
+
+from __future__ import annotations
+
+import marshal
+from typing import Any, Iterable, Iterator
+
+from whoosh.codec import whoosh3
+from whoosh.writing import PostingPool, SegmentWriter
+from whoosh.util.numeric import byte_to_length
+
+_UNSET = object()
+
+
+class KbPerDocReader(whoosh3.W3PerDocReader):
+    def _length_bytes(self, fieldname: str) -> bytes | None:
+        cache: dict[str, bytes | None] = self.__dict__.setdefault("_kb_lengths", {})
+        data = cache.get(fieldname, _UNSET)
+        if data is _UNSET:
+            reader = self._cached_reader(whoosh3._lenfield(fieldname), whoosh3.LENGTHS_COLUMN)
+            data = None if reader is None else bytes(reader._dbfile.get(reader._basepos, reader._count))
+            cache[fieldname] = data
+        return data  # type: ignore[return-value]
+
+    def doc_field_length(self, docnum: int, fieldname: str, default: int = 0) -> Any:
+        if docnum > self._doccount:
+            raise IndexError("Asked for docnum %r of %d" % (docnum, self._doccount))
+        data = self._length_bytes(fieldname)
+        if data is None:
+            return default
+        # Same answers as the stock reader, including None for a zero length byte.
+        lbyte = data[docnum] if docnum < len(data) else 0
+        return byte_to_length(lbyte) if lbyte else None
+
+
+class KbCodec(whoosh3.W3Codec):
+    def per_document_reader(self, storage: Any, segment: Any) -> whoosh3.W3PerDocReader:
+        return KbPerDocReader(storage, segment)
+
+
+def _supported() -> bool:
+    reader = whoosh3.W3PerDocReader
+    numeric = getattr(whoosh3.LENGTHS_COLUMN, "_typecode", None)
+    return hasattr(reader, "_cached_reader") and hasattr(whoosh3, "_lenfield") and numeric == "B"
+
+
+def codec() -> whoosh3.W3Codec:
+    """The codec to write new segments with."""
+    return KbCodec() if _supported() else whoosh3.W3Codec()
+
+
+class KbPostingPool(PostingPool):
+    """Whoosh's posting pool, spilling sorted runs as marshalled batches instead of one pickle per posting.
+
+    A full reindex of a site of any size overflows the writer's memory limit, and from then on every posting
+    goes through the run files: Whoosh pickles and unpickles each one separately, which cost more than writing
+    it. Postings are tuples of str, bytes, int, float and bytes, which `marshal` handles natively.
+    """
+
+    BATCH = 8192
+
+    def _write_run(self, f: Any, items: Iterable[tuple[Any, ...]]) -> None:
+        batch: list[tuple[Any, ...]] = []
+        for item in items:
+            batch.append(item)
+            if len(batch) >= self.BATCH:
+                self._write_batch(f, batch)
+                batch = []
+        if batch:
+            self._write_batch(f, batch)
+        f.close()
+
+    @staticmethod
+    def _write_batch(f: Any, batch: list[tuple[Any, ...]]) -> None:
+        data = marshal.dumps(batch)
+        f.write(len(data).to_bytes(8, "little"))
+        f.write(data)
+
+    def _read_run(self, path: str) -> Iterator[tuple[Any, ...]]:
+        f = self._open_run(path)
+        try:
+            while True:
+                head = f.read(8)
+                if len(head) < 8:
+                    return
+                yield from marshal.loads(f.read(int.from_bytes(head, "little")))
+        finally:
+            f.close()
+            self._remove_run(path)
+
+    def add(self, item: tuple[Any, ...]) -> None:
+        # Whoosh's size estimate per posting, in one expression (this runs once per posting).
+        self.currentsize += 150 + len(item[0]) + 2 * len(item[1]) + len(item[4] or b"")
+        if self.currentsize > self.limit:
+            self.save()
+        self.fieldnames.add(item[0])
+        self.current.append(item)
+
+
+def open_writer(ix: Any, *, limitmb: int) -> Any:
+    """A Whoosh writer with kb's codec and posting pool (`limitmb` bounds the pool's memory)."""
+    writer = ix.writer(limitmb=limitmb, codec=codec())
+    if isinstance(writer, SegmentWriter) and type(writer.pool) is PostingPool and _pool_supported():
+        writer.pool = KbPostingPool(writer._tempstorage, writer.newsegment, limitmb=limitmb)
+    return writer
+
+
+def _pool_supported() -> bool:
+    return all(hasattr(PostingPool, name) for name in ("_write_run", "_read_run", "_open_run", "_remove_run", "save"))
