@@ -15,7 +15,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import IndexDamaged, IndexLocked, IndexOutdated, IndexReadOnly, KbError, NotFound, QueryError
-from .index import CRUMB_SEP, Indexer, IndexStore, Reader, Settings, format_stamp
+from .analysis import CRUMB_SEP
+from .index import Indexer
+from .manifest import Settings, format_stamp
+from .store import IndexStore, Reader
 from .model import Hit, ReindexReport, SearchResult
 
 Note = Callable[[str], None]

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .discover import discover
-from .index import Settings, process_file
+from .index import process_file
+from .manifest import Settings
 from .model import Page, Problem
 
 # What a reader never sees on a rendered page. Each pattern names the construct it catches.

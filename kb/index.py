@@ -1,429 +1,40 @@
-"""Keep a Whoosh index in step with the content folder: full builds, incremental updates, freshness checks.
-
-Layout of an index folder::
-
-    CURRENT          name of the live generation folder (replaced atomically by a rename)
-    writer.lock      flock held by the one process writing (the OS drops it when that process dies)
-    gen-<id>/        Whoosh files + manifest.json (stamp, source file signatures, index file checksums)
-                     + reader.lock (shared flock held by every searcher open on this generation)
-
-A published generation is never modified. A full build writes a fresh generation; an incremental update hard-links
-the live generation's files into a fresh one and commits there (Whoosh never rewrites an existing file). Either
-way the new generation is flushed, checksummed into its manifest, and published by replacing CURRENT, so a reader
-sees the old index or the new one, never a mix, and a kill at any instant leaves the previous one live. Old
-generations are deleted only when no searcher holds them; whatever a killed run left is swept by the next one.
-
-Damage (a missing or truncated file, a garbage table of contents or pointer, a file where a folder belongs) is
-told apart from "no index yet" and reported as IndexDamaged; the stamp (kb version, schema, analysis, settings)
-decides when an index must be rebuilt rather than updated.
+"""Keep the index in step with the content folder: parse pages (on all cores), analyse them, and write full or
+incremental generations through the store.
 """
 
 from __future__ import annotations
 
-import errno
 import hashlib
-import json
 import os
-import shutil
 import signal
-import threading
 import time
-import uuid
 from collections import deque
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
-from . import __version__
-from .analysis import ANALYSIS_VERSION
+from .analysis import CRUMB_SEP
 from .codec import open_writer
 from .discover import Discovery, SourceFile, discover
-from .errors import IndexDamaged, IndexOutdated, IndexReadOnly, IndexUnusable
-from .locking import LOCK_NAME, PIN_NAME, Pin, WriterLock, claim, make_pin_file, pin
+from .errors import IndexDamaged
+from .locking import WriterLock
+from .manifest import Entry, Manifest, Plan, Settings, plan
 from .model import Page, Passage, Problem, ReindexReport
+from .store import (
+    MANIFEST,
+    IndexStore,
+    _checksums,
+    _index_files,
+    _link_or_copy,
+    _raw_stamp,
+    _write_error,
+)
 
 if TYPE_CHECKING:
     from multiprocessing.pool import AsyncResult
 
-SCHEMA_VERSION = 2  # 2: immutable generations, manifest records index file checksums
-CURRENT = "CURRENT"
-MANIFEST = "manifest.json"
-CRUMB_SEP = "\x1f"
-
 Progress = Callable[[int, int], None]
 Note = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What changes the content of the index; any change forces a full rebuild."""
-
-    include_drafts: bool = False
-    max_file_bytes: int = 5 * 1024 * 1024
-
-    def stamp(self) -> str:
-        return f"{format_stamp()};drafts={int(self.include_drafts)};max={self.max_file_bytes}"
-
-
-def format_stamp() -> str:
-    """The part of the stamp that decides whether this kb can search an index at all (version, schema, analysis);
-    the rest (which pages to include) only matters when writing."""
-    return f"kb={__version__};schema={SCHEMA_VERSION};analysis={ANALYSIS_VERSION}"
-
-
-@dataclass
-class Entry:
-    """What the manifest remembers of one file: enough to skip it next time without reading it."""
-
-    size: int
-    mtime_ns: int
-    sha1: str
-    page: str | None = None  # None: the file was skipped (binary, draft, unreadable...)
-    title: str = ""
-    sections: int = 0
-    passages: int = 0
-    problems: list[dict[str, object]] = field(default_factory=list)
-
-
-@dataclass
-class Manifest:
-    """What a generation holds: the build stamp, each source file's signature, and each index file's checksum."""
-
-    stamp: str
-    content: str
-    files: dict[str, Entry]
-    index: dict[str, tuple[int, str]] = field(default_factory=dict)  # index file name -> (size, sha1)
-    docs: int = -1
-
-    @classmethod
-    def load(cls, path: Path) -> "Manifest":
-        data = json.loads(path.read_text(encoding="utf-8"))
-        files = {str(rel): Entry(**e) for rel, e in data["files"].items()}
-        index = {str(name): (int(v[0]), str(v[1])) for name, v in data["index"].items()}
-        return cls(str(data["stamp"]), str(data["content"]), files, index, int(data["docs"]))
-
-    def save(self, path: Path) -> None:
-        data = {"stamp": self.stamp, "content": self.content, "docs": self.docs,
-                "index": {name: list(v) for name, v in sorted(self.index.items())},
-                "files": {rel: e.__dict__ for rel, e in sorted(self.files.items())}}
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, separators=(",", ":"))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-
-
-@dataclass(frozen=True)
-class Plan:
-    """How the content folder differs from the manifest, by stat signature only."""
-
-    new: tuple[SourceFile, ...]
-    changed: tuple[SourceFile, ...]
-    removed: tuple[str, ...]
-    unchanged: tuple[SourceFile, ...]
-    problems: tuple[Problem, ...]
-
-    @property
-    def stale(self) -> bool:
-        return bool(self.new or self.changed or self.removed)
-
-
-def plan(discovery: Discovery, manifest: Manifest) -> Plan:
-    new, changed, unchanged = [], [], []
-    seen = set()
-    for f in discovery.files:
-        seen.add(f.rel)
-        entry = manifest.files.get(f.rel)
-        if entry is None:
-            new.append(f)
-        elif (entry.size, entry.mtime_ns) != f.signature:
-            changed.append(f)
-        else:
-            unchanged.append(f)
-    removed = tuple(rel for rel in manifest.files if rel not in seen)
-    return Plan(tuple(new), tuple(changed), removed, tuple(unchanged), discovery.problems)
-
-
-class IndexStore:
-    """The on-disk index folder: which generation is live, its manifest, opening it for reading, publishing.
-
-    Generations never change once published: an update copies the live one (hard links, so it is cheap), commits
-    into the copy and publishes it. A reader therefore only ever sees files that no writer touches, and holds a
-    pin on its generation so that a writer deletes it only once nobody reads it.
-    """
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = Path(folder)
-
-    def diagnose(self) -> tuple[Path | None, str | None]:
-        """(live generation, None); (None, None) when there is no index yet; (None, why) when it is damaged."""
-        pointer = self.folder / CURRENT
-        try:
-            raw = pointer.read_bytes()
-        except FileNotFoundError:
-            if self.folder.exists() and not self.folder.is_dir():
-                return None, None  # ensure_folder() gives the message for that one
-            if any(self._generations()):
-                return None, f"{CURRENT} pointer is missing"
-            return None, None
-        except NotADirectoryError:
-            return None, None
-        except IsADirectoryError:
-            return None, f"{CURRENT} is a folder, not a file"
-        except OSError as exc:
-            raise IndexUnusable(f"index folder {self.folder} cannot be read ({exc.strerror}); "
-                                "fix its permissions or pass --index DIR") from None
-        try:
-            name = raw.decode("ascii").strip()
-        except UnicodeDecodeError:
-            name = ""
-        if not name.startswith("gen-") or "/" in name or "\\" in name or len(name) > 100:
-            return None, f"{CURRENT} holds garbage"
-        gen = self.folder / name
-        if gen.is_dir():
-            return gen, None
-        if gen.exists():
-            return None, f"{name} is a file, not a folder"
-        return None, f"{name} is missing"
-
-    def live(self) -> Path | None:
-        return self.diagnose()[0]
-
-    def _generations(self) -> Iterator[Path]:
-        try:
-            yield from (c for c in self.folder.iterdir() if c.name.startswith("gen-"))
-        except OSError:
-            return
-
-    def manifest(self, gen: Path | None = None) -> Manifest | None:
-        gen = gen or self.live()
-        if gen is None:
-            return None
-        try:
-            return Manifest.load(gen / MANIFEST)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            return None
-
-    def verify(self, gen: Path, manifest: Manifest, *, deep: bool) -> str | None:
-        """Why the generation's files differ from what its manifest recorded (None when they match).
-
-        The quick check (names and sizes) runs before every open, because a truncated segment opens fine and only
-        fails on some later search; the deep check (SHA-1) runs on every reindex and whenever a search fails.
-        """
-        if not manifest.index:
-            return "its manifest lists no index files"
-        for name, (size, sha1) in manifest.index.items():
-            path = gen / name
-            try:
-                actual = path.stat().st_size
-            except FileNotFoundError:
-                return f"{name} is missing"
-            except OSError as exc:
-                return f"{name} cannot be read ({exc.strerror})"
-            if actual != size:
-                return f"{name} is {actual} bytes, expected {size}"
-            if deep:
-                try:
-                    digest = _sha1_file(path)
-                except OSError as exc:
-                    return f"{name} cannot be read ({exc.strerror})"
-                if digest != sha1:
-                    return f"{name} is corrupted (checksum mismatch)"
-        return None
-
-    def open_reader(self, weighting: object) -> "Reader":
-        """Open a searcher on the live generation without ever waiting for a writer.
-
-        A writer may publish a newer generation and delete ours between reading CURRENT and opening the files;
-        that shows as the pointer having moved, and we simply follow it. Anything else that fails is damage.
-        """
-        from whoosh.index import open_dir
-
-        for _ in range(20):
-            gen, why = self.diagnose()
-            if gen is None:
-                if why:
-                    raise IndexDamaged(f"index in {self.folder} is damaged ({why})")
-                raise IndexUnusable(f"no index in {self.folder}; run `kb reindex`")
-            held = pin(gen)
-            if held is None:
-                continue  # being deleted: CURRENT has moved on
-            try:
-                manifest = self.manifest(gen)
-                if manifest is None:
-                    stamp = _raw_stamp(gen / MANIFEST)
-                    if stamp is not None:
-                        held.release()
-                        raise IndexOutdated(f"index in {self.folder} was built by another kb version ({stamp})")
-                    raise _Damage("its manifest is missing or unreadable")
-                problem = self.verify(gen, manifest, deep=False)
-                if problem:
-                    raise _Damage(problem)
-                ix = open_dir(str(gen))
-                searcher = ix.searcher(weighting=weighting)
-                if searcher.doc_count() != manifest.docs:
-                    searcher.close()
-                    raise _Damage("its document count differs from its manifest")
-                return Reader(gen, manifest, searcher, held)
-            except IndexOutdated:
-                raise
-            except Exception as exc:  # noqa: BLE001 - whatever Whoosh raises on bad files means damage
-                held.release()
-                if self.live() != gen:
-                    continue
-                why = str(exc) if isinstance(exc, _Damage) else f"{type(exc).__name__}: {exc}"[:200]
-                raise IndexDamaged(f"index in {self.folder} is damaged ({why})") from None
-        raise IndexUnusable(f"index in {self.folder} keeps changing under the search; try again")
-
-    def ensure_folder(self) -> None:
-        if self.folder.exists() and not self.folder.is_dir():
-            raise IndexUnusable(f"index path {self.folder} is a file, not a folder; remove it or pass --index DIR")
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise IndexReadOnly(f"index folder {self.folder} cannot be created ({exc.strerror}); "
-                                "pass --index DIR") from None
-
-    def generation_name(self) -> Path:
-        return self.folder / f"gen-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
-
-    def create_generation(self, gen: Path) -> None:
-        gen.mkdir()
-        make_pin_file(gen)
-
-    def discard(self, gen: Path | None) -> None:
-        """Remove an unpublished generation after a failure or Ctrl-C, unless it did get published."""
-        if gen is None or self.live() == gen:
-            return
-        with deferred_interrupt():
-            shutil.rmtree(gen, ignore_errors=True)
-
-    def publish(self, gen: Path) -> None:
-        """Point CURRENT at `gen` in one rename: readers see the old generation or this one, never a mix."""
-        _fsync_tree(gen)
-        pointer = self.folder / CURRENT
-        if pointer.is_dir() and not pointer.is_symlink():
-            shutil.rmtree(pointer, ignore_errors=True)  # damage: a folder where the pointer file belongs
-        tmp = self.folder / f".{CURRENT}.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(gen.name)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, pointer)
-        _fsync_dir(self.folder)
-
-    def remove_old(self, keep: Path) -> None:
-        """Delete generations other than `keep` that no reader holds, and leftovers of interrupted runs.
-
-        Called with the writer lock held, so nothing else is building a generation at the same time.
-        """
-        for child in list(self.folder.iterdir()):
-            name = child.name
-            if child == keep:
-                continue
-            if name.startswith("gen-"):
-                if not child.is_dir() or child.is_symlink():
-                    child.unlink(missing_ok=True)
-                    continue
-                held = claim(child)
-                if held is None:
-                    continue  # a search still reads it; a later reindex deletes it
-                try:
-                    trash = self.folder / f".trash-{name}"
-                    os.rename(child, trash)
-                    shutil.rmtree(trash, ignore_errors=True)
-                finally:
-                    held.release()
-            elif name.startswith((".trash-", f".{CURRENT}.")):
-                if child.is_dir() and not child.is_symlink():
-                    shutil.rmtree(child, ignore_errors=True)
-                else:
-                    child.unlink(missing_ok=True)
-
-
-class _Damage(Exception):
-    pass
-
-
-@contextmanager
-def deferred_interrupt() -> Iterator[None]:
-    """Hold Ctrl-C until the block is done (clean-up that a second Ctrl-C must not cut short)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    pending: list[int] = []
-    try:
-        previous = signal.signal(signal.SIGINT, lambda signum, _frame: pending.append(signum))
-    except ValueError:
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if pending:
-            raise KeyboardInterrupt
-
-
-@dataclass(eq=False)
-class Reader:
-    """An open searcher on one generation, and the pin that keeps that generation on disk while it is open."""
-
-    gen: Path
-    manifest: Manifest
-    searcher: Any
-    held: Pin
-    closed: bool = False
-    busy: int = 0  # searches running on it right now (guarded by the owner's lock)
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        try:
-            self.searcher.close()
-        finally:
-            self.held.release()
-
-
-def _sha1_file(path: Path) -> str:
-    h = hashlib.sha1()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _fsync_tree(gen: Path) -> None:
-    """Flush a generation's files before publishing it, so that a power cut cannot publish empty files."""
-    for child in gen.iterdir():
-        if child.is_file():
-            try:
-                fd = os.open(child, os.O_RDONLY)
-            except OSError:
-                continue
-            try:
-                os.fsync(fd)
-            except OSError:
-                pass
-            finally:
-                os.close(fd)
-    _fsync_dir(gen)
 
 
 @dataclass
@@ -563,37 +174,8 @@ def _problems_of(entry: Entry) -> list[Problem]:
     return [Problem(**p) for p in entry.problems]  # type: ignore[arg-type]
 
 
-WHOOSH_LOCK_SUFFIX = "_WRITELOCK"
-_NOT_INDEX_FILES = (MANIFEST, PIN_NAME, LOCK_NAME)
-
-
-def _index_files(gen: Path) -> list[Path]:
-    """The Whoosh files of a generation (what the manifest checksums and an update links into its copy)."""
-    return sorted(c for c in gen.iterdir()
-                  if c.is_file() and c.name not in _NOT_INDEX_FILES and not c.name.startswith(".")
-                  and not c.name.endswith(WHOOSH_LOCK_SUFFIX))
-
-
-def _checksums(gen: Path, known: dict[str, tuple[int, str]]) -> dict[str, tuple[int, str]]:
-    """Size and SHA-1 of each index file; files linked unchanged from the previous generation reuse its sums."""
-    out: dict[str, tuple[int, str]] = {}
-    for path in _index_files(gen):
-        size = path.stat().st_size
-        old = known.get(path.name)
-        out[path.name] = old if old is not None and old[0] == size else (size, _sha1_file(path))
-    return out
-
-
-def _link_or_copy(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-
-
 def _worker_init() -> None:
     """Parse workers leave Ctrl-C to the parent, which stops them; otherwise each prints a traceback."""
-    import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
@@ -813,25 +395,6 @@ class Indexer:
         finally:
             if not published:
                 self.store.discard(gen)
-
-
-def _raw_stamp(path: Path) -> str | None:
-    """The stamp of a manifest this kb version cannot load (an older or newer format), if it has one."""
-    try:
-        stamp = json.loads(path.read_text(encoding="utf-8")).get("stamp")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return stamp if isinstance(stamp, str) else None
-
-
-def _write_error(folder: Path, exc: OSError) -> IndexUnusable:
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return IndexReadOnly(f"index folder {folder} cannot be written ({exc.strerror}); "
-                             "fix its permissions or pass --index DIR")
-    if exc.errno == errno.ENOSPC:
-        return IndexUnusable(f"no space left to write the index in {folder}; free some space and run `kb reindex`")
-    return IndexUnusable(f"index in {folder} cannot be written ({exc.strerror or exc}); the previous index is "
-                         "unchanged")
 
 
 def _finish(report: ReindexReport, started: float) -> ReindexReport:

@@ -15,7 +15,7 @@ from whoosh import query as wq
 from whoosh.scoring import BM25F
 
 from .analysis import ANALYZER, EXACT_ANALYZER, TEXT_FIELDS, fold
-from .index import CRUMB_SEP
+from .analysis import CRUMB_SEP
 from .model import Hit, SearchResult
 from .query import Clause, ParsedQuery, parse
 from .snippets import Matcher, make_snippet

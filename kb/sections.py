@@ -16,7 +16,7 @@ from typing import Iterator
 from bs4 import BeautifulSoup, NavigableString, Tag
 
 from .markup import ADMONITION_CLOSE, ADMONITION_END, ADMONITION_START, clean_source
-from .model import Page, Passage, Problem, Section
+from .model import Page, Passage, Section
 from .parse import RawPage, meta_flag, meta_list, meta_text
 from .slugs import Slugger, split_custom_id
 

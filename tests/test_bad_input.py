@@ -16,7 +16,8 @@ from click.testing import CliRunner
 from kb import KnowledgeBase
 from kb.cli import cli
 from kb.discover import discover
-from kb.index import Settings, process_file
+from kb.index import process_file
+from kb.manifest import Settings
 
 GOOD = "---\ntitle: Good page\n---\n\n# Good page\n\nThe zebracorn lives here.\n"
 

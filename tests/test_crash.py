@@ -17,7 +17,7 @@ from tests.sitegen import Site, make_site, revision
 
 from kb import KnowledgeBase
 from kb.cli import cli
-from kb.index import IndexStore
+from kb.store import IndexStore
 from kb.locking import LOCK_NAME
 
 ROUNDS = 30

@@ -14,7 +14,7 @@ from tests.sitegen import Site, make_site, marker, revision
 from kb import KnowledgeBase
 from kb.cli import cli
 from kb.errors import IndexUnusable
-from kb.index import CURRENT, MANIFEST, IndexStore
+from kb.store import CURRENT, MANIFEST, IndexStore
 
 
 PAGES = 6

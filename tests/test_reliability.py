@@ -16,11 +16,11 @@ import pytest
 from click.testing import CliRunner
 from tests.sitegen import Site, make_site, marker, revision
 
-import kb.index as index_module
+import kb.manifest as manifest_module
 from kb import KnowledgeBase
 from kb.cli import cli
 from kb.errors import IndexLocked
-from kb.index import CURRENT, MANIFEST, IndexStore
+from kb.store import CURRENT, MANIFEST, IndexStore
 from kb.locking import WriterLock
 
 KB = [sys.executable, "-m", "kb"]
@@ -200,7 +200,7 @@ def test_ctrl_c_during_reindex_exits_130_and_keeps_the_previous_index(tmp_path: 
 def test_index_from_another_kb_version_is_rebuilt_with_one_note(site: Site, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     index = tmp_path / "index"
-    monkeypatch.setattr(index_module, "__version__", "99.0.0")
+    monkeypatch.setattr(manifest_module, "__version__", "99.0.0")
     res = CliRunner().invoke(cli, ["--content", str(site.root), "--index", str(index), "search", marker(1)])
     assert res.exit_code == 0, res.output
     assert site.rel(1) in res.stdout

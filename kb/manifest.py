@@ -1,0 +1,111 @@
+"""What an index generation records about itself: the build stamp, each source file's signature, and how the
+content folder differs from it.
+
+The manifest is what makes reindexing incremental (a page whose size and mtime match is not read again) and what
+lets kb tell an index it can use from one built by another version or with other settings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import __version__
+from .analysis import ANALYSIS_VERSION
+from .discover import Discovery, SourceFile
+from .model import Problem
+
+SCHEMA_VERSION = 2  # 2: immutable generations, manifest records index file checksums
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What changes the content of the index; any change forces a full rebuild."""
+
+    include_drafts: bool = False
+    max_file_bytes: int = 5 * 1024 * 1024
+
+    def stamp(self) -> str:
+        return f"{format_stamp()};drafts={int(self.include_drafts)};max={self.max_file_bytes}"
+
+
+def format_stamp() -> str:
+    """The part of the stamp that decides whether this kb can search an index at all (version, schema, analysis);
+    the rest (which pages to include) only matters when writing."""
+    return f"kb={__version__};schema={SCHEMA_VERSION};analysis={ANALYSIS_VERSION}"
+
+
+@dataclass
+class Entry:
+    """What the manifest remembers of one file: enough to skip it next time without reading it."""
+
+    size: int
+    mtime_ns: int
+    sha1: str
+    page: str | None = None  # None: the file was skipped (binary, draft, unreadable...)
+    title: str = ""
+    sections: int = 0
+    passages: int = 0
+    problems: list[dict[str, object]] = field(default_factory=list)
+
+
+@dataclass
+class Manifest:
+    """What a generation holds: the build stamp, each source file's signature, and each index file's checksum."""
+
+    stamp: str
+    content: str
+    files: dict[str, Entry]
+    index: dict[str, tuple[int, str]] = field(default_factory=dict)  # index file name -> (size, sha1)
+    docs: int = -1
+
+    @classmethod
+    def load(cls, path: Path) -> "Manifest":
+        data = json.loads(path.read_text(encoding="utf-8"))
+        files = {str(rel): Entry(**e) for rel, e in data["files"].items()}
+        index = {str(name): (int(v[0]), str(v[1])) for name, v in data["index"].items()}
+        return cls(str(data["stamp"]), str(data["content"]), files, index, int(data["docs"]))
+
+    def save(self, path: Path) -> None:
+        data = {"stamp": self.stamp, "content": self.content, "docs": self.docs,
+                "index": {name: list(v) for name, v in sorted(self.index.items())},
+                "files": {rel: e.__dict__ for rel, e in sorted(self.files.items())}}
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, separators=(",", ":"))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How the content folder differs from the manifest, by stat signature only."""
+
+    new: tuple[SourceFile, ...]
+    changed: tuple[SourceFile, ...]
+    removed: tuple[str, ...]
+    unchanged: tuple[SourceFile, ...]
+    problems: tuple[Problem, ...]
+
+    @property
+    def stale(self) -> bool:
+        return bool(self.new or self.changed or self.removed)
+
+
+def plan(discovery: Discovery, manifest: Manifest) -> Plan:
+    new, changed, unchanged = [], [], []
+    seen = set()
+    for f in discovery.files:
+        seen.add(f.rel)
+        entry = manifest.files.get(f.rel)
+        if entry is None:
+            new.append(f)
+        elif (entry.size, entry.mtime_ns) != f.signature:
+            changed.append(f)
+        else:
+            unchanged.append(f)
+    removed = tuple(rel for rel in manifest.files if rel not in seen)
+    return Plan(tuple(new), tuple(changed), removed, tuple(unchanged), discovery.problems)
