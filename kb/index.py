@@ -23,11 +23,11 @@ from .model import Page, Passage, Problem, ReindexReport
 from .store import (
     MANIFEST,
     IndexStore,
-    _checksums,
-    _index_files,
-    _link_or_copy,
-    _raw_stamp,
-    _write_error,
+    checksums,
+    index_files,
+    link_or_copy,
+    raw_stamp,
+    write_error,
 )
 
 if TYPE_CHECKING:
@@ -224,7 +224,7 @@ class Indexer:
                 if live is not None:
                     self.store.remove_old(keep=live)  # also what killed or interrupted runs left behind
         except OSError as exc:
-            raise _write_error(self.store.folder, exc) from None
+            raise write_error(self.store.folder, exc) from None
         return _finish(report, started)
 
     def _usable_manifest(self) -> Manifest | None:
@@ -237,7 +237,7 @@ class Indexer:
             return None
         manifest = self.store.manifest(gen)
         if manifest is None:
-            stamp = _raw_stamp(gen / MANIFEST)
+            stamp = raw_stamp(gen / MANIFEST)
             if stamp is not None and stamp != self.settings.stamp():
                 self.note("index was built by another kb version or with other settings; rebuilding it")
             else:
@@ -274,7 +274,7 @@ class Indexer:
             manifest.docs = ix.doc_count()
         finally:
             ix.close()
-        manifest.index = _checksums(gen, known)
+        manifest.index = checksums(gen, known)
         manifest.save(gen / MANIFEST)
         self.store.publish(gen)
 
@@ -370,8 +370,8 @@ class Indexer:
         try:
             gen = self.store.generation_name()
             self.store.create_generation(gen)
-            for path in _index_files(live):
-                _link_or_copy(path, gen / path.name)
+            for path in index_files(live):
+                link_or_copy(path, gen / path.name)
             if results or removed:
                 ix = open_dir(str(gen))
                 writer = open_writer(ix, limitmb=64)

@@ -149,7 +149,7 @@ class IndexStore:
             try:
                 manifest = self.manifest(gen)
                 if manifest is None:
-                    stamp = _raw_stamp(gen / MANIFEST)
+                    stamp = raw_stamp(gen / MANIFEST)
                     if stamp is not None:
                         held.release()
                         raise IndexOutdated(f"index in {self.folder} was built by another kb version ({stamp})")
@@ -328,31 +328,31 @@ WHOOSH_LOCK_SUFFIX = "_WRITELOCK"
 _NOT_INDEX_FILES = (MANIFEST, PIN_NAME, LOCK_NAME)
 
 
-def _index_files(gen: Path) -> list[Path]:
+def index_files(gen: Path) -> list[Path]:
     """The Whoosh files of a generation (what the manifest checksums and an update links into its copy)."""
     return sorted(c for c in gen.iterdir()
                   if c.is_file() and c.name not in _NOT_INDEX_FILES and not c.name.startswith(".")
                   and not c.name.endswith(WHOOSH_LOCK_SUFFIX))
 
 
-def _checksums(gen: Path, known: dict[str, tuple[int, str]]) -> dict[str, tuple[int, str]]:
+def checksums(gen: Path, known: dict[str, tuple[int, str]]) -> dict[str, tuple[int, str]]:
     """Size and SHA-1 of each index file; files linked unchanged from the previous generation reuse its sums."""
     out: dict[str, tuple[int, str]] = {}
-    for path in _index_files(gen):
+    for path in index_files(gen):
         size = path.stat().st_size
         old = known.get(path.name)
         out[path.name] = old if old is not None and old[0] == size else (size, _sha1_file(path))
     return out
 
 
-def _link_or_copy(src: Path, dst: Path) -> None:
+def link_or_copy(src: Path, dst: Path) -> None:
     try:
         os.link(src, dst)
     except OSError:
         shutil.copy2(src, dst)
 
 
-def _raw_stamp(path: Path) -> str | None:
+def raw_stamp(path: Path) -> str | None:
     """The stamp of a manifest this kb version cannot load (an older or newer format), if it has one."""
     try:
         stamp = json.loads(path.read_text(encoding="utf-8")).get("stamp")
@@ -361,7 +361,7 @@ def _raw_stamp(path: Path) -> str | None:
     return stamp if isinstance(stamp, str) else None
 
 
-def _write_error(folder: Path, exc: OSError) -> IndexUnusable:
+def write_error(folder: Path, exc: OSError) -> IndexUnusable:
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return IndexReadOnly(f"index folder {folder} cannot be written ({exc.strerror}); "
                              "fix its permissions or pass --index DIR")
