@@ -1,0 +1,58 @@
+"""Search behaviour that depends on how kb scores from posting lists: phrases with stop words, prefixes, filters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kb import KnowledgeBase
+from kb.engine import phrase_at
+
+PAGES = {
+    "guide.md": "# Guide\n\n## Upstream\n\nPlease see the upstream reference for the wire format.\n\n"
+                "## Other\n\nThe reference upstream is not what you see here.\n",
+    "tools.md": "# Tools\n\n## Starting\n\nStart the starter with startup options; a stable status.\n",
+}
+
+
+@pytest.fixture(scope="module")
+def kb(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeBase:
+    root: Path = tmp_path_factory.mktemp("engine")
+    content = root / "content"
+    content.mkdir()
+    for name, text in PAGES.items():
+        (content / name).write_text(text, encoding="utf-8")
+    base = KnowledgeBase(content, root / "index")
+    base.reindex()
+    return base
+
+
+@pytest.mark.parametrize("query", ['"see the upstream"', '"the upstream reference"', '"Please see the upstream"'])
+def test_quoted_phrase_with_stop_words_finds_the_sentence(kb: KnowledgeBase, query: str) -> None:
+    hits = kb.search(query).hits
+    assert [h.anchor for h in hits] == ["upstream"]
+
+
+def test_quoted_phrase_needs_the_words_in_order(kb: KnowledgeBase) -> None:
+    assert [h.anchor for h in kb.search('"reference upstream"').hits] == ["other"]
+    assert not kb.search('"upstream see"').hits
+
+
+def test_prefix_expands_to_several_words(kb: KnowledgeBase) -> None:
+    hit = kb.search("sta*").hits[0]
+    assert hit.anchor == "starting"
+    assert {hit.snippet[s:e].lower() for s, e in hit.highlights} >= {"start", "starter", "startup", "stable", "status"}
+
+
+def test_negated_phrase_and_page_filter(kb: KnowledgeBase) -> None:
+    assert [h.anchor for h in kb.search('upstream NOT "see the upstream"').hits] == ["other"]
+    assert {h.path for h in kb.search("reference page:guide").hits} == {"guide.md"}
+    assert not kb.search("reference page:tools").hits
+
+
+def test_phrase_positions_respect_gaps_and_slop() -> None:
+    assert phrase_at([[1, 9], [3]], [0, 2])
+    assert not phrase_at([[1], [2]], [0, 2])
+    assert phrase_at([[1], [4]], [0, 1], slop=3)
+    assert not phrase_at([[4], [1]], [0, 1], slop=3)
