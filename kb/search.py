@@ -43,7 +43,7 @@ PREFIX_LAST = False  # search-as-you-type: the last word also matches as a prefi
 PREFIX_MIN = 3
 PREFIX_WEIGHT = 1.0
 SPELL_FIELDS = ("body", "heading", "title")
-MAX_PHRASE_CHECKS = 3000  # documents whose positions a quoted phrase reads, best bag-of-words score first
+MAX_PHRASE_CHECKS = 1000  # documents whose positions a quoted phrase reads, best bag-of-words score first
 PROXIMITY_POOL = 3  # the proximity bonus is computed for this many x the candidates, best first
 
 
@@ -507,7 +507,7 @@ def run(searcher: Any, query: str, *, limit: int = 10) -> SearchResult:
             scores[d] = scores.get(d, 0.0) + s
     total = len(scores)
     # The proximity bonus (words within PROXIMITY_SLOP) needs positions: read them for the best few only.
-    pool = heapq.nlargest(fetch * PROXIMITY_POOL, scores.items(), key=lambda kv: (kv[1], -kv[0]))
+    pool = [(d, scores[d]) for d in heapq.nlargest(fetch * PROXIMITY_POOL, scores, key=scores.__getitem__)]
     if any(g.proximity for g in plans):
         among = {d for d, _ in pool}
         for g in plans:
