@@ -7,13 +7,29 @@ identifier parts) so "partnered" lights up for the query "partners".
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-from .analysis import ANALYZER, fold
+from .analysis import ANALYZER, WORD_PATTERN, fold
 
 SNIPPET_CHARS = 240
 CONTEXT_BEFORE = 60
 ELLIPSIS = "…"
+WORD_CACHE = 50000  # surface words whose analysis is remembered (vocabulary is Zipfian: most repeat)
+
+_WORD = re.compile(WORD_PATTERN)
+_tokens_of: dict[str, tuple[tuple[str, int, int], ...]] = {}
+
+
+def word_tokens(word: str) -> tuple[tuple[str, int, int], ...]:
+    """Index terms of one tokenizer word with their offsets inside it (the analyzer is per-word, context-free)."""
+    got = _tokens_of.get(word)
+    if got is None:
+        got = tuple((t.text, t.startchar, t.endchar) for t in ANALYZER(word, chars=True, removestops=True))
+        if len(_tokens_of) >= WORD_CACHE:
+            _tokens_of.clear()
+        _tokens_of[word] = got
+    return got
 
 
 @dataclass(frozen=True)
@@ -34,9 +50,11 @@ class Matcher:
 
 def match_spans(text: str, matcher: Matcher) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
-    for t in ANALYZER(text, chars=True, positions=True, removestops=True):
-        if matcher.matches(t.text, text[t.startchar: t.endchar]):
-            spans.append((t.startchar, t.endchar))
+    for m in _WORD.finditer(text):
+        base = m.start()
+        for term, start, end in word_tokens(m.group()):
+            if matcher.matches(term, text[base + start: base + end]):
+                spans.append((base + start, base + end))
     spans.sort()
     merged: list[tuple[int, int]] = []
     for s, e in spans:
