@@ -16,7 +16,8 @@ from typing import Any, Iterable
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
 from whoosh.util.numeric import byte_to_length
 
-POSTINGS_CACHE = 4096  # (field, term) posting lists kept decoded per searcher
+POSTINGS_BUDGET = 4_000_000  # decoded postings kept per searcher (all dropped when over; ~100-200 MB worst case)
+POSITION_FIELDS = frozenset({"title", "heading", "body"})  # phrase fields: their encoded positions are kept too
 Postings = tuple[list[int], list[float]]
 
 
@@ -29,6 +30,9 @@ class Engine:
         self.N = max(1, searcher.doc_count_all())
         self.K1, self.B, self.field_B = K1, B, field_B
         self._postings: dict[tuple[str, str], Postings] = {}
+        self._values: dict[tuple[str, str], list[Any]] = {}
+        self._held = 0
+        self.corrections: dict[str, str | None] = {}
         self._lengths: dict[str, bytes] = {}
         self._norms: dict[str, list[float]] = {}
         self._stored: dict[int, dict[str, Any]] = {}
@@ -42,15 +46,21 @@ class Engine:
             return hit
         ids: list[int] = []
         tfs: list[float] = []
+        values: list[Any] | None = [] if field in POSITION_FIELDS else None
         for reader, off in self.leaves:
             try:
                 m = reader.postings(field, term)
             except Exception:  # TermNotFound, or a field this segment lacks
                 continue
-            _decode(m, off, ids, tfs)
-        if len(self._postings) >= POSTINGS_CACHE:
+            _decode(m, off, ids, tfs, values)
+        self._held += len(ids) + 1
+        if self._held > POSTINGS_BUDGET:
             self._postings.clear()
+            self._values.clear()
+            self._held = len(ids) + 1
         self._postings[key] = (ids, tfs)
+        if values is not None and len(values) == len(ids):
+            self._values[key] = values
         return ids, tfs
 
     def doc_ids(self, field: str, term: str) -> list[int]:
@@ -141,6 +151,16 @@ class Engine:
         out: dict[int, list[int]] = {}
         if not docs:
             return out
+        ids = self.postings(field, term)[0]
+        values = self._values.get((field, term))
+        if values is not None:
+            decode = self.searcher.schema[field].format.decode_positions
+            find = _index_of(ids)
+            for d in docs:
+                i = find(d)
+                if i is not None:
+                    out[d] = decode(values[i])
+            return out
         todo = sorted(docs)
         for reader, off in self.leaves:
             local = [d - off for d in todo if off <= d < off + reader.doc_count_all()]
@@ -169,8 +189,9 @@ class Engine:
         return got
 
 
-def _decode(m: Any, off: int, ids: list[int], tfs: list[float]) -> None:
-    """Append a posting matcher's ids (shifted to global numbers) and weights, a block at a time when possible."""
+def _decode(m: Any, off: int, ids: list[int], tfs: list[float], values: list[Any] | None) -> None:
+    """Append a posting matcher's ids (shifted to global numbers), weights and (when asked) encoded positions,
+    a block at a time: the codec unpickles whole blocks anyway, so keeping the values costs no extra decoding."""
     try:
         while m.is_active():
             if m._ids is None:
@@ -181,11 +202,17 @@ def _decode(m: Any, off: int, ids: list[int], tfs: list[float]) -> None:
             block_ids = m._ids[start:] if start else m._ids
             ids.extend(block_ids if not off else [d + off for d in block_ids])
             tfs.extend(m._weights[start:] if start else m._weights)
+            if values is not None:
+                if m._values is None:
+                    m._read_values()
+                values.extend(m._values[start:] if start else m._values)
             m._next_block()
     except AttributeError:  # another codec: the public, slower way
         while m.is_active():
             ids.append(m.id() + off)
             tfs.append(m.weight())
+            if values is not None:
+                values.append(m.value())
             m.next()
 
 

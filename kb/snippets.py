@@ -48,11 +48,23 @@ class Matcher:
         return False
 
 
+def _keys(matcher: Matcher) -> tuple[str, ...]:
+    """Short heads every word holding a query term contains: stemming only rewrites a word's end (y -> i, e dropped),
+    so a term's first two letters (one for short terms) appear in any surface word that analyses to it."""
+    return tuple({t[: max(1, min(2, len(t) - 1))] for t in matcher.terms} | set(matcher.prefixes))
+
+
 def match_spans(text: str, matcher: Matcher) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
+    keys = _keys(matcher)
     for m in _WORD.finditer(text):
+        word = m.group()
+        if word not in _tokens_of:
+            low = fold(word)
+            if not any(k in low for k in keys):
+                continue  # cannot hold a query term: spare analysing (stemming) it
         base = m.start()
-        for term, start, end in word_tokens(m.group()):
+        for term, start, end in word_tokens(word):
             if matcher.matches(term, text[base + start: base + end]):
                 spans.append((base + start, base + end))
     spans.sort()
