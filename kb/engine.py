@@ -10,6 +10,7 @@ ranking is unchanged; docs/ranking.md explains the ranking itself.
 
 from __future__ import annotations
 
+from itertools import accumulate
 from math import log
 from typing import Any, Iterable
 
@@ -31,6 +32,7 @@ class Engine:
         self.K1, self.B, self.field_B = K1, B, field_B
         self._postings: dict[tuple[str, str], Postings] = {}
         self._values: dict[tuple[str, str], list[Any]] = {}
+        self._scores: dict[tuple[str, str], tuple[list[int], list[float]]] = {}
         self._held = 0
         self.corrections: dict[str, str | None] = {}
         self._lengths: dict[str, bytes] = {}
@@ -57,6 +59,7 @@ class Engine:
         if self._held > POSTINGS_BUDGET:
             self._postings.clear()
             self._values.clear()
+            self._scores.clear()
             self._held = len(ids) + 1
         self._postings[key] = (ids, tfs)
         if values is not None and len(values) == len(ids):
@@ -111,40 +114,49 @@ class Engine:
     def idf(self, field: str, term: str) -> float:
         return log(self.N / (self.searcher.doc_frequency(field, term) + 1)) + 1
 
-    def add_scores(self, acc: dict[int, float], field: str, term: str, boost: float) -> None:
-        """acc[doc] += boost x BM25(field, term) for every document holding the term."""
+    def term_scores(self, field: str, term: str) -> tuple[list[int], list[float]]:
+        """(doc ids, BM25 of the term in each) for one field, unboosted; cached with the postings."""
+        key = (field, term)
+        got = self._scores.get(key)
+        if got is not None:
+            return got
         ids, tfs = self.postings(field, term)
-        if not ids:
-            return
-        lens = self._length_bytes(field)
-        norm = self.norms(field)
-        scale = boost * self.idf(field, term) * (self.K1 + 1)
+        vals: list[float] = []
+        if ids:
+            lens = self._length_bytes(field)
+            norm = self.norms(field)
+            scale = self.idf(field, term) * (self.K1 + 1)
+            vals = [scale * tf / (tf + norm[lens[d]]) for d, tf in zip(ids, tfs)]
+        if len(self._scores) > len(self._postings) + 64:
+            self._scores.clear()
+        got = self._scores[key] = (ids, vals)
+        return got
+
+    def sum_scores(self, refs: list[tuple[str, str, float]]) -> dict[int, float]:
+        """doc -> sum of boost x BM25 over the (field, term, boost) refs, for documents holding any of them."""
+        lists = [(self.term_scores(f, t), boost) for f, t, boost in refs]
+        lists = [x for x in lists if x[0][0]]
+        if not lists:
+            return {}
+        lists.sort(key=lambda x: -len(x[0][0]))
+        (ids, vals), boost = lists[0]
+        acc = dict(zip(ids, vals if boost == 1.0 else [v * boost for v in vals]))  # the longest list at C speed
         get = acc.get
-        for d, tf in zip(ids, tfs):
-            acc[d] = get(d, 0.0) + scale * tf / (tf + norm[lens[d]])
+        for (ids, vals), boost in lists[1:]:
+            for d, v in zip(ids, vals):
+                acc[d] = get(d, 0.0) + boost * v
+        return acc
 
     def score_docs(self, docs: Iterable[int], field: str, term: str, boost: float) -> dict[int, float]:
-        """BM25 of one term for the given documents only (those that hold it)."""
-        ids, tfs = self.postings(field, term)
-        wanted = set(docs)
+        """boost x BM25 of one term for the given documents only (those that hold it)."""
+        ids, vals = self.term_scores(field, term)
+        wanted = docs if isinstance(docs, (set, dict)) else set(docs)
         if not ids or not wanted:
             return {}
-        lens = self._length_bytes(field)
-        norm = self.norms(field)
-        scale = boost * self.idf(field, term) * (self.K1 + 1)
-        out: dict[int, float] = {}
         if len(wanted) * 8 < len(ids):
-            index = _index_of(ids)
-            for d in wanted:
-                i = index(d)
-                if i is not None:
-                    tf = tfs[i]
-                    out[d] = scale * tf / (tf + norm[lens[d]])
-        else:
-            for d, tf in zip(ids, tfs):
-                if d in wanted:
-                    out[d] = scale * tf / (tf + norm[lens[d]])
-        return out
+            find = _index_of(ids)
+            return {d: boost * vals[i] for d in wanted for i in [find(d)] if i is not None}
+        return {d: boost * v for d, v in zip(ids, vals) if d in wanted}
 
     def positions(self, field: str, term: str, docs: list[int]) -> dict[int, list[int]]:
         """Token positions of a term in the given documents (sorted ascending), for phrase checks."""
@@ -195,7 +207,11 @@ def _decode(m: Any, off: int, ids: list[int], tfs: list[float], values: list[Any
     try:
         while m.is_active():
             if m._ids is None:
-                m._read_ids()
+                if m._data is None:
+                    m._read_data()
+                raw = m._data[0]
+                # Whoosh's delta_decode is a Python generator; accumulate does the same sum in C.
+                m._ids = raw if m._byteids else tuple(accumulate(raw))
             if m._weights is None:
                 m._read_weights()
             start = m._i

@@ -249,9 +249,7 @@ def _satisfying(engine: Engine, plan: Plan, *, score: bool = True) -> dict[int, 
         return _phrase_docs(engine, plan.phrase, slop=0)
     docs: dict[int, float] | None = None
     for slot in plan.required:
-        acc: dict[int, float] = {}
-        for f, t, boost in slot:
-            engine.add_scores(acc, f, t, boost)
+        acc = engine.sum_scores(slot)
         if docs is None:
             docs = acc
         else:
@@ -276,8 +274,7 @@ def _phrase_docs(engine: Engine, phrase: tuple[tuple[str, ...], list[int], tuple
         per_token: list[dict[int, float]] = []
         for t in tokens:
             if among is None:
-                acc: dict[int, float] = {}
-                engine.add_scores(acc, f, t, FIELD_WEIGHTS[f] * weight)
+                acc = engine.sum_scores([(f, t, FIELD_WEIGHTS[f] * weight)])
             else:
                 acc = engine.score_docs(among, f, t, FIELD_WEIGHTS[f] * weight)
             if not acc:
