@@ -453,30 +453,49 @@ def coverage(needs: list[Need], terms: set[str]) -> tuple[float, float, bool]:
 
 
 def rank(engine: Engine, scored: list[tuple[float, int]], terms: dict[int, set[str]],
-         group_needs: list[list[Need]]) -> list[Candidate]:
+         group_needs: list[list[Need]], *, limit: int, partial: bool) -> list[Candidate]:
     """Re-score the candidates; each passage stays its own hit, but a section's later passages yield to others.
 
     Score = BM25F x coverage^COVERAGE_POWER x (1 + exact-form bonus), then the k-th passage of the same section
     is multiplied by REPEAT_DECAY**k, so the list shows many sections first and a long section's other matching
-    passages after them. Sections that match every word come first (AND semantics); the others follow only to
-    fill the list, best partial match first.
+    passages after them. Sections that match every word come first (AND semantics); partial matches follow (when
+    `partial`) to fill the list, best first.
+
+    Returns the best `limit` in order. The decay needs each passage's section, i.e. its stored fields (the costly
+    part); since decay only lowers scores, candidates are read best first and reading stops once `limit` of them
+    score above every candidate not yet read.
     """
-    out: list[Candidate] = []
+    pre: list[Candidate] = []
     for base, d in scored:
         share, bonus, complete = max((coverage(needs, terms[d]) for needs in group_needs if needs),
                                      default=(1.0, 0.0, True))
-        score = base * (share ** COVERAGE_POWER) * (1.0 + bonus)
-        fields = engine.stored(d)
-        if not fields.get("body") and not fields.get("code"):
-            score *= EMPTY_FACTOR  # a bare heading cannot answer anything; its page's sections can
-        out.append(Candidate(score, d, fields, complete))
-    out.sort(key=lambda c: (-c.score, c.doc))
+        pre.append(Candidate(base * (share ** COVERAGE_POWER) * (1.0 + bonus), d, {}, complete))
+    if EMPTY_FACTOR != 1.0:
+        for c in pre:
+            c.fields = engine.stored(c.doc)
+            if not c.fields.get("body") and not c.fields.get("code"):
+                c.score *= EMPTY_FACTOR  # a bare heading cannot answer anything; its page's sections can
+    pre.sort(key=lambda c: (-c.score, c.doc))
+    n_complete = sum(c.complete for c in pre)
+    want_partial = max(0, limit - n_complete) if partial else 0
+    want_complete = min(limit, n_complete)
     seen: dict[tuple[str, str], int] = {}
-    for c in out:
+    done: list[Candidate] = []
+    for c in pre:
+        settled_complete = sum(1 for x in done if x.complete and x.score > c.score)
+        if settled_complete >= want_complete:
+            done_complete = sum(1 for x in done if x.complete)
+            settled_partial = sum(1 for x in done if not x.complete and x.score > c.score)
+            if done_complete >= want_complete and (
+                    want_partial == 0 or (done_complete == n_complete and settled_partial >= want_partial)):
+                break
+        c.fields = c.fields or engine.stored(c.doc)
         key = (c.fields["path"], c.fields["anchor"])
         c.score *= REPEAT_DECAY ** seen.get(key, 0)
         seen[key] = seen.get(key, 0) + 1
-    return sorted(out, key=lambda c: (not c.complete, -c.score, c.doc))
+        done.append(c)
+    done.sort(key=lambda c: (not c.complete, -c.score, c.doc))
+    return [c for c in done if c.complete or partial][:limit]
 
 
 def engine_for(searcher: Any) -> Engine:
@@ -533,14 +552,15 @@ def run(searcher: Any, query: str, *, limit: int = 10) -> SearchResult:
     top = heapq.nlargest(fetch, pool, key=lambda kv: (kv[1], -kv[0]))
     docs = [d for d, _ in top]
     terms = _hit_terms(engine, builder.refs, docs)
-    ranked = rank(engine, [(s, d) for d, s in top], terms, builder.group_needs)
-    complete = [c for c in ranked if c.complete]
+    n_complete = 0
+    for d, _s in top:
+        n_complete += max((coverage(needs, terms[d])[2] for needs in builder.group_needs if needs), default=True)
+    partial = not n_complete or (n_complete < limit and FILL_WITH_PARTIAL)
+    ranked = rank(engine, [(s, d) for d, s in top], terms, builder.group_needs, limit=limit, partial=partial)
     fallback = None
-    if complete:
-        if len(complete) >= limit or not FILL_WITH_PARTIAL:
-            ranked = complete
+    if n_complete:
         if total <= fetch:
-            total = len(ranked)
+            total = len(top) if partial else n_complete
     elif len(parsed.positive) > 1:
         fallback = "or"
     matcher = matcher_for(parsed)
