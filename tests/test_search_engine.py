@@ -56,3 +56,13 @@ def test_phrase_positions_respect_gaps_and_slop() -> None:
     assert not phrase_at([[1], [2]], [0, 2])
     assert phrase_at([[1], [4]], [0, 1], slop=3)
     assert not phrase_at([[4], [1]], [0, 1], slop=3)
+
+
+@pytest.mark.parametrize("surface", ["dying", "skies", "early", "GetNetworkInfo", "Café", "in-flight"])
+def test_snippet_highlights_every_form_that_analyses_to_a_query_term(surface: str) -> None:
+    from kb.analysis import ANALYZER
+    from kb.snippets import Matcher, match_spans
+
+    text = f"Before {surface} after."
+    terms = frozenset(t.text for t in ANALYZER(surface))
+    assert match_spans(text, Matcher(terms)) == [(7, 7 + len(surface))]
