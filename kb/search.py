@@ -373,7 +373,15 @@ def correct_word(reader: Any, word: str) -> str | None:
         for f in SPELL_FIELDS:
             if f not in reader.schema:
                 continue
-            for cand in reader.terms_within(f, folded, maxdist, prefix=1):
+            found = list(reader.terms_within(f, folded, maxdist, prefix=1))
+            if maxdist == 1:
+                # Swapped neighbours are one edit for the ranking (_distance) but two for the automaton: look them
+                # up directly so that the one-edit pass sees every one-edit word ("refreence" -> "reference").
+                spell = reader.schema[f].spelling_fieldname(f)
+                found.extend(w for i in range(1, len(folded) - 1)
+                             for w in [folded[:i] + folded[i + 1] + folded[i] + folded[i + 2:]]
+                             if w != folded and (spell, w) in reader)
+            for cand in found:
                 cand = cand.decode("utf-8") if isinstance(cand, bytes) else cand
                 if cand == folded:
                     continue

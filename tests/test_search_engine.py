@@ -66,3 +66,10 @@ def test_snippet_highlights_every_form_that_analyses_to_a_query_term(surface: st
     text = f"Before {surface} after."
     terms = frozenset(t.text for t in ANALYZER(surface))
     assert match_spans(text, Matcher(terms)) == [(7, 7 + len(surface))]
+
+
+@pytest.mark.parametrize("typo", ["refrence", "refernece", "upstraem"])
+def test_typos_with_swapped_or_missing_letters_are_corrected(kb: KnowledgeBase, typo: str) -> None:
+    result = kb.search(typo)
+    assert result.suggestion in ("reference", "upstream")
+    assert result.hits
