@@ -17,7 +17,8 @@ from typing import Any, Iterable
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
 from whoosh.util.numeric import byte_to_length
 
-POSTINGS_BUDGET = 4_000_000  # decoded postings kept per searcher (all dropped when over; ~100-200 MB worst case)
+POSTINGS_BUDGET = 1_500_000  # decoded postings kept per searcher (all dropped when over): ~100-150 MB at most
+STORED_CACHE = 5000  # stored documents (with their text) kept per searcher
 POSITION_FIELDS = frozenset({"title", "heading", "body"})  # phrase fields: their encoded positions are kept too
 Postings = tuple[list[int], list[float]]
 
@@ -195,7 +196,7 @@ class Engine:
     def stored(self, doc: int) -> dict[str, Any]:
         got = self._stored.get(doc)
         if got is None:
-            if len(self._stored) >= 20000:
+            if len(self._stored) >= STORED_CACHE:
                 self._stored.clear()
             got = self._stored[doc] = self.searcher.stored_fields(doc)
         return got
