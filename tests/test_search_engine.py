@@ -73,3 +73,21 @@ def test_typos_with_swapped_or_missing_letters_are_corrected(kb: KnowledgeBase, 
     result = kb.search(typo)
     assert result.suggestion in ("reference", "upstream")
     assert result.hits
+
+
+def test_search_of_a_fresh_index_loads_no_page_parser(kb: KnowledgeBase) -> None:
+    """A search on unchanged content parses nothing, so it must not pay for Markdown/HTML/YAML imports."""
+    import subprocess
+    import sys
+
+    heavy = ("markdown", "markdown_it", "bs4", "frontmatter", "yaml", "fastapi", "whoosh.qparser")
+    code = ("import atexit, sys\n"
+            f"atexit.register(lambda: print('LOADED', sorted(m for m in {heavy!r} if m in sys.modules), file=sys.stderr))\n"
+            "from kb.cli import main\n"
+            f"sys.argv = ['kb', '--content', {str(kb.content_dir)!r}, '--index', {str(kb.index_dir)!r}, 'search', "
+            "'upstream', '--json']\n"
+            "main()\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert '"anchor": "upstream"' in done.stdout
+    assert "LOADED []" in done.stderr
