@@ -67,6 +67,33 @@ class Engine:
             self._values[key] = values
         return ids, tfs
 
+    def cached(self, field: str, term: str) -> bool:
+        return (field, term) in self._postings
+
+    def holding(self, field: str, term: str, docs: list[int]) -> list[int]:
+        """Which of `docs` hold the term in the field, skipping through the posting blocks without decoding them
+        all (block headers carry their last id), for terms only checked for a few candidates."""
+        found: list[int] = []
+        todo = sorted(docs)
+        for reader, off in self.leaves:
+            n = reader.doc_count_all()
+            local = [d - off for d in todo if off <= d < off + n]
+            if not local:
+                continue
+            try:
+                m = reader.postings(field, term)
+            except Exception:
+                continue
+            for d in local:
+                if not m.is_active():
+                    break
+                m.skip_to(d)
+                if not m.is_active():
+                    break
+                if m.id() == d:
+                    found.append(d + off)
+        return found
+
     def doc_ids(self, field: str, term: str) -> list[int]:
         return self.postings(field, term)[0]
 

@@ -323,6 +323,11 @@ def _hit_terms(engine: Engine, refs: set[tuple[str, str]], docs: list[int]) -> d
     """Per candidate, the query terms it holds in any field (what Whoosh's matched_terms gave)."""
     out: dict[int, set[str]] = {d: set() for d in docs}
     for f, t in refs:
+        if not engine.cached(f, t):
+            # Not scored (the exact-form field): probe the candidates rather than decode the whole list.
+            for d in engine.holding(f, t, docs):
+                out[d].add(t)
+            continue
         ids = engine.doc_ids(f, t)
         if not ids:
             continue
