@@ -44,6 +44,7 @@ PREFIX_MIN = 3
 PREFIX_WEIGHT = 1.0
 SPELL_FIELDS = ("body", "heading", "title")
 MAX_PHRASE_CHECKS = 1000  # documents whose positions a quoted phrase reads, best bag-of-words score first
+PHRASE_ENOUGH = 300  # a quoted phrase stops checking a field once this many documents hold it (= the pool below)
 PROXIMITY_POOL = 3  # the proximity bonus is computed for this many x the candidates, best first
 
 
@@ -270,6 +271,18 @@ def _phrase_docs(engine: Engine, phrase: tuple[tuple[str, ...], list[int], tuple
     """Documents with the tokens standing together in a field, scored as the tokens' BM25 in those fields."""
     tokens, offsets, fields = phrase
     out: dict[int, float] = {}
+    pending: list[tuple[str, dict[int, float], set[int]]] = []  # per field: bag scores, documents checked
+
+    def check(f: str, docs: list[int], bag: dict[int, float], checked: set[int]) -> int:
+        pos = [engine.positions(f, t, docs) for t in tokens]
+        found = 0
+        for d in docs:
+            checked.add(d)
+            if phrase_at([p.get(d, []) for p in pos], offsets, slop):
+                out[d] = out.get(d, 0.0) + bag[d]
+                found += 1
+        return found
+
     for f in fields:
         per_token: list[dict[int, float]] = []
         for t in tokens:
@@ -287,13 +300,24 @@ def _phrase_docs(engine: Engine, phrase: tuple[tuple[str, ...], list[int], tuple
         common = [d for d in per_token[0] if all(d in other for other in per_token[1:])]
         if not common:
             continue
-        if len(common) > MAX_PHRASE_CHECKS:
-            common.sort(key=lambda d: -sum(a[d] for a in per_token))
+        bag = {d: sum(a[d] for a in per_token) for d in common}
+        checked: set[int] = set()
+        pending.append((f, bag, checked))
+        if len(common) > PHRASE_ENOUGH:
+            # Best bag-of-words score first; stop once enough documents hold the phrase (their score is that bag
+            # score, so later ones cannot outrank them in this field) or after MAX_PHRASE_CHECKS.
+            common.sort(key=bag.__getitem__, reverse=True)
             common = common[:MAX_PHRASE_CHECKS]
-        pos = [engine.positions(f, t, common) for t in tokens]
-        for d in common:
-            if phrase_at([p.get(d, []) for p in pos], offsets, slop):
-                out[d] = out.get(d, 0.0) + sum(a[d] for a in per_token)
+        found = 0
+        for i in range(0, len(common), PHRASE_ENOUGH):
+            found += check(f, common[i: i + PHRASE_ENOUGH], bag, checked)
+            if found >= PHRASE_ENOUGH:
+                break
+    # A document found in one field is also checked in the fields that stopped early: its score sums them all.
+    for f, bag, checked in pending:
+        extra = [d for d in out if d in bag and d not in checked]
+        if extra:
+            check(f, extra, bag, checked)
     return out
 
 
