@@ -55,6 +55,20 @@ class Engine:
                 m = reader.postings(field, term)
             except Exception:  # TermNotFound, or a field this segment lacks
                 continue
+            deleted = getattr(m, "_ids", None) if type(m).__name__ == "FilterMatcher" else None
+            if deleted is not None and getattr(m, "_exclude", False) and hasattr(m, "child"):
+                # A segment with deleted documents: decode the raw list fast, then drop the deleted ones.
+                seg_ids: list[int] = []
+                seg_tfs: list[float] = []
+                seg_values: list[Any] | None = [] if values is not None else None
+                _decode(m.child, 0, seg_ids, seg_tfs, seg_values)
+                for i, d in enumerate(seg_ids):
+                    if d not in deleted:
+                        ids.append(d + off)
+                        tfs.append(seg_tfs[i])
+                        if values is not None and seg_values is not None:
+                            values.append(seg_values[i])
+                continue
             _decode(m, off, ids, tfs, values)
         self._held += len(ids) + 1
         if self._held > POSTINGS_BUDGET:

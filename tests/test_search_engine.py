@@ -91,3 +91,19 @@ def test_search_of_a_fresh_index_loads_no_page_parser(kb: KnowledgeBase) -> None
     assert done.returncode == 0, done.stderr
     assert '"anchor": "upstream"' in done.stdout
     assert "LOADED []" in done.stderr
+
+
+def test_updated_and_removed_pages_leave_no_stale_hits(tmp_path: Path) -> None:
+    """An incremental update deletes documents inside existing segments; search must not see them."""
+    content = tmp_path / "content"
+    content.mkdir()
+    for i in range(6):
+        (content / f"p{i}.md").write_text(f"# Page {i}\n\nZebra crossing number {i}.\n", encoding="utf-8")
+    base = KnowledgeBase(content, tmp_path / "index")
+    base.reindex()
+    assert base.search("zebra").total == 6
+    (content / "p0.md").unlink()
+    (content / "p1.md").write_text("# Page 1\n\nGiraffe only.\n", encoding="utf-8")
+    base.reindex()
+    assert sorted(h.path for h in base.search("zebra", limit=20).hits) == ["p2.md", "p3.md", "p4.md", "p5.md"]
+    assert [h.path for h in base.search('"giraffe only"').hits] == ["p1.md"]
