@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kb import KnowledgeBase
 from kb.engine import phrase_at
@@ -107,3 +109,25 @@ def test_updated_and_removed_pages_leave_no_stale_hits(tmp_path: Path) -> None:
     base.reindex()
     assert sorted(h.path for h in base.search("zebra", limit=20).hits) == ["p2.md", "p3.md", "p4.md", "p5.md"]
     assert [h.path for h in base.search('"giraffe only"').hits] == ["p1.md"]
+
+
+WORDS = ["see", "the", "upstream", "reference", "wire", "format", "start", "starter", "status", "guide", "zzz",
+         "refrence", "sta", "a"]
+SYNTAX = ['"', "*", "-", "OR", "NOT", "page:guide", "title:", "tag:x", " "]
+
+
+@given(st.lists(st.sampled_from(WORDS + SYNTAX), min_size=1, max_size=8).map(" ".join))
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_query_gives_ranked_distinct_hits(kb: KnowledgeBase, query: str) -> None:
+    result = kb.search(query, limit=5)
+    assert [h.rank for h in result.hits] == list(range(1, len(result.hits) + 1))
+    assert len({(h.path, h.anchor, h.part) for h in result.hits}) == len(result.hits)
+    assert result.total >= len(result.hits)
+    for h in result.hits:
+        for s, e in h.highlights:
+            assert 0 <= s < e <= len(h.snippet)
+
+
+def test_excluded_word_removes_every_passage_that_has_it(kb: KnowledgeBase) -> None:
+    assert kb.search("upstream").total == 2
+    assert [h.anchor for h in kb.search("upstream -please").hits] == ["other"]
