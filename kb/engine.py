@@ -98,14 +98,17 @@ class Engine:
                 m = reader.postings(field, term)
             except Exception:
                 continue
-            for d in local:
-                if not m.is_active():
-                    break
-                m.skip_to(d)
-                if not m.is_active():
-                    break
-                if m.id() == d:
-                    found.append(d + off)
+            try:
+                _probe(m, local, off, found)
+            except AttributeError:  # a wrapped matcher (deletions) or another codec: the public way
+                for d in local:
+                    if not m.is_active():
+                        break
+                    m.skip_to(d)
+                    if not m.is_active():
+                        break
+                    if m.id() == d:
+                        found.append(d + off)
         return found
 
     def doc_ids(self, field: str, term: str) -> list[int]:
@@ -272,6 +275,30 @@ def _decode(m: Any, off: int, ids: list[int], tfs: list[float], values: list[Any
             if values is not None:
                 values.append(m.value())
             m.next()
+
+
+def _probe(m: Any, docs: list[int], off: int, found: list[int]) -> None:
+    """Append the (sorted) docs the W3 posting matcher holds: skip whole blocks by their last id (header only), and
+    bisect inside the few blocks that may hold a doc."""
+    from bisect import bisect_left
+
+    m._maxid  # noqa: B018 -- AttributeError here means another matcher type
+    for d in docs:
+        if not m.is_active():
+            return
+        if d > m._maxid:
+            m._skip_to_block(lambda: d > m._maxid)
+            if not m.is_active():
+                return
+        if m._ids is None:
+            if m._data is None:
+                m._read_data()
+            raw = m._data[0]
+            m._ids = raw if m._byteids else tuple(accumulate(raw))
+        i = bisect_left(m._ids, d, m._i)
+        m._i = min(i, m._blocklength - 1) if i < m._blocklength else m._i
+        if i < m._blocklength and m._ids[i] == d:
+            found.append(d + off)
 
 
 def _index_of(ids: list[int]) -> Any:
