@@ -199,7 +199,7 @@ class Engine:
         if not ids or not wanted:
             return {}
         if len(wanted) * 8 < len(ids):
-            find = _index_of(ids)
+            find = index_of(ids)
             return {d: boost * vals[i] for d in wanted for i in [find(d)] if i is not None}
         return {d: boost * v for d, v in zip(ids, vals) if d in wanted}
 
@@ -212,7 +212,7 @@ class Engine:
         values = self._values.get((field, term))
         if values is not None:
             decode = self.searcher.schema[field].format.decode_positions
-            find = _index_of(ids)
+            find = index_of(ids)
             for d in docs:
                 i = find(d)
                 if i is not None:
@@ -301,7 +301,7 @@ def _probe(m: Any, docs: list[int], off: int, found: list[int]) -> None:
             found.append(d + off)
 
 
-def _index_of(ids: list[int]) -> Any:
+def index_of(ids: list[int]) -> Any:
     from bisect import bisect_left
 
     n = len(ids)

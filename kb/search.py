@@ -1,20 +1,19 @@
-"""Answer a parsed query from the index: build the Whoosh query, correct typos, rank, and make hits.
+"""Answer a parsed query from the index: plan the clauses, correct typos, score, rank, and make hits.
 
 Ranking is BM25F over several fields with weights (title > heading > breadcrumb/metadata > body > code), a bonus
-when the query's words stand together, and AND-then-OR: all words must match, and only when nothing does are
-sections with the most (and rarest) of the words shown instead.
+when the query's words stand together, and AND-then-OR: sections with every word come first, the best partial
+matches fill the list. Scoring reads the posting lists directly (kb/engine.py); docs/ranking.md says why.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass
 from typing import Any
 
-import heapq
-
-from .engine import Engine, _index_of, phrase_at
 from .analysis import ANALYZER, EXACT_ANALYZER, TEXT_FIELDS, fold
+from .engine import Engine, index_of, phrase_at
 from .index import CRUMB_SEP
 from .model import Hit, SearchResult
 from .query import Clause, ParsedQuery, parse
@@ -361,7 +360,7 @@ def _hit_terms(engine: Engine, refs: set[tuple[str, str]], docs: list[int]) -> d
                 if d in s:
                     out[d].add(t)
         else:
-            find = _index_of(ids)
+            find = index_of(ids)
             for d in docs:
                 if find(d) is not None:
                     out[d].add(t)
