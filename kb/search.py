@@ -1,21 +1,20 @@
-"""Answer a parsed query from the index: build the Whoosh query, correct typos, rank, and make hits.
+"""Answer a parsed query from the index: plan the clauses, correct typos, score, rank, and make hits.
 
 Ranking is BM25F over several fields with weights (title > heading > breadcrumb/metadata > body > code), a bonus
-when the query's words stand together, and AND-then-OR: all words must match, and only when nothing does are
-sections with the most (and rarest) of the words shown instead.
+when the query's words stand together, and AND-then-OR: sections with every word come first, the best partial
+matches fill the list. Scoring reads the posting lists directly (kb/engine.py); docs/ranking.md says why.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass
 from typing import Any
 
-from whoosh import query as wq
-from whoosh.scoring import BM25F
-
 from .analysis import ANALYZER, EXACT_ANALYZER, TEXT_FIELDS, fold
 from .analysis import CRUMB_SEP
+from .engine import Engine, index_of, phrase_at
 from .model import Hit, SearchResult
 from .query import Clause, ParsedQuery, parse
 from .snippets import Matcher, make_snippet
@@ -42,10 +41,11 @@ FILL_WITH_PARTIAL = True  # when fewer than `limit` sections match every word, a
 PREFIX_LAST = False  # search-as-you-type: the last word also matches as a prefix
 PREFIX_MIN = 3
 PREFIX_WEIGHT = 1.0
-FIELD_COMBINE = "or"  # "or" sums a word's per-field scores; "dismax" takes the best field plus a tiebreak share
-DISMAX_TIEBREAK = 0.3
-SPELL_FIELDS = ("body", "heading", "title")
+SPELL_FIELDS = ("body",)  # body, heading and title all draw typo corrections from the `exact` word list
 MAX_CORRECTABLE = 40  # longer "words" are pasted junk; correcting them costs time linear in their length
+MAX_PHRASE_CHECKS = 1000  # documents whose positions a quoted phrase reads, best bag-of-words score first
+PHRASE_ENOUGH = 300  # a quoted phrase stops checking a field once this many documents hold it (= the pool below)
+PROXIMITY_POOL = 3  # the proximity bonus is computed for this many x the candidates, best first
 
 
 @dataclass
@@ -86,15 +86,39 @@ def analyse(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(dict.fromkeys(parts)), tuple(dict.fromkeys(wholes))
 
 
-class QueryBuilder:
-    """Turns clauses into Whoosh queries and remembers, per clause, what satisfies it (see `Need`)."""
+Ref = tuple[str, str, float]  # (field, term, boost)
 
-    def __init__(self, reader: Any, *, prefix_last: bool = False) -> None:
-        self.reader = reader
+
+@dataclass
+class Plan:
+    """One clause as posting-list work: a document satisfies it when it holds one alternative of every `required`
+    slot (and, for a phrase, the tokens in order); `optional` terms add to the score of documents that satisfy it.
+    """
+
+    required: list[list[Ref]]
+    optional: list[Ref]
+    phrase: tuple[tuple[str, ...], list[int], tuple[str, ...]] | None = None  # tokens, query offsets, fields
+
+
+@dataclass
+class GroupPlan:
+    positives: list[Plan]
+    filters: list[set[int]]
+    negatives: list[Plan]
+    proximity: tuple[str, ...] = ()  # the group's plain words' tokens, for the bonus when they stand together
+
+
+class QueryBuilder:
+    """Turns clauses into posting-list plans and remembers, per clause, what satisfies it (see `Need`)."""
+
+    def __init__(self, engine: Engine, *, prefix_last: bool = False) -> None:
+        self.engine = engine
+        self.reader = engine.searcher.reader()
         self.prefix_last = prefix_last
         self.needs: list[Need] = []
         self.group_needs: list[list[Need]] = []
-        self._doc_count = max(1, reader.doc_count_all())
+        self.refs: set[tuple[str, str]] = set()  # every (field, term) a hit may match, for its matched terms
+        self._doc_count = engine.N
 
     def idf(self, tokens: tuple[str, ...] | list[str]) -> float:
         """Rarity of a clause: the idf of its rarest token over the body-like fields."""
@@ -104,138 +128,244 @@ class QueryBuilder:
             best = max(best, math.log(1 + self._doc_count / (df + 0.5)))
         return best or math.log(1 + self._doc_count / 0.5)
 
-    def term_any_field(self, token: str, fields: tuple[str, ...] = TEXT_FIELDS) -> wq.Query:
-        subs = [wq.Term(f, token, boost=FIELD_WEIGHTS[f]) for f in fields]
-        if FIELD_COMBINE == "dismax":
-            return wq.DisjunctionMax(subs, tiebreak=DISMAX_TIEBREAK)
-        return wq.Or(subs)
+    def any_field(self, token: str, fields: tuple[str, ...] = TEXT_FIELDS) -> list[Ref]:
+        return [(f, token, FIELD_WEIGHTS[f]) for f in fields]
 
-    def exact_forms(self, text: str, fields: tuple[str, ...]) -> tuple[list[wq.Query], frozenset[str]]:
-        """Optional unstemmed-form terms: matching them marks the hit as an exact (not only stem) match."""
-        forms = [t.text for t in EXACT_ANALYZER(text)]
-        if fields != TEXT_FIELDS or "exact" not in self.reader.schema:
-            return [], frozenset()
-        return [wq.Term("exact", w, boost=1e-3) for w in forms], frozenset(forms)
+    def _track(self, refs: list[Ref]) -> list[Ref]:
+        self.refs.update((f, t) for f, t, _ in refs)
+        return refs
 
-    def word(self, clause: Clause, *, as_prefix: bool = False) -> wq.Query | None:
+    def word(self, clause: Clause, *, as_prefix: bool = False) -> Plan | None:
         fields = ("title",) if clause.field == "title" else TEXT_FIELDS
         parts, wholes = analyse(clause.text)
         if not parts:
             return None
-        required = wq.And([self.term_any_field(t, fields) for t in parts]) if len(parts) > 1 else \
-            self.term_any_field(parts[0], fields)
+        required = [self._track(self.any_field(t, fields)) for t in parts]
         alternatives = [frozenset(parts)] + [frozenset([w]) for w in wholes]
-        optional: list[wq.Query] = []
-        if wholes:
-            optional.extend(self.term_any_field(w, fields) for w in wholes)
+        optional: list[Ref] = []
+        for w in wholes:
+            optional.extend(self._track(self.any_field(w, fields)))
         if wholes:
             exact, bonus = frozenset(wholes), WHOLE_BONUS
         else:
-            exact_q, exact = self.exact_forms(clause.text, fields)
-            optional.extend(exact_q)
+            exact = frozenset()
+            if fields == TEXT_FIELDS and "exact" in self.reader.schema:
+                exact = frozenset(t.text for t in EXACT_ANALYZER(clause.text))
+                self._track([("exact", w, 1e-3) for w in exact])  # marks an exact match; too small to score
             bonus = EXACT_BONUS
         if as_prefix and len(parts) == 1 and len(fold(clause.text)) >= PREFIX_MIN:
-            expansions = [(t, q) for t, q in self._prefix_terms(fold(clause.text), fields) if t not in parts]
+            expansions = [r for r in self._prefix_terms(fold(clause.text), fields) if r[1] not in parts]
             if expansions:
-                required = wq.Or([required] + [q for _, q in expansions])
-                alternatives.extend(frozenset([t]) for t, _ in expansions)
+                required = [required[0] + self._track(expansions)]
+                alternatives.extend(frozenset([t]) for _, t, _ in expansions)
         self.needs.append(Need(alternatives, self.idf(parts), exact, bonus, identifier=bool(wholes)))
-        if optional:
-            return wq.AndMaybe(required, wq.Or(optional))
-        return required
+        return Plan(required, optional)
 
-    def phrase(self, clause: Clause) -> wq.Query | None:
-        tokens = [t.text for t in ANALYZER(clause.text)]
-        if not tokens:
+    def phrase(self, clause: Clause) -> Plan | None:
+        toks = [(t.text, t.pos) for t in ANALYZER(clause.text, positions=True)]
+        if not toks:
             return None
+        tokens = tuple(t for t, _ in toks)
         self.needs.append(Need([frozenset(tokens)], self.idf(tokens)))
         if len(tokens) == 1:
-            return self.term_any_field(tokens[0])
+            return Plan([self._track(self.any_field(tokens[0]))], [])
         fields = ("title",) if clause.field == "title" else PHRASE_FIELDS
-        return wq.Or([wq.Phrase(f, tokens, boost=FIELD_WEIGHTS[f]) for f in fields])
+        self._track([(f, t, 1.0) for f in fields for t in tokens])
+        # Offsets from the query's own positions: stop words leave the same gaps the index has ("see the upstream").
+        offsets = [p - toks[0][1] for _, p in toks]
+        return Plan([], [], (tokens, offsets, fields))
 
-    def _prefix_terms(self, stem: str, fields: tuple[str, ...], boost: float = 1.0) -> list[tuple[str, wq.Query]]:
-        out: list[tuple[str, wq.Query]] = []
+    def _prefix_terms(self, stem: str, fields: tuple[str, ...], boost: float = 1.0) -> list[Ref]:
+        out: list[Ref] = []
         names = [(f, FIELD_WEIGHTS[f]) for f in fields]
         if fields != ("title",):
             names.append(("exact", FIELD_WEIGHTS["body"]))  # unstemmed forms: "forwa*" reaches "forwarding"
         for name, weight in names:
             if name not in self.reader.schema:
                 continue
-            for t in self._expand(name, stem):
-                out.append((t, wq.Term(name, t, boost=weight * boost * PREFIX_WEIGHT)))
+            for _df, t in self.engine.prefix_terms(name, stem, limit=MAX_EXPANSION):
+                out.append((name, t, weight * boost * PREFIX_WEIGHT))
         return out
 
-    def prefix(self, clause: Clause) -> wq.Query | None:
+    def prefix(self, clause: Clause) -> Plan | None:
         stem = fold(clause.text)
         fields = ("title",) if clause.field == "title" else ("title", "heading", "body", "code")
         expansions = self._prefix_terms(stem, fields)
-        self.needs.append(Need([frozenset([t]) for t, _ in expansions] or [frozenset([stem])], self.idf([stem])))
-        return wq.Or([q for _, q in expansions]) if expansions else wq.NullQuery
+        self.needs.append(Need([frozenset([t]) for _, t, _ in expansions] or [frozenset([stem])], self.idf([stem])))
+        return Plan([self._track(expansions)], [])
 
-    def _expand(self, fieldname: str, prefix: str) -> list[str]:
-        found: list[tuple[int, str]] = []
-        for n, term in enumerate(self.reader.expand_prefix(fieldname, prefix)):
-            if n >= 2000:
-                break
-            text = term.decode("utf-8") if isinstance(term, bytes) else term
-            found.append((self.reader.doc_frequency(fieldname, text), text))
-        found.sort(reverse=True)
-        return [t for _, t in found[:MAX_EXPANSION]]
-
-    def filter(self, clause: Clause) -> wq.Query | None:
+    def filter(self, clause: Clause) -> set[int]:
         value = clause.text
+        eng = self.engine
         if clause.field == "tag":
-            return wq.Term("tags", value.lower())
+            return set(eng.doc_ids("tags", value.lower()))
         if clause.field == "page":
-            return wq.Or([wq.Term("page", value), wq.Prefix("page", value.rstrip("/") + "/")])
-        if clause.field == "path":
-            return wq.Prefix("path", value.lstrip("./"))
-        return None
+            docs = set(eng.doc_ids("page", value))
+            for _df, t in eng.prefix_terms("page", value.rstrip("/") + "/", limit=100000, scan=100000):
+                docs.update(eng.doc_ids("page", t))
+            return docs
+        docs = set()
+        for _df, t in eng.prefix_terms("path", value.lstrip("./"), limit=100000, scan=100000):
+            docs.update(eng.doc_ids("path", t))
+        return docs
 
-    def clause(self, clause: Clause, *, last: bool = False) -> wq.Query | None:
-        if clause.field in ("tag", "page", "path"):
-            return self.filter(clause)
+    def clause(self, clause: Clause, *, last: bool = False) -> Plan | None:
         if clause.kind == "phrase":
             return self.phrase(clause)
         if clause.kind == "prefix":
             return self.prefix(clause)
         return self.word(clause, as_prefix=last and self.prefix_last)
 
-    def group(self, clauses: tuple[Clause, ...], *, mode: str, last_group: bool = False) -> wq.Query | None:
+    def group(self, clauses: tuple[Clause, ...], *, last_group: bool = False) -> GroupPlan | None:
         final = max((i for i, c in enumerate(clauses) if c.kind == "word" and not c.negated and not c.field),
                     default=-1) if last_group else -1
         self.needs = []
         # Filters (tag:, page:, path:) always narrow, even when the words fall back to OR.
-        filters = [q for c in clauses if not c.negated and c.field in FILTERS
-                   for q in [self.clause(c)] if q is not None]
-        positives = [q for i, c in enumerate(clauses) if not c.negated and c.field not in FILTERS
-                     for q in [self.clause(c, last=i == final)] if q is not None]
+        filters = [self.filter(c) for c in clauses if not c.negated and c.field in FILTERS]
+        positives = [p for i, c in enumerate(clauses) if not c.negated and c.field not in FILTERS
+                     for p in [self.clause(c, last=i == final)] if p is not None]
         self.group_needs.append(self.needs)
-        negatives = [q for c in clauses if c.negated for q in [self.clause(c)] if q is not None]
+        refs = set(self.refs)
+        negatives = [p for c in clauses if c.negated and c.field not in FILTERS
+                     for p in [self.clause(c)] if p is not None]
+        self.refs = refs  # excluded words are not "matched terms"
         if not positives and not filters:
             return None
-        main: wq.Query = wq.And(positives) if mode == "and" or not positives else wq.Or(positives)
-        if filters:
-            main = wq.And([main, *filters]) if positives else wq.And(filters)
         words = [c.text for c in clauses if not c.negated and c.kind == "word" and not c.field]
-        tokens = [t.text for w in words for t in ANALYZER(w)]
+        tokens = tuple(t.text for w in words for t in ANALYZER(w))
         if len(tokens) > 1:
-            bonus = wq.Or([wq.Phrase(f, tokens, slop=PROXIMITY_SLOP, boost=PHRASE_BONUS * FIELD_WEIGHTS[f])
-                           for f in PHRASE_FIELDS])
-            main = wq.AndMaybe(main, bonus)
-        if negatives:
-            main = wq.AndNot(main, wq.Or(negatives))
-        return main
+            self.refs.update((f, t) for f in PHRASE_FIELDS for t in tokens)
+        return GroupPlan(positives, filters, negatives, tokens if len(tokens) > 1 else ())
 
-    def build(self, parsed: ParsedQuery, *, mode: str) -> wq.Query | None:
+    def build(self, parsed: ParsedQuery) -> list[GroupPlan]:
         self.group_needs = []
         n = len(parsed.groups)
-        groups = [q for i, g in enumerate(parsed.groups)
-                  for q in [self.group(g, mode=mode, last_group=i == n - 1)] if q is not None]
-        if not groups:
-            return None
-        return groups[0] if len(groups) == 1 else wq.Or(groups)
+        return [p for i, g in enumerate(parsed.groups) for p in [self.group(g, last_group=i == n - 1)]
+                if p is not None]
+
+
+def _satisfying(engine: Engine, plan: Plan, *, score: bool = True) -> dict[int, float]:
+    """Documents that satisfy one clause, with its BM25F score (sum over its terms and fields)."""
+    if plan.phrase is not None:
+        return _phrase_docs(engine, plan.phrase, slop=0)
+    docs: dict[int, float] | None = None
+    for slot in plan.required:
+        acc = engine.sum_scores(slot)
+        if docs is None:
+            docs = acc
+        else:
+            small, big = (docs, acc) if len(docs) <= len(acc) else (acc, docs)
+            docs = {d: s + big[d] for d, s in small.items() if d in big}
+        if not docs:
+            return {}
+    docs = docs or {}
+    if score and plan.optional and docs:
+        for f, t, boost in plan.optional:
+            for d, s in engine.score_docs(docs, f, t, boost).items():
+                docs[d] += s
+    return docs
+
+
+def _phrase_docs(engine: Engine, phrase: tuple[tuple[str, ...], list[int], tuple[str, ...]], *, slop: int,
+                 among: set[int] | None = None, weight: float = 1.0) -> dict[int, float]:
+    """Documents with the tokens standing together in a field, scored as the tokens' BM25 in those fields."""
+    tokens, offsets, fields = phrase
+    out: dict[int, float] = {}
+    pending: list[tuple[str, dict[int, float], set[int]]] = []  # per field: bag scores, documents checked
+
+    def check(f: str, docs: list[int], bag: dict[int, float], checked: set[int]) -> int:
+        pos = [engine.positions(f, t, docs) for t in tokens]
+        found = 0
+        for d in docs:
+            checked.add(d)
+            if phrase_at([p.get(d, []) for p in pos], offsets, slop):
+                out[d] = out.get(d, 0.0) + bag[d]
+                found += 1
+        return found
+
+    for f in fields:
+        per_token: list[dict[int, float]] = []
+        for t in tokens:
+            if among is None:
+                acc = engine.sum_scores([(f, t, FIELD_WEIGHTS[f] * weight)])
+            else:
+                acc = engine.score_docs(among, f, t, FIELD_WEIGHTS[f] * weight)
+            if not acc:
+                per_token = []
+                break
+            per_token.append(acc)
+        if not per_token:
+            continue
+        per_token.sort(key=len)
+        common = [d for d in per_token[0] if all(d in other for other in per_token[1:])]
+        if not common:
+            continue
+        bag = {d: sum(a[d] for a in per_token) for d in common}
+        checked: set[int] = set()
+        pending.append((f, bag, checked))
+        if len(common) > PHRASE_ENOUGH:
+            # Best bag-of-words score first; stop once enough documents hold the phrase (their score is that bag
+            # score, so later ones cannot outrank them in this field) or after MAX_PHRASE_CHECKS.
+            common.sort(key=bag.__getitem__, reverse=True)
+            common = common[:MAX_PHRASE_CHECKS]
+        found = 0
+        for i in range(0, len(common), PHRASE_ENOUGH):
+            found += check(f, common[i: i + PHRASE_ENOUGH], bag, checked)
+            if found >= PHRASE_ENOUGH:
+                break
+    # A document found in one field is also checked in the fields that stopped early: its score sums them all.
+    for f, bag, checked in pending:
+        extra = [d for d in out if d in bag and d not in checked]
+        if extra:
+            check(f, extra, bag, checked)
+    return out
+
+
+def _group_scores(engine: Engine, g: GroupPlan) -> dict[int, float]:
+    scores: dict[int, float] = {}
+    for n, plan in enumerate(g.positives):
+        found = _satisfying(engine, plan)
+        if n == 0:
+            scores = found  # a fresh dict per call: safe to extend in place
+            continue
+        get = scores.get
+        for d, s in found.items():
+            scores[d] = get(d, 0.0) + s
+    if g.filters:
+        allowed = set.intersection(*g.filters)
+        if g.positives:
+            scores = {d: s for d, s in scores.items() if d in allowed}
+        else:
+            scores = dict.fromkeys(allowed, 1.0)
+    for plan in g.negatives:
+        for d in _satisfying(engine, plan, score=False):
+            scores.pop(d, None)
+    return scores
+
+
+def _hit_terms(engine: Engine, refs: set[tuple[str, str]], docs: list[int]) -> dict[int, set[str]]:
+    """Per candidate, the query terms it holds in any field (what Whoosh's matched_terms gave)."""
+    out: dict[int, set[str]] = {d: set() for d in docs}
+    for f, t in refs:
+        if not engine.cached(f, t):
+            # Not scored (the exact-form field): probe the candidates rather than decode the whole list.
+            for d in engine.holding(f, t, docs):
+                out[d].add(t)
+            continue
+        ids = engine.doc_ids(f, t)
+        if not ids:
+            continue
+        if len(ids) <= 4 * len(docs):
+            s = set(ids)
+            for d in docs:
+                if d in s:
+                    out[d].add(t)
+        else:
+            find = index_of(ids)
+            for d in docs:
+                if find(d) is not None:
+                    out[d].add(t)
+    return out
 
 
 def _known(reader: Any, token: str) -> bool:
@@ -258,31 +388,48 @@ def _distance(a: str, b: str) -> int:
 
 
 def correct_word(reader: Any, word: str) -> str | None:
-    """The closest indexed word to an unknown one, or None. Short words allow one edit, longer ones two."""
+    """The closest indexed word to an unknown one, or None. Short words allow one edit, longer ones two.
+
+    The nearest distance wins, so one edit is tried first and the costlier two-edit walk runs only when nothing is
+    one edit away. Body words are searched first; heading and title words (almost always body words too) only
+    when the body has no candidate at that distance. Each walk of a field's word list costs ~5 ms.
+    """
     folded = fold(word)
     if not 3 <= len(folded) <= MAX_CORRECTABLE or not folded.isalpha():
         return None
-    maxdist = 1 if len(folded) <= 5 else 2
-    best: tuple[int, int, str] | None = None
-    for f in SPELL_FIELDS:
-        if f not in reader.schema:
-            continue
-        for cand in reader.terms_within(f, folded, maxdist, prefix=1):
-            cand = cand.decode("utf-8") if isinstance(cand, bytes) else cand
-            if cand == folded:
+    for maxdist in range(1, (1 if len(folded) <= 5 else 2) + 1):
+        best: tuple[int, int, str] | None = None
+        for f in SPELL_FIELDS:
+            if f not in reader.schema:
                 continue
-            dist = _distance(folded, cand)
-            if dist > maxdist:
-                continue
-            freq = reader.doc_frequency("exact", cand) or reader.doc_frequency(f, cand)
-            key = (dist, -freq, cand)
-            if best is None or key < best:
-                best = key
-    return best[2] if best else None
+            found = list(reader.terms_within(f, folded, maxdist, prefix=1))
+            if maxdist == 1:
+                # Swapped neighbours are one edit for the ranking (_distance) but two for the automaton: look them
+                # up directly so that the one-edit pass sees every one-edit word ("refreence" -> "reference").
+                spell = reader.schema[f].spelling_fieldname(f)
+                found.extend(w for i in range(1, len(folded) - 1)
+                             for w in [folded[:i] + folded[i + 1] + folded[i] + folded[i + 2:]]
+                             if w != folded and (spell, w) in reader)
+            for cand in found:
+                cand = cand.decode("utf-8") if isinstance(cand, bytes) else cand
+                if cand == folded:
+                    continue
+                dist = _distance(folded, cand)
+                if dist > maxdist:
+                    continue
+                freq = reader.doc_frequency("exact", cand) or reader.doc_frequency(f, cand)
+                key = (dist, -freq, cand)
+                if best is None or key < best:
+                    best = key
+            if best:
+                return best[2]
+    return None
 
 
-def corrected(reader: Any, parsed: ParsedQuery) -> tuple[ParsedQuery, bool]:
-    """Replace words the index has never seen with their closest indexed spelling."""
+def corrected(reader: Any, parsed: ParsedQuery, memo: dict[str, str | None] | None = None
+              ) -> tuple[ParsedQuery, bool]:
+    """Replace words the index has never seen with their closest indexed spelling (remembered per searcher)."""
+    memo = {} if memo is None else memo
     changed = False
     groups = []
     for g in parsed.groups:
@@ -291,7 +438,11 @@ def corrected(reader: Any, parsed: ParsedQuery) -> tuple[ParsedQuery, bool]:
             if c.kind == "word" and not c.negated and c.field in (None, "title"):
                 tokens = [t.text for t in ANALYZER(c.text)]
                 if tokens and not any(_known(reader, t) for t in tokens):
-                    fix = correct_word(reader, c.text)
+                    if c.text not in memo:
+                        if len(memo) >= 10000:
+                            memo.clear()
+                        memo[c.text] = correct_word(reader, c.text)
+                    fix = memo[c.text]
                     if fix:
                         c = Clause("word", fix, c.field, c.negated)
                         changed = True
@@ -316,7 +467,8 @@ def matcher_for(parsed: ParsedQuery) -> Matcher:
 @dataclass
 class Candidate:
     score: float
-    result: Any
+    doc: int
+    fields: dict[str, Any]
     complete: bool = True  # matched every clause of some group
 
 
@@ -337,68 +489,115 @@ def coverage(needs: list[Need], terms: set[str]) -> tuple[float, float, bool]:
     return share / total, bonus, len(matched) == len(needs)
 
 
-def rank(results: Any, group_needs: list[list[Need]]) -> list[Candidate]:
-    """Re-score Whoosh's hits; each passage stays its own hit, but a section's later passages yield to others.
+def rank(engine: Engine, scored: list[tuple[float, int]], terms: dict[int, set[str]],
+         group_needs: list[list[Need]], *, limit: int, partial: bool) -> list[Candidate]:
+    """Re-score the candidates; each passage stays its own hit, but a section's later passages yield to others.
 
     Score = BM25F x coverage^COVERAGE_POWER x (1 + exact-form bonus), then the k-th passage of the same section
     is multiplied by REPEAT_DECAY**k, so the list shows many sections first and a long section's other matching
-    passages after them. Sections that match every word come first (AND semantics); the others follow only to
-    fill the list, best partial match first.
+    passages after them. Sections that match every word come first (AND semantics); partial matches follow (when
+    `partial`) to fill the list, best first.
+
+    Returns the best `limit` in order. The decay needs each passage's section, i.e. its stored fields (the costly
+    part); since decay only lowers scores, candidates are read best first and reading stops once `limit` of them
+    score above every candidate not yet read.
     """
-    scored: list[Candidate] = []
-    for r in results:
-        terms = {t.decode("utf-8") if isinstance(t, bytes) else t for _, t in (r.matched_terms() or ())}
-        share, bonus, complete = max((coverage(needs, terms) for needs in group_needs if needs),
+    pre: list[Candidate] = []
+    for base, d in scored:
+        share, bonus, complete = max((coverage(needs, terms[d]) for needs in group_needs if needs),
                                      default=(1.0, 0.0, True))
-        score = float(r.score) * (share ** COVERAGE_POWER) * (1.0 + bonus)
-        if not r.get("body") and not r.get("code"):
-            score *= EMPTY_FACTOR  # a bare heading cannot answer anything; its page's sections can
-        scored.append(Candidate(score, r, complete))
-    scored.sort(key=lambda c: -c.score)
+        pre.append(Candidate(base * (share ** COVERAGE_POWER) * (1.0 + bonus), d, {}, complete))
+    if EMPTY_FACTOR != 1.0:
+        for c in pre:
+            c.fields = engine.stored(c.doc)
+            if not c.fields.get("body") and not c.fields.get("code"):
+                c.score *= EMPTY_FACTOR  # a bare heading cannot answer anything; its page's sections can
+    pre.sort(key=lambda c: (-c.score, c.doc))
+    n_complete = sum(c.complete for c in pre)
+    want_partial = max(0, limit - n_complete) if partial else 0
+    want_complete = min(limit, n_complete)
     seen: dict[tuple[str, str], int] = {}
-    for c in scored:
-        key = (c.result["path"], c.result["anchor"])
+    done: list[Candidate] = []
+    for c in pre:
+        settled_complete = sum(1 for x in done if x.complete and x.score > c.score)
+        if settled_complete >= want_complete:
+            done_complete = sum(1 for x in done if x.complete)
+            settled_partial = sum(1 for x in done if not x.complete and x.score > c.score)
+            if done_complete >= want_complete and (
+                    want_partial == 0 or (done_complete == n_complete and settled_partial >= want_partial)):
+                break
+        c.fields = c.fields or engine.stored(c.doc)
+        key = (c.fields["path"], c.fields["anchor"])
         c.score *= REPEAT_DECAY ** seen.get(key, 0)
         seen[key] = seen.get(key, 0) + 1
-    return sorted(scored, key=lambda c: (not c.complete, -c.score))
+        done.append(c)
+    done.sort(key=lambda c: (not c.complete, -c.score, c.doc))
+    return [c for c in done if c.complete or partial][:limit]
 
 
-def _count(results: Any, fetch: int) -> int:
-    """Matching passages: exact when all were collected, else Whoosh's estimate (counting runs the query again)."""
-    scored = results.scored_length()
-    return scored if scored < fetch else max(scored, results.estimated_length())
+def engine_for(searcher: Any) -> Engine:
+    """The searcher's scoring engine, made once per searcher (its caches live as long as the searcher)."""
+    eng = getattr(searcher, "_kb_engine", None)
+    if eng is None:
+        eng = Engine(searcher, K1=BM25_K1, B=BM25_B, field_B=FIELD_B)
+        searcher._kb_engine = eng
+    return eng
 
 
 def run(searcher: Any, query: str, *, limit: int = 10) -> SearchResult:
     """Search (after typo correction) for sections with every word, then fill up with the best partial matches.
 
-    One Whoosh query (an OR of the clauses) gives the candidates; `rank` puts complete matches first. Without
-    FILL_WITH_PARTIAL, partial matches are shown only when no section has every word.
+    Every matching passage gets its BM25F score from the posting lists; the best CANDIDATES get the proximity
+    bonus and the coverage re-rank (`rank`), which puts complete matches first. Without FILL_WITH_PARTIAL, partial
+    matches are shown only when no section has every word.
     """
     parsed = parse(query)
     if not parsed.positive:
         return SearchResult(query=query, total=0, suggestion=None, hits=(), searched="")
     reader = searcher.reader()
+    engine = engine_for(searcher)
     suggestion = None
-    fixed, changed = corrected(reader, parsed)
+    fixed, changed = corrected(reader, parsed, engine.corrections)
     if changed:
         suggestion = fixed.text()
         parsed = fixed
-    builder = QueryBuilder(reader, prefix_last=PREFIX_LAST)
+    builder = QueryBuilder(engine, prefix_last=PREFIX_LAST)
     fetch = max(limit * 3, CANDIDATES)
-    q = builder.build(parsed, mode="or")
-    if q is None:
+    plans = builder.build(parsed)
+    if not plans:
         return SearchResult(query=query, total=0, suggestion=suggestion, hits=(), searched=parsed.text())
-    results = searcher.search(q, limit=fetch, terms=True)
-    ranked = rank(results, builder.group_needs)
-    complete = [c for c in ranked if c.complete]
+    scores: dict[int, float] = {}
+    for n, g in enumerate(plans):
+        found = _group_scores(engine, g)
+        if n == 0:
+            scores = found
+            continue
+        for d, s in found.items():
+            scores[d] = scores.get(d, 0.0) + s
+    total = len(scores)
+    # The proximity bonus (words within PROXIMITY_SLOP) needs positions: read them for the best few only.
+    pool = [(d, scores[d]) for d in heapq.nlargest(fetch * PROXIMITY_POOL, scores, key=scores.__getitem__)]
+    if any(g.proximity for g in plans):
+        among = {d for d, _ in pool}
+        for g in plans:
+            if g.proximity:
+                phrase = (g.proximity, list(range(len(g.proximity))), PHRASE_FIELDS)
+                for d, s in _phrase_docs(engine, phrase, slop=PROXIMITY_SLOP - 1, among=among,
+                                         weight=PHRASE_BONUS).items():
+                    scores[d] += s
+        pool = [(d, scores[d]) for d, _ in pool]
+    top = heapq.nlargest(fetch, pool, key=lambda kv: (kv[1], -kv[0]))
+    docs = [d for d, _ in top]
+    terms = _hit_terms(engine, builder.refs, docs)
+    n_complete = 0
+    for d, _s in top:
+        n_complete += max((coverage(needs, terms[d])[2] for needs in builder.group_needs if needs), default=True)
+    partial = not n_complete or (n_complete < limit and FILL_WITH_PARTIAL)
+    ranked = rank(engine, [(s, d) for d, s in top], terms, builder.group_needs, limit=limit, partial=partial)
     fallback = None
-    total = _count(results, fetch)
-    if complete:
-        if len(complete) >= limit or not FILL_WITH_PARTIAL:
-            ranked = complete
-        if results.scored_length() < fetch:
-            total = len(ranked)
+    if n_complete:
+        if total <= fetch:
+            total = len(top) if partial else n_complete
     elif len(parsed.positive) > 1:
         fallback = "or"
     matcher = matcher_for(parsed)
@@ -408,8 +607,7 @@ def run(searcher: Any, query: str, *, limit: int = 10) -> SearchResult:
 
 
 def _hit(rank: int, c: Candidate, matcher: Matcher) -> Hit:
-    r = c.result
-    fields = r.fields()
+    fields = c.fields
     snippet, highlights = make_snippet(fields.get("body", ""), matcher)
     if not highlights and fields.get("code"):
         code_snippet, code_hl = make_snippet(fields["code"], matcher)
@@ -431,7 +629,9 @@ def _hit(rank: int, c: Candidate, matcher: Matcher) -> Hit:
     )
 
 
-def weighting() -> BM25F:
+def weighting() -> Any:
+    from whoosh.scoring import BM25F
+
     return BM25F(B=BM25_B, K1=BM25_K1, **{f"{f}_B": b for f, b in FIELD_B.items()})
 
 

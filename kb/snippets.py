@@ -7,13 +7,30 @@ identifier parts) so "partnered" lights up for the query "partners".
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-from .analysis import ANALYZER, fold
+from .analysis import ANALYZER, WORD_PATTERN, fold
 
 SNIPPET_CHARS = 240
 CONTEXT_BEFORE = 60
 ELLIPSIS = "…"
+WORD_CACHE = 50000  # surface words whose analysis is remembered (vocabulary is Zipfian: most repeat)
+
+_WORD = re.compile(WORD_PATTERN)
+_RUN = r"[\w’'ʼʻ.\-]"  # the characters a WORD_PATTERN token is made of
+_tokens_of: dict[str, tuple[tuple[str, int, int], ...]] = {}
+
+
+def word_tokens(word: str) -> tuple[tuple[str, int, int], ...]:
+    """Index terms of one tokenizer word with their offsets inside it (the analyzer is per-word, context-free)."""
+    got = _tokens_of.get(word)
+    if got is None:
+        got = tuple((t.text, t.startchar, t.endchar) for t in ANALYZER(word, chars=True, removestops=True))
+        if len(_tokens_of) >= WORD_CACHE:
+            _tokens_of.clear()
+        _tokens_of[word] = got
+    return got
 
 
 @dataclass(frozen=True)
@@ -32,11 +49,42 @@ class Matcher:
         return False
 
 
+def _keys(matcher: Matcher) -> tuple[str, ...]:
+    """Short heads every word holding a query term contains: stemming only rewrites a word's end (y -> i, e dropped),
+    so a term's first two letters (one for short terms) appear in any surface word that analyses to it. The
+    stemmer's only exceptions that touch a second letter: dying/lying/tying -> die/lie/tie."""
+    keys = {t[: max(1, min(2, len(t) - 1))] for t in matcher.terms} | set(matcher.prefixes)
+    keys.update(t[0] + "y" for t in matcher.terms if len(t) == 3 and t.endswith("ie"))
+    return tuple(keys)
+
+
+def _runs(text: str, keys: tuple[str, ...]) -> list[tuple[int, int]]:
+    """(start, end) of the runs of word characters that contain a key; the whole text when it is not ASCII
+    (folding could then change lengths, and offsets must stay those of `text`)."""
+    if not text.isascii():
+        return [(0, len(text))]
+    pattern = re.compile(_RUN + "*(?:" + "|".join(re.escape(k) for k in sorted(keys, key=len, reverse=True)) + ")"
+                         + _RUN + "*")
+    return [m.span() for m in pattern.finditer(text.lower())]
+
+
 def match_spans(text: str, matcher: Matcher) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
-    for t in ANALYZER(text, chars=True, positions=True, removestops=True):
-        if matcher.matches(t.text, text[t.startchar: t.endchar]):
-            spans.append((t.startchar, t.endchar))
+    keys = _keys(matcher)
+    if not keys:
+        return spans
+    # Only runs of word characters holding a key can hold a query term: the rest is never tokenized.
+    for run_start, run_end in _runs(text, keys):
+        for m in _WORD.finditer(text, run_start, run_end):
+            word = m.group()
+            if word not in _tokens_of:
+                low = fold(word)
+                if not any(k in low for k in keys):
+                    continue  # cannot hold a query term: spare analysing (stemming) it
+            base = m.start()
+            for term, start, end in word_tokens(word):
+                if matcher.matches(term, text[base + start: base + end]):
+                    spans.append((base + start, base + end))
     spans.sort()
     merged: list[tuple[int, int]] = []
     for s, e in spans:
