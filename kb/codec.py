@@ -108,8 +108,12 @@ class KbPostingPool(PostingPool):
 
 
 def open_writer(ix: Any, *, limitmb: int) -> Any:
-    """A Whoosh writer with kb's codec and posting pool (`limitmb` bounds the pool's memory)."""
-    writer = ix.writer(limitmb=limitmb, codec=codec())
+    """A Whoosh writer with kb's codec and posting pool (`limitmb` bounds the pool's memory).
+
+    Segments are written as separate files, not one compound file: Whoosh reads a compound segment into memory on
+    every open, which made a cold `kb search` on a large index pay for the whole index (hundreds of MB).
+    """
+    writer = ix.writer(limitmb=limitmb, codec=codec(), compound=False)
     if isinstance(writer, SegmentWriter) and type(writer.pool) is PostingPool and _pool_supported():
         writer.pool = KbPostingPool(writer._tempstorage, writer.newsegment, limitmb=limitmb)
     return writer

@@ -45,7 +45,9 @@ def live(index: Path) -> Path:
 
 
 def segments(index: Path) -> list[Path]:
-    segs = sorted(live(index).glob("*.seg"))
+    """The generation's segment files (postings, terms, columns), largest first."""
+    segs = sorted((p for p in live(index).glob("MAIN_*") if not p.name.endswith("WRITELOCK")),
+                  key=lambda p: p.stat().st_size, reverse=True)
     assert segs
     return segs
 
