@@ -124,7 +124,7 @@ def check_folder(root: Path, *, include_drafts: bool = False, max_file_bytes: in
             continue
         pages.append(proc.page)
         try:
-            source = f.path.read_bytes().decode("utf-8", errors="replace")
+            source = Path(f.path).read_bytes().decode("utf-8", errors="replace")
         except OSError:
             source = ""
         leftovers.extend(page_leftovers(proc.page, source))

@@ -22,11 +22,11 @@ SKIPPED_DIRS = frozenset({"node_modules", "__pycache__"})
 class SourceFile:
     """A page file as found on disk; `rel` is its POSIX path relative to the content root, the page's address."""
 
-    path: Path
+    path: str  # a plain string: building a Path per file was most of a freshness check's cost
     rel: str
     size: int
     mtime_ns: int  # the newest of the page's and its folders' `_category_` files: a new label means a new crumb
-    categories: tuple[tuple[str, Path], ...] = ()  # (rel, path) of each enclosing `_category_` file, outermost first
+    categories: tuple[tuple[str, str], ...] = ()  # (rel, path) of each enclosing `_category_` file, outermost first
 
     @property
     def signature(self) -> tuple[int, int]:
@@ -72,13 +72,13 @@ def _inside(real: str, real_root: str) -> bool:
 
 
 def _walk(
-    folder: Path,
+    folder: str | Path,
     prefix: str,
     real_root: str,
     seen_dirs: set[str],
     files: list[SourceFile],
     problems: list[Problem],
-    categories: tuple[tuple[str, Path, int], ...],
+    categories: tuple[tuple[str, str, int], ...],
 ) -> None:
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
@@ -88,11 +88,12 @@ def _walk(
     for entry in entries:
         if entry.name in CATEGORY_FILES and prefix:
             try:
-                categories = categories + ((f"{prefix}{entry.name}", Path(entry.path), entry.stat().st_mtime_ns),)
+                categories = categories + ((f"{prefix}{entry.name}", entry.path, entry.stat().st_mtime_ns),)
             except OSError:
                 pass
             break
     newest_category = max((c[2] for c in categories), default=0)
+    category_files = tuple((c[0], c[1]) for c in categories)
     for entry in entries:
         name = entry.name
         if name.startswith("."):
@@ -122,11 +123,11 @@ def _walk(
                 problems.append(Problem(rel, "folder link loops back to a folder already read", "skipped"))
                 continue
             seen_dirs.add(real)
-            _walk(Path(entry.path), rel + "/", real_root, seen_dirs, files, problems, categories)
+            _walk(entry.path, rel + "/", real_root, seen_dirs, files, problems, categories)
         elif is_file and is_page_name(name):
             try:
                 st = entry.stat()
             except OSError:
                 continue  # vanished between listing and stat: it is simply not a page any more
-            files.append(SourceFile(Path(entry.path), rel, st.st_size, max(st.st_mtime_ns, newest_category),
-                                    tuple((c[0], c[1]) for c in categories)))
+            files.append(SourceFile(entry.path, rel, st.st_size, max(st.st_mtime_ns, newest_category),
+                                    category_files))

@@ -75,7 +75,7 @@ def process_file(file: SourceFile, settings: Settings, known_sha1: str = "") -> 
             raise Skip(Problem(file.rel, f"file is {file.size / 1048576:.1f} MB, over the {mb:g} MB limit",
                                "skipped (raise it with --max-file-size)"))
         try:
-            data = file.path.read_bytes()
+            data = Path(file.path).read_bytes()
         except FileNotFoundError:
             raise Skip(Problem(file.rel, "file vanished while indexing", "skipped")) from None
         except PermissionError:
@@ -85,7 +85,7 @@ def process_file(file: SourceFile, settings: Settings, known_sha1: str = "") -> 
         labels: list[str] = []
         category_problems: list[Problem] = []
         for cat_rel, cat_path in file.categories:
-            label, problem = read_category(cat_path, cat_rel)
+            label, problem = read_category(Path(cat_path), cat_rel)
             labels += [label] if label else []
             category_problems += [problem] if problem else []
         sha1 = hashlib.sha1(data + "\0".join(labels).encode("utf-8")).hexdigest()
