@@ -613,6 +613,9 @@ def _hit(rank: int, c: Candidate, matcher: Matcher) -> Hit:
         code_snippet, code_hl = make_snippet(fields["code"], matcher)
         if code_hl or not snippet:
             snippet, highlights = code_snippet, code_hl
+    if not snippet:
+        # A section that is only a heading (its content was a component or an image): its heading is what it says.
+        snippet, highlights = make_snippet(fields.get("section", ""), matcher)
     return Hit(
         rank=rank,
         score=round(c.score, 3),
@@ -635,4 +638,4 @@ def weighting() -> Any:
     return BM25F(B=BM25_B, K1=BM25_K1, **{f"{f}_B": b for f, b in FIELD_B.items()})
 
 
-__all__ = ["run", "weighting", "EXACT_ANALYZER"]
+__all__ = ["run", "weighting"]

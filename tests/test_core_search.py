@@ -154,3 +154,11 @@ def test_search_from_many_threads(seed_kb: KnowledgeBase) -> None:
         t.join()
     assert not errors
     assert len(answers) == 8 * 20
+
+
+def test_a_heading_only_section_has_its_heading_as_snippet(make_kb) -> None:
+    kb = make_kb({"api.mdx": "# API\n\n## Forward calls to voicemail\n\n<CodeSnippet file=\"forward.sh\" />\n"})
+    hit = kb.search("voicemail").hits[0]
+    assert hit.anchor == "forward-calls-to-voicemail"
+    assert hit.snippet == "Forward calls to voicemail"
+    assert [hit.snippet[s:e] for s, e in hit.highlights] == ["voicemail"]
