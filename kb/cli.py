@@ -101,7 +101,8 @@ def search(kb: Any, query: tuple[str, ...], limit: int, as_json: bool, no_refres
         if result.hits:
             click.echo(format_result(result, color=use_color(sys.stdout.isatty())))
         else:
-            click.echo(f"No results for {text!r}.", err=True)
+            shown = text if len(text) <= 80 else text[:77] + "..."
+            click.echo(f"No results for {shown!r}.", err=True)
     if not result.hits:
         sys.exit(EXIT_NO_MATCH)
 

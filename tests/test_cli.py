@@ -146,3 +146,10 @@ def test_group_by_page(run) -> None:
     assert data["total"] == 1
     assert len(data["hits"]) == 1
     assert data["hits"][0]["path"] == "introduction.md"
+
+
+def test_no_results_message_stays_one_short_line(run) -> None:
+    result = run("search", "zq" * 50_000)
+    assert result.exit_code == 1
+    [line] = result.stderr.strip().splitlines()[-1:]
+    assert line.startswith("No results for") and len(line) < 120
