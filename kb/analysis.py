@@ -232,24 +232,14 @@ class IndexAnalyzer(Analyzer):
                                    removestops=removestops, start_pos=start_pos, start_char=start_char,
                                    tokenize=tokenize, mode=mode, no_morph=no_morph, **kwargs)
             return
-        words = self._words
-        if len(words) > _CACHE_MAX:
-            words.clear()
         t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
         t.boost = 1.0
         t.stopped = False
-        pos = start_pos
-        for word in _WORD.findall(value):
-            found = words.get(word)
-            if found is None:
-                found = words[word] = self._analyse(word)
-            terms, shift = found
-            for term, offset in terms:
-                t.text = term
-                if positions:
-                    t.pos = pos + offset
-                yield t
-            pos += 1 + shift
+        for term, pos in self.terms(value):
+            t.text = term
+            if positions:
+                t.pos = start_pos + pos
+            yield t
 
 
 class Analysed:

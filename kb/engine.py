@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from itertools import accumulate
 from math import log
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
 from whoosh.util.numeric import byte_to_length
@@ -101,14 +101,7 @@ class Engine:
             try:
                 _probe(m, local, off, found)
             except AttributeError:  # a wrapped matcher (deletions) or another codec: the public way
-                for d in local:
-                    if not m.is_active():
-                        break
-                    m.skip_to(d)
-                    if not m.is_active():
-                        break
-                    if m.id() == d:
-                        found.append(d + off)
+                found.extend(d + off for d in _skip_through(m, local))
         return found
 
     def doc_ids(self, field: str, term: str) -> list[int]:
@@ -227,14 +220,8 @@ class Engine:
                 m = reader.postings(field, term)
             except Exception:
                 continue
-            for d in local:
-                if not m.is_active():
-                    break
-                m.skip_to(d)
-                if not m.is_active():
-                    break
-                if m.id() == d:
-                    out[d + off] = m.value_as("positions")
+            for d in _skip_through(m, local):
+                out[d + off] = m.value_as("positions")
         return out
 
     def stored(self, doc: int) -> dict[str, Any]:
@@ -346,3 +333,15 @@ def phrase_at(positions: list[list[int]], offsets: list[int], slop: int = 0) -> 
         if ok:
             return True
     return False
+
+
+def _skip_through(m: Any, local: list[int]) -> Iterator[int]:
+    """Yield each of the sorted ids `local` that the matcher holds, leaving the matcher on it while yielded."""
+    for d in local:
+        if not m.is_active():
+            return
+        m.skip_to(d)
+        if not m.is_active():
+            return
+        if m.id() == d:
+            yield d

@@ -292,9 +292,10 @@ def _sha1_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _fsync_dir(folder: Path) -> None:
+def _fsync_path(path: Path) -> None:
+    """Flush one file or folder to disk; a path that cannot be opened or synced is left as it is."""
     try:
-        fd = os.open(folder, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return
     try:
@@ -305,21 +306,16 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _fsync_dir(folder: Path) -> None:
+    _fsync_path(folder)
+
+
 def _fsync_tree(gen: Path) -> None:
     """Flush a generation's files before publishing it, so that a power cut cannot publish empty files."""
     for child in gen.iterdir():
         if child.is_file():
-            try:
-                fd = os.open(child, os.O_RDONLY)
-            except OSError:
-                continue
-            try:
-                os.fsync(fd)
-            except OSError:
-                pass
-            finally:
-                os.close(fd)
-    _fsync_dir(gen)
+            _fsync_path(child)
+    _fsync_path(gen)
 
 
 WHOOSH_LOCK_SUFFIX = "_WRITELOCK"
