@@ -74,12 +74,14 @@ class KnowledgeBase:
         return Indexer(self.content_dir, self.store, self.settings, lock_timeout=self.lock_timeout,
                        on_note=self.note)
 
-    def reindex(self, *, full: bool = False, progress: Callable[[int, int], None] | None = None) -> ReindexReport:
+    def reindex(self, *, full: bool = False, verify: bool = False,
+                progress: Callable[[int, int], None] | None = None) -> ReindexReport:
         """Bring the index in step with the content folder (only changed pages are parsed unless `full`).
 
-        Waits up to `lock_timeout` seconds for another reindex, then raises IndexLocked.
+        With `verify`, the index files' checksums are checked even when no page changed (a damaged index is then
+        rebuilt). Waits up to `lock_timeout` seconds for another reindex, then raises IndexLocked.
         """
-        return self.indexer().reindex(full=full, progress=progress)
+        return self.indexer().reindex(full=full, progress=progress, verify=verify)
 
     def refresh(self) -> ReindexReport | None:
         """Reindex if the content changed since the last reindex (stat check only); None when already fresh.

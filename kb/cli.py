@@ -137,16 +137,17 @@ def _refresh(kb: Any) -> None:
 @click.option("--full", is_flag=True, help="Rebuild from scratch instead of updating changed pages only.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @click.option("--strict", is_flag=True, help="Exit with status 1 when any page had a problem.")
+@click.option("--verify", is_flag=True, help="Check the index files' checksums even when no page changed.")
 @click.option("--watch", is_flag=True,
               help="Then keep watching the content folder and update the index as pages are saved (Ctrl-C stops).")
 @click.pass_obj
-def reindex(kb: Any, full: bool, as_json: bool, strict: bool, watch: bool) -> None:
+def reindex(kb: Any, full: bool, as_json: bool, strict: bool, verify: bool, watch: bool) -> None:
     """Update the index from the content folder (only changed pages are re-parsed)."""
     if watch:
         _needs_extra("watchfiles", "watch", "--watch")
     bar = _ProgressBar()
     try:
-        report = kb.reindex(full=full, progress=bar.update)
+        report = kb.reindex(full=full, verify=verify, progress=bar.update)
     finally:
         bar.close()
     if as_json:

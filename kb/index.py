@@ -200,10 +200,12 @@ class Indexer:
         return plan(discover(self.content), manifest)
 
     def reindex(self, *, full: bool = False, progress: Progress | None = None, wait: bool = True,
-                why: str | None = None) -> ReindexReport:
+                why: str | None = None, verify: bool = False) -> ReindexReport:
         """Update (or with `full`, rebuild) the index; with `wait=False`, fail at once if another writer runs.
 
-        `why` is noted once the lock is ours, so a rebuild that cannot start does not announce itself.
+        `why` is noted once the lock is ours, so a rebuild that cannot start does not announce itself. Before an
+        update, the live index is checked by file names and sizes and by opening it; `verify` also compares every
+        file's checksum (seconds on a large index, so it is asked for, or done when a search fails).
         """
         started = time.perf_counter()
         discovery = discover(self.content)
@@ -215,7 +217,7 @@ class Indexer:
             with lock:
                 if why:
                     self.note(why)
-                manifest = None if full else self._usable_manifest()
+                manifest = None if full else self._usable_manifest(verify=verify)
                 if manifest is None:
                     report = self._full(discovery, progress)
                 else:
@@ -227,7 +229,7 @@ class Indexer:
             raise write_error(self.store.folder, exc) from None
         return _finish(report, started)
 
-    def _usable_manifest(self) -> Manifest | None:
+    def _usable_manifest(self, *, verify: bool) -> Manifest | None:
         """The live generation's manifest if it can be updated in place; None (with a note why) to rebuild."""
         gen, why = self.store.diagnose()
         where = self.store.folder
@@ -247,7 +249,7 @@ class Indexer:
         if manifest.stamp != self.settings.stamp():
             self.note("index was built by another kb version or with other settings; rebuilding it")
             return None
-        problem = self.store.verify(gen, manifest, deep=True)
+        problem = self.store.verify(gen, manifest, deep=verify)
         if problem is None:
             try:
                 from whoosh.index import open_dir

@@ -106,7 +106,7 @@ class IndexStore:
         """Why the generation's files differ from what its manifest recorded (None when they match).
 
         The quick check (names and sizes) runs before every open, because a truncated segment opens fine and only
-        fails on some later search; the deep check (SHA-1) runs on every reindex and whenever a search fails.
+        fails on some later search; the deep check (SHA-1) runs on `kb reindex --verify` and whenever a search fails.
         """
         if not manifest.index:
             return "its manifest lists no index files"

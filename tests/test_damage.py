@@ -180,17 +180,18 @@ def test_reindex_rebuilds_a_damaged_index(site: Site, tmp_path: Path, damage: st
     assert len([n for n in leftovers if n.startswith("gen-")]) == 1 and not [n for n in leftovers if n.startswith(".")]
 
 
-def test_same_size_corruption_inside_a_segment_is_caught_by_reindex(site: Site, tmp_path: Path) -> None:
+def test_same_size_corruption_inside_a_segment_is_caught_by_reindex_verify(site: Site, tmp_path: Path) -> None:
     index = tmp_path / "index"
     seg = segments(index)[0]
     data = bytearray(seg.read_bytes())
     mid = len(data) // 2
     data[mid:mid + 64] = bytes(64)  # a bad disk block: same size, different bytes
     seg.write_bytes(bytes(data))
+    content = site.root
     notes: list[str] = []
-    kb = KnowledgeBase(site.root, index, on_note=notes.append)
+    kb = KnowledgeBase(content, index, on_note=notes.append)
     try:
-        report = kb.reindex()
+        report = kb.reindex(verify=True)
         assert report.full
         assert any("checksum" in n for n in notes), notes
         answers_correctly({h.path for h in kb.search(revision(0), limit=1000).hits}, site)
