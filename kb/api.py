@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -19,32 +19,9 @@ from .analysis import CRUMB_SEP
 from .index import Indexer
 from .manifest import Settings, format_stamp
 from .store import IndexStore, Reader
-from .model import Hit, ReindexReport, SearchResult
+from .model import Hit, PageText, ReindexReport, SearchResult, SectionText
 
 Note = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class SectionText:
-    """A whole section as stored in the index: what `kb show` prints and the read_section tool returns."""
-
-    page: str
-    path: str
-    title: str
-    section: str
-    anchor: str
-    breadcrumb: tuple[str, ...]
-    line: int
-    text: str
-    code: str = ""
-
-
-@dataclass(frozen=True)
-class PageText:
-    page: str
-    path: str
-    title: str
-    sections: tuple[SectionText, ...]
 
 
 class KnowledgeBase:

@@ -140,3 +140,26 @@ class ReindexReport:
         elif self.warnings:
             text += f"; {len(self.warnings)} warnings, see above"
         return text
+
+
+@dataclass(frozen=True)
+class SectionText:
+    """A whole section as stored in the index: what `kb show` prints and the read_section tool returns."""
+
+    page: str
+    path: str
+    title: str
+    section: str
+    anchor: str
+    breadcrumb: tuple[str, ...]
+    line: int
+    text: str
+    code: str = ""
+
+
+@dataclass(frozen=True)
+class PageText:
+    page: str
+    path: str
+    title: str
+    sections: tuple[SectionText, ...]

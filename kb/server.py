@@ -26,8 +26,8 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
-from .api import KnowledgeBase, PageText, SectionText
-from .model import SearchResult
+from .api import KnowledgeBase
+from .model import PageText, SearchResult, SectionText
 from .errors import ContentError, IndexLocked, IndexUnusable, KbError, NotFound, QueryError
 
 MAX_QUERY_CHARS = 500
