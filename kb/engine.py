@@ -88,16 +88,7 @@ class Engine:
         """Which of `docs` hold the term in the field, skipping through the posting blocks without decoding them
         all (block headers carry their last id), for terms only checked for a few candidates."""
         found: list[int] = []
-        todo = sorted(docs)
-        for reader, off in self.leaves:
-            n = reader.doc_count_all()
-            local = [d - off for d in todo if off <= d < off + n]
-            if not local:
-                continue
-            try:
-                m = reader.postings(field, term)
-            except Exception:
-                continue
+        for m, local, off in self._leaf_matchers(field, term, docs):
             try:
                 _probe(m, local, off, found)
             except AttributeError:  # a wrapped matcher (deletions) or another codec: the public way
@@ -211,18 +202,25 @@ class Engine:
                 if i is not None:
                     out[d] = decode(values[i])
             return out
+        for m, local, off in self._leaf_matchers(field, term, docs):
+            for d in _skip_through(m, local):
+                out[d + off] = m.value_as("positions")
+        return out
+
+    def _leaf_matchers(self, field: str, term: str, docs: list[int]) -> Iterator[tuple[Any, list[int], int]]:
+        """Per segment holding some of `docs`: the term's matcher, those docs as sorted segment-local ids, and
+        the segment's offset. Segments without the term are skipped."""
         todo = sorted(docs)
         for reader, off in self.leaves:
-            local = [d - off for d in todo if off <= d < off + reader.doc_count_all()]
+            n = reader.doc_count_all()
+            local = [d - off for d in todo if off <= d < off + n]
             if not local:
                 continue
             try:
                 m = reader.postings(field, term)
-            except Exception:
+            except Exception:  # the term is not in this segment (Whoosh raises TermNotFound and kin)
                 continue
-            for d in _skip_through(m, local):
-                out[d + off] = m.value_as("positions")
-        return out
+            yield m, local, off
 
     def stored(self, doc: int) -> dict[str, Any]:
         got = self._stored.get(doc)

@@ -29,7 +29,6 @@ BM25_B = 0.75
 BM25_K1 = 1.2
 FIELD_B: dict[str, float] = {"heading": 1.0}  # full length normalisation: a heading that is all query wins
 MAX_EXPANSION = 64  # terms a prefix may expand to
-MAX_RESULTS = 1000
 CANDIDATES = 100  # Whoosh hits re-scored per query; bounded, so per-query work does not grow with the index
 COVERAGE_POWER = 2.0  # partial matches: score x (rarity-weighted share of the query matched) ** this
 EXACT_BONUS = 0.1  # exact (unstemmed) form matched: score x (1 + this)

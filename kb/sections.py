@@ -11,7 +11,6 @@ import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Iterator
 
 from bs4 import BeautifulSoup, NavigableString, Tag
 
@@ -410,8 +409,3 @@ def _dedupe(crumbs: tuple[str, ...]) -> tuple[str, ...]:
         if not out or out[-1].casefold() != c.casefold():
             out.append(c)
     return tuple(out)
-
-
-def iter_passages(pages: list[Page]) -> Iterator[Passage]:
-    for page in pages:
-        yield from page.passages
