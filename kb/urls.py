@@ -186,8 +186,11 @@ def _jekyll(rel: str, meta: dict[str, Any], routing: Routing) -> str | None:
 def _jekyll_fill(template: str, rel: str, meta: dict[str, Any], name: str, coll: str, inner: list[str]) -> str:
     dated = _DATED.match(name)
     date = meta.get("date")
+    written = re.match(r"^(\d{4})-(\d{2})-(\d{2})", date.strip()) if isinstance(date, str) else None
     if isinstance(date, (_dt.date, _dt.datetime)):
         y, m, d = f"{date.year:04d}", f"{date.month:02d}", f"{date.day:02d}"
+    elif written:  # a date YAML did not read as one ("2016-11-14 14:29:59 -0800"); its day, as written
+        y, m, d = written.groups()
     elif dated:
         y, m, d = dated.group(1), dated.group(2), dated.group(3)
     else:
