@@ -114,10 +114,10 @@ def test_version() -> None:
 
 def test_help_texts_are_complete() -> None:
     top = CliRunner().invoke(cli, ["--help"], terminal_width=80).output
-    listing = " ".join(top.split("Commands:")[1].split("Examples")[0].split())
+    listing = "".join(top.split("Commands:")[1].split("Examples")[0].split())  # wrapping aside
     for name, cmd in cli.commands.items():  # each description whole, never cut mid-sentence
-        first = " ".join((cmd.help or "").strip().split("\n\n")[0].split())
-        assert f"{name} {first}" in listing, name
+        first = "".join((cmd.help or "").strip().split("\n\n")[0].split())
+        assert f"{name}{first}" in listing, name
     search = CliRunner().invoke(cli, ["search", "--help"]).output
     for piece in ("path:", "source:", "tag:", "title:", '"a phrase"', "-word", "word*", "OR", "Examples:"):
         assert piece in search, piece
