@@ -48,6 +48,9 @@ class SearchHit(BaseModel):
     line: int
     snippet: str
     score: float
+    source: str = Field(default="", description="The source (content folder) the page is in.")
+    url: str | None = Field(default=None, description="The section on the published site, when known: "
+                                                      "link the reader to it.")
 
 
 class SearchResults(BaseModel):
@@ -87,7 +90,8 @@ def build(kb: KnowledgeBase) -> Any:
         except KbError as exc:
             raise ToolFailure(str(exc)) from None
         hits = [SearchHit(rank=h.rank, breadcrumb=list(h.breadcrumb), page=h.page, path=h.path, anchor=h.anchor,
-                          line=h.line, snippet=h.snippet, score=h.score) for h in result.hits]
+                          line=h.line, snippet=h.snippet, score=h.score, source=h.source, url=h.url)
+                for h in result.hits]
         return SearchResults(query=result.query, total=result.total, suggestion=result.suggestion, hits=hits)
 
     @server.tool(name="read_section", description=READ_DESCRIPTION)
@@ -101,7 +105,7 @@ def build(kb: KnowledgeBase) -> Any:
         except KbError as exc:
             raise ToolFailure(str(exc)) from None
         address = s.path + (f"#{s.anchor}" if s.anchor else "")
-        parts = [" > ".join(s.breadcrumb), f"({address}, line {s.line})", "", s.text]
+        parts = [" > ".join(s.breadcrumb), f"({address}, line {s.line})", *([s.url] if s.url else []), "", s.text]
         if s.code:
             parts += ["", s.code]
         return "\n".join(parts).rstrip() + "\n"

@@ -47,7 +47,8 @@ def make_sources(configs: tuple[SourceConfig, ...]) -> tuple[Source, ...]:
         site = read_site(c.path, c.dialect)
         dialect = c.dialect or site.dialect
         routing = site.routing if site.routing.dialect == dialect else Routing(dialect=dialect)
-        out.append(Source(c, routing, c.base_url or site.base_url, f"{c.name}/" if len(configs) > 1 else ""))
+        base = c.base_url or (site.base_url if re.match(r"^https?://[^/\s]+", site.base_url) else "")
+        out.append(Source(c, routing, base, f"{c.name}/" if len(configs) > 1 else ""))
     return tuple(out)
 
 

@@ -49,6 +49,17 @@
     return hit.path + ":" + hit.line + (hit.anchor ? "#" + hit.anchor : "");
   }
 
+  // A link to the page on the published site; web URLs only (no javascript: or data: link can come through).
+  function published(url) {
+    const link = el("a", "published", "On the site ↗");
+    let parsed = null;
+    try { parsed = new URL(url); } catch (_e) { parsed = null; }
+    if (parsed && /^ht{2}ps?:$/.test(parsed.protocol)) link.href = parsed.href;
+    link.rel = "noopener noreferrer";
+    link.title = url;
+    return link;
+  }
+
   function readerUrl(query, page, anchor) {
     const params = new URLSearchParams();
     if (query) params.set("q", query);
@@ -73,7 +84,7 @@
     results.replaceChildren();
     data.hits.forEach((hit) => {
       const li = el("li");
-      const link = el("a");
+      const link = el("a", "hit");
       link.href = readerUrl(query, hit.page, hit.anchor);
       link.dataset.page = hit.page;
       link.dataset.anchor = hit.anchor;
@@ -85,6 +96,7 @@
         link.appendChild(p);
       }
       li.appendChild(link);
+      if (hit.url) li.appendChild(published(hit.url));
       results.appendChild(li);
     });
     let text;
@@ -154,7 +166,8 @@
       const url = "/api/pages/" + encodeURIComponent(page) + "/sections/" + encodeURIComponent(anchor);
       const s = await getJson(url);
       crumbs(s.breadcrumb, crumbBox);
-      where.textContent = s.path + ":" + s.line + (s.anchor ? "#" + s.anchor : "");
+      where.textContent = s.path + ":" + s.line + (s.anchor ? "#" + s.anchor : "") + " ";
+      if (s.url) where.appendChild(published(s.url));
       text.textContent = s.text;
       code.textContent = s.code;
       code.hidden = !s.code;
@@ -179,7 +192,7 @@
     }
   }
 
-  function links() { return Array.from(results.querySelectorAll("a")); }
+  function links() { return Array.from(results.querySelectorAll("a.hit")); }
 
   function follow(event, href) {
     event.preventDefault();
@@ -209,7 +222,7 @@
     else if (event.key === "Escape") { event.preventDefault(); input.focus(); }
   });
   results.addEventListener("click", (event) => {
-    const link = event.target.closest("a");
+    const link = event.target.closest("a.hit");
     if (!link || event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
     follow(event, link.getAttribute("href"));
   });
