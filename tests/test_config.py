@@ -127,3 +127,15 @@ def test_bad_environment_value_is_a_usage_error(project: Path) -> None:
     result = kb("search", "Mobi", cwd=project, env={"KB_LOCK_TIMEOUT": "soon"})
     assert result.exit_code == 2 and "KB_LOCK_TIMEOUT" in result.stderr
 
+
+
+def test_readme_config_example_is_valid(tmp_path: Path) -> None:
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    example = readme.split("### Several sources", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "kb.toml").write_text(example, encoding="utf-8")
+    config = load_config(tmp_path / "kb.toml")
+    assert [s.name for s in config.sources] == ["docs", "handbook"]
+    assert config.sources[1].exclude == ("drafts/", "*.tmp.md")
+    assert config.index == tmp_path / ".kb-index"
