@@ -12,7 +12,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from .errors import ConfigError
 
@@ -212,6 +212,7 @@ def _value(key: str, value: Any, spec: tuple[tuple[type, ...], str], fail: Any) 
     types, expected = spec
     if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
         raise fail(f"expected {expected}, got {value!r}")
+    value = cast(Any, value)  # checked above; isinstance with a tuple of types narrows to `object`
     if key == "name" and not _NAME.match(value):
         raise fail(f"expected {expected}, got {value!r}")
     if key in ("include", "exclude") and not all(isinstance(g, str) and g for g in value):

@@ -9,9 +9,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .config import FileConfig, SourceConfig, check_base_url, config_path, load_config
 from .errors import ConfigError

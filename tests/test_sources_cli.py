@@ -8,8 +8,9 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -84,7 +85,7 @@ def test_show_accepts_every_printed_address(site: Path) -> None:
     data = json.loads(kb(site, "search", "store", "-n", "6", "--json").stdout)["hits"]
     vim = kb(site, "search", "store", "-n", "6", "--vimgrep").stdout.splitlines()
     assert len(blocks) == len(data) == len(vim) == 6
-    for block, hit, vimline in zip(blocks, data, vim):
+    for block, hit, vimline in zip(blocks, data, vim, strict=True):
         where = block[1].split()
         address, url = where[0], where[1]
         assert address == f"{hit['path']}:{hit['line']}" + (f"#{hit['anchor']}" if hit["anchor"] else "")
