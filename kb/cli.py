@@ -241,7 +241,11 @@ def _refresh(kb: Any) -> None:
             _note(f"warning: {w}")
 
 
-@cli.command()
+@cli.command(epilog="""\b
+Examples:
+  kb reindex                      only changed, added and removed pages
+  kb reindex --full --json        rebuild from scratch; the report as JSON
+  kb reindex --watch              then keep the index in step as pages are saved""")
 @click.option("--full", is_flag=True, help="Rebuild from scratch instead of updating changed pages only.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @click.option("--strict", is_flag=True, help="Exit with status 1 when any page had a problem.")
@@ -267,7 +271,7 @@ def reindex(kb: Any, full: bool, as_json: bool, strict: bool, verify: bool, watc
     if watch:
         from .watch import watch as watch_content
 
-        _note(f"watching {kb.content_dir} for changes; Ctrl-C stops")
+        _note(f"watching {', '.join(str(s.path) for s in kb.sources)} for changes; Ctrl-C stops")
         watch_content(kb, note=_note)
         return
     if strict and report.warnings:
@@ -294,7 +298,7 @@ class _ProgressBar:
 
 
 @cli.command()
-@click.argument("target")
+@click.argument("target", metavar="ADDRESS")
 @click.option("--json", "as_json", is_flag=True, help="Print the page or section as JSON.")
 @click.pass_obj
 def show(kb: Any, target: str, as_json: bool) -> None:
@@ -333,7 +337,10 @@ def show(kb: Any, target: str, as_json: bool) -> None:
         click.echo()
 
 
-@cli.command()
+@cli.command(epilog="""\b
+Examples:
+  kb check                        the content folder: pages, sections, leftovers
+  kb check website/docs -q        another folder, warnings and totals only""")
 @click.argument("content_dir", required=False, type=click.Path(path_type=Path))
 @click.option("--quiet", "-q", is_flag=True, help="Print only warnings, leftovers and the totals line.")
 @click.option("--json", "as_json", is_flag=True, help="Print pages, sections, warnings and leftovers as JSON.")
@@ -378,7 +385,10 @@ def _needs_extra(module: str, extra: str, what: str) -> None:
         raise err
 
 
-@cli.command()
+@cli.command(epilog="""\b
+Examples:
+  kb serve                        http://127.0.0.1:8000/ (search page and /api/search)
+  kb serve --port 0 --watch       any free port; reindex as pages are saved""")
 @click.option("--host", default="127.0.0.1", show_default=True, envvar="KB_HOST",
               help="Address to listen on; anything but loopback exposes the knowledge base to the network.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, envvar="KB_PORT",
@@ -401,7 +411,9 @@ def serve(kb: Any, host: str, port: int, cors_origins: tuple[str, ...], watch: b
                note=_note)
 
 
-@cli.command()
+@cli.command(epilog="""\b
+Example (an assistant's MCP configuration):
+  {"mcpServers": {"kb": {"command": "/path/to/kb", "args": ["--config", "/path/to/kb.toml", "mcp"]}}}""")
 @click.pass_obj
 def mcp(kb: Any) -> None:
     """Run an MCP server on stdin/stdout with `search` and `read_section` tools, for AI assistants."""

@@ -122,3 +122,21 @@ def test_help_texts_are_complete() -> None:
     for piece in ("path:", "source:", "tag:", "title:", '"a phrase"', "-word", "word*", "OR", "Examples:"):
         assert piece in search, piece
     assert "Examples:" in CliRunner().invoke(cli, ["show", "--help"]).output
+
+
+def test_every_command_has_examples_in_its_help() -> None:
+    for command in leaf_commands(cli):
+        if command != ("version",):
+            assert "Example" in CliRunner().invoke(cli, [*command, "--help"]).output, command
+
+
+def test_terminal_output_links_the_url() -> None:
+    from kb.model import Hit
+    from kb.present import format_hit
+
+    hit = Hit(rank=1, score=1.0, page="p", path="p.md", title="P", section="S", anchor="s", breadcrumb=("P", "S"),
+              line=3, snippet="text", highlights=(), url="https://d.example/p#s")
+    plain = format_hit(hit, color=False)[1]
+    assert plain.split() == ["p.md:3#s", "https://d.example/p#s"]
+    linked = format_hit(hit, color=True)[1]
+    assert "\x1b]8;;https://d.example/p#s\x1b\\https://d.example/p#s\x1b]8;;\x1b\\" in linked  # OSC 8 hyperlink
