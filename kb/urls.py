@@ -196,7 +196,7 @@ def _jekyll_fill(template: str, rel: str, meta: dict[str, Any], name: str, coll:
     else:
         y = m = d = ""
     title_part = dated.group(4) if dated else name
-    slug = _text(meta, "slug") or _jekyll_slug(title_part)
+    slug = _jekyll_slug(_text(meta, "slug") or title_part, cased=True)  # Jekyll's :title keeps the case
     cats = meta.get("categories") or meta.get("category") or []
     if isinstance(cats, str):
         cats = cats.split()
@@ -212,9 +212,13 @@ def _jekyll_fill(template: str, rel: str, meta: dict[str, Any], name: str, coll:
     return out if out.startswith("/") else "/" + out
 
 
-def _jekyll_slug(text: str) -> str:
-    """Jekyll's default slugify: lowercase, runs of non-alphanumerics become one hyphen."""
-    return re.sub(r"[^a-z0-9._~!$&'()+,;=@]+", "-", text.lower()).strip("-") if text else ""
+def _jekyll_slug(text: str, *, cased: bool = False) -> str:
+    """Jekyll's slugify ("pretty" mode): runs of other characters than letters, digits and ._~!$&'()+,;=@ become
+    one hyphen; lowercased unless `cased`."""
+    if not text:
+        return ""
+    out = re.sub(r"[^\w._~!$&'()+,;=@]+|_+", "-", text).strip("-")
+    return out if cased else out.lower()
 
 
 def _obsidian(rel: str, meta: dict[str, Any]) -> str:
