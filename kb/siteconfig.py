@@ -125,6 +125,9 @@ def _mkdocs(path: Path, content: Path) -> SiteInfo | None:
 
 
 def _hugo(path: Path, content: Path) -> SiteInfo | None:
+    if path.name.startswith("config.") and not any((path.parent / d).is_dir() for d in
+                                                     ("content", "archetypes", "layouts", "themes")):
+        return None  # a config.toml/yaml that is not a Hugo site's
     text = _read(path)
     if text is None:
         return None
