@@ -29,7 +29,7 @@ def lookup_address(kb: KnowledgeBase, address: str) -> PageText | SectionText:
     m = _LINE.match(target)
     if m:
         target, line = m.group("path"), int(m.group("line"))
-    page_ref = _on_disk(kb, target) or target
+    page_ref = _on_disk(kb, target) or _qualified(kb, target)
     if hashmark:
         return kb.section(page_ref, anchor)
     page = kb.page(page_ref)
@@ -40,6 +40,27 @@ def lookup_address(kb: KnowledgeBase, address: str) -> PageText | SectionText:
         if s.line <= line:
             best = s
     return best
+
+
+def _qualified(kb: KnowledgeBase, target: str) -> str:
+    """With several sources, a page named without its source's name is found when exactly one source has it."""
+    if len(kb.sources) < 2:
+        return target
+    try:
+        return kb.resolve_page(target)
+    except NotFound:
+        pass
+    found = []
+    for s in kb.sources:
+        try:
+            found.append(kb.resolve_page(s.prefix + target.lstrip("/")))
+        except NotFound:
+            continue
+    if len(found) == 1:
+        return found[0]
+    if len(found) > 1:
+        raise NotFound(f"{target!r} is in several sources ({', '.join(found)}); name one of them")
+    return target
 
 
 def _on_disk(kb: KnowledgeBase, target: str) -> str | None:

@@ -102,6 +102,12 @@ def test_show_accepts_every_printed_address(site: Path) -> None:
         assert (site / vim_address.split(":")[0]).is_file()  # an editor can open it from here
 
 
+def test_show_finds_a_page_named_without_its_source(site: Path) -> None:
+    shown = kb(site, "show", "api/store#store")
+    assert shown.exit_code == 0 and "(redux/api/Store.md:" in shown.stdout.splitlines()[0]
+    assert kb(site, "show", "nowhere/nothing").exit_code == 1
+
+
 def test_unknown_url_is_one_line_not_found(site: Path) -> None:
     result = kb(site, "show", "https://redux.js.org/no/such/page")
     assert result.exit_code == 1 and "no page in the index is published at" in result.stderr
