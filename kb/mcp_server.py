@@ -27,8 +27,9 @@ INSTRUCTIONS = (
 SEARCH_DESCRIPTION = (
     "Full-text search over the knowledge base's documentation, section by section. Use it first, whenever a "
     "question may be answered by the docs: pass a few distinctive keywords (not a whole sentence). Supports "
-    '"quoted phrases", OR, -word to exclude, word* prefixes, and tag:/page:/title: filters. Returns ranked hits, '
-    "each with its breadcrumb (page title > headings), file path, anchor and a short snippet. Snippets are "
+    '"quoted phrases", OR, -word to exclude, word* prefixes, and tag:/page:/title:/path:/source: filters. '
+    "Returns ranked hits, each with its breadcrumb (page title > headings), file path, anchor, a short snippet "
+    "and, when known, the `url` of the section on the published site (link the user to it). Snippets are "
     "fragments: call read_section on the best hits before relying on them."
 )
 
