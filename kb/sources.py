@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .config import SourceConfig
 from .discover import Discovery, SourceFile, discover
-from .errors import ContentError
+from .errors import ContentError, NotFound
 from .model import Problem
 from .urls import Routing
 
@@ -59,7 +59,7 @@ def source_of(sources: tuple[Source, ...], rel: str) -> tuple[Source, str]:
     for s in sources:
         if rel.startswith(s.prefix):
             return s, rel[len(s.prefix):]
-    raise KeyError(rel)
+    raise NotFound(f"page {rel!r} belongs to no configured source; run `kb reindex` after changing sources")
 
 
 def discover_all(sources: tuple[Source, ...]) -> Discovery:
