@@ -112,7 +112,8 @@ def process_file(file: SourceFile, settings: Settings, known_sha1: str = "") -> 
     if page.draft and not settings.include_drafts:
         return Processed(file, sha1, None, page.problems + (
             Problem(file.rel, "page is marked draft or unlisted", "skipped (index it with --include-drafts)"),))
-    return Processed(file, sha1, page, page.problems, _analysed_docs(page, _page_fields(file, settings, raw.meta)))
+    docs = _analysed_docs(page, _page_fields(file, settings, raw.meta))
+    return Processed(file, sha1, page, page.problems, docs)
 
 
 def process_all(files: list[SourceFile], settings: Settings, *, workers: int,
