@@ -346,14 +346,17 @@ Examples:
 @click.option("--json", "as_json", is_flag=True, help="Print pages, sections, warnings and leftovers as JSON.")
 @click.pass_obj
 def check(kb: Any, content_dir: Path | None, quiet: bool, as_json: bool) -> None:
-    """Parse CONTENT_DIR (default: --content) without indexing; list pages, sections and leftover markup.
+    """Parse CONTENT_DIR (default: every source) without indexing; list pages, sections and leftover markup.
 
     Exits 1 when any snippet text, heading or breadcrumb still holds Markdown/MDX/HTML syntax.
     """
     from .check import check_folder, format_report
 
+    from .sources import discover_all
+
+    every_source = None if content_dir else (lambda: discover_all(kb.sources))  # all of them, globs applied
     report = check_folder(content_dir or kb.content_dir, include_drafts=kb.settings.include_drafts,
-                          max_file_bytes=kb.settings.max_file_bytes)
+                          max_file_bytes=kb.settings.max_file_bytes, discover_pages=every_source)
     if as_json:
         click.echo(json.dumps({
             "pages": [{"path": p.path, "id": p.id, "title": p.title,

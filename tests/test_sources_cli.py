@@ -108,6 +108,13 @@ def test_show_finds_a_page_named_without_its_source(site: Path) -> None:
     assert kb(site, "show", "nowhere/nothing").exit_code == 1
 
 
+def test_check_reads_every_source(site: Path) -> None:
+    result = kb(site, "check", "--json")
+    paths = {p["path"] for p in json.loads(result.stdout)["pages"]}
+    assert {p.split("/")[0] for p in paths} == {"redux", "jekyll"}
+    assert len(paths) == len(REDUX) + len(JEKYLL) - 2  # less _config.yml and the excluded pages/
+
+
 def test_unknown_url_is_one_line_not_found(site: Path) -> None:
     result = kb(site, "show", "https://redux.js.org/no/such/page")
     assert result.exit_code == 1 and "no page in the index is published at" in result.stderr
