@@ -78,8 +78,9 @@ def discover_all(sources: tuple[Source, ...]) -> Discovery:
             found = _filtered(s, discover(s.path))
         except ContentError as exc:
             failures.append(str(exc))
-            problems.append(Problem(s.name, f"source {s.name!r}: {exc}",
-                                    "its pages are left out; the other sources are indexed"))
+            why = "folder does not exist" if not s.path.exists() else str(exc).split(";")[0]
+            problems.append(Problem(f"source {s.name!r}", f"{why} ({s.path})",
+                                    "its pages are left out until it is back; the other sources answer"))
             continue
         files.extend(found.files)
         problems.extend(found.problems)
