@@ -16,11 +16,6 @@ from typing import Any, cast
 
 from .errors import ConfigError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
-
 CONFIG_NAME = "kb.toml"
 DIALECTS = ("docusaurus", "mkdocs", "hugo", "jekyll", "obsidian", "github", "plain")
 
@@ -106,6 +101,10 @@ def load_config(path: Path) -> FileConfig:
         raise ConfigError(f"config file {path} cannot be read ({exc.strerror or exc})") from None
     except UnicodeDecodeError:
         raise ConfigError(f"config file {path} is not UTF-8 text") from None
+    if sys.version_info >= (3, 11):  # imported here: most commands run without a config file
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
