@@ -50,6 +50,8 @@ def route(routing: Routing, rel: str, meta: dict[str, Any]) -> str | None:
         return _jekyll(rel, meta, routing)
     if dialect == "obsidian":
         return _obsidian(rel, meta)
+    if dialect == "github":  # files as GitHub shows them: base .../blob/BRANCH/FOLDER/ + the file's path
+        return "/" + rel
     return _plain(rel)
 
 

@@ -121,6 +121,7 @@ def test_obsidian_and_plain_routes() -> None:
     assert route(Routing("obsidian"), "a.md", {"permalink": "short"}) == "/short"
     assert route(Routing("plain"), "guide/README.md", {}) == "/guide/"
     assert route(Routing("plain"), "guide/setup.md", {}) == "/guide/setup"
+    assert route(Routing("github"), "guide/README.md", {}) == "/guide/README.md"
 
 
 def test_full_url_joins_base_route_and_anchor() -> None:
