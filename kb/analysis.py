@@ -380,4 +380,6 @@ def build_schema() -> Schema:
         # the word list typo correction draws from (see SpelledText).
         exact=KbText(analyzer=INDEX_EXACT_ANALYZER, phrase=False),
         tags=KEYWORD(stored=True, commas=True, lowercase=True, scorable=True),
+        source=ID(stored=True),  # the source's name (several content folders in one knowledge base)
+        route=STORED(),  # the page's URL path relative to its source's base URL (kb/urls.py)
     )

@@ -12,7 +12,7 @@ import os
 import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from .errors import IndexDamaged, IndexLocked, IndexOutdated, IndexReadOnly, KbError, NotFound, QueryError
 from .analysis import CRUMB_SEP
@@ -20,6 +20,10 @@ from .index import Indexer
 from .manifest import Settings, format_stamp
 from .store import IndexStore, Reader
 from .model import Hit, PageText, ReindexReport, SearchResult, SectionText
+from .config import SourceConfig
+from .sources import discover_all, make_sources, source_of
+from .urls import full_url
+from .addresses import lookup_address
 
 Note = Callable[[str], None]
 
@@ -34,10 +38,20 @@ class KnowledgeBase:
         max_file_bytes: int = 5 * 1024 * 1024,
         lock_timeout: float = 10.0,
         on_note: Note | None = None,
+        sources: Sequence[SourceConfig] = (),
+        base_url: str = "",
+        dialect: str = "",
     ) -> None:
-        self.content_dir = Path(content_dir)
+        """`sources` (kb/config.py) makes one knowledge base over several folders; without it, `content_dir` is
+        the one source. `base_url` and `dialect` are those of `content_dir` (or of sources that set none)."""
+        configs = tuple(replace(c, base_url=c.base_url or base_url, dialect=c.dialect or dialect) for c in sources) \
+            or (SourceConfig(name=Path(content_dir).name or "content", path=Path(content_dir), base_url=base_url,
+                             dialect=dialect),)
+        self.sources = make_sources(configs)
+        self.content_dir = self.sources[0].path
         self.index_dir = Path(index_dir)
-        self.settings = Settings(include_drafts=include_drafts, max_file_bytes=max_file_bytes)
+        self.settings = Settings(include_drafts=include_drafts, max_file_bytes=max_file_bytes,
+                                 sources=tuple((s.prefix, s.name, s.routing) for s in self.sources))
         self.store = IndexStore(self.index_dir)
         self.lock_timeout = lock_timeout
         self.note: Note = on_note or (lambda _m: None)
@@ -49,7 +63,7 @@ class KnowledgeBase:
 
     def indexer(self) -> Indexer:
         return Indexer(self.content_dir, self.store, self.settings, lock_timeout=self.lock_timeout,
-                       on_note=self.note)
+                       on_note=self.note, discover_pages=lambda: discover_all(self.sources))
 
     def reindex(self, *, full: bool = False, verify: bool = False,
                 progress: Callable[[int, int], None] | None = None) -> ReindexReport:
@@ -172,7 +186,29 @@ class KnowledgeBase:
         result = self._with_reader(lambda r: run(r.searcher, query, limit=fetch))
         if group == "page":
             result = _group_by_page(result, limit)
-        return result
+        return replace(result, hits=tuple(self._published(h) for h in result.hits))
+
+    def _published(self, hit: Hit) -> Hit:
+        """The hit (and the hits grouped under it) with `url` made absolute from its source's base URL."""
+        others = tuple(self._published(o) for o in hit.others)
+        return replace(hit, url=self.url_of(hit.source, hit.url, hit.anchor), others=others)
+
+    def url_of(self, source: str, route: str | None, anchor: str = "") -> str | None:
+        """The published URL of a route of `source`, or None when its base URL (or the page's route) is unknown."""
+        base = next((s.base_url for s in self.sources if s.name == source), "")
+        if not route or not base:
+            return None
+        return full_url(base, route, anchor)
+
+    def file_path(self, path: str) -> Path:
+        """Where an indexed page's file is on disk."""
+        source, local = source_of(self.sources, path)
+        return source.path / local
+
+    def lookup(self, address: str) -> PageText | SectionText:
+        """A page or section from any address kb prints: `path`, `path:line`, `path:line#anchor`, `page#anchor`,
+        `path:line:col` (the --vimgrep form), a file path on disk, or a published URL kb produced."""
+        return lookup_address(self, address)
 
     def _with_reader(self, work: Callable[[Reader], Any]) -> Any:
         """Run `work` on this thread's reader; if it fails because index files are damaged, rebuild and retry once."""
@@ -222,9 +258,15 @@ class KnowledgeBase:
         sections: dict[str, list[dict[str, Any]]] = {}
         for d in docs:
             sections.setdefault(str(d["anchor"]), []).append(d)
-        out = tuple(_section_text(parts) for parts in sections.values())
+        out = tuple(self._section_url(_section_text(parts), parts[0]) for parts in sections.values())
         first = docs[0]
-        return PageText(str(first["page"]), path, str(first["title"]), out)
+        source = str(first.get("source", ""))
+        return PageText(str(first["page"]), path, str(first["title"]), out, source,
+                        self.url_of(source, first.get("route")))
+
+    def _section_url(self, section: SectionText, doc: dict[str, Any]) -> SectionText:
+        source = str(doc.get("source", ""))
+        return replace(section, source=source, url=self.url_of(source, doc.get("route"), section.anchor))
 
     def section(self, page: str, anchor: str = "") -> SectionText:
         anchor = anchor.lstrip("#")

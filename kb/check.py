@@ -10,10 +10,11 @@ from __future__ import annotations
 import html
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .discover import discover
+from .discover import Discovery, discover
 from .index import process_file
 from .manifest import Settings
 from .model import Page, Problem
@@ -108,9 +109,11 @@ def page_leftovers(page: Page, source: str = "") -> list[Leftover]:
     return out
 
 
-def check_folder(root: Path, *, include_drafts: bool = False, max_file_bytes: int = 5 * 1024 * 1024) -> CheckReport:
-    """Discover and parse every page under `root`; raises ContentError like reindex for a missing/empty folder."""
-    found = discover(Path(root))
+def check_folder(root: Path, *, include_drafts: bool = False, max_file_bytes: int = 5 * 1024 * 1024,
+                 discover_pages: Callable[[], Discovery] | None = None) -> CheckReport:
+    """Discover and parse every page under `root` (or those `discover_pages` finds: every source of a knowledge
+    base); raises ContentError like reindex for a missing/empty folder."""
+    found = discover_pages() if discover_pages is not None else discover(Path(root))
     settings = Settings(include_drafts=include_drafts, max_file_bytes=max_file_bytes)
     pages: list[Page] = []
     skipped: list[str] = []

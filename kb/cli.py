@@ -21,8 +21,72 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 EXIT_INTERNAL = 70
 
+EPILOG = """\b
+Examples:
+  kb search "who are our partners"        ranked sections with their path:line#anchor and URL
+  kb search thunk source:redux --json     one source of several, as JSON
+  kb show introduction.md:7#about-us      print what a hit points at
+  kb reindex                              bring the index up to date (only changed pages)
+  kb search cache --content docs --index /tmp/kb-index
+
+\b
+Settings: option > environment (KB_CONTENT, KB_INDEX, KB_CONFIG, ...) > config file (kb.toml, or [tool.kb] in
+pyproject.toml, found in this folder or a parent) > default. Shell completion: eval "$(_KB_COMPLETE=bash_source kb)"
+(zsh_source, fish_source for other shells). Exit status: 0 results, 1 no match, 2 usage or config error, 3 index
+locked."""
+
+SEARCH_EPILOG = """\b
+Query syntax:
+  word word           every word must match (stemmed: "calls" finds "call")
+  "a phrase"          the words side by side
+  a OR b              either
+  -word, NOT word     leave out sections with the word
+  word*               a prefix (at least 2 letters)
+  title:word          the word in a page title
+  tag:name            pages tagged `name` in their front matter
+  page:id             one page, or every page under a folder of ids (page:tutorials)
+  path:folder/        pages whose path starts with this
+  source:name         pages of one source (several content folders, see kb.toml)
+
+\b
+Examples:
+  kb search "forward calls"
+  kb search '"mobile core"' -n 3
+  kb search webhook tag:events --json
+  kb search reducer source:redux path:usage/
+  kb search thunk --vimgrep               file:line:col: lines for vim's quickfix (:cexpr system(...))"""
+
+
+class KbCommand(click.Command):
+    """A command that also accepts the global options (--content, --index, --config, ...) after its name.
+
+    Every command made with `@cli.command()` is one (KbGroup.command_class), so commands added later get the
+    global options without doing anything. The knowledge base is opened just before the command runs, from the
+    options given before and after the command name, the environment and the config file (kb/settings.py).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params.extend(global_options())
+        self.short_help = self.short_help or _first_paragraph(self.help)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        if self.name != "version":
+            from .settings import open_kb
+
+            ctx.obj = open_kb(ctx.meta.get(GIVEN, {}), on_note=_note)
+            ctx.call_on_close(ctx.obj.close)  # release searchers (and their hold on old index generations)
+        return super().invoke(ctx)
+
 
 class KbGroup(click.Group):
+    command_class = KbCommand
+    group_class = type  # sub-groups are KbGroups too, whose commands are KbCommands
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params.extend(global_options())
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -45,6 +109,50 @@ class KbGroup(click.Group):
             ctx.exit(EXIT_INTERNAL)
 
 
+GIVEN = "kb.given"  # ctx.meta key: the global options given on the command line, by name
+
+
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Record a global option only when typed on the command line: the environment, the config file and the
+    defaults are weighed later, in that order (kb/settings.py), so an option after the command wins over one
+    before it only by being typed later."""
+    from click.core import ParameterSource
+
+    if param.name and ctx.get_parameter_source(param.name) == ParameterSource.COMMANDLINE:
+        ctx.meta.setdefault(GIVEN, {})[param.name] = value
+    return value
+
+
+def global_options() -> list[click.Option]:
+    """The options every command accepts, before or after its name (fresh objects: click binds them per command)."""
+    path = click.Path(path_type=Path)
+    common: dict[str, Any] = {"expose_value": False, "callback": _remember, "is_eager": True}
+    return [
+        click.Option(["--config"], type=path, metavar="FILE", help="Config file (env KB_CONFIG; default: the "
+                     "nearest kb.toml, or pyproject.toml with [tool.kb], in this folder or a parent).", **common),
+        click.Option(["--content"], type=path, metavar="DIR",
+                     help="Folder of Markdown pages (env KB_CONTENT; config `content`; default: content).", **common),
+        click.Option(["--index", "index_dir"], type=path, metavar="DIR",
+                     help="Folder for the search index (env KB_INDEX; config `index`; default: index).", **common),
+        click.Option(["--base-url"], metavar="URL", help="Where the content folder is published, for each hit's "
+                     "URL (env KB_BASE_URL; config `base_url`; default: read from the site's own config).", **common),
+        click.Option(["--include-drafts"], is_flag=True, default=None,
+                     help="Index pages marked `draft: true` or `unlisted: true` too (env KB_INCLUDE_DRAFTS).",
+                     **common),
+        click.Option(["--max-file-size"], type=click.FloatRange(min=0.001), metavar="MB",
+                     help="Skip page files larger than this many MB, with a warning (env KB_MAX_FILE_SIZE; "
+                     "default: 5).", **common),
+        click.Option(["--lock-timeout"], type=click.FloatRange(min=0), metavar="SECONDS",
+                     help="Seconds to wait for another reindex to finish (env KB_LOCK_TIMEOUT; default: 10).",
+                     **common),
+    ]
+
+
+def _first_paragraph(text: str | None) -> str | None:
+    """A command's whole first paragraph for `kb --help` (click would cut it mid-sentence)."""
+    return " ".join(text.strip().split("\n\n")[0].split()) if text else None
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
@@ -53,45 +161,45 @@ def _note(message: str) -> None:
     click.echo(f"kb: {message}", err=True)
 
 
-@click.group(cls=KbGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--content", type=click.Path(path_type=Path), envvar="KB_CONTENT", default="content",
-              show_default=True, help="Folder of Markdown pages (env KB_CONTENT).")
-@click.option("--index", "index_dir", type=click.Path(path_type=Path), envvar="KB_INDEX", default="index",
-              show_default=True, help="Folder for the search index (env KB_INDEX).")
-@click.option("--include-drafts", is_flag=True, envvar="KB_INCLUDE_DRAFTS",
-              help="Index pages marked `draft: true` or `unlisted: true` too.")
-@click.option("--max-file-size", type=click.FloatRange(min=0.001), default=5.0, show_default=True,
-              envvar="KB_MAX_FILE_SIZE", help="Skip page files larger than this many MB, with a warning.")
-@click.option("--lock-timeout", type=click.FloatRange(min=0), default=10.0, show_default=True,
-              envvar="KB_LOCK_TIMEOUT", help="Seconds to wait for another reindex to finish.")
-@click.version_option(package_name="kb")
-@click.pass_context
-def cli(ctx: click.Context, content: Path, index_dir: Path, include_drafts: bool, max_file_size: float,
-        lock_timeout: float) -> None:
-    """kb: search your Markdown knowledge base, section by section."""
-    from .api import KnowledgeBase
+@click.group(cls=KbGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120},
+             epilog=EPILOG)
+@click.version_option(None, "-V", "--version", package_name="kb", message="kb %(version)s")
+def cli() -> None:
+    """kb: search your Markdown knowledge base, section by section.
 
-    ctx.obj = KnowledgeBase(content, index_dir, include_drafts=include_drafts,
-                            max_file_bytes=int(max_file_size * 1024 * 1024), lock_timeout=lock_timeout,
-                            on_note=_note)
-    ctx.call_on_close(ctx.obj.close)  # release searchers (and their hold on old index generations)
+    Global options (--config, --content, --index, ...) go before or after the command. Settings come from the
+    command line, then the environment, then the config file (kb.toml), then the defaults.
+    """
 
 
-@cli.command(context_settings={"ignore_unknown_options": True})  # `kb search gateway -routing` excludes a word
+@cli.command(context_settings={"ignore_unknown_options": True},  # `kb search gateway -routing` excludes a word
+             epilog=SEARCH_EPILOG)
 @click.argument("query", nargs=-1, required=True)
 @click.option("--limit", "-n", type=click.IntRange(1, 1000), default=10, show_default=True, help="Hits to show.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (the documented contract).")
 @click.option("--no-refresh", is_flag=True, help="Answer from the index as it is; skip the freshness check.")
 @click.option("--group", type=click.Choice(["page"]), default=None, help="Best section per page, others beneath.")
+@click.option("--vimgrep", is_flag=True,
+              help="One `file:line:col: breadcrumb: snippet` line per hit, for editors' quickfix lists.")
 @click.pass_obj
-def search(kb: Any, query: tuple[str, ...], limit: int, as_json: bool, no_refresh: bool, group: str | None) -> None:
-    """Search the knowledge base. Words must all match; "quoted phrases", OR, -word, word*, tag:/page:/title:."""
+def search(kb: Any, query: tuple[str, ...], limit: int, as_json: bool, no_refresh: bool, group: str | None,
+           vimgrep: bool) -> None:
+    """Search the knowledge base and print the best sections: breadcrumb, path:line#anchor, URL and snippet.
+
+    All words must match (sections with only some of them follow when too few have all); see the query
+    syntax below.
+    """
     text = " ".join(query)
     if not no_refresh:
         _refresh(kb)
     result = kb.search(text, limit=limit, group=group)
     if as_json:
         click.echo(json.dumps(asdict(result), ensure_ascii=False))
+    elif vimgrep:
+        from .present import format_vimgrep
+
+        for line in format_vimgrep(result, kb.file_path):
+            click.echo(line)
     else:
         from .present import format_header, format_result, use_color
 
@@ -133,7 +241,11 @@ def _refresh(kb: Any) -> None:
             _note(f"warning: {w}")
 
 
-@cli.command()
+@cli.command(epilog="""\b
+Examples:
+  kb reindex                      only changed, added and removed pages
+  kb reindex --full --json        rebuild from scratch; the report as JSON
+  kb reindex --watch              then keep the index in step as pages are saved""")
 @click.option("--full", is_flag=True, help="Rebuild from scratch instead of updating changed pages only.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @click.option("--strict", is_flag=True, help="Exit with status 1 when any page had a problem.")
@@ -159,7 +271,7 @@ def reindex(kb: Any, full: bool, as_json: bool, strict: bool, verify: bool, watc
     if watch:
         from .watch import watch as watch_content
 
-        _note(f"watching {kb.content_dir} for changes; Ctrl-C stops")
+        _note(f"watching {', '.join(str(s.path) for s in kb.sources)} for changes; Ctrl-C stops")
         watch_content(kb, note=_note)
         return
     if strict and report.warnings:
@@ -186,23 +298,38 @@ class _ProgressBar:
 
 
 @cli.command()
-@click.argument("target")
+@click.argument("target", metavar="ADDRESS")
 @click.option("--json", "as_json", is_flag=True, help="Print the page or section as JSON.")
 @click.pass_obj
 def show(kb: Any, target: str, as_json: bool) -> None:
-    """Print a page, or one section of it: PAGE or PAGE#ANCHOR (page id or path)."""
-    page, _, anchor = target.partition("#")
-    if "#" in target:
-        obj: Any = kb.section(page, anchor)
-        sections = [obj]
-    else:
-        obj = kb.page(page)
-        sections = list(obj.sections)
+    """Print a page, or one section of it, given any address kb prints.
+
+    \b
+    TARGET is one of:
+      introduction                     a page id
+      introduction.md                  a page's path (relative to its source folder)
+      introduction.md:7                a path and line: the section holding that line
+      introduction.md:7#about-us       what `kb search` prints
+      introduction#about-us            a page id and a section anchor
+      content/introduction.md:7:1      a file on disk, as --vimgrep prints it
+      https://docs.example.com/intro   a published URL kb printed
+
+    \b
+    Examples:
+      kb show introduction.md:7#about-us
+      kb show introduction --json
+    """
+    from .model import SectionText
+
+    obj: Any = kb.lookup(target)
+    sections = [obj] if isinstance(obj, SectionText) else list(obj.sections)
     if as_json:
         click.echo(json.dumps(asdict(obj), ensure_ascii=False))
         return
     for s in sections:
         click.echo(f"{' › '.join(s.breadcrumb)}  ({s.path}:{s.line}{'#' + s.anchor if s.anchor else ''})")
+        if s.url:
+            click.echo(s.url)
         if s.text:
             click.echo(s.text)
         if s.code:
@@ -210,20 +337,26 @@ def show(kb: Any, target: str, as_json: bool) -> None:
         click.echo()
 
 
-@cli.command()
+@cli.command(epilog="""\b
+Examples:
+  kb check                        the content folder: pages, sections, leftovers
+  kb check website/docs -q        another folder, warnings and totals only""")
 @click.argument("content_dir", required=False, type=click.Path(path_type=Path))
 @click.option("--quiet", "-q", is_flag=True, help="Print only warnings, leftovers and the totals line.")
 @click.option("--json", "as_json", is_flag=True, help="Print pages, sections, warnings and leftovers as JSON.")
 @click.pass_obj
 def check(kb: Any, content_dir: Path | None, quiet: bool, as_json: bool) -> None:
-    """Parse CONTENT_DIR (default: --content) without indexing; list pages, sections and leftover markup.
+    """Parse CONTENT_DIR (default: every source) without indexing; list pages, sections and leftover markup.
 
     Exits 1 when any snippet text, heading or breadcrumb still holds Markdown/MDX/HTML syntax.
     """
     from .check import check_folder, format_report
 
+    from .sources import discover_all
+
+    every_source = None if content_dir else (lambda: discover_all(kb.sources))  # all of them, globs applied
     report = check_folder(content_dir or kb.content_dir, include_drafts=kb.settings.include_drafts,
-                          max_file_bytes=kb.settings.max_file_bytes)
+                          max_file_bytes=kb.settings.max_file_bytes, discover_pages=every_source)
     if as_json:
         click.echo(json.dumps({
             "pages": [{"path": p.path, "id": p.id, "title": p.title,
@@ -255,7 +388,10 @@ def _needs_extra(module: str, extra: str, what: str) -> None:
         raise err
 
 
-@cli.command()
+@cli.command(epilog="""\b
+Examples:
+  kb serve                        http://127.0.0.1:8000/ (search page and /api/search)
+  kb serve --port 0 --watch       any free port; reindex as pages are saved""")
 @click.option("--host", default="127.0.0.1", show_default=True, envvar="KB_HOST",
               help="Address to listen on; anything but loopback exposes the knowledge base to the network.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, envvar="KB_PORT",
@@ -278,7 +414,9 @@ def serve(kb: Any, host: str, port: int, cors_origins: tuple[str, ...], watch: b
                note=_note)
 
 
-@cli.command()
+@cli.command(epilog="""\b
+Example (an assistant's MCP configuration):
+  {"mcpServers": {"kb": {"command": "/path/to/kb", "args": ["--config", "/path/to/kb.toml", "mcp"]}}}""")
 @click.pass_obj
 def mcp(kb: Any) -> None:
     """Run an MCP server on stdin/stdout with `search` and `read_section` tools, for AI assistants."""
@@ -287,6 +425,14 @@ def mcp(kb: Any) -> None:
 
     _refresh(kb)
     run_mcp(kb)
+
+
+@cli.command()
+def version() -> None:
+    """Print kb's version (the same as `kb -V`)."""
+    from . import __version__
+
+    click.echo(f"kb {__version__}")
 
 
 def main() -> None:

@@ -59,3 +59,9 @@ class StrictModeFailure(KbError):
     """`--strict` was asked for and some page produced a warning."""
 
     exit_code = 1
+
+
+class ConfigError(KbError):
+    """The config file (kb.toml, [tool.kb] in pyproject.toml) is unreadable or holds an unknown key or a bad value."""
+
+    exit_code = 2

@@ -51,14 +51,24 @@ class Processed:
 _SCHEMA: object | None = None  # this process's schema, whose fields analyse (and cache) values
 
 
-def _analysed_docs(page: Page) -> tuple[dict[str, object], ...]:
+def _analysed_docs(page: Page, extra: dict[str, object] | None = None) -> tuple[dict[str, object], ...]:
     """Analyse a page's passages here, in the (worker) process that parsed it, not in the one writing the index."""
     global _SCHEMA
     from .analysis import analyse_doc, build_schema
 
     if _SCHEMA is None:
         _SCHEMA = build_schema()
-    return tuple(analyse_doc(passage_doc(p), _SCHEMA) for p in page.passages)  # type: ignore[arg-type]
+    return tuple(analyse_doc({**passage_doc(p), **(extra or {})}, _SCHEMA)  # type: ignore[arg-type]
+                 for p in page.passages)
+
+
+def _page_fields(file: SourceFile, settings: Settings, meta: dict[str, object]) -> dict[str, object]:
+    """The page's source name and published route (kb/urls.py), stored with each of its passages."""
+    from .urls import route
+
+    name, local, routing = settings.source_for(file.rel)
+    path = route(routing, local, meta) if routing is not None else None
+    return {"source": name, "route": path or ""}
 
 
 def process_file(file: SourceFile, settings: Settings, known_sha1: str = "") -> Processed:
@@ -102,7 +112,8 @@ def process_file(file: SourceFile, settings: Settings, known_sha1: str = "") -> 
     if page.draft and not settings.include_drafts:
         return Processed(file, sha1, None, page.problems + (
             Problem(file.rel, "page is marked draft or unlisted", "skipped (index it with --include-drafts)"),))
-    return Processed(file, sha1, page, page.problems, _analysed_docs(page))
+    docs = _analysed_docs(page, _page_fields(file, settings, raw.meta))
+    return Processed(file, sha1, page, page.problems, docs)
 
 
 def process_all(files: list[SourceFile], settings: Settings, *, workers: int,
@@ -184,8 +195,10 @@ class Indexer:
     """Builds and updates the index of one content folder in one index folder."""
 
     def __init__(self, content: Path, store: IndexStore, settings: Settings, *, lock_timeout: float = 10.0,
-                 workers: int | None = None, on_note: Note | None = None) -> None:
+                 workers: int | None = None, on_note: Note | None = None,
+                 discover_pages: Callable[[], Discovery] | None = None) -> None:
         self.content = Path(content)
+        self._discover = discover_pages or (lambda: discover(self.content))  # several sources: kb/sources.py
         self.store = store
         self.settings = settings
         self.lock_timeout = lock_timeout
@@ -197,7 +210,7 @@ class Indexer:
         manifest = self.store.manifest()
         if manifest is None or manifest.stamp != self.settings.stamp():
             return None
-        return plan(discover(self.content), manifest)
+        return plan(self._discover(), manifest)
 
     def reindex(self, *, full: bool = False, progress: Progress | None = None, wait: bool = True,
                 why: str | None = None, verify: bool = False) -> ReindexReport:
@@ -208,7 +221,7 @@ class Indexer:
         file's checksum (seconds on a large index, so it is asked for, or done when a search fails).
         """
         started = time.perf_counter()
-        discovery = discover(self.content)
+        discovery = self._discover()
         self.store.ensure_folder()
         lock = WriterLock(self.store.folder, timeout=self.lock_timeout if wait else 0.0,
                           on_wait=lambda pid: self.note(

@@ -7,6 +7,7 @@ lets kb tell an index it can use from one built by another version or with other
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -16,8 +17,9 @@ from . import __version__
 from .analysis import ANALYSIS_VERSION
 from .discover import Discovery, SourceFile
 from .model import Problem
+from .urls import Routing
 
-SCHEMA_VERSION = 2  # 2: immutable generations, manifest records index file checksums
+SCHEMA_VERSION = 3  # 2: immutable generations, manifest records index file checksums; 3: source and route fields
 
 
 @dataclass(frozen=True)
@@ -26,9 +28,22 @@ class Settings:
 
     include_drafts: bool = False
     max_file_bytes: int = 5 * 1024 * 1024
+    # (path prefix, source name, routing) per source: which source a file is in and how its URL is routed.
+    sources: tuple[tuple[str, str, Routing], ...] = ()
 
     def stamp(self) -> str:
-        return f"{format_stamp()};drafts={int(self.include_drafts)};max={self.max_file_bytes}"
+        stamp = f"{format_stamp()};drafts={int(self.include_drafts)};max={self.max_file_bytes}"
+        if self.sources:
+            digest = hashlib.sha1(repr(self.sources).encode("utf-8")).hexdigest()[:12]
+            stamp += f";sources={digest}"
+        return stamp
+
+    def source_for(self, rel: str) -> tuple[str, str, Routing | None]:
+        """(source name, path inside the source, routing) of an indexed path."""
+        for prefix, name, routing in self.sources:
+            if rel.startswith(prefix):
+                return name, rel[len(prefix):], routing
+        return "", rel, None
 
 
 def format_stamp() -> str:

@@ -27,8 +27,9 @@ INSTRUCTIONS = (
 SEARCH_DESCRIPTION = (
     "Full-text search over the knowledge base's documentation, section by section. Use it first, whenever a "
     "question may be answered by the docs: pass a few distinctive keywords (not a whole sentence). Supports "
-    '"quoted phrases", OR, -word to exclude, word* prefixes, and tag:/page:/title: filters. Returns ranked hits, '
-    "each with its breadcrumb (page title > headings), file path, anchor and a short snippet. Snippets are "
+    '"quoted phrases", OR, -word to exclude, word* prefixes, and tag:/page:/title:/path:/source: filters. '
+    "Returns ranked hits, each with its breadcrumb (page title > headings), file path, anchor, a short snippet "
+    "and, when known, the `url` of the section on the published site (link the user to it). Snippets are "
     "fragments: call read_section on the best hits before relying on them."
 )
 
@@ -48,6 +49,9 @@ class SearchHit(BaseModel):
     line: int
     snippet: str
     score: float
+    source: str = Field(default="", description="The source (content folder) the page is in.")
+    url: str | None = Field(default=None, description="The section on the published site, when known: "
+                                                      "link the reader to it.")
 
 
 class SearchResults(BaseModel):
@@ -87,7 +91,8 @@ def build(kb: KnowledgeBase) -> Any:
         except KbError as exc:
             raise ToolFailure(str(exc)) from None
         hits = [SearchHit(rank=h.rank, breadcrumb=list(h.breadcrumb), page=h.page, path=h.path, anchor=h.anchor,
-                          line=h.line, snippet=h.snippet, score=h.score) for h in result.hits]
+                          line=h.line, snippet=h.snippet, score=h.score, source=h.source, url=h.url)
+                for h in result.hits]
         return SearchResults(query=result.query, total=result.total, suggestion=result.suggestion, hits=hits)
 
     @server.tool(name="read_section", description=READ_DESCRIPTION)
@@ -101,7 +106,7 @@ def build(kb: KnowledgeBase) -> Any:
         except KbError as exc:
             raise ToolFailure(str(exc)) from None
         address = s.path + (f"#{s.anchor}" if s.anchor else "")
-        parts = [" > ".join(s.breadcrumb), f"({address}, line {s.line})", "", s.text]
+        parts = [" > ".join(s.breadcrumb), f"({address}, line {s.line})", *([s.url] if s.url else []), "", s.text]
         if s.code:
             parts += ["", s.code]
         return "\n".join(parts).rstrip() + "\n"

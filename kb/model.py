@@ -95,6 +95,8 @@ class Hit:
     highlights: tuple[tuple[int, int], ...]
     part: int = 0
     others: tuple["Hit", ...] = ()
+    source: str = ""  # the source (content folder) the page is in
+    url: str | None = None  # the section on the published site, when the site's base URL is known
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,8 @@ class SectionText:
     line: int
     text: str
     code: str = ""
+    source: str = ""
+    url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -163,3 +167,5 @@ class PageText:
     path: str
     title: str
     sections: tuple[SectionText, ...]
+    source: str = ""
+    url: str | None = None

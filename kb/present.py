@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from pathlib import Path
 
 import click
 
@@ -35,7 +37,10 @@ def address(hit: Hit) -> str:
 def format_hit(hit: Hit, *, color: bool, indent: str = "") -> list[str]:
     crumbs = CRUMB.join(hit.breadcrumb)
     head = f"{indent}{hit.rank}. {click.style(crumbs, bold=True) if color else crumbs}"
-    lines = [head, f"{indent}   {click.style(address(hit), fg='cyan') if color else address(hit)}"]
+    where = click.style(address(hit), fg='cyan') if color else address(hit)
+    if hit.url:
+        where += f"  {hyperlink(hit.url) if color else hit.url}"
+    lines = [head, f"{indent}   {where}"]
     if hit.snippet:
         lines.append(f"{indent}   {emphasise(hit.snippet, hit.highlights, color=color)}")
     for other in hit.others:
@@ -60,3 +65,23 @@ def format_header(result: SearchResult) -> str | None:
 
 def format_report(report: ReindexReport) -> str:
     return report.summary()
+
+
+def hyperlink(url: str) -> str:
+    """The URL as an OSC 8 terminal hyperlink (clickable where the terminal supports it, plain text elsewhere)."""
+    return f"\x1b]8;;{url}\x1b\\{url}\x1b]8;;\x1b\\"
+
+
+def format_vimgrep(result: SearchResult, file_path: Callable[[str], Path]) -> list[str]:
+    """`file:line:col: breadcrumb: snippet` per hit (vim's errorformat, ripgrep's --vimgrep), the file relative to
+    the working folder when it is inside it; `kb show` accepts the `file:line:col` part back."""
+    out = []
+    for hit in result.hits:
+        path = file_path(hit.path)
+        try:
+            shown = path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+        except ValueError:
+            shown = str(path.resolve())
+        text = " ".join(f"{CRUMB.join(hit.breadcrumb)}: {hit.snippet}".split())
+        out.append(f"{shown}:{hit.line}:1: {text}")
+    return out

@@ -4,7 +4,7 @@ Whoosh's own parser raises or silently changes meaning on unbalanced quotes, lon
 users type all of those. Here every string parses: what is not syntax is a word.
 
 Syntax: words (all must match; if none match together, any may), "quoted phrases", `OR` between words,
-`-word` or `NOT word` to exclude, `word*` for a prefix, and `tag:`, `page:`, `title:`, `path:` filters.
+`-word` or `NOT word` to exclude, `word*` for a prefix, and `tag:`, `page:`, `title:`, `path:`, `source:` filters.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 MAX_QUERY_CHARS = 1000
 MAX_CLAUSES = 32
-FILTER_FIELDS = {"tag": "tag", "tags": "tag", "page": "page", "title": "title", "path": "path", "in": "title"}
+FILTER_FIELDS = {"tag": "tag", "tags": "tag", "page": "page", "title": "title", "path": "path", "in": "title",
+                 "source": "source"}
 # Words that ask a question rather than name a subject. Dropped when the query has other words.
 QUESTION_WORDS = frozenset(
     "how many much do does did i can could should would what whats which who whom whose where when why is are was were "

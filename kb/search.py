@@ -21,7 +21,7 @@ from .snippets import Matcher, make_snippet
 
 FIELD_WEIGHTS: dict[str, float] = {"title": 2.0, "heading": 4.0, "crumbs": 1.2, "body": 1.0, "code": 0.5,
                                    "meta": 1.2}
-FILTERS = ("tag", "page", "path")
+FILTERS = ("tag", "page", "path", "source")
 PHRASE_FIELDS = ("title", "heading", "body")
 PHRASE_BONUS = 1.0
 PROXIMITY_SLOP = 4
@@ -198,6 +198,8 @@ class QueryBuilder:
         eng = self.engine
         if clause.field == "tag":
             return set(eng.doc_ids("tags", value.lower()))
+        if clause.field == "source":
+            return set(eng.doc_ids("source", value))
         if clause.field == "page":
             docs = set(eng.doc_ids("page", value))
             for _df, t in eng.prefix_terms("page", value.rstrip("/") + "/", limit=100000, scan=100000):
@@ -454,7 +456,7 @@ def matcher_for(parsed: ParsedQuery) -> Matcher:
     terms: set[str] = set()
     prefixes: list[str] = []
     for c in parsed.positive:
-        if c.field in ("tag", "page", "path"):
+        if c.field in FILTERS:
             continue
         if c.kind == "prefix":
             prefixes.append(fold(c.text))
@@ -628,6 +630,8 @@ def _hit(rank: int, c: Candidate, matcher: Matcher) -> Hit:
         snippet=snippet,
         highlights=highlights,
         part=int(fields.get("part", 0)),
+        source=fields.get("source", ""),
+        url=fields.get("route") or None,  # the route for now: KnowledgeBase.search makes it a full URL
     )
 
 

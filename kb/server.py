@@ -123,6 +123,13 @@ def create_app(kb: KnowledgeBase, *, cors_origins: Sequence[str] = (), allowed_h
         """One section's full text; the anchor is empty for the text before a page's first heading."""
         return _json(asdict(kb.section(page, anchor)))
 
+    @app.get("/api/documents/{page:path}", responses=ERRORS, tags=["pages"])
+    def document(page: str) -> Response:
+        """A whole page as blocks (headings with anchors, paragraphs, lists, code, tables, links) for a reader."""
+        from .reader import page_document
+
+        return _json(page_document(kb, page))
+
     @app.get("/api/pages/{page:path}", response_model=PageText, responses=ERRORS, tags=["pages"])
     def page(page: str) -> Response:
         """A whole page by id or path, section by section."""

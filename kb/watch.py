@@ -54,7 +54,9 @@ def watch(kb: KnowledgeBase, *, stop: threading.Event | None = None, note: Note 
     from watchfiles import watch as watch_files
 
     pending = True  # one refresh once watching has begun covers saves made before it began
-    for _changes in watch_files(kb.content_dir, watch_filter=_Filter(kb.content_dir, kb.index_dir),
+    # Every source folder that exists (a missing one is a warning of each refresh, not a reason to stop).
+    folders = [s.path for s in getattr(kb, "sources", ()) if s.path.is_dir()] or [kb.content_dir]
+    for _changes in watch_files(*folders, watch_filter=_Filter(kb.content_dir, kb.index_dir),
                                 debounce=max_wait_ms, step=quiet_ms, stop_event=stop, raise_interrupt=False,
                                 rust_timeout=int(RETRY_SECONDS * 1000), yield_on_timeout=True):
         if not _changes and not pending:

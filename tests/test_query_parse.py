@@ -49,3 +49,7 @@ def test_unbalanced_quote_is_a_phrase_to_the_end() -> None:
 
 def test_unknown_field_is_just_a_word() -> None:
     assert parse("colour:blue").clauses == (Clause("word", "colour:blue"),)
+
+
+def test_source_filter_is_a_filter() -> None:
+    assert parse("store source:redux").clauses == (Clause("word", "store"), Clause("word", "redux", "source"))

@@ -49,6 +49,17 @@
     return hit.path + ":" + hit.line + (hit.anchor ? "#" + hit.anchor : "");
   }
 
+  // A link to the page on the published site; web URLs only (no javascript: or data: link can come through).
+  function published(url) {
+    const link = el("a", "published", "On the site ↗");
+    let parsed = null;
+    try { parsed = new URL(url); } catch (_e) { parsed = null; }
+    if (parsed && /^ht{2}ps?:$/.test(parsed.protocol)) link.href = parsed.href;
+    link.rel = "noopener noreferrer";
+    link.title = url;
+    return link;
+  }
+
   function readerUrl(query, page, anchor) {
     const params = new URLSearchParams();
     if (query) params.set("q", query);
@@ -73,7 +84,7 @@
     results.replaceChildren();
     data.hits.forEach((hit) => {
       const li = el("li");
-      const link = el("a");
+      const link = el("a", "hit");
       link.href = readerUrl(query, hit.page, hit.anchor);
       link.dataset.page = hit.page;
       link.dataset.anchor = hit.anchor;
@@ -85,6 +96,7 @@
         link.appendChild(p);
       }
       li.appendChild(link);
+      if (hit.url) li.appendChild(published(hit.url));
       results.appendChild(li);
     });
     let text;
@@ -136,6 +148,120 @@
     status.hidden = false;
   }
 
+  // -- the reader: the whole page, built from /api/documents blocks with createElement/textContent only ----------
+
+  function isWebUrl(href) { return /^ht{2}ps?:\/\//i.test(href); }
+
+  function spans(list, parent, ctx) {
+    for (const span of list || []) {
+      if (span.t === "text") parent.appendChild(document.createTextNode(span.v));
+      else if (span.t === "code") parent.appendChild(el("code", "", span.v));
+      else if (span.t === "em" || span.t === "strong" || span.t === "s") spans(span.c, parent.appendChild(el(span.t)), ctx);
+      else if (span.t === "link") {
+        const href = span.href || "";
+        let node;
+        if (isWebUrl(href)) { node = el("a"); node.href = href; node.rel = "noopener noreferrer"; }
+        else if (href.startsWith("/?page=")) { node = el("a", "internal"); node.href = href + (ctx.query ? "&q=" + encodeURIComponent(ctx.query) : ""); }
+        else if (href.startsWith("#")) { node = el("a", "internal"); node.href = readerUrl(ctx.query, ctx.page, decodeURIComponent(href.slice(1))); }
+        else node = el("span", "link");
+        spans(span.c, node, ctx);
+        parent.appendChild(node);
+      }
+    }
+  }
+
+  function blocks(list, parent, ctx) {
+    for (const b of list || []) {
+      if (b.t === "h") {
+        const h = el("h" + Math.min(b.level + 1, 6), "heading");
+        spans(b.c, h, ctx);
+        if (b.anchor !== "") { h.dataset.anchor = b.anchor; h.tabIndex = -1; }
+        parent.appendChild(h);
+      } else if (b.t === "p") {
+        spans(b.c, parent.appendChild(el("p")), ctx);
+      } else if (b.t === "ul" || b.t === "ol") {
+        const list = el(b.t);
+        if (b.t === "ol" && b.start !== 1) list.start = b.start;
+        for (const item of b.items) blocks(item, list.appendChild(el("li")), ctx);
+        parent.appendChild(list);
+      } else if (b.t === "code") {
+        const pre = el("pre");
+        pre.appendChild(el("code", "", b.v));
+        parent.appendChild(pre);
+      } else if (b.t === "quote") {
+        blocks(b.c, parent.appendChild(el("blockquote")), ctx);
+      } else if (b.t === "hr") {
+        parent.appendChild(el("hr"));
+      } else if (b.t === "table") {
+        const wrap = el("div", "table");
+        const table = wrap.appendChild(el("table"));
+        if (b.head && b.head.length) {
+          const tr = table.appendChild(el("thead")).appendChild(el("tr"));
+          for (const cell of b.head) spans(cell, tr.appendChild(el("th")), ctx);
+        }
+        const body = table.appendChild(el("tbody"));
+        for (const row of b.rows) {
+          const tr = body.appendChild(el("tr"));
+          for (const cell of row) spans(cell, tr.appendChild(el("td")), ctx);
+        }
+        parent.appendChild(wrap);
+      }
+    }
+  }
+
+  // The query's words (not its syntax), for highlighting them in the page; a word also matches its longer forms.
+  function queryWords(query) {
+    const words = [];
+    for (let token of (query || "").split(/\s+/)) {
+      if (!token || token === "OR" || token === "NOT" || token === "AND") continue;
+      token = token.replace(/^[-+]/, "");
+      if (/^[A-Za-z]+:/.test(token)) {
+        if (/^(tag|tags|page|path|source):/i.test(token)) continue;
+        token = token.replace(/^[A-Za-z]+:/, "");
+      }
+      token = token.replace(/["*()]/g, "").toLowerCase();
+      if (token.length > 4) token = token.replace(/(ing|ed|es|s)$/, "");
+      if (token.length >= 2) words.push(token.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
+    }
+    return words;
+  }
+
+  function highlightWords(root, query) {
+    const words = queryWords(query);
+    if (!words.length) return;
+    const pattern = new RegExp("(?<![\\p{L}\\p{N}])(?:" + words.join("|") + ")[\\p{L}\\p{N}]*", "giu");
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    const nodes = [];
+    while (walker.nextNode()) nodes.push(walker.currentNode);
+    for (const node of nodes) {
+      const text = node.nodeValue;
+      pattern.lastIndex = 0;
+      if (!pattern.test(text)) continue;
+      pattern.lastIndex = 0;
+      const frag = document.createDocumentFragment();
+      let pos = 0;
+      for (const m of text.matchAll(pattern)) {
+        frag.appendChild(document.createTextNode(text.slice(pos, m.index)));
+        frag.appendChild(el("mark", "", m[0]));
+        pos = m.index + m[0].length;
+      }
+      frag.appendChild(document.createTextNode(text.slice(pos)));
+      node.parentNode.replaceChild(frag, node);
+    }
+  }
+
+  function sectionLink(id, query, page, section, label) {
+    const link = document.getElementById(id);
+    if (section) {
+      link.href = readerUrl(query, page, section.anchor);
+      link.textContent = label + section.breadcrumb[section.breadcrumb.length - 1];
+      link.hidden = false;
+    } else {
+      link.removeAttribute("href");
+      link.hidden = true;
+    }
+  }
+
   async function openSection(query, page, anchor) {
     results.hidden = true;
     status.hidden = true;
@@ -150,19 +276,32 @@
     where.textContent = "";
     text.textContent = "Loading…";
     code.hidden = true;
+    sectionLink("prev", query, page, null, "");
+    sectionLink("next", query, page, null, "");
+    let target = null;
     try {
-      const url = "/api/pages/" + encodeURIComponent(page) + "/sections/" + encodeURIComponent(anchor);
-      const s = await getJson(url);
+      const doc = await getJson("/api/documents/" + encodeURIComponent(page));
+      const sections = doc.sections || [];
+      const i = Math.max(0, sections.findIndex((s) => s.anchor === anchor));
+      const s = sections[i];
       crumbs(s.breadcrumb, crumbBox);
-      where.textContent = s.path + ":" + s.line + (s.anchor ? "#" + s.anchor : "");
-      text.textContent = s.text;
-      code.textContent = s.code;
-      code.hidden = !s.code;
+      where.textContent = s.path + ":" + s.line + (s.anchor ? "#" + s.anchor : "") + " ";
+      if (s.url) where.appendChild(published(s.url));
+      text.replaceChildren();
+      blocks(doc.blocks, text, { query: query, page: doc.page });
+      highlightWords(text, query);
+      sectionLink("prev", query, page, sections[i - 1], "← ");
+      sectionLink("next", query, page, sections[i + 1], "→ ");
+      for (const h of text.querySelectorAll(".heading")) {
+        h.classList.toggle("current", h.dataset.anchor === s.anchor);
+        if (h.dataset.anchor === s.anchor && !target) target = h;
+      }
       document.title = s.breadcrumb[s.breadcrumb.length - 1] + " – kb";
     } catch (err) {
       text.textContent = "Cannot show this section: " + err.message;
     }
-    back.focus();
+    if (target) { target.scrollIntoView({ block: "start" }); target.focus({ preventScroll: true }); }
+    else { window.scrollTo(0, 0); back.focus(); }
   }
 
   function route() {
@@ -179,7 +318,7 @@
     }
   }
 
-  function links() { return Array.from(results.querySelectorAll("a")); }
+  function links() { return Array.from(results.querySelectorAll("a.hit")); }
 
   function follow(event, href) {
     event.preventDefault();
@@ -209,12 +348,18 @@
     else if (event.key === "Escape") { event.preventDefault(); input.focus(); }
   });
   results.addEventListener("click", (event) => {
-    const link = event.target.closest("a");
+    const link = event.target.closest("a.hit");
     if (!link || event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
     follow(event, link.getAttribute("href"));
   });
   document.getElementById("back").addEventListener("click", (event) => {
     follow(event, event.currentTarget.getAttribute("href"));
+  });
+  // Links inside the reader to other sections and pages of the knowledge base stay in the page.
+  reader.addEventListener("click", (event) => {
+    const link = event.target.closest("a.internal, #prev, #next");
+    if (!link || !link.getAttribute("href") || event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
+    follow(event, link.getAttribute("href"));
   });
   document.addEventListener("keydown", (event) => {
     if (event.key === "/" && document.activeElement !== input) {
@@ -223,6 +368,10 @@
       input.select();
     } else if (event.key === "Escape" && !reader.hidden) {
       document.getElementById("back").click();
+    } else if ((event.key === "ArrowLeft" || event.key === "ArrowRight") && !reader.hidden &&
+               document.activeElement !== input && !event.altKey && !event.ctrlKey && !event.metaKey) {
+      const link = document.getElementById(event.key === "ArrowLeft" ? "prev" : "next");
+      if (!link.hidden) { event.preventDefault(); link.click(); }
     }
   });
   window.addEventListener("popstate", route);
