@@ -59,3 +59,9 @@ class StrictModeFailure(KbError):
     """`--strict` was asked for and some page produced a warning."""
 
     exit_code = 1
+
+
+class ArtifactError(KbError):
+    """An index archive that cannot be written, or cannot be trusted (truncated, corrupted, not kb's, unsafe)."""
+
+    exit_code = 2
