@@ -154,8 +154,11 @@ def _import_locked(store: IndexStore, file: Path, raw: IO[bytes], wait_old: floa
     gen: Path | None = None
     published = False
     try:
+        # gzip.GzipFile, not tarfile's own "r|gz": it checks the stream's CRC and length at the end, so an archive
+        # cut off even after its last file is refused.
+        unzipped = gzip.GzipFile(fileobj=raw, mode="rb")
         try:
-            tar = tarfile.open(fileobj=raw, mode="r|gz")
+            tar = tarfile.open(fileobj=unzipped, mode="r|")
         except _BROKEN as exc:
             raise _refuse(file, f"not a gzip'd tar archive ({_why(exc)})") from None
         with tar:
@@ -170,6 +173,7 @@ def _import_locked(store: IndexStore, file: Path, raw: IO[bytes], wait_old: floa
             _clear_leftover(gen)
             store.create_generation(gen)
             _extract(file, gen, tar, members, meta["files"])
+            _drain(file, unzipped)
         manifest = _check_generation(file, store, gen)
         store.publish(gen)
         published = True
@@ -269,6 +273,15 @@ def _copy_member(file: Path, member: tarfile.TarInfo, source: IO[bytes], target:
     if written != member.size:
         raise _refuse(file, f"it is truncated ({member.name} ends after {written} of {member.size} bytes)")
     return digest.hexdigest()
+
+
+def _drain(file: Path, stream: IO[bytes]) -> None:
+    """Read to the end of the compressed stream, so its checksum and length are checked."""
+    try:
+        while stream.read(1 << 20):
+            pass
+    except _BROKEN as exc:
+        raise _refuse(file, f"truncated or corrupted ({_why(exc)})") from None
 
 
 def _check_generation(file: Path, store: IndexStore, gen: Path) -> Manifest:
