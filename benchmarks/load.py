@@ -1,12 +1,14 @@
 """Load test for `kb serve`: N concurrent keep-alive clients for a bounded time, loopback only.
 
-    python benchmarks/load.py --content /path/to/docs [--clients 20] [--seconds 15] [--workers N] [--procs P]
+    python benchmarks/load.py --content /path/to/docs [--clients 20] [--seconds 15] \
+        [--workers N] [--procs P]
 
 It starts its own `kb serve --port 0` on 127.0.0.1 (index in a temporary folder unless --index is given), builds the
 index first, then every client loops: a search for a query drawn from the corpus's own headings (fixed seed) and,
 for one request in five, a read of the top hit's section. Reports requests/s, p50/p90/p99/max latency and errors;
 exits 1 if any request failed. `--procs P` spreads the clients over P processes, so that on a small machine the
-load generator's own GIL does not cap what a multi-worker server can show. `--url http://127.0.0.1:PORT` targets a server already running (loopback only).
+load generator's own GIL does not cap what a multi-worker server can show. `--url http://127.0.0.1:PORT` targets
+a server already running (loopback only).
 """
 
 from __future__ import annotations
@@ -53,7 +55,8 @@ def start_server(content: Path, index: Path, workers: str = "1") -> tuple[subpro
     subprocess.run([sys.executable, "-m", "kb", "--content", str(content), "--index", str(index), "reindex"],
                    check=True, capture_output=True, text=True)
     proc = subprocess.Popen([sys.executable, "-m", "kb", "--content", str(content), "--index", str(index), "serve",
-                             "--port", "0", "--no-access-log", "--workers", workers], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             "--port", "0", "--no-access-log", "--workers", workers],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     assert proc.stdout is not None
     deadline = time.monotonic() + 60

@@ -23,9 +23,10 @@ import re
 import tarfile
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any
 
 from . import __version__
 from .errors import ArtifactError, IndexDamaged, IndexUnusable
@@ -275,7 +276,7 @@ def _copy_member(file: Path, member: tarfile.TarInfo, source: IO[bytes], target:
     return digest.hexdigest()
 
 
-def _drain(file: Path, stream: IO[bytes]) -> None:
+def _drain(file: Path, stream: gzip.GzipFile) -> None:
     """Read to the end of the compressed stream, so its checksum and length are checked."""
     try:
         while stream.read(1 << 20):

@@ -277,7 +277,8 @@ def serve(kb: Any, host: str, port: int, cors_origins: tuple[str, ...], watch: b
     if watch:
         _needs_extra("watchfiles", "server", "`kb serve --watch`")
     from .server import serve as run_server
-    from .serving import read_only as read_only_kb, worker_count
+    from .serving import read_only as read_only_kb
+    from .serving import worker_count
 
     try:
         processes = worker_count(workers)

@@ -12,7 +12,8 @@ them to the index later adds them here with no change to this module.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Iterator, TextIO
+from collections.abc import Callable, Iterator
+from typing import IO, Any
 
 from .analysis import CRUMB_SEP
 from .api import KnowledgeBase
@@ -71,7 +72,7 @@ def passages(kb: KnowledgeBase) -> Iterator[dict[str, Any]]:
         yield passage_record(doc)
 
 
-def write_ndjson(kb: KnowledgeBase, out: TextIO) -> int:
+def write_ndjson(kb: KnowledgeBase, out: IO[str]) -> int:
     count = 0
     for record in passages(kb):
         out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")))

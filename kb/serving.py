@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from .api import KnowledgeBase
 from .errors import IndexReadOnly, IndexUnusable

@@ -17,7 +17,7 @@ import os
 import signal
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from .errors import KbError
 

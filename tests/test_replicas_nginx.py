@@ -149,6 +149,7 @@ def _pct(values: list[float], p: float) -> float:
 
 @pytest.mark.skipif(NGINX is None, reason="nginx is not installed (Debian: apt-get install nginx; .ci/run does)")
 def test_rolling_import_behind_nginx_fails_no_request(tmp_path: Path) -> None:
+    assert NGINX is not None
     old, old_gen = _artifact(tmp_path, "old", "alphaversion")
     new, new_gen = _artifact(tmp_path, "new", "bravoversion")
     markers = {old_gen: "alphaversion", new_gen: "bravoversion"}
