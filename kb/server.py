@@ -273,8 +273,8 @@ def serve(kb: KnowledgeBase, *, host: str = "127.0.0.1", port: int = 8000, cors_
           workers: int = 1) -> None:
     """Run the server until interrupted; with `watch`, a background thread keeps the index in step.
 
-    With `workers` > 1 the bound socket is shared by that many forked processes (see kb/workers.py); the watcher
-    then runs once, in the parent.
+    With `workers` > 1, that many forked processes listen on the port (see kb/workers.py); the watcher then runs
+    once, in the parent.
     """
     import uvicorn
 
@@ -309,7 +309,7 @@ def serve(kb: KnowledgeBase, *, host: str = "127.0.0.1", port: int = 8000, cors_
             from .workers import run_forked
 
             kb.close()  # nothing open crosses the fork: each worker opens its own searchers
-            run_forked(lambda: uvicorn.Server(config).run(sockets=[sock]), workers, note=note,
+            run_forked(lambda own: uvicorn.Server(config).run(sockets=[own]), workers, bound=sock, note=note,
                        parent_work=_watcher(kb, note) if watch else None)
         else:
             uvicorn.Server(config).run(sockets=[sock])

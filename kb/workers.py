@@ -1,20 +1,28 @@
-"""`kb serve --workers N`: N server processes forked after the listening socket is bound, all accepting on it.
+"""`kb serve --workers N`: N forked server processes, each with its own SO_REUSEPORT socket on the one port.
 
-Why a pre-forked shared socket rather than Uvicorn's own `workers` or SO_REUSEPORT: Uvicorn's supervisor starts
-fresh interpreters that import the app by name, so the app would need an import string and a factory rebuilding
-the knowledge base from the environment; SO_REUSEPORT gives each process its own socket, so `--port 0` would need
-a second dance to share the picked port, and a busy port could no longer be one clean error before anything
-starts. Binding once (as `kb serve` already does) and forking keeps every error up front, keeps `--port 0`, and
-lets the kernel hand each new connection to whichever process is waiting in accept. Each worker opens its own
-Whoosh searchers after the fork (nothing open is inherited) and follows generation swaps through CURRENT, as a
-single server does; the parent serves nothing: it runs the `--watch` reindexer (the one writer), restarts a worker
-that dies, and passes Ctrl-C or SIGTERM on to the workers once.
+Why forking with SO_REUSEPORT, and not Uvicorn's own `workers` or one pre-forked shared socket:
+
+- Uvicorn's supervisor starts fresh interpreters that import the app by name: the app would need an import string
+  and a factory rebuilding the knowledge base from the environment, and every worker pays the imports again.
+- A socket bound once and shared by forked processes was tried first and measured: under keep-alive load, 19 of
+  20 client connections landed in one worker (asyncio accepts every pending connection in one go, and the process
+  that wakes first takes them all), so two workers were no faster than one.
+- With SO_REUSEPORT every worker listens on its own socket and the kernel spreads new connections over them by
+  their address hash, whoever is busy. The parent first binds the port plainly (a busy port stays a one-line error
+  before anything starts; `--port 0` picks one), then holds it with a bound, non-listening SO_REUSEPORT socket
+  (so a restarted worker gets the same port back, and that socket never receives connections).
+
+Each worker opens its own Whoosh searchers after the fork (nothing open is inherited) and follows generation swaps
+through CURRENT, as a single server does. The parent serves nothing: it runs the `--watch` reindexer (the one
+writer), restarts a worker that dies, and passes Ctrl-C or SIGTERM on to the workers once. Linux only in practice
+(SO_REUSEPORT balances connections there; elsewhere run one process per port behind a proxy).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -34,9 +42,16 @@ class WorkersFailed(KbError):
     exit_code = 1
 
 
-def run_forked(serve_one: Callable[[], None], workers: int, *, note: Note,
+def run_forked(serve_one: Callable[[socket.socket], None], workers: int, *, bound: socket.socket, note: Note,
                parent_work: Callable[[threading.Event], None] | None = None) -> None:
-    """Fork `workers` processes each running `serve_one`; return once all have stopped after a signal."""
+    """Fork `workers` processes each running `serve_one` on its own listening socket at `bound`'s address;
+    return once all have stopped after a signal. `bound` (a listening socket from `server.bind`) is closed."""
+    if not hasattr(os, "fork") or not hasattr(socket, "SO_REUSEPORT"):
+        raise WorkersFailed("--workers above 1 needs Linux (fork and SO_REUSEPORT); run one process per port "
+                            "behind a proxy instead")
+    family, address = bound.family, bound.getsockname()
+    bound.close()
+    hold = _reuseport_socket(family, address)  # keeps the port ours while workers come and go; never listens
     children: dict[int, float] = {}  # pid -> start time
     stop = threading.Event()
     parent = os.getpid()
@@ -50,7 +65,10 @@ def run_forked(serve_one: Callable[[], None], workers: int, *, note: Note,
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 _exit_with_parent(parent)
-                serve_one()
+                hold.close()
+                listener = _reuseport_socket(family, address)
+                listener.listen(2048)
+                serve_one(listener)
                 code = 0
             finally:
                 os._exit(code)
@@ -71,8 +89,22 @@ def run_forked(serve_one: Callable[[], None], workers: int, *, note: Note,
             threading.Thread(target=parent_work, args=(stop,), name="kb-parent", daemon=True).start()
         _supervise(children, stop, spawn, note)
     finally:
+        hold.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def _reuseport_socket(family: int, address: tuple[object, ...]) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise WorkersFailed(f"cannot share port {address[1]} between workers ({exc.strerror}); "
+                            "pass another --port") from None
+    return sock
 
 
 def _supervise(children: dict[int, float], stop: threading.Event, spawn: Callable[[], None], note: Note) -> None:

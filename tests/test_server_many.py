@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.client
+import os
 import subprocess
 import threading
 import urllib.parse
@@ -71,8 +73,48 @@ def test_two_workers_share_the_port_and_follow_a_reindex(tmp_path: Path) -> None
                for pid in workers)
 
 
+def _established_per_process(pids: list[int], port: int) -> dict[int, int]:
+    """How many established connections to `port` each process holds (from /proc, no tools needed)."""
+    inodes: dict[str, int] = {}
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes[target[8:-1]] = pid
+    counts = dict.fromkeys(pids, 0)
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            cols = line.split()
+            if int(cols[1].rsplit(":", 1)[1], 16) == port and cols[3] == "01" and cols[9] in inodes:
+                counts[inodes[cols[9]]] += 1
+    return counts
+
+
+def test_connections_are_spread_over_the_workers(tmp_path: Path) -> None:
+    """The kernel balances new connections over the workers' sockets; one shared socket gave 19 of 20 to one."""
+    server = start_server(write_pages(tmp_path / "content"), tmp_path / "index", "--workers", "2")
+    connections = []
+    try:
+        port = int(server.base.rsplit(":", 1)[1])
+        for _ in range(40):  # a burst of connections, as a load balancer or many clients open them
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.connect()
+            connections.append(conn)
+        for conn in connections:
+            conn.request("GET", "/api/search?q=webhook")
+            assert conn.getresponse().read()
+        counts = _established_per_process(_children(server.process.pid), port)
+        assert sum(counts.values()) == 40 and min(counts.values()) >= 8, counts
+    finally:
+        for conn in connections:
+            conn.close()
+        server.stop()
+
+
 def test_a_killed_worker_is_replaced(tmp_path: Path) -> None:
-    import os
     import signal
 
     server = start_server(write_pages(tmp_path / "content"), tmp_path / "index", "--workers", "2")
