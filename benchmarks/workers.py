@@ -4,14 +4,17 @@
 
 Both servers are started once on the same index (the idle one costs no CPU), then the same load (benchmarks/load.py's
 clients, loopback only) is run against each in turn, in ABBA order so that a drift in the machine's other load
-hits both alike. Prints each run, then per configuration the median requests/s and p50/p99, and how many of the
-paired rounds the second configuration won. Meant for a machine shared with other work, where one pair of runs
-proves nothing.
+hits both alike. Prints each run with the CPU the server's processes got (cores = CPU seconds / wall seconds,
+from /proc), then per configuration the median requests/s and p50/p99, and how many of the paired rounds the second
+configuration won. Meant for a machine shared with other work, where one pair of runs proves nothing, and where
+the scheduler may give this whole session less than a core however many processes it runs (Linux autogroup
+shares CPU between sessions): the cores column shows when that happened.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -50,19 +53,33 @@ def start(content: Path, index: Path, workers: str) -> tuple[subprocess.Popen[st
     raise SystemExit(f"kb serve --workers {workers} did not start")
 
 
+def server_cpu(pid: int) -> float:
+    """CPU seconds used so far by a server process and its worker processes (Linux /proc; 0 elsewhere)."""
+    try:
+        pids = [pid, *map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
+        total = 0
+        for p in pids:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    except (OSError, ValueError):
+        return 0.0
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def run(base: str, queries: list[str], clients: int, procs: int, seconds: float,
-        seed: int) -> tuple[float, float, float, int]:
+        seed: int, pid: int = 0) -> tuple[float, float, float, int, float]:
     import multiprocessing
 
     seeds = [seed + i for i in range(clients)]
     until = time.monotonic() + seconds
-    started = time.monotonic()
+    started, cpu = time.monotonic(), server_cpu(pid)
     with multiprocessing.get_context("fork").Pool(procs) as pool:
         parts = pool.starmap(run_clients, [(base, queries, seeds[i::procs], until) for i in range(procs)])
     elapsed = time.monotonic() - started
+    cores = (server_cpu(pid) - cpu) / elapsed
     ms = sorted(x * 1000 for lat, _ in parts for x in lat)
     errors = sum(len(err) for _, err in parts)
-    return len(ms) / elapsed, percentile(ms, 50), percentile(ms, 99), errors
+    return len(ms) / elapsed, percentile(ms, 50), percentile(ms, 99), errors, cores
 
 
 def main() -> int:
@@ -84,17 +101,19 @@ def main() -> int:
                    check=True, capture_output=True)
     servers = {w: start(args.content, index, w) for w in (a, b)}
     queries = corpus_queries(args.content, 500, 1)
-    results: dict[str, list[tuple[float, float, float, int]]] = {a: [], b: []}
+    results: dict[str, list[tuple[float, float, float, int, float]]] = {a: [], b: []}
     try:
         for base in (s[1] for s in servers.values()):  # warm both: searchers open, caches filled
             run(base, queries, args.clients, args.procs, 4.0, 99)
         for r in range(args.rounds):
             for w in ((a, b) if r % 2 == 0 else (b, a)):
                 load = open("/proc/loadavg").read().split()[0] if Path("/proc/loadavg").exists() else "?"
-                rps, p50, p99, errors = run(servers[w][1], queries, args.clients, args.procs, args.seconds, r)
-                results[w].append((rps, p50, p99, errors))
+                proc, base = servers[w]
+                rps, p50, p99, errors, cores = run(base, queries, args.clients, args.procs, args.seconds, r,
+                                                   proc.pid)
+                results[w].append((rps, p50, p99, errors, cores))
                 print(f"round {r + 1} --workers {w}: {rps:6.1f} req/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  "
-                      f"errors {errors}  (load average {load})", flush=True)
+                      f"errors {errors}  server used {cores:.2f} cores  (load average {load})", flush=True)
     finally:
         for proc, _base in servers.values():
             proc.terminate()
@@ -103,10 +122,10 @@ def main() -> int:
             tmp.cleanup()
     for w in (a, b):
         rows = results[w]
-        rps, p50, p99 = ([x[i] for x in rows] for i in range(3))
+        rps, p50, p99, _errors, cores = ([x[i] for x in rows] for i in range(5))
         print(f"--workers {w}: median {statistics.median(rps):.1f} req/s (min {min(rps):.1f}, max {max(rps):.1f}); "
               f"median p50 {statistics.median(p50):.1f} ms, p99 {statistics.median(p99):.1f} ms; "
-              f"errors {sum(x[3] for x in rows)}")
+              f"errors {sum(x[3] for x in rows)}; server used {statistics.median(cores):.2f} cores (median)")
     wins = sum(y[0] > x[0] for x, y in zip(results[a], results[b], strict=True))
     ratios = [y[0] / x[0] for x, y in zip(results[a], results[b], strict=True) if x[0]]
     print(f"--workers {b} beat --workers {a} in {wins} of {args.rounds} rounds; "
