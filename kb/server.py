@@ -140,7 +140,7 @@ def create_app(kb: KnowledgeBase, *, cors_origins: Sequence[str] = (), allowed_h
         gen = kb.store.live()
         manifest = kb.store.manifest(gen) if gen is not None else None
         if gen is None or manifest is None:
-            return _error(503, "no index yet; it is being built or `kb reindex` has not run")
+            return _error(503, "no index yet; it is being built, or `kb reindex` (or `kb index import`) has not run")
         entries = [e for e in manifest.files.values() if e.page is not None]
         response = _json({"status": "ok", "version": __version__, "pages": len(entries),
                           "sections": sum(e.sections for e in entries), **generation_fields(gen)})

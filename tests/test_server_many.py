@@ -114,6 +114,17 @@ def test_connections_are_spread_over_the_workers(tmp_path: Path) -> None:
         server.stop()
 
 
+def test_workers_with_watch_reindex_once_in_the_parent(tmp_path: Path) -> None:
+    content = write_pages(tmp_path / "content")
+    server = start_server(content, tmp_path / "index", "--workers", "2", "--watch")
+    try:
+        (content / "wombat.md").write_text("# Wombat burrows\n\nWombats dig burrows.\n", encoding="utf-8")
+        assert wait_until(lambda: b"wombat.md" in _search(server.base, "wombat")[2], 30), "".join(server.log)
+        assert sum("index updated" in line for line in server.log) == 1, server.log
+    finally:
+        server.stop()
+
+
 def test_a_killed_worker_is_replaced(tmp_path: Path) -> None:
     import signal
 
