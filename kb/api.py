@@ -133,6 +133,9 @@ class KnowledgeBase:
             self._local.held = outer
             with self._readers_lock:
                 reader.busy -= 1
+                idle = reader.busy == 0 and not reader.closed
+            if idle and outer is None and reader.gen != self.store.live():
+                self._drop_reader()  # let go of a replaced generation now, so that its writer can delete it
 
     def _drop_reader(self) -> None:
         reader: Reader | None = getattr(self._local, "reader", None)

@@ -18,6 +18,7 @@ from kb import KnowledgeBase
 from kb.artifact import ARTIFACT, export_generation, import_generation
 from kb.cli import cli
 from kb.errors import ArtifactError, KbError
+from kb.locking import claim
 from kb.serving import ReadOnlyKnowledgeBase
 from kb.store import IndexStore
 
@@ -95,6 +96,10 @@ def test_old_generation_open_by_a_reader_is_kept_and_reported(artifact: Path, tm
         with reader.snapshot():
             report = import_generation(IndexStore(folder), _second_artifact(tmp_path), wait_old=0.2)
             assert report.kept == 1 and (folder / first.generation).is_dir()
+            assert claim(folder / first.generation) is None  # pinned by the open search
+        held = claim(folder / first.generation)  # the answer is done: the replaced generation is let go at once
+        assert held is not None
+        held.release()
     finally:
         reader.close()
     assert import_generation(IndexStore(folder), artifact).removed >= 1
