@@ -122,10 +122,11 @@ def main() -> int:
             tmp.cleanup()
     for w in (a, b):
         rows = results[w]
-        rps, p50, p99, _errors, cores = ([x[i] for x in rows] for i in range(5))
-        print(f"--workers {w}: median {statistics.median(rps):.1f} req/s (min {min(rps):.1f}, max {max(rps):.1f}); "
-              f"median p50 {statistics.median(p50):.1f} ms, p99 {statistics.median(p99):.1f} ms; "
-              f"errors {sum(x[3] for x in rows)}; server used {statistics.median(cores):.2f} cores (median)")
+        col: list[list[float]] = [[float(x[i]) for x in rows] for i in range(5)]
+        print(f"--workers {w}: median {statistics.median(col[0]):.1f} req/s (min {min(col[0]):.1f}, "
+              f"max {max(col[0]):.1f}); median p50 {statistics.median(col[1]):.1f} ms, "
+              f"p99 {statistics.median(col[2]):.1f} ms; errors {sum(x[3] for x in rows)}; "
+              f"server used {statistics.median(col[4]):.2f} cores (median)")
     wins = sum(y[0] > x[0] for x, y in zip(results[a], results[b], strict=True))
     ratios = [y[0] / x[0] for x, y in zip(results[a], results[b], strict=True) if x[0]]
     print(f"--workers {b} beat --workers {a} in {wins} of {args.rounds} rounds; "
