@@ -283,7 +283,7 @@ def serve(kb: Any, host: str, port: int, cors_origins: tuple[str, ...], watch: b
     try:
         processes = worker_count(workers)
     except ValueError as exc:
-        raise click.BadParameter(str(exc).split(", got")[0] + ".", param_hint="--workers") from None
+        raise click.BadParameter(str(exc), param_hint="--workers") from None
     if read_only:
         if watch:
             raise click.UsageError("--read-only serves the index as it is; it cannot --watch the content")
@@ -310,7 +310,8 @@ def index_export(kb: Any, file: Path) -> None:
 
     report = export_generation(kb.store, file)
     click.echo(f"exported {report.generation} ({report.pages} pages, {report.sections} sections, built "
-               f"{report.built}) to {file}: {report.bytes / 1048576:.1f} MB")
+               f"{report.built}) to {file}: " + (f"{report.bytes / 1048576:.1f} MB" if report.bytes >= 1048576
+                                                  else f"{report.bytes / 1024:.0f} KB"))
 
 
 @index_group.command("import")

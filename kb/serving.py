@@ -84,5 +84,5 @@ def worker_count(value: str) -> int:
     except ValueError:
         n = 0
     if not 1 <= n <= 64:
-        raise ValueError(f"--workers must be a whole number from 1 to 64 or 'auto', got {value!r}")
+        raise ValueError(f"must be a whole number from 1 to 64 or 'auto', got {value!r}")
     return n
