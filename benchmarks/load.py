@@ -1,11 +1,14 @@
 """Load test for `kb serve`: N concurrent keep-alive clients for a bounded time, loopback only.
 
-    python benchmarks/load.py --content /path/to/docs [--clients 20] [--seconds 15]
+    python benchmarks/load.py --content /path/to/docs [--clients 20] [--seconds 15] \
+        [--workers N] [--procs P]
 
 It starts its own `kb serve --port 0` on 127.0.0.1 (index in a temporary folder unless --index is given), builds the
 index first, then every client loops: a search for a query drawn from the corpus's own headings (fixed seed) and,
 for one request in five, a read of the top hit's section. Reports requests/s, p50/p90/p99/max latency and errors;
-exits 1 if any request failed. `--url http://127.0.0.1:PORT` targets a server already running (loopback only).
+exits 1 if any request failed. `--procs P` spreads the clients over P processes, so that on a small machine the
+load generator's own GIL does not cap what a multi-worker server can show. `--url http://127.0.0.1:PORT` targets
+a server already running (loopback only).
 """
 
 from __future__ import annotations
@@ -48,11 +51,12 @@ def corpus_queries(content: Path, count: int, seed: int) -> list[str]:
     return [" ".join(rng.sample(words, k=min(len(words), rng.choice((1, 1, 2, 2, 3))))) for _ in range(count)]
 
 
-def start_server(content: Path, index: Path) -> tuple[subprocess.Popen[str], str]:
+def start_server(content: Path, index: Path, workers: str = "1") -> tuple[subprocess.Popen[str], str]:
     subprocess.run([sys.executable, "-m", "kb", "--content", str(content), "--index", str(index), "reindex"],
                    check=True, capture_output=True, text=True)
     proc = subprocess.Popen([sys.executable, "-m", "kb", "--content", str(content), "--index", str(index), "serve",
-                             "--port", "0", "--no-access-log"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             "--port", "0", "--no-access-log", "--workers", workers],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     assert proc.stdout is not None
     deadline = time.monotonic() + 60
@@ -117,6 +121,19 @@ def client(base: str, queries: list[str], seed: int, until: float, latencies: li
     conn.close()
 
 
+def run_clients(base: str, queries: list[str], seeds: list[int], until: float) -> tuple[list[float], list[str]]:
+    """One client thread per seed until `until` (a monotonic time, the same clock in every process)."""
+    latencies: list[float] = []
+    errors: list[str] = []
+    threads = [threading.Thread(target=client, args=(base, queries, seed, until, latencies, errors))
+               for seed in seeds]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies, errors
+
+
 def percentile(sorted_values: list[float], pct: float) -> float:
     if not sorted_values:
         return float("nan")
@@ -132,9 +149,11 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--procs", type=int, default=1, help="client processes the clients are spread over")
+    ap.add_argument("--workers", default="1", help="`kb serve --workers` (N or auto) for the server it starts")
     args = ap.parse_args()
-    if not 1 <= args.clients <= 200 or not 0 < args.seconds <= 300:
-        ap.error("--clients must be 1..200 and --seconds 0..300 (the test is bounded)")
+    if not 1 <= args.clients <= 200 or not 0 < args.seconds <= 300 or not 1 <= args.procs <= args.clients:
+        ap.error("--clients must be 1..200, --seconds 0..300 and --procs 1..clients (the test is bounded)")
 
     proc = None
     tmp = None
@@ -147,19 +166,22 @@ def main() -> int:
         if args.index is None:
             tmp = tempfile.TemporaryDirectory(prefix="kb-load-")
             args.index = Path(tmp.name) / "index"
-        proc, base = start_server(args.content, args.index)
+        proc, base = start_server(args.content, args.index, args.workers)
     try:
         queries = corpus_queries(args.content, 500, args.seed)
-        latencies: list[float] = []
-        errors: list[str] = []
         until = time.monotonic() + args.seconds
         started = time.monotonic()
-        threads = [threading.Thread(target=client, args=(base, queries, args.seed + i, until, latencies, errors))
-                   for i in range(args.clients)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        seeds = [args.seed + i for i in range(args.clients)]
+        if args.procs == 1:
+            latencies, errors = run_clients(base, queries, seeds, until)
+        else:
+            import multiprocessing
+
+            with multiprocessing.get_context("fork").Pool(args.procs) as pool:
+                parts = pool.starmap(run_clients, [(base, queries, seeds[i::args.procs], until)
+                                                   for i in range(args.procs)])
+            latencies = [x for lat, _ in parts for x in lat]
+            errors = [e for _, err in parts for e in err]
         elapsed = time.monotonic() - started
     finally:
         if proc is not None:
@@ -170,7 +192,9 @@ def main() -> int:
 
     lat = sorted(latencies)
     ms = [x * 1000 for x in lat]
-    print(f"kb serve load: {args.clients} clients, {elapsed:.1f} s, corpus {args.content}")
+    who = args.url or f"kb serve --workers {args.workers}"
+    print(f"kb serve load: {who}, {args.clients} clients in {args.procs} process(es), {elapsed:.1f} s, "
+          f"corpus {args.content}")
     print(f"requests {len(lat)}  errors {len(errors)}  throughput {len(lat) / elapsed:.1f} req/s")
     if ms:
         print(f"latency ms: p50 {percentile(ms, 50):.1f}  p90 {percentile(ms, 90):.1f}  "

@@ -108,12 +108,16 @@ def score_query(qid: str, query: str, hits: list[tuple[str, str]], judged: dict[
                       min(1.0, found / max(1, len(judged))), tuple(labels[:3]), tuple(missed))
 
 
-def evaluate(content: Path, qrels: Qrels, *, k: int = 10) -> Report:
+def evaluate(content: Path, qrels: Qrels, *, k: int = 10, via_artifact: bool = False) -> Report:
+    """Build an index and score the judged queries on it; `via_artifact`: on a copy shipped through
+    `kb index export`/`import` and served read-only, as a replica would."""
     with tempfile.TemporaryDirectory(prefix="kb-quality-") as tmp:
         kb = KnowledgeBase(content, Path(tmp) / "index")
         started = time.perf_counter()
         kb.reindex(full=True)
         index_seconds = time.perf_counter() - started
+        if via_artifact:
+            kb = _through_artifact(kb, Path(tmp))
         kb.search("warm up", limit=1)
         scores = []
         spent = 0.0
@@ -125,6 +129,17 @@ def evaluate(content: Path, qrels: Qrels, *, k: int = 10) -> Report:
             scores.append(score_query(qid, query, hits, qrels.judgments[qid], k))
         kb.close()
     return Report(tuple(scores), index_seconds, 1000 * spent / max(1, len(scores)))
+
+
+def _through_artifact(kb: KnowledgeBase, tmp: Path) -> KnowledgeBase:
+    from kb.artifact import export_generation, import_generation
+    from kb.serving import ReadOnlyKnowledgeBase
+    from kb.store import IndexStore
+
+    kb.close()
+    export_generation(kb.store, tmp / "index.tar.gz")
+    import_generation(IndexStore(tmp / "replica"), tmp / "index.tar.gz")
+    return ReadOnlyKnowledgeBase(tmp / "no-content", tmp / "replica")
 
 
 def format_misses(report: Report) -> str:
@@ -146,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--content", type=Path, help="content folder the qrels refer to (default: from the qrels file: "
                                                   "a '# content: DIR' line, relative to the project)")
     ap.add_argument("-k", type=int, default=10)
+    ap.add_argument("--via-artifact", action="store_true",
+                    help="search a replica: the index exported, imported elsewhere and served read-only")
     args = ap.parse_args(argv)
     files = args.qrels or sorted((ROOT / "benchmarks" / "qrels").glob("*.tsv"))
     for qpath in files:
@@ -154,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{qpath}: no content folder; pass --content DIR or add a '# content: DIR' line", file=sys.stderr)
             return 2
         try:
-            report = evaluate(content, load_qrels(qpath), k=args.k)
+            report = evaluate(content, load_qrels(qpath), k=args.k, via_artifact=args.via_artifact)
         except KbError as exc:
             print(f"{qpath}: {exc}", file=sys.stderr)
             return 2

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from .errors import IndexDamaged, IndexLocked, IndexOutdated, IndexReadOnly, KbError, NotFound, QueryError
 from .analysis import CRUMB_SEP
@@ -90,6 +91,9 @@ class KnowledgeBase:
     def _reader(self) -> Reader:
         from .search import weighting
 
+        held: Reader | None = getattr(self._local, "held", None)
+        if held is not None and not held.closed:
+            return held  # inside snapshot(): stay on its generation even if a newer one is published
         cached: Reader | None = getattr(self._local, "reader", None)
         if cached is not None:
             if not cached.closed and cached.gen == self.store.live():
@@ -129,6 +133,23 @@ class KnowledgeBase:
                 if not reader.closed:
                     reader.busy += 1
                     return reader
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Reader]:
+        """Answer everything this thread asks inside the block from one generation (a server request that makes
+        several lookups must not straddle a swap); yields the reader, whose `gen` names that generation."""
+        self.ensure_index()
+        reader = self._checkout()
+        outer, self._local.held = getattr(self._local, "held", None), reader
+        try:
+            yield reader
+        finally:
+            self._local.held = outer
+            with self._readers_lock:
+                reader.busy -= 1
+                idle = reader.busy == 0 and not reader.closed
+            if idle and outer is None and reader.gen != self.store.live():
+                self._drop_reader()  # let go of a replaced generation now, so that its writer can delete it
 
     def _drop_reader(self) -> None:
         reader: Reader | None = getattr(self._local, "reader", None)

@@ -400,18 +400,91 @@ Examples:
               help="Allow browser pages from this origin (e.g. https://docs.example.com) to call the API; repeatable.")
 @click.option("--watch", is_flag=True, help="Update the index as pages are saved.")
 @click.option("--access-log/--no-access-log", default=True, show_default=True, help="Log one line per request.")
+@click.option("--workers", default="1", show_default=True, metavar="N|auto", envvar="KB_WORKERS",
+              help="Server processes sharing the port and the index (auto: one per core).")
+@click.option("--read-only", is_flag=True,
+              help="Serve the index as it is (e.g. one from `kb index import`): no content folder, never writes.")
 @click.pass_obj
-def serve(kb: Any, host: str, port: int, cors_origins: tuple[str, ...], watch: bool, access_log: bool) -> None:
+def serve(kb: Any, host: str, port: int, cors_origins: tuple[str, ...], watch: bool, access_log: bool,
+          workers: str, read_only: bool) -> None:
     """Serve a read-only JSON API (/api/search, /api/pages/...) and a search page at /."""
     _needs_extra("fastapi", "server", "`kb serve`")
     _needs_extra("uvicorn", "server", "`kb serve`")
     if watch:
         _needs_extra("watchfiles", "server", "`kb serve --watch`")
     from .server import serve as run_server
+    from .serving import read_only as read_only_kb
+    from .serving import worker_count
 
-    _refresh(kb)
+    try:
+        processes = worker_count(workers)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--workers") from None
+    if read_only:
+        if watch:
+            raise click.UsageError("--read-only serves the index as it is; it cannot --watch the content")
+        kb = read_only_kb(kb)
+        if kb.store.live() is None:
+            _note(f"no index in {kb.index_dir} yet; answering 503 until `kb index import` publishes one")
+    else:
+        _refresh(kb)
     run_server(kb, host=host, port=port, cors_origins=cors_origins, watch=watch, access_log=access_log,
-               note=_note)
+               note=_note, workers=processes)
+
+
+@cli.group("index")
+def index_group() -> None:
+    """Ship the index as one file: build once (e.g. in CI), serve anywhere with `kb serve --read-only`."""
+
+
+@index_group.command("export")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.pass_obj
+def index_export(kb: Any, file: Path) -> None:
+    """Write the live index generation to FILE (.tar.gz) with a manifest and checksums; no content needed."""
+    from .artifact import export_generation
+
+    report = export_generation(kb.store, file)
+    click.echo(f"exported {report.generation} ({report.pages} pages, {report.sections} sections, built "
+               f"{report.built}) to {file}: " + (f"{report.bytes / 1048576:.1f} MB" if report.bytes >= 1048576
+                                                  else f"{report.bytes / 1024:.0f} KB"))
+
+
+@index_group.command("import")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.pass_obj
+def index_import(kb: Any, file: Path) -> None:
+    """Verify an archive from `kb index export` and publish it atomically as the live index."""
+    from .artifact import import_generation
+
+    report = import_generation(kb.store, file, lock_timeout=kb.lock_timeout, note=_note)
+    if not report.published:
+        click.echo(f"{report.generation} from {file} is already the live index; nothing to do")
+        return
+    click.echo(f"imported {report.generation} ({report.pages} pages, {report.sections} sections, built "
+               f"{report.built}); it is now live, {report.removed} old generation(s) removed")
+    if report.kept:
+        _note(f"{report.kept} old generation(s) are still open by a running server; "
+              "the next import or reindex removes them")
+
+
+@cli.command("export")
+@click.option("--format", "fmt", type=click.Choice(["ndjson"]), default="ndjson", show_default=True,
+              help="One JSON object per passage and line (for _bulk loaders and RAG pipelines).")
+@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True), default="-",
+              show_default=True, help="File to write (- is standard output).")
+@click.option("--no-refresh", is_flag=True, help="Export the index as it is; skip the freshness check.")
+@click.pass_obj
+def export(kb: Any, fmt: str, output: Path, no_refresh: bool) -> None:
+    """Write every passage with its fields (page, path, title, breadcrumb, anchor, line, text, tags...)."""
+    from .export import write_ndjson
+
+    if not no_refresh:
+        _refresh(kb)
+    with click.open_file(str(output), "w", encoding="utf-8", atomic=str(output) != "-") as out:
+        count = write_ndjson(kb, out)
+    if str(output) != "-":
+        _note(f"{count} passages written to {output}")
 
 
 @cli.command(epilog="""\b

@@ -65,3 +65,9 @@ class ConfigError(KbError):
     """The config file (kb.toml, [tool.kb] in pyproject.toml) is unreadable or holds an unknown key or a bad value."""
 
     exit_code = 2
+
+
+class ArtifactError(KbError):
+    """An index archive that cannot be written, or cannot be trusted (truncated, corrupted, not kb's, unsafe)."""
+
+    exit_code = 2

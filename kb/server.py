@@ -29,6 +29,7 @@ from . import __version__
 from .api import KnowledgeBase
 from .model import PageText, SearchResult, SectionText
 from .errors import ContentError, IndexLocked, IndexUnusable, KbError, NotFound, QueryError
+from .serving import GENERATION_HEADER, generation_fields, one_generation
 
 MAX_QUERY_CHARS = 500
 MAX_LIMIT = 100
@@ -58,6 +59,8 @@ class HealthOut(BaseModel):
     version: str
     pages: int
     sections: int
+    generation: str
+    built: str
 
 
 class ErrorOut(BaseModel):
@@ -107,6 +110,7 @@ def create_app(kb: KnowledgeBase, *, cors_origins: Sequence[str] = (), allowed_h
         return _error(500, "internal error; the server log has the details")
 
     @app.get("/api/search", response_model=SearchResult, responses=ERRORS, tags=["search"])
+    @one_generation(kb)
     def search(
         q: str = Query(..., min_length=1, max_length=MAX_QUERY_CHARS,
                        description=f"The query, as for `kb search` (at most {MAX_QUERY_CHARS} characters)."),
@@ -119,6 +123,7 @@ def create_app(kb: KnowledgeBase, *, cors_origins: Sequence[str] = (), allowed_h
 
     @app.get("/api/pages/{page:path}/sections/{anchor:path}", response_model=SectionText, responses=ERRORS,
              tags=["pages"])
+    @one_generation(kb)
     def section(page: str, anchor: str) -> Response:
         """One section's full text; the anchor is empty for the text before a page's first heading."""
         return _json(asdict(kb.section(page, anchor)))
@@ -131,19 +136,23 @@ def create_app(kb: KnowledgeBase, *, cors_origins: Sequence[str] = (), allowed_h
         return _json(page_document(kb, page))
 
     @app.get("/api/pages/{page:path}", response_model=PageText, responses=ERRORS, tags=["pages"])
+    @one_generation(kb)
     def page(page: str) -> Response:
         """A whole page by id or path, section by section."""
         return _json(asdict(kb.page(page)))
 
     @app.get("/api/health", response_model=HealthOut, responses={503: ERRORS[503]}, tags=["health"])
     def health() -> Response:
-        """Whether an index is live, and its size."""
-        manifest = kb.store.manifest()
-        if manifest is None:
-            return _error(503, "no index yet; it is being built or `kb reindex` has not run")
+        """Whether an index is live, its size, and which generation (id, build time) is live."""
+        gen = kb.store.live()
+        manifest = kb.store.manifest(gen) if gen is not None else None
+        if gen is None or manifest is None:
+            return _error(503, "no index yet; it is being built, or `kb reindex` (or `kb index import`) has not run")
         entries = [e for e in manifest.files.values() if e.page is not None]
-        return _json({"status": "ok", "version": __version__, "pages": len(entries),
-                      "sections": sum(e.sections for e in entries)})
+        response = _json({"status": "ok", "version": __version__, "pages": len(entries),
+                          "sections": sum(e.sections for e in entries), **generation_fields(gen)})
+        response.headers[GENERATION_HEADER] = gen.name
+        return response
 
     for route, (name, media_type) in ASSETS.items():
         app.add_api_route(route, _asset(name, media_type), methods=["GET"], include_in_schema=False)
@@ -267,8 +276,13 @@ def is_loopback(host: str) -> bool:
 
 
 def serve(kb: KnowledgeBase, *, host: str = "127.0.0.1", port: int = 8000, cors_origins: Sequence[str] = (),
-          watch: bool = False, access_log: bool = True, note: Callable[[str], None] = print) -> None:
-    """Run the server until interrupted; with `watch`, a background thread keeps the index in step."""
+          watch: bool = False, access_log: bool = True, note: Callable[[str], None] = print,
+          workers: int = 1) -> None:
+    """Run the server until interrupted; with `watch`, a background thread keeps the index in step.
+
+    With `workers` > 1, that many forked processes listen on the port (see kb/workers.py); the watcher then runs
+    once, in the parent.
+    """
     import uvicorn
 
     sock = bind(host, port)
@@ -281,7 +295,7 @@ def serve(kb: KnowledgeBase, *, host: str = "127.0.0.1", port: int = 8000, cors_
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         watcher = None
-        if watch:
+        if watch and workers == 1:
             from .watch import watch_in_thread
 
             watcher = watch_in_thread(kb, stop=stop, note=note)
@@ -298,6 +312,22 @@ def serve(kb: KnowledgeBase, *, host: str = "127.0.0.1", port: int = 8000, cors_
     shown = f"[{host}]" if ":" in host else host
     note(f"serving http://{shown}:{bound_port}/ (API at /api, OpenAPI at /openapi.json); Ctrl-C stops")
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        if workers > 1:
+            from .workers import run_forked
+
+            kb.close()  # nothing open crosses the fork: each worker opens its own searchers
+            run_forked(lambda own: uvicorn.Server(config).run(sockets=[own]), workers, bound=sock, note=note,
+                       parent_work=_watcher(kb, note) if watch else None)
+        else:
+            uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
+
+
+def _watcher(kb: KnowledgeBase, note: Callable[[str], None]) -> Callable[[threading.Event], None]:
+    def run(stop: threading.Event) -> None:
+        from .watch import watch as watch_content
+
+        watch_content(kb, stop=stop, note=note)
+
+    return run
