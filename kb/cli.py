@@ -432,12 +432,16 @@ def serve(kb: Any, host: str, port: int, cors_origins: tuple[str, ...], watch: b
                note=_note, workers=processes)
 
 
-@cli.group("index")
+@cli.group("index", short_help="Ship the index as one file: build once (e.g. in CI), serve anywhere with "
+                                "`kb serve --read-only`.")
 def index_group() -> None:
     """Ship the index as one file: build once (e.g. in CI), serve anywhere with `kb serve --read-only`."""
 
 
-@index_group.command("export")
+@index_group.command("export", epilog="""\b
+Examples:
+  kb index export site-index.tar.gz       in CI, after `kb reindex`
+  kb --index /srv/kb index export /tmp/kb.tar.gz""")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @click.pass_obj
 def index_export(kb: Any, file: Path) -> None:
@@ -450,7 +454,9 @@ def index_export(kb: Any, file: Path) -> None:
                                                   else f"{report.bytes / 1024:.0f} KB"))
 
 
-@index_group.command("import")
+@index_group.command("import", epilog="""\b
+Examples:
+  kb --index /srv/kb index import site-index.tar.gz     on each replica; then `kb serve --read-only`""")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @click.pass_obj
 def index_import(kb: Any, file: Path) -> None:
@@ -468,7 +474,10 @@ def index_import(kb: Any, file: Path) -> None:
               "the next import or reindex removes them")
 
 
-@cli.command("export")
+@cli.command("export", epilog="""\b
+Examples:
+  kb export > passages.ndjson             every passage, one JSON object a line
+  kb export -o passages.ndjson            the same, to a file""")
 @click.option("--format", "fmt", type=click.Choice(["ndjson"]), default="ndjson", show_default=True,
               help="One JSON object per passage and line (for _bulk loaders and RAG pipelines).")
 @click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True), default="-",

@@ -15,7 +15,9 @@ import kb.settings
 from kb.cli import cli
 from tests.conftest import SEED
 
-ARGS = {"search": ["word"], "show": ["introduction"]}  # commands that need an argument to get as far as running
+# commands that need an argument to get as far as running
+ARGS = {("search",): ["word"], ("show",): ["introduction"], ("index", "export"): ["ix.tar.gz"],
+        ("index", "import"): ["ix.tar.gz"]}
 ENV = {"KB_CONTENT": None, "KB_INDEX": None, "KB_CONFIG": None, "KB_BASE_URL": None, "KB_INCLUDE_DRAFTS": None,
        "KB_MAX_FILE_SIZE": None, "KB_LOCK_TIMEOUT": None}
 
@@ -70,7 +72,7 @@ def test_every_global_option_before_and_after_every_command(tmp_path: Path, capt
     for command in commands:
         if command == ("version",):
             continue
-        args = ARGS.get(command[-1], [])
+        args = ARGS.get(command, [])
         for words, check in options(tmp_path).values():
             for line in ([*words, *command, *args], [*command, *args, *words]):
                 captured.clear()
