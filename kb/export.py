@@ -69,6 +69,8 @@ def passages(kb: KnowledgeBase) -> Iterator[dict[str, Any]]:
                       key=lambda d: (str(d["path"]), int(d.get("line", 0)), int(d.get("part", 0))))
     # The stored fields are read into memory inside the snapshot; the generation can be replaced after that.
     for doc in docs:
+        if doc.get("route") and doc.get("url") is None:  # the published URL: the source's base URL + the route
+            doc["url"] = kb.url_of(str(doc.get("source", "")), doc["route"], str(doc.get("anchor", "")))
         yield passage_record(doc)
 
 

@@ -219,3 +219,15 @@ def test_cli_kb_export_writes_every_passage(tmp_path: Path) -> None:
     assert webhooks["tags"] == ["setup"] and webhooks["page"] == "getting-started" and webhooks["line"] > 1
     assert "exponential backoff" in webhooks["text"]
     assert set(webhooks) >= {"page", "path", "title", "breadcrumb", "anchor", "line", "text", "tags"}
+
+
+def test_cli_kb_export_carries_source_and_published_url(tmp_path: Path) -> None:
+    import json
+
+    content = write_pages(tmp_path / "content")
+    out = subprocess.run(kb_command(content, tmp_path / "index", "export", "--base-url", "https://docs.example/"),
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    webhooks = next(json.loads(line) for line in out.stdout.splitlines() if '"configure-webhooks"' in line)
+    assert webhooks["url"] == "https://docs.example/getting-started#configure-webhooks"
+    assert webhooks["source"]
