@@ -209,7 +209,7 @@ class Indexer:
         """
         started = time.perf_counter()
         discovery = discover(self.content)
-        self.store.ensure_folder()
+        self.store.ensure_folder(self.content)
         lock = WriterLock(self.store.folder, timeout=self.lock_timeout if wait else 0.0,
                           on_wait=lambda pid: self.note(
                               f"waiting up to {self.lock_timeout:g}s for another reindex (pid {pid}) to finish..."))

