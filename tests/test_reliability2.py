@@ -111,3 +111,25 @@ def test_empty_existing_folder_is_used(content: Path, tmp_path: Path) -> None:
     index.mkdir()
     assert kb_run(content, index, "reindex").returncode == 0
     assert (index / ".kb-index").is_file()
+
+
+# -- file names are bytes -----------------------------------------------------------------------------------------
+
+def test_undecodable_file_names_are_skipped_with_one_escaped_warning(content: Path, tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    (content / os.fsdecode(b"bad\xff.md")).write_bytes(b"# Bad\n\nbadname text\n")
+    (content / os.fsdecode(b"dir\xfe")).mkdir()
+    (content / os.fsdecode(b"dir\xfe") / "in.md").write_text("# In\n\ninner page\n", encoding="utf-8")
+    res = kb_run(content, index, "reindex", "--json")
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert report["pages"] == 2
+    named = [w for w in report["warnings"] if "not valid UTF-8" in w["problem"]]
+    assert sorted(w["path"] for w in named) == ["bad\\xff.md", "dir\\xfe"]
+    assert res.stderr.count("bad\\xff.md") == 0  # --json: warnings are in the JSON only
+    res = kb_run(content, index, "search", "zebrafish")
+    assert res.returncode == 0 and "intro.md" in res.stdout, res.stderr
+    res = kb_run(content, index, "check")
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.count("bad\\xff.md: file name is not valid UTF-8") == 1
+    assert "2 warnings" in res.stdout
