@@ -67,6 +67,7 @@ def process_file(file: SourceFile, settings: Settings, known_sha1: str = "") -> 
     When the content hashes to `known_sha1` (a file touched but not changed) the page is not parsed at all, and
     the Markdown renderer is never even imported: a no-change reindex stays cheap.
     """
+    from .limits import MAX_PARSE_SECONDS, ParseTimeout, bound_page, bound_raw, parse_deadline
     from .parse import Skip, parse_bytes, read_category
 
     try:
@@ -93,8 +94,12 @@ def process_file(file: SourceFile, settings: Settings, known_sha1: str = "") -> 
             return Processed(file, sha1, None, ())
         from .sections import build_page
 
-        raw = parse_bytes(data, file.rel)
-        page = build_page(raw, category=tuple(labels))
+        _warm_parser()
+        try:
+            with parse_deadline(MAX_PARSE_SECONDS):
+                page = bound_page(build_page(bound_raw(parse_bytes(data, file.rel)), category=tuple(labels)))
+        except ParseTimeout:
+            raise Skip(Problem(file.rel, f"page took over {MAX_PARSE_SECONDS:g}s to parse", "skipped")) from None
         if category_problems:
             page = replace(page, problems=tuple(category_problems) + page.problems)
     except Skip as skip:
@@ -103,6 +108,21 @@ def process_file(file: SourceFile, settings: Settings, known_sha1: str = "") -> 
         return Processed(file, sha1, None, page.problems + (
             Problem(file.rel, "page is marked draft or unlisted", "skipped (index it with --include-drafts)"),))
     return Processed(file, sha1, page, page.problems, _analysed_docs(page))
+
+
+_WARM = False
+
+
+def _warm_parser() -> None:
+    """Parse a tiny page once per process before any deadline is armed, so that a deadline never fires inside
+    the parser's lazy imports (an import cut short leaves a half-initialised module behind)."""
+    global _WARM
+    if not _WARM:
+        from .parse import parse_bytes
+        from .sections import build_page
+
+        build_page(parse_bytes(b"---\ntitle: t\n---\n# a\n\nb <b>c</b> [d](e)\n\n```\nf\n```\n", "warm.md"))
+        _WARM = True
 
 
 def process_all(files: list[SourceFile], settings: Settings, *, workers: int,

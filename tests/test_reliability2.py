@@ -133,3 +133,64 @@ def test_undecodable_file_names_are_skipped_with_one_escaped_warning(content: Pa
     assert res.returncode == 0, res.stderr
     assert res.stderr.count("bad\\xff.md: file name is not valid UTF-8") == 1
     assert "2 warnings" in res.stdout
+
+
+# -- bounded work per file ----------------------------------------------------------------------------------------
+
+BILLION_LAUGHS = """---
+title: Laughs
+a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+tags: *i
+keywords: *i
+description: *i
+---
+# Laughing page
+
+The body of the laughing page is still indexed.
+"""
+
+
+def test_yaml_alias_bomb_is_refused_with_a_warning_and_the_rest_indexed(content: Path, tmp_path: Path) -> None:
+    write(content, {"bomb.md": BILLION_LAUGHS, "nice.md": "---\nx: &n [1, 2]\ny: *n\ntitle: Nice\n---\nfine\n"})
+    index = tmp_path / "index"
+    res = kb_run(content, index, "reindex", "--json", timeout=60)
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    warned = [w for w in report["warnings"] if w["path"] == "bomb.md"]
+    assert warned and "YAML aliases" in warned[0]["problem"], report["warnings"]
+    assert not [w for w in report["warnings"] if w["path"] == "nice.md"]  # small aliases are fine
+    res = kb_run(content, index, "search", "laughing")
+    assert res.returncode == 0 and "bomb.md" in res.stdout
+
+
+def test_a_page_of_100000_headings_is_cut_with_a_warning_and_costs_seconds(content: Path, tmp_path: Path) -> None:
+    write(content, {"many.md": "".join(f"## heading number {i}\n\ntext {i}\n" for i in range(100_000))})
+    index = tmp_path / "index"
+    started = time.monotonic()
+    res = kb_run(content, index, "reindex", "--json", timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert time.monotonic() - started < 60  # main: 127 s; a correctness bound, not a benchmark
+    report = json.loads(res.stdout)
+    assert any(w["path"] == "many.md" and "headings" in w["problem"] for w in report["warnings"])
+    assert report["pages"] == len(PAGES) + 1
+
+
+def test_parse_time_per_page_is_bounded(content: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import kb.limits
+
+    monkeypatch.setattr(kb.limits, "MAX_PARSE_SECONDS", 0.02)
+    write(content, {"slow.md": "".join(f"## heading number {i}\n\ntext {i}\n" for i in range(1_900))})
+    kb = KnowledgeBase(content, tmp_path / "index")
+    report = kb.reindex()
+    assert any(w.path == "slow.md" and "to parse" in w.problem for w in report.warnings), report.warnings
+    assert report.pages == len(PAGES)
+    assert kb.search("zebrafish").hits
+    kb.close()
