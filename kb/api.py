@@ -18,7 +18,7 @@ from .errors import IndexDamaged, IndexLocked, IndexOutdated, IndexReadOnly, KbE
 from .analysis import CRUMB_SEP
 from .index import Indexer
 from .manifest import Settings, format_stamp
-from .store import IndexStore, Reader
+from .store import IndexStore, Reader, resource_error
 from .model import Hit, PageText, ReindexReport, SearchResult, SectionText
 
 Note = Callable[[str], None]
@@ -44,6 +44,7 @@ class KnowledgeBase:
         self._local = threading.local()
         self._readers: set[Reader] = set()
         self._readers_lock = threading.Lock()
+        self._owners: dict[Reader, threading.Thread] = {}  # the thread each open reader belongs to
 
     # -- writing -------------------------------------------------------------------------------------------
 
@@ -81,6 +82,9 @@ class KnowledgeBase:
             if not cached.closed and cached.gen == self.store.live():
                 return cached
             self._drop_reader()
+        adopted = self._adopt_orphan()
+        if adopted is not None:
+            return adopted
         try:
             reader = self.store.open_reader(weighting())
         except IndexDamaged as exc:
@@ -100,12 +104,30 @@ class KnowledgeBase:
         self._local.reader = reader
         with self._readers_lock:
             self._readers.add(reader)
-            # Idle searchers of other threads on older generations: close them, so that a server's many worker
-            # threads do not keep old generations on disk; their thread reopens on its next search.
-            for other in [r for r in self._readers if r.gen != reader.gen and not r.busy]:
+            self._owners[reader] = threading.current_thread()
+            # Idle searchers of other threads on older generations, and those of threads that have ended (a
+            # server's thread pool retires idle threads and starts new ones): close them, so that they neither
+            # keep old generations on disk nor hold descriptors and memory for nobody.
+            for other in [r for r in self._readers if not r.busy and (r.gen != reader.gen or self._orphan(r))]:
                 self._readers.discard(other)
+                self._owners.pop(other, None)
                 other.close()
         return reader
+
+    def _orphan(self, reader: Reader) -> bool:
+        owner = self._owners.get(reader)
+        return owner is None or not owner.is_alive()
+
+    def _adopt_orphan(self) -> Reader | None:
+        """An idle reader on the live generation left by a thread that has ended: this thread takes it over."""
+        live = self.store.live()
+        with self._readers_lock:
+            for r in self._readers:
+                if not r.busy and not r.closed and r.gen == live and self._orphan(r):
+                    self._owners[r] = threading.current_thread()
+                    self._local.reader = r
+                    return r
+        return None
 
     def _checkout(self) -> Reader:
         """This thread's reader, marked busy so that no other thread closes it while it is in use."""
@@ -122,6 +144,7 @@ class KnowledgeBase:
         if reader is not None:
             with self._readers_lock:
                 self._readers.discard(reader)
+                self._owners.pop(reader, None)
             try:
                 reader.close()
             except Exception:  # noqa: BLE001 - closing a damaged searcher may fail; it is dropped either way
@@ -181,7 +204,10 @@ class KnowledgeBase:
             return work(reader)
         except KbError:
             raise
-        except Exception:
+        except Exception as exc:
+            resource = resource_error(exc, self.index_dir)
+            if resource is not None:
+                raise resource from None  # out of descriptors or memory is not damage: rebuild nothing
             problem = self.store.verify(reader.gen, reader.manifest, deep=True)
             if problem is None:
                 raise  # the files are intact: a bug, not damage
@@ -238,6 +264,7 @@ class KnowledgeBase:
         self._local.reader = None
         with self._readers_lock:
             readers, self._readers = list(self._readers), set()
+            self._owners.clear()
         for reader in readers:
             try:
                 reader.close()

@@ -27,6 +27,7 @@ from .store import (
     index_files,
     link_or_copy,
     raw_stamp,
+    resource_error,
     write_error,
 )
 
@@ -282,6 +283,9 @@ class Indexer:
                 finally:
                     ix.close()
             except Exception as exc:  # noqa: BLE001 - any Whoosh failure to open means the files are damaged
+                resource = resource_error(exc, self.store.folder)
+                if resource is not None:
+                    raise resource from None  # running out of descriptors or memory is not damage
                 problem = f"{type(exc).__name__}: {exc}"[:200]
         if problem:
             self.note(f"warning: index in {where} is damaged ({problem}); rebuilding it from the content")

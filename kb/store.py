@@ -36,7 +36,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import IndexDamaged, IndexFolderRefused, IndexOutdated, IndexReadOnly, IndexUnusable
+from .errors import (
+    IndexDamaged,
+    IndexFolderRefused,
+    IndexOutdated,
+    IndexReadOnly,
+    IndexUnusable,
+    ResourceExhausted,
+)
 from .locking import LOCK_NAME, PIN_NAME, Pin, claim, make_pin_file, pin
 from .manifest import Manifest
 
@@ -48,6 +55,26 @@ MARKER_TEXT = "This folder is a kb search index: kb may replace or delete anythi
 _GEN = re.compile(r"gen-\d{14}-[0-9a-f]{8}")
 _TRASH = re.compile(r"\.trash-gen-\d{14}-[0-9a-f]{8}")
 _TMP_POINTER = re.compile(r"\.CURRENT\.\d+\.tmp")
+
+
+_RESOURCE_ERRNOS = {
+    errno.EMFILE: "too many open files in this process; raise the limit (ulimit -n)",
+    errno.ENFILE: "too many open files on this system; close some programs",
+    errno.ENOSPC: "no space left on the device; free some space",
+    errno.EDQUOT: "disk quota exceeded; free some space",
+    errno.ENOMEM: "out of memory; close some programs",
+}
+
+
+def resource_error(exc: BaseException, folder: Path) -> ResourceExhausted | None:
+    """The system running out of something is not index damage: say what ran out, and rebuild nothing."""
+    if isinstance(exc, MemoryError):
+        return ResourceExhausted(f"out of memory while using the index in {folder}; the index is intact, "
+                                 "close some programs and try again")
+    if isinstance(exc, OSError) and exc.errno in _RESOURCE_ERRNOS:
+        return ResourceExhausted(f"{_RESOURCE_ERRNOS[exc.errno]} (while using the index in {folder}; "
+                                 "the index is intact)")
+    return None
 
 
 def is_generation_name(name: str) -> bool:
@@ -86,8 +113,9 @@ class IndexStore:
         except IsADirectoryError:
             return None, f"{CURRENT} is a folder, not a file"
         except OSError as exc:
-            raise IndexUnusable(f"index folder {self.folder} cannot be read ({exc.strerror}); "
-                                "fix its permissions or pass --index DIR") from None
+            raise resource_error(exc, self.folder) or IndexUnusable(
+                f"index folder {self.folder} cannot be read ({exc.strerror}); "
+                "fix its permissions or pass --index DIR") from None
         try:
             name = raw.decode("ascii").strip()
         except UnicodeDecodeError:
@@ -116,7 +144,12 @@ class IndexStore:
             return None
         try:
             return Manifest.load(gen / MANIFEST)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        except OSError as exc:
+            resource = resource_error(exc, self.folder)
+            if resource is not None:
+                raise resource from None
+            return None
+        except (ValueError, KeyError, TypeError, AttributeError):
             return None
 
     def verify(self, gen: Path, manifest: Manifest, *, deep: bool) -> str | None:
@@ -134,6 +167,8 @@ class IndexStore:
             except FileNotFoundError:
                 return f"{name} is missing"
             except OSError as exc:
+                if resource_error(exc, self.folder):
+                    raise resource_error(exc, self.folder) from None
                 return f"{name} cannot be read ({exc.strerror})"
             if actual != size:
                 return f"{name} is {actual} bytes, expected {size}"
@@ -141,6 +176,8 @@ class IndexStore:
                 try:
                     digest = _sha1_file(path)
                 except OSError as exc:
+                    if resource_error(exc, self.folder):
+                        raise resource_error(exc, self.folder) from None
                     return f"{name} cannot be read ({exc.strerror})"
                 if digest != sha1:
                     return f"{name} is corrupted (checksum mismatch)"
@@ -180,10 +217,14 @@ class IndexStore:
                     searcher.close()
                     raise _Damage("its document count differs from its manifest")
                 return Reader(gen, manifest, searcher, held)
-            except IndexOutdated:
+            except (IndexOutdated, ResourceExhausted):
+                held.release()
                 raise
             except Exception as exc:  # noqa: BLE001 - whatever Whoosh raises on bad files means damage
                 held.release()
+                resource = resource_error(exc, self.folder)
+                if resource is not None:
+                    raise resource from None
                 if self.live() != gen:
                     continue
                 why = str(exc) if isinstance(exc, _Damage) else f"{type(exc).__name__}: {exc}"[:200]
@@ -419,7 +460,10 @@ def write_error(folder: Path, exc: OSError) -> IndexUnusable:
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return IndexReadOnly(f"index folder {folder} cannot be written ({exc.strerror}); "
                              "fix its permissions or pass --index DIR")
-    if exc.errno == errno.ENOSPC:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return IndexUnusable(f"no space left to write the index in {folder}; free some space and run `kb reindex`")
+    if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOMEM):
+        return IndexUnusable(f"index in {folder} cannot be written ({_RESOURCE_ERRNOS[exc.errno]}); the previous "
+                             "index is unchanged")
     return IndexUnusable(f"index in {folder} cannot be written ({exc.strerror or exc}); the previous index is "
                          "unchanged")

@@ -194,3 +194,85 @@ def test_parse_time_per_page_is_bounded(content: Path, tmp_path: Path, monkeypat
     assert report.pages == len(PAGES)
     assert kb.search("zebrafish").hits
     kb.close()
+
+
+# -- resources ----------------------------------------------------------------------------------------------------
+
+def _fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _burst(base: str, n: int = 32) -> list[int]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.serve_support import get
+
+    def one(i: int) -> int:
+        return get(f"{base}/api/search?q=zebrafish+{i % 4}")[0]
+
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(one, range(n * 3)))
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_serve_holds_no_more_descriptors_or_memory_after_idle_burst_cycles(content: Path, tmp_path: Path) -> None:
+    """The server's thread pool retires threads idle for 10 s; each new thread's searcher must not pile up."""
+    pytest.importorskip("fastapi")
+    from tests.serve_support import start_server
+
+    server = start_server(content, tmp_path / "index")
+    try:
+        pid = server.process.pid
+        fds, rss = [], []
+        for _cycle in range(3):
+            statuses = _burst(server.base)
+            assert set(statuses) == {200}
+            fds.append(_fds(pid))
+            rss.append(_rss_kb(pid))
+            time.sleep(11)  # anyio ends worker threads idle for 10 s
+        assert fds[-1] <= fds[0] + 4, f"descriptors grew across cycles: {fds}"
+        assert rss[-1] <= rss[0] * 1.25 + 4096, f"memory grew across cycles: {rss} KB"
+    finally:
+        server.stop()
+
+
+RESOURCE_SCRIPT = r"""
+import os, resource, sys
+from kb import KnowledgeBase
+try:
+    from kb.errors import ResourceExhausted
+except ImportError:  # a kb without it (to show this test failing there)
+    ResourceExhausted = ()
+kb = KnowledgeBase(sys.argv[1], sys.argv[2])
+gen = kb.store.live()
+n = len(os.listdir("/proc/self/fd"))
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (n + 2, hard))
+try:
+    kb.search("zebrafish")
+except ResourceExhausted as exc:
+    print("EXHAUSTED", exc)
+except Exception as exc:
+    print("OTHER", type(exc).__name__, exc)
+resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+print("SAME-GENERATION", kb.store.live() == gen)
+print("HITS", len(kb.search("zebrafish").hits))
+"""
+
+
+def test_running_out_of_descriptors_is_reported_as_such_and_rebuilds_nothing(content: Path, tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    assert kb_run(content, index, "reindex").returncode == 0
+    res = subprocess.run([sys.executable, "-c", RESOURCE_SCRIPT, str(content), str(index)], capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert "EXHAUSTED" in res.stdout and "open files" in res.stdout, res.stdout + res.stderr
+    assert "damaged" not in res.stdout + res.stderr and "rebuilding" not in res.stderr
+    assert "SAME-GENERATION True" in res.stdout and "HITS 1" in res.stdout
