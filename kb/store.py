@@ -274,10 +274,9 @@ class IndexStore:
                                      "--index with a folder outside it")
 
     def _legacy_index(self, names: list[str]) -> bool:
-        """An index made by a kb that wrote no marker: nothing but kb's names, and a generation with a manifest."""
-        if not all(_kb_made(n) for n in names):
-            return False
-        return any(_GEN.fullmatch(n) and (self.folder / n / MANIFEST).is_file() for n in names)
+        """An index made by a kb that wrote no marker (or a folder another kb process is just setting up): it holds
+        nothing but the names kb gives its own files, so adopting it can cost nobody anything."""
+        return all(_kb_made(n) for n in names)
 
     def generation_name(self) -> Path:
         return self.folder / f"gen-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
