@@ -109,7 +109,7 @@ def search(kb: Any, query: tuple[str, ...], limit: int, as_json: bool, no_refres
 
 def _refresh(kb: Any) -> None:
     """Bring a missing or stale index up to date before answering, with one line on stderr; never waits."""
-    from .errors import IndexLocked, IndexReadOnly
+    from .errors import IndexLocked, IndexReadOnly, IndexUnusable, ResourceExhausted
 
     try:
         report = kb.refresh()
@@ -119,10 +119,11 @@ def _refresh(kb: Any) -> None:
                               "try again when it finishes", pid=exc.pid) from None
         _note(f"another reindex is running (pid {exc.pid}); answering from the index as it is")
         return
-    except IndexReadOnly as exc:
+    except (IndexReadOnly, IndexUnusable, ResourceExhausted) as exc:
+        # Read-only, disk full, out of descriptors: an intact live index still answers, with a one-line note.
         if kb.store.live() is None:
             raise
-        _note(f"{exc}; answering from the index as it is, which may be stale")
+        _note(f"{_one_line(str(exc))}; answering from the index as it is, which may be stale")
         return
     if report is not None and report.changed:
         if report.full:

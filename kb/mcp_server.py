@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field
 
 from .api import KnowledgeBase
-from .errors import IndexLocked, IndexReadOnly, KbError
+from .errors import IndexLocked, IndexUnusable, KbError, ResourceExhausted
 
 MAX_QUERY_CHARS = 500
 MAX_LIMIT = 50
@@ -113,8 +113,10 @@ def _refresh(kb: KnowledgeBase) -> None:
     """Pick up pages edited during a long assistant session, as `kb search` does (a stat check when fresh)."""
     try:
         kb.refresh()
-    except (IndexLocked, IndexReadOnly):
-        pass  # another reindex is writing, or the folder is read-only: answer from the index as it is
+    except (IndexLocked, IndexUnusable, ResourceExhausted):
+        # Another reindex is writing, or the folder is read-only or full: answer from the index as it is (a search
+        # with no index at all says so itself).
+        pass
 
 
 def run(kb: KnowledgeBase) -> None:

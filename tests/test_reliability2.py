@@ -276,3 +276,43 @@ def test_running_out_of_descriptors_is_reported_as_such_and_rebuilds_nothing(con
     assert "EXHAUSTED" in res.stdout and "open files" in res.stdout, res.stdout + res.stderr
     assert "damaged" not in res.stdout + res.stderr and "rebuilding" not in res.stderr
     assert "SAME-GENERATION True" in res.stdout and "HITS 1" in res.stdout
+
+
+# -- availability -------------------------------------------------------------------------------------------------
+
+def _disk_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from kb.store import IndexStore
+
+    def full(self: IndexStore, gen: Path) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(gen))
+
+    monkeypatch.setattr(IndexStore, "create_generation", full)
+
+
+def test_search_answers_from_the_intact_index_when_the_disk_is_full(content: Path, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    index = tmp_path / "index"
+    assert kb_run(content, index, "reindex").returncode == 0
+    (content / "intro.md").write_text("# Intro\n\nzebrafish and a new quokka page\n", encoding="utf-8")
+    _disk_full(monkeypatch)
+    res = CliRunner().invoke(cli, ["--content", str(content), "--index", str(index), "search", "zebrafish"])
+    assert res.exit_code == 0, res.output
+    assert "intro.md" in res.stdout
+    notes = res.stderr.strip().splitlines()
+    assert len(notes) == 1 and "no space left" in notes[0] and "may be stale" in notes[0]
+
+
+def test_mcp_search_answers_when_the_disk_is_full(content: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("mcp")
+    from kb.mcp_server import _refresh
+
+    kb = KnowledgeBase(content, tmp_path / "index")
+    kb.reindex()
+    (content / "intro.md").write_text("# Intro\n\nzebrafish again\n", encoding="utf-8")
+    _disk_full(monkeypatch)
+    _refresh(kb)  # main: IndexUnusable escaped and the tool call failed
+    assert kb.search("zebrafish").hits
+    kb.close()
