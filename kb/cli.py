@@ -46,11 +46,15 @@ class KbGroup(click.Group):
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    from .present import term_safe
+
+    return term_safe(" ".join(text.split()))
 
 
 def _note(message: str) -> None:
-    click.echo(f"kb: {message}", err=True)
+    from .present import term_safe
+
+    click.echo(f"kb: {term_safe(message)}", err=True)
 
 
 @click.group(cls=KbGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -202,12 +206,14 @@ def show(kb: Any, target: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(asdict(obj), ensure_ascii=False))
         return
+    from .present import term_safe
+
     for s in sections:
-        click.echo(f"{' › '.join(s.breadcrumb)}  ({s.path}:{s.line}{'#' + s.anchor if s.anchor else ''})")
+        click.echo(term_safe(f"{' › '.join(s.breadcrumb)}  ({s.path}:{s.line}{'#' + s.anchor if s.anchor else ''})"))
         if s.text:
-            click.echo(s.text)
+            click.echo(term_safe(s.text, keep_newlines=True))
         if s.code:
-            click.echo(s.code)
+            click.echo(term_safe(s.code, keep_newlines=True))
         click.echo()
 
 
@@ -239,8 +245,10 @@ def check(kb: Any, content_dir: Path | None, quiet: bool, as_json: bool) -> None
             _note(f"warning: {w}")
         for x in report.leftovers:
             _note(f"leftover: {x}")
+        from .present import term_safe
+
         lines = format_report(report, verbose=not quiet)
-        click.echo("\n".join(lines))
+        click.echo("\n".join(term_safe(line) for line in lines))
     if report.leftovers:
         sys.exit(1)
 

@@ -316,3 +316,26 @@ def test_mcp_search_answers_when_the_disk_is_full(content: Path, tmp_path: Path,
     _refresh(kb)  # main: IndexUnusable escaped and the tool call failed
     assert kb.search("zebrafish").hits
     kb.close()
+
+
+# -- safe output --------------------------------------------------------------------------------------------------
+
+def test_control_characters_are_escaped_on_a_terminal_and_exact_in_json(content: Path, tmp_path: Path) -> None:
+    name = "evil\x1b[2J\nname.md"
+    (content / name).write_text("# Title \x1b]0;pwned\x07 here\n\nThe okapi \x1b[2J clears \x1b[31mscreens\r.\n",
+                                encoding="utf-8")
+    index = tmp_path / "index"
+    assert kb_run(content, index, "reindex").returncode == 0
+    res = kb_run(content, index, "search", "okapi")
+    assert res.returncode == 0, res.stderr
+    assert "\x1b" not in res.stdout and "\x07" not in res.stdout and "\r" not in res.stdout
+    assert "evil\\x1b[2J\\nname.md:" in res.stdout  # the address stays on one line
+    assert "\\x1b[2J clears" in res.stdout
+    res = kb_run(content, index, "search", "okapi", "--json")
+    hit = json.loads(res.stdout)["hits"][0]
+    assert hit["path"] == name and "\x1b" in hit["title"]
+    res = kb_run(content, index, "show", hit["page"])
+    assert res.returncode == 0, res.stderr
+    assert "\x1b" not in res.stdout and "\x07" not in res.stdout and "okapi" in res.stdout
+    res = kb_run(content, index, "show", hit["page"], "--json")
+    assert "\x1b" in json.loads(res.stdout)["sections"][0]["text"]
