@@ -182,6 +182,7 @@ class KnowledgeBase:
 
     def search(self, query: str, *, limit: int = 10, group: str | None = None) -> SearchResult:
         """Ranked hits for any query string; raises QueryError only for bad arguments, never for bad syntax."""
+        from .query import parse
         from .search import run
 
         if not isinstance(query, str):
@@ -190,12 +191,16 @@ class KnowledgeBase:
             raise QueryError(f"limit must be at least 1, got {limit}")
         if group not in (None, "page"):
             raise QueryError(f"unknown grouping {group!r}; use 'page'")
+        parsed = parse(query)
+        if not parsed.positive:
+            raise QueryError("nothing to search for in the query: give at least one word (not only symbols, "
+                             "operators or -excluded words)")
         self.ensure_index()
         fetch = limit if group is None else min(limit * 5, 200)
         result = self._with_reader(lambda r: run(r.searcher, query, limit=fetch))
         if group == "page":
             result = _group_by_page(result, limit)
-        return result
+        return replace(result, ignored=parsed.ignored) if parsed.ignored else result
 
     def _with_reader(self, work: Callable[[Reader], Any]) -> Any:
         """Run `work` on this thread's reader; if it fails because index files are damaged, rebuild and retry once."""
@@ -253,10 +258,15 @@ class KnowledgeBase:
         return PageText(str(first["page"]), path, str(first["title"]), out)
 
     def section(self, page: str, anchor: str = "") -> SectionText:
+        """One section; with no anchor, the text before the first heading, or the first section when there is none
+        (most pages open with a heading), so that asking for a page's start never fails."""
         anchor = anchor.lstrip("#")
-        for s in self.page(page).sections:
+        sections = self.page(page).sections
+        for s in sections:
             if s.anchor == anchor:
                 return s
+        if not anchor and sections:
+            return sections[0]
         raise NotFound(f"page {page!r} has no section #{anchor}; `kb show {page}` lists its sections")
 
     def close(self) -> None:

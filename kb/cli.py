@@ -94,6 +94,8 @@ def search(kb: Any, query: tuple[str, ...], limit: int, as_json: bool, no_refres
     if not no_refresh:
         _refresh(kb)
     result = kb.search(text, limit=limit, group=group)
+    if result.ignored and not as_json:
+        _note(f"not searched: {'; '.join(result.ignored)}")
     if as_json:
         click.echo(json.dumps(asdict(result), ensure_ascii=False))
     else:

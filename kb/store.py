@@ -269,7 +269,9 @@ class IndexStore:
         if index == real_content:
             raise IndexFolderRefused(f"index folder {self.folder} is the content folder; pass --index with a "
                                      "separate folder (for example one beside the pages)")
-        if index.startswith(real_content.rstrip(os.sep) + os.sep):
+        inside = index.startswith(real_content.rstrip(os.sep) + os.sep)
+        hidden = inside and any(p.startswith(".") for p in os.path.relpath(index, real_content).split(os.sep))
+        if inside and not hidden:  # a hidden folder is never read as pages, so it may hold the index
             raise IndexFolderRefused(f"index folder {self.folder} is inside the content folder {content}; pass "
                                      "--index with a folder outside it")
 
