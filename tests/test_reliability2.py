@@ -339,3 +339,112 @@ def test_control_characters_are_escaped_on_a_terminal_and_exact_in_json(content:
     assert "\x1b" not in res.stdout and "\x07" not in res.stdout and "okapi" in res.stdout
     res = kb_run(content, index, "show", hit["page"], "--json")
     assert "\x1b" in json.loads(res.stdout)["sections"][0]["text"]
+
+
+# -- contracts ----------------------------------------------------------------------------------------------------
+
+def test_an_empty_or_unsearchable_query_is_a_usage_error(content: Path, tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    assert kb_run(content, index, "reindex").returncode == 0
+    for query in ("", "   ", "!!! ---", "-zebrafish"):
+        res = CliRunner().invoke(cli, ["--content", str(content), "--index", str(index), "search", "--", query])
+        assert res.exit_code == 2, (query, res.output)
+        assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_dropped_query_terms_and_refused_prefixes_are_reported(content: Path, tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    assert kb_run(content, index, "reindex").returncode == 0
+    words = ["zebrafish"] + [f"extra{i}" for i in range(40)]
+    res = CliRunner().invoke(cli, ["--content", str(content), "--index", str(index), "search", "--json", *words])
+    ignored = json.loads(res.stdout)["ignored"]
+    assert ignored and "extra31" in ignored[0] and "extra39" in ignored[0] and "32-term" in ignored[0]
+    res = CliRunner().invoke(cli, ["--content", str(content), "--index", str(index), "search", "zebrafish", "q*"])
+    assert res.exit_code == 0
+    assert "not searched: q*" in res.stderr
+    long = "zebrafish " + "x" * 1200
+    result = KnowledgeBase(content, index).search(long)
+    assert any("1,000-character" in i for i in result.ignored)
+    plain = KnowledgeBase(content, index).search("zebrafish")
+    assert plain.ignored == ()
+
+
+def test_http_contracts_head_routing_and_unsearchable_queries(tmp_path: Path) -> None:
+    pytest.importorskip("fastapi")
+    from tests.serve_support import get, get_json, start_server
+
+    content = write(tmp_path / "docs", {
+        **PAGES,
+        "guide/sections/intro.md": "# Sectioned intro\n\nA page inside a folder named sections: wombat.\n",
+        "guide.md": "# Guide\n\n## Overview\n\nThe guide's own overview section about numbats.\n",
+        "headed.md": "# Headed page\n\nEvery page here opens with a heading: bilby.\n",
+    })
+    server = start_server(content, tmp_path / "index")
+    try:
+        status, page = get_json(server.url("/api/pages/guide/sections/intro"))
+        assert status == 200, page
+        assert page["path"] == "guide/sections/intro.md"
+        status, page = get_json(server.url("/api/pages/guide%2Fsections%2Fintro"))
+        assert status == 200 and page["path"] == "guide/sections/intro.md"
+        status, section = get_json(server.url("/api/pages/guide/sections/intro-1"))
+        assert status == 404 and "guide" in section["error"]
+        status, section = get_json(server.url("/api/pages/guide/sections/overview"))
+        assert status == 200 and section["path"] == "guide.md" and "numbats" in section["text"]
+        status, section = get_json(server.url("/api/pages/guide/sections/intro/sections/sectioned-intro"))
+        assert status == 200 and section["path"] == "guide/sections/intro.md", section
+        status, section = get_json(server.url("/api/pages/headed/sections/"))
+        assert status == 200 and "bilby" in section["text"]
+        status, err = get_json(server.url("/api/search?q=%21%21%21"))
+        assert status == 422 and err["status"] == 422
+        for path in ("/api/health", "/api/search?q=zebrafish", "/api/pages/intro", "/", "/static/app.js",
+                     "/openapi.json"):
+            get_status, get_headers, _body = get(server.url(path))
+            head_status, head_headers, head_body = get(server.url(path), method="HEAD")
+            assert (head_status, head_body) == (get_status, b""), path
+            assert head_headers.get("content-type") == get_headers.get("content-type")
+    finally:
+        server.stop()
+
+
+def test_read_section_with_no_anchor_returns_the_first_section(content: Path, tmp_path: Path) -> None:
+    write(content, {"headed.md": "# Headed page\n\nOpens with a heading: bilby.\n\n## Next\n\nmore\n"})
+    kb = KnowledgeBase(content, tmp_path / "index")
+    kb.reindex()
+    assert "bilby" in kb.section("headed").text
+    assert "Welcome" in kb.section("intro").text  # a page with text before its first heading: that text
+    kb.close()
+
+
+# -- watchers that cannot die silently ------------------------------------------------------------------------------
+
+def test_watch_follows_a_removed_and_recreated_content_folder_and_health_says_stale(tmp_path: Path) -> None:
+    pytest.importorskip("fastapi")
+    import shutil
+
+    from tests.serve_support import get_json, start_server, wait_until
+
+    content = write(tmp_path / "docs", PAGES)
+    server = start_server(content, tmp_path / "index", "--watch")
+    try:
+        assert get_json(server.url("/api/health"))[1]["status"] == "ok"
+        shutil.rmtree(content)
+
+        def stale() -> bool:
+            return get_json(server.url("/api/health"))[1]["status"] == "stale"
+
+        assert wait_until(stale, timeout=20), "".join(server.log)
+        health = get_json(server.url("/api/health"))[1]
+        assert "missing" in health["reason"] and health["age"] >= 0
+        write(content, {**PAGES, "new.md": "# New page\n\nThe numbat arrived after the redeploy.\n"})
+
+        def found() -> bool:
+            return bool(get_json(server.url("/api/search?q=numbat"))[1].get("hits"))
+
+        assert wait_until(found, timeout=30), "".join(server.log)
+        assert wait_until(lambda: get_json(server.url("/api/health"))[1]["status"] == "ok", timeout=10)
+        (content / os.fsdecode(b"bad\xff.md")).write_bytes(b"# Bad\n\nbad name\n")
+        (content / "later.md").write_text("# Later\n\nThe quoll came later.\n", encoding="utf-8")
+        assert wait_until(lambda: bool(get_json(server.url("/api/search?q=quoll"))[1].get("hits")), timeout=30), \
+            "".join(server.log)
+    finally:
+        server.stop()
