@@ -448,3 +448,44 @@ def test_watch_follows_a_removed_and_recreated_content_folder_and_health_says_st
             "".join(server.log)
     finally:
         server.stop()
+
+
+# -- MCP answers every request ------------------------------------------------------------------------------------
+
+def test_mcp_answers_every_request_bounds_arguments_and_reads_a_first_section(content: Path, tmp_path: Path) -> None:
+    pytest.importorskip("mcp")
+    import select
+
+    write(content, {"headed.md": "# Headed\n\nOpens with a heading: bilby.\n"})
+    index = tmp_path / "index"
+    assert kb_run(content, index, "reindex").returncode == 0
+    proc = subprocess.Popen([sys.executable, "-m", "kb", "--content", str(content), "--index", str(index), "mcp"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdin is not None and proc.stdout is not None
+
+    def ask(line: str, timeout: float = 20) -> dict[str, object]:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(line.encode() + b"\n")
+        proc.stdin.flush()
+        ready, _, _ = select.select([proc.stdout], [], [], timeout)
+        assert ready, f"no response to {line[:80]}"
+        return json.loads(proc.stdout.readline())
+
+    try:
+        ask(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}))
+        proc.stdin.write(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
+        proc.stdin.flush()
+        call = '{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"%s","arguments":%s}}'
+        answer = ask(call % (2, "search", '{"query":"zebra\\ud800fish"}'))
+        assert answer["id"] == 2
+        answer = ask(call % (3, "search", '{"query":"bilby \\udc00"}'))
+        assert answer["id"] == 3 and "headed" in json.dumps(answer)
+        answer = ask(call % (4, "read_section", json.dumps({"page": "x" * 1_000_000})))
+        assert answer["id"] == 4 and len(json.dumps(answer)) < 5000
+        assert answer.get("error") or answer["result"]["isError"]  # type: ignore[index]
+        answer = ask(call % (5, "read_section", '{"page":"headed"}'))
+        assert answer["result"]["isError"] is False and "bilby" in json.dumps(answer)  # type: ignore[index]
+    finally:
+        proc.kill()
+        proc.wait()
