@@ -17,6 +17,7 @@ from .analysis import CRUMB_SEP
 from .codec import open_writer
 from .discover import Discovery, SourceFile, discover
 from .errors import IndexDamaged
+from .identity import renamed_any, unique
 from .locking import WriterLock
 from .manifest import Entry, Manifest, Plan, Settings, plan
 from .model import Page, Passage, Problem, ReindexReport
@@ -191,6 +192,16 @@ def _entry(proc: Processed) -> Entry:
     )
 
 
+def _moves_an_id(manifest: Manifest, removed: tuple[str, ...], results: list[Processed]) -> bool:
+    """Whether an update could change which page holds an id (only a rebuild assigns them in path order)."""
+    changed = {proc.file.rel for proc in results} | set(removed)
+    kept = {e.page for rel, e in manifest.files.items() if rel not in changed and e.page is not None}
+    new = [proc.page.id for proc in results if proc.page is not None]
+    if len(new) != len(set(new)) or any(i in kept for i in new):
+        return True
+    return bool(changed) and any(renamed_any(e.problems) for e in manifest.files.values())
+
+
 def _problems_of(entry: Entry) -> list[Problem]:
     return [Problem(**p) for p in entry.problems]  # type: ignore[arg-type]
 
@@ -320,8 +331,10 @@ class Indexer:
             problems: list[Problem] = list(discovery.problems)
             files = list(discovery.files)
             pages = sections = skipped = 0
+            taken: dict[str, str] = {}
             try:
                 for n, proc in enumerate(process_all(files, self.settings, workers=self.workers), 1):
+                    proc = unique(proc, taken)
                     entries[proc.file.rel] = _entry(proc)
                     problems.extend(proc.problems)
                     if proc.page is None:
@@ -369,6 +382,9 @@ class Indexer:
                 problems.extend(proc.problems)
             if progress:
                 progress(n, len(todo))
+        if _moves_an_id(manifest, diff.removed, results):
+            self.note("page ids are contested between pages; rebuilding so that each id names one page")
+            return self._full(discovery, progress)
         if results or diff.removed or touched:
             self._commit_copy(manifest, diff.removed, results)
             for proc in results:

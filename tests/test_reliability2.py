@@ -489,3 +489,38 @@ def test_mcp_answers_every_request_bounds_arguments_and_reads_a_first_section(co
     finally:
         proc.kill()
         proc.wait()
+
+
+# -- identity -----------------------------------------------------------------------------------------------------
+
+def _addresses_lead_to_their_pages(kb: KnowledgeBase, word: str) -> set[str]:
+    hits = kb.search(word, limit=50).hits
+    for hit in hits:
+        assert kb.section(hit.page, hit.anchor).path == hit.path, (hit.page, hit.path)
+        assert kb.page(hit.page).path == hit.path
+    return {h.page for h in hits}
+
+
+def test_duplicate_page_ids_are_warned_and_made_unique(content: Path, tmp_path: Path) -> None:
+    write(content, {"one.md": "---\nid: shared\n---\n# One\n\nThe wombat lives here.\n",
+                    "two.md": "---\nid: shared\n---\n# Two\n\nAnother wombat lives there.\n",
+                    "guide.md": "# Guide\n\nA wombat guide.\n",
+                    "guide/index.md": "# Guide index\n\nThe wombat guide index.\n"})
+    kb = KnowledgeBase(content, tmp_path / "index")
+    report = kb.reindex()
+    warned = sorted((w.path, w.problem) for w in report.warnings if w.problem.startswith("page id"))
+    assert [p for p, _ in warned] == ["guide/index.md", "two.md"], report.warnings
+    assert "'shared'" in warned[1][1] and "one.md" in warned[1][1]
+    assert _addresses_lead_to_their_pages(kb, "wombat") == {"shared", "two", "guide", "guide/index"}
+    # an update that moves the contested id (its first holder is deleted) ends as a clean rebuild would
+    (content / "one.md").unlink()
+    write(content, {"three.md": "---\nid: shared\n---\n# Three\n\nA third wombat.\n"})
+    kb.reindex()
+    assert _addresses_lead_to_their_pages(kb, "wombat") == {"shared", "two", "guide", "guide/index"}
+    assert kb.page("shared").path == "three.md"
+    kb.close()
+    clean = KnowledgeBase(content, tmp_path / "clean")
+    clean.reindex()
+    assert _addresses_lead_to_their_pages(clean, "wombat") == {"shared", "two", "guide", "guide/index"}
+    assert clean.page("shared").path == "three.md"
+    clean.close()
