@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass, replace
@@ -207,9 +208,30 @@ def _problems_of(entry: Entry) -> list[Problem]:
 
 
 def _worker_init() -> None:
-    """Parse workers leave Ctrl-C to the parent, which stops them; otherwise each prints a traceback."""
+    """Parse workers leave Ctrl-C to the parent, which stops them, and end quietly with it.
 
+    A worker reports everything (problems, errors) to the parent through the pool, never on stderr; so its stderr
+    goes to the null device, and a parent killed mid-build (SIGTERM, SIGKILL) does not leave workers printing
+    broken-pipe tracebacks. On Linux, workers also get SIGTERM when the parent dies, instead of parsing on.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    _die_with_parent()
+
+
+def _die_with_parent() -> None:
+    """prctl(PR_SET_PDEATHSIG, SIGTERM) where it exists (Linux); elsewhere workers stop at their next result."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
 
 
 class Indexer:

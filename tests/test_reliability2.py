@@ -524,3 +524,38 @@ def test_duplicate_page_ids_are_warned_and_made_unique(content: Path, tmp_path: 
     assert _addresses_lead_to_their_pages(clean, "wombat") == {"shared", "two", "guide", "guide/index"}
     assert clean.page("shared").path == "three.md"
     clean.close()
+
+
+# -- worker processes end quietly -----------------------------------------------------------------------------------
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir() or (os.cpu_count() or 1) < 2,
+                    reason="needs /proc and parse workers (2+ cores)")
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGKILL"])
+def test_a_killed_reindex_leaves_no_worker_tracebacks_or_workers(tmp_path: Path, sig: str) -> None:
+    import signal
+
+    content = tmp_path / "docs"
+    write(content, {f"p{i}.md": f"# Page {i}\n\n" + f"word{i} text " * 400 + "\n\n## Sub\n\nmore\n"
+                    for i in range(1500)})
+    proc = subprocess.Popen([sys.executable, "-m", "kb", "--content", str(content), "--index",
+                             str(tmp_path / "index"), "reindex"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(_children(proc.pid)) < 2:
+        time.sleep(0.05)
+    workers = _children(proc.pid)
+    assert workers, "the reindex started no parse workers"
+    time.sleep(1.0)  # let them parse and send results
+    proc.send_signal(getattr(signal, sig))
+    _out, err = proc.communicate(timeout=60)  # EOF once the workers, which share stderr, are gone too
+    assert "Traceback" not in err and "Error" not in err, err[:2000]
+    time.sleep(0.5)
+    assert not [w for w in workers if Path(f"/proc/{w}").exists() and
+                "zombie" not in Path(f"/proc/{w}/status").read_text()], "workers outlived the reindex"
