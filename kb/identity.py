@@ -8,6 +8,8 @@ rebuild and an update; an update that would have to move an id from one page to 
 
 from __future__ import annotations
 
+import ast
+import re
 from dataclasses import replace
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
@@ -46,5 +48,14 @@ def unique(proc: Processed, taken: dict[str, str]) -> Processed:
     return replace(proc, page=page, problems=proc.problems + (problem,), docs=docs)
 
 
-def renamed_any(problems: list[dict[str, object]]) -> bool:
-    return any(str(p.get("problem", "")).startswith(DUPLICATE) for p in problems)
+_WANTED = re.compile(r"page id ('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\") is already the id of ")
+
+
+def wanted_ids(problems: list[dict[str, object]]) -> set[str]:
+    """The ids that renamed pages asked for, read back from their warnings in the manifest."""
+    out = set()
+    for p in problems:
+        m = _WANTED.match(str(p.get("problem", "")))
+        if m:
+            out.add(str(ast.literal_eval(m.group(1))))
+    return out

@@ -18,7 +18,7 @@ from .analysis import CRUMB_SEP
 from .codec import open_writer
 from .discover import Discovery, SourceFile, discover
 from .errors import IndexDamaged
-from .identity import renamed_any, unique
+from .identity import unique, wanted_ids
 from .locking import WriterLock
 from .manifest import Entry, Manifest, Plan, Settings, plan
 from .model import Page, Passage, Problem, ReindexReport
@@ -200,7 +200,9 @@ def _moves_an_id(manifest: Manifest, removed: tuple[str, ...], results: list[Pro
     new = [proc.page.id for proc in results if proc.page is not None]
     if len(new) != len(set(new)) or any(i in kept for i in new):
         return True
-    return bool(changed) and any(renamed_any(e.problems) for e in manifest.files.values())
+    wanted = set().union(*(wanted_ids(e.problems) for e in manifest.files.values()))
+    # a page gives up an id that a renamed page asked for: that page must now get it
+    return any(manifest.files[rel].page in wanted for rel in changed if rel in manifest.files)
 
 
 def _problems_of(entry: Entry) -> list[Problem]:
