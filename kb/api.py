@@ -181,7 +181,8 @@ class KnowledgeBase:
                               "try again when it finishes", pid=exc.pid) from None
 
     def search(self, query: str, *, limit: int = 10, group: str | None = None) -> SearchResult:
-        """Ranked hits for any query string; raises QueryError only for bad arguments, never for bad syntax."""
+        """Ranked hits for any query string; raises QueryError only for bad arguments (a query with no word in it
+        is one), never for bad syntax."""
         from .query import parse
         from .search import run
 

@@ -167,8 +167,9 @@ class IndexStore:
             except FileNotFoundError:
                 return f"{name} is missing"
             except OSError as exc:
-                if resource_error(exc, self.folder):
-                    raise resource_error(exc, self.folder) from None
+                resource = resource_error(exc, self.folder)
+                if resource is not None:
+                    raise resource from None
                 return f"{name} cannot be read ({exc.strerror})"
             if actual != size:
                 return f"{name} is {actual} bytes, expected {size}"
@@ -176,8 +177,9 @@ class IndexStore:
                 try:
                     digest = _sha1_file(path)
                 except OSError as exc:
-                    if resource_error(exc, self.folder):
-                        raise resource_error(exc, self.folder) from None
+                    resource = resource_error(exc, self.folder)
+                    if resource is not None:
+                        raise resource from None
                     return f"{name} cannot be read ({exc.strerror})"
                 if digest != sha1:
                     return f"{name} is corrupted (checksum mismatch)"

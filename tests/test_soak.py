@@ -34,8 +34,9 @@ WORDS = ("zebrafish quokka wombat numbat bilby okapi quoll dingo kiwi emu gecko 
 BAD_FILES: dict[str, bytes] = {
     "binary.md": b"\x00\x01\x02 not text" * 50,
     "badyaml.md": b"---\ntitle: [unclosed\n---\n# Bad yaml\n\nbody of the bad yaml page\n",
-    "bomb.md": (b"---\na: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
-                b"d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e]\n"
+    "bomb.md": (b"---\na: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+                b"c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+                b"e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e]\n"
                 b"tags: *f\n---\n# Bomb\n\nthe bomb page body\n"),
     "latin1.md": "# Caf\xe9\n\nna\xefve text\n".encode("latin-1"),
     "dup-a.md": b"---\nid: twin\n---\n# Twin A\n\nfirst twin\n",
