@@ -60,6 +60,8 @@ class SearchResults(BaseModel):
     total: int = Field(description="How many sections matched in all.")
     suggestion: str | None = Field(description="A corrected query when words looked misspelt.")
     hits: list[SearchHit]
+    ignored: list[str] = Field(default_factory=list, description="Parts of the query that were not searched, "
+                                                                 "and why (too many words, too short a prefix).")
 
 
 def _sdk() -> tuple[Any, type[Exception]]:
@@ -93,7 +95,8 @@ def build(kb: KnowledgeBase) -> Any:
             raise ToolFailure(str(exc)) from None
         hits = [SearchHit(rank=h.rank, breadcrumb=list(h.breadcrumb), page=h.page, path=h.path, anchor=h.anchor,
                           line=h.line, snippet=h.snippet, score=h.score) for h in result.hits]
-        return SearchResults(query=result.query, total=result.total, suggestion=result.suggestion, hits=hits)
+        return SearchResults(query=result.query, total=result.total, suggestion=result.suggestion, hits=hits,
+                             ignored=list(result.ignored))
 
     @server.tool(name="read_section", description=READ_DESCRIPTION)
     def read_section(
