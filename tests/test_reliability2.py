@@ -463,7 +463,7 @@ def test_mcp_answers_every_request_bounds_arguments_and_reads_a_first_section(co
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert proc.stdin is not None and proc.stdout is not None
 
-    def ask(line: str, timeout: float = 20) -> dict[str, object]:
+    def ask(line: str, timeout: float = 90) -> dict[str, object]:
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write(line.encode() + b"\n")
         proc.stdin.flush()
