@@ -121,13 +121,18 @@ class KnowledgeBase:
     def _adopt_orphan(self) -> Reader | None:
         """An idle reader on the live generation left by a thread that has ended: this thread takes it over."""
         live = self.store.live()
+        adopted: Reader | None = None
         with self._readers_lock:
-            for r in self._readers:
-                if not r.busy and not r.closed and r.gen == live and self._orphan(r):
+            for r in [r for r in self._readers if not r.busy and self._orphan(r)]:
+                if adopted is None and not r.closed and r.gen == live:
+                    adopted = r
                     self._owners[r] = threading.current_thread()
                     self._local.reader = r
-                    return r
-        return None
+                else:  # orphans beyond the one taken over hold descriptors and memory for nobody
+                    self._readers.discard(r)
+                    self._owners.pop(r, None)
+                    r.close()
+        return adopted
 
     def _checkout(self) -> Reader:
         """This thread's reader, marked busy so that no other thread closes it while it is in use."""
