@@ -19,7 +19,7 @@ from .errors import IndexDamaged, IndexLocked, IndexOutdated, IndexReadOnly, KbE
 from .analysis import CRUMB_SEP
 from .index import Indexer
 from .manifest import Settings, format_stamp
-from .store import IndexStore, Reader
+from .store import IndexStore, Reader, resource_error
 from .model import Hit, PageText, ReindexReport, SearchResult, SectionText
 from .config import SourceConfig
 from .sources import discover_all, make_sources, source_of
@@ -59,12 +59,14 @@ class KnowledgeBase:
         self._local = threading.local()
         self._readers: set[Reader] = set()
         self._readers_lock = threading.Lock()
+        self._owners: dict[Reader, threading.Thread] = {}  # the thread each open reader belongs to
 
     # -- writing -------------------------------------------------------------------------------------------
 
     def indexer(self) -> Indexer:
         return Indexer(self.content_dir, self.store, self.settings, lock_timeout=self.lock_timeout,
-                       on_note=self.note, discover_pages=lambda: discover_all(self.sources))
+                       on_note=self.note, discover_pages=lambda: discover_all(self.sources),
+                       content_folders=[s.path for s in self.sources])
 
     def reindex(self, *, full: bool = False, verify: bool = False,
                 progress: Callable[[int, int], None] | None = None) -> ReindexReport:
@@ -99,6 +101,9 @@ class KnowledgeBase:
             if not cached.closed and cached.gen == self.store.live():
                 return cached
             self._drop_reader()
+        adopted = self._adopt_orphan()
+        if adopted is not None:
+            return adopted
         try:
             reader = self.store.open_reader(weighting())
         except IndexDamaged as exc:
@@ -118,12 +123,35 @@ class KnowledgeBase:
         self._local.reader = reader
         with self._readers_lock:
             self._readers.add(reader)
-            # Idle searchers of other threads on older generations: close them, so that a server's many worker
-            # threads do not keep old generations on disk; their thread reopens on its next search.
-            for other in [r for r in self._readers if r.gen != reader.gen and not r.busy]:
+            self._owners[reader] = threading.current_thread()
+            # Idle searchers of other threads on older generations, and those of threads that have ended (a
+            # server's thread pool retires idle threads and starts new ones): close them, so that they neither
+            # keep old generations on disk nor hold descriptors and memory for nobody.
+            for other in [r for r in self._readers if not r.busy and (r.gen != reader.gen or self._orphan(r))]:
                 self._readers.discard(other)
+                self._owners.pop(other, None)
                 other.close()
         return reader
+
+    def _orphan(self, reader: Reader) -> bool:
+        owner = self._owners.get(reader)
+        return owner is None or not owner.is_alive()
+
+    def _adopt_orphan(self) -> Reader | None:
+        """An idle reader on the live generation left by a thread that has ended: this thread takes it over."""
+        live = self.store.live()
+        adopted: Reader | None = None
+        with self._readers_lock:
+            for r in [r for r in self._readers if not r.busy and self._orphan(r)]:
+                if adopted is None and not r.closed and r.gen == live:
+                    adopted = r
+                    self._owners[r] = threading.current_thread()
+                    self._local.reader = r
+                else:  # orphans beyond the one taken over hold descriptors and memory for nobody
+                    self._readers.discard(r)
+                    self._owners.pop(r, None)
+                    r.close()
+        return adopted
 
     def _checkout(self) -> Reader:
         """This thread's reader, marked busy so that no other thread closes it while it is in use."""
@@ -157,6 +185,7 @@ class KnowledgeBase:
         if reader is not None:
             with self._readers_lock:
                 self._readers.discard(reader)
+                self._owners.pop(reader, None)
             try:
                 reader.close()
             except Exception:  # noqa: BLE001 - closing a damaged searcher may fail; it is dropped either way
@@ -193,7 +222,9 @@ class KnowledgeBase:
                               "try again when it finishes", pid=exc.pid) from None
 
     def search(self, query: str, *, limit: int = 10, group: str | None = None) -> SearchResult:
-        """Ranked hits for any query string; raises QueryError only for bad arguments, never for bad syntax."""
+        """Ranked hits for any query string; raises QueryError only for bad arguments (a query with no word in it
+        is one), never for bad syntax."""
+        from .query import parse
         from .search import run
 
         if not isinstance(query, str):
@@ -202,12 +233,17 @@ class KnowledgeBase:
             raise QueryError(f"limit must be at least 1, got {limit}")
         if group not in (None, "page"):
             raise QueryError(f"unknown grouping {group!r}; use 'page'")
+        parsed = parse(query)
+        if not parsed.positive:
+            raise QueryError("nothing to search for in the query: give at least one word (not only symbols, "
+                             "operators or -excluded words)")
         self.ensure_index()
         fetch = limit if group is None else min(limit * 5, 200)
         result = self._with_reader(lambda r: run(r.searcher, query, limit=fetch))
         if group == "page":
             result = _group_by_page(result, limit)
-        return replace(result, hits=tuple(self._published(h) for h in result.hits))
+        result = replace(result, hits=tuple(self._published(h) for h in result.hits))
+        return replace(result, ignored=parsed.ignored) if parsed.ignored else result
 
     def _published(self, hit: Hit) -> Hit:
         """The hit (and the hits grouped under it) with `url` made absolute from its source's base URL."""
@@ -238,7 +274,10 @@ class KnowledgeBase:
             return work(reader)
         except KbError:
             raise
-        except Exception:
+        except Exception as exc:
+            resource = resource_error(exc, self.index_dir)
+            if resource is not None:
+                raise resource from None  # out of descriptors or memory is not damage: rebuild nothing
             problem = self.store.verify(reader.gen, reader.manifest, deep=True)
             if problem is None:
                 raise  # the files are intact: a bug, not damage
@@ -290,10 +329,15 @@ class KnowledgeBase:
         return replace(section, source=source, url=self.url_of(source, doc.get("route"), section.anchor))
 
     def section(self, page: str, anchor: str = "") -> SectionText:
+        """One section; with no anchor, the text before the first heading, or the first section when there is none
+        (most pages open with a heading), so that asking for a page's start never fails."""
         anchor = anchor.lstrip("#")
-        for s in self.page(page).sections:
+        sections = self.page(page).sections
+        for s in sections:
             if s.anchor == anchor:
                 return s
+        if not anchor and sections:
+            return sections[0]
         raise NotFound(f"page {page!r} has no section #{anchor}; `kb show {page}` lists its sections")
 
     def close(self) -> None:
@@ -301,6 +345,7 @@ class KnowledgeBase:
         self._local.reader = None
         with self._readers_lock:
             readers, self._readers = list(self._readers), set()
+            self._owners.clear()
         for reader in readers:
             try:
                 reader.close()

@@ -154,11 +154,15 @@ def _first_paragraph(text: str | None) -> str | None:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    from .present import term_safe
+
+    return term_safe(" ".join(text.split()))
 
 
 def _note(message: str) -> None:
-    click.echo(f"kb: {message}", err=True)
+    from .present import term_safe
+
+    click.echo(f"kb: {term_safe(message)}", err=True)
 
 
 @click.group(cls=KbGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120},
@@ -193,6 +197,8 @@ def search(kb: Any, query: tuple[str, ...], limit: int, as_json: bool, no_refres
     if not no_refresh:
         _refresh(kb)
     result = kb.search(text, limit=limit, group=group)
+    if result.ignored and not as_json:
+        _note(f"not searched: {'; '.join(result.ignored)}")
     if as_json:
         click.echo(json.dumps(asdict(result), ensure_ascii=False))
     elif vimgrep:
@@ -217,7 +223,7 @@ def search(kb: Any, query: tuple[str, ...], limit: int, as_json: bool, no_refres
 
 def _refresh(kb: Any) -> None:
     """Bring a missing or stale index up to date before answering, with one line on stderr; never waits."""
-    from .errors import IndexLocked, IndexReadOnly
+    from .errors import IndexLocked, IndexReadOnly, IndexUnusable, ResourceExhausted
 
     try:
         report = kb.refresh()
@@ -227,10 +233,11 @@ def _refresh(kb: Any) -> None:
                               "try again when it finishes", pid=exc.pid) from None
         _note(f"another reindex is running (pid {exc.pid}); answering from the index as it is")
         return
-    except IndexReadOnly as exc:
+    except (IndexReadOnly, IndexUnusable, ResourceExhausted) as exc:
+        # Read-only, disk full, out of descriptors: an intact live index still answers, with a one-line note.
         if kb.store.live() is None:
             raise
-        _note(f"{exc}; answering from the index as it is, which may be stale")
+        _note(f"{_one_line(str(exc))}; answering from the index as it is, which may be stale")
         return
     if report is not None and report.changed:
         if report.full:
@@ -326,14 +333,16 @@ def show(kb: Any, target: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(asdict(obj), ensure_ascii=False))
         return
+    from .present import term_safe
+
     for s in sections:
-        click.echo(f"{' › '.join(s.breadcrumb)}  ({s.path}:{s.line}{'#' + s.anchor if s.anchor else ''})")
+        click.echo(term_safe(f"{' › '.join(s.breadcrumb)}  ({s.path}:{s.line}{'#' + s.anchor if s.anchor else ''})"))
         if s.url:
-            click.echo(s.url)
+            click.echo(term_safe(s.url))
         if s.text:
-            click.echo(s.text)
+            click.echo(term_safe(s.text, keep_newlines=True))
         if s.code:
-            click.echo(s.code)
+            click.echo(term_safe(s.code, keep_newlines=True))
         click.echo()
 
 
@@ -371,8 +380,10 @@ def check(kb: Any, content_dir: Path | None, quiet: bool, as_json: bool) -> None
             _note(f"warning: {w}")
         for x in report.leftovers:
             _note(f"leftover: {x}")
+        from .present import term_safe
+
         lines = format_report(report, verbose=not quiet)
-        click.echo("\n".join(lines))
+        click.echo("\n".join(term_safe(line) for line in lines))
     if report.leftovers:
         sys.exit(1)
 

@@ -39,6 +39,20 @@ class Discovery:
     problems: tuple[Problem, ...]
 
 
+def escaped_name(name: str) -> str:
+    """A file name as printable text: bytes that are not UTF-8 shown as \\xNN, control characters escaped."""
+    text = os.fsencode(name).decode("utf-8", errors="backslashreplace")
+    return "".join(ch if ch.isprintable() or ch == " " else ascii(ch)[1:-1] for ch in text)
+
+
+def _undecodable(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def is_page_name(name: str) -> bool:
     return name.lower().endswith(PAGE_SUFFIXES) and not name.startswith(".")
 
@@ -99,6 +113,15 @@ def _walk(
         if name.startswith("."):
             continue
         rel = f"{prefix}{name}"
+        if _undecodable(name):
+            # A name that is not UTF-8 can be neither stored, printed nor sent as JSON: skip it, say which.
+            try:
+                relevant = entry.is_dir() or is_page_name(name)
+            except OSError:
+                relevant = False
+            if relevant:
+                problems.append(Problem(escaped_name(rel), "file name is not valid UTF-8", "skipped; rename it"))
+            continue
         try:
             is_link = entry.is_symlink()
             is_dir = entry.is_dir()

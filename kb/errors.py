@@ -51,6 +51,18 @@ class IndexOutdated(IndexDamaged):
     """The index was written by another kb version in a format this one cannot read; rebuilding fixes it."""
 
 
+class IndexFolderRefused(KbError):
+    """The --index folder is not kb's to write: the content folder, inside it, or a non-empty folder kb did not make."""
+
+    exit_code = 2
+
+
+class ResourceExhausted(KbError):
+    """The system ran out of something (open files, disk space, memory): not damage, nothing is rebuilt."""
+
+    exit_code = 2
+
+
 class IndexReadOnly(IndexUnusable):
     """The index folder cannot be written, so the index can be read but not updated."""
 

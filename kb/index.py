@@ -7,16 +7,18 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from .analysis import CRUMB_SEP
 from .codec import open_writer
 from .discover import Discovery, SourceFile, discover
 from .errors import IndexDamaged
+from .identity import unique, wanted_ids
 from .locking import WriterLock
 from .manifest import Entry, Manifest, Plan, Settings, plan
 from .model import Page, Passage, Problem, ReindexReport
@@ -27,6 +29,7 @@ from .store import (
     index_files,
     link_or_copy,
     raw_stamp,
+    resource_error,
     write_error,
 )
 
@@ -77,6 +80,7 @@ def process_file(file: SourceFile, settings: Settings, known_sha1: str = "") -> 
     When the content hashes to `known_sha1` (a file touched but not changed) the page is not parsed at all, and
     the Markdown renderer is never even imported: a no-change reindex stays cheap.
     """
+    from .limits import MAX_PARSE_SECONDS, ParseTimeout, bound_page, bound_raw, parse_deadline
     from .parse import Skip, parse_bytes, read_category
 
     try:
@@ -103,8 +107,12 @@ def process_file(file: SourceFile, settings: Settings, known_sha1: str = "") -> 
             return Processed(file, sha1, None, ())
         from .sections import build_page
 
-        raw = parse_bytes(data, file.rel)
-        page = build_page(raw, category=tuple(labels))
+        _warm_parser()
+        try:
+            with parse_deadline(MAX_PARSE_SECONDS):
+                page = bound_page(build_page(bound_raw(parse_bytes(data, file.rel)), category=tuple(labels)))
+        except ParseTimeout:
+            raise Skip(Problem(file.rel, f"page took over {MAX_PARSE_SECONDS:g}s to parse", "skipped")) from None
         if category_problems:
             page = replace(page, problems=tuple(category_problems) + page.problems)
     except Skip as skip:
@@ -114,6 +122,21 @@ def process_file(file: SourceFile, settings: Settings, known_sha1: str = "") -> 
             Problem(file.rel, "page is marked draft or unlisted", "skipped (index it with --include-drafts)"),))
     docs = _analysed_docs(page, _page_fields(file, settings, raw.meta))
     return Processed(file, sha1, page, page.problems, docs)
+
+
+_WARM = False
+
+
+def _warm_parser() -> None:
+    """Parse a tiny page once per process before any deadline is armed, so that a deadline never fires inside
+    the parser's lazy imports (an import cut short leaves a half-initialised module behind)."""
+    global _WARM
+    if not _WARM:
+        from .parse import parse_bytes
+        from .sections import build_page
+
+        build_page(parse_bytes(b"---\ntitle: t\n---\n# a\n\nb <b>c</b> [d](e)\n\n```\nf\n```\n", "warm.md"))
+        _WARM = True
 
 
 def process_all(files: list[SourceFile], settings: Settings, *, workers: int,
@@ -181,14 +204,47 @@ def _entry(proc: Processed) -> Entry:
     )
 
 
+def _moves_an_id(manifest: Manifest, removed: tuple[str, ...], results: list[Processed]) -> bool:
+    """Whether an update could change which page holds an id (only a rebuild assigns them in path order)."""
+    changed = {proc.file.rel for proc in results} | set(removed)
+    kept = {e.page for rel, e in manifest.files.items() if rel not in changed and e.page is not None}
+    new = [proc.page.id for proc in results if proc.page is not None]
+    if len(new) != len(set(new)) or any(i in kept for i in new):
+        return True
+    wanted = set().union(*(wanted_ids(e.problems) for e in manifest.files.values()))
+    # a page gives up an id that a renamed page asked for: that page must now get it
+    return any(manifest.files[rel].page in wanted for rel in changed if rel in manifest.files)
+
+
 def _problems_of(entry: Entry) -> list[Problem]:
     return [Problem(**p) for p in entry.problems]  # type: ignore[arg-type]
 
 
 def _worker_init() -> None:
-    """Parse workers leave Ctrl-C to the parent, which stops them; otherwise each prints a traceback."""
+    """Parse workers leave Ctrl-C to the parent, which stops them, and end quietly with it.
 
+    A worker reports everything (problems, errors) to the parent through the pool, never on stderr; so its stderr
+    goes to the null device, and a parent killed mid-build (SIGTERM, SIGKILL) does not leave workers printing
+    broken-pipe tracebacks. On Linux, workers also get SIGTERM when the parent dies, instead of parsing on.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    _die_with_parent()
+
+
+def _die_with_parent() -> None:
+    """prctl(PR_SET_PDEATHSIG, SIGTERM) where it exists (Linux); elsewhere workers stop at their next result."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
 
 
 class Indexer:
@@ -196,8 +252,10 @@ class Indexer:
 
     def __init__(self, content: Path, store: IndexStore, settings: Settings, *, lock_timeout: float = 10.0,
                  workers: int | None = None, on_note: Note | None = None,
-                 discover_pages: Callable[[], Discovery] | None = None) -> None:
+                 discover_pages: Callable[[], Discovery] | None = None,
+                 content_folders: Sequence[Path] | None = None) -> None:
         self.content = Path(content)
+        self.content_folders = tuple(content_folders) if content_folders is not None else (self.content,)
         self._discover = discover_pages or (lambda: discover(self.content))  # several sources: kb/sources.py
         self.store = store
         self.settings = settings
@@ -222,7 +280,7 @@ class Indexer:
         """
         started = time.perf_counter()
         discovery = self._discover()
-        self.store.ensure_folder()
+        self.store.ensure_folder(self.content_folders)
         lock = WriterLock(self.store.folder, timeout=self.lock_timeout if wait else 0.0,
                           on_wait=lambda pid: self.note(
                               f"waiting up to {self.lock_timeout:g}s for another reindex (pid {pid}) to finish..."))
@@ -275,6 +333,9 @@ class Indexer:
                 finally:
                     ix.close()
             except Exception as exc:  # noqa: BLE001 - any Whoosh failure to open means the files are damaged
+                resource = resource_error(exc, self.store.folder)
+                if resource is not None:
+                    raise resource from None  # running out of descriptors or memory is not damage
                 problem = f"{type(exc).__name__}: {exc}"[:200]
         if problem:
             self.note(f"warning: index in {where} is damaged ({problem}); rebuilding it from the content")
@@ -309,8 +370,10 @@ class Indexer:
             problems: list[Problem] = list(discovery.problems)
             files = list(discovery.files)
             pages = sections = skipped = 0
+            taken: dict[str, str] = {}
             try:
                 for n, proc in enumerate(process_all(files, self.settings, workers=self.workers), 1):
+                    proc = unique(proc, taken)
                     entries[proc.file.rel] = _entry(proc)
                     problems.extend(proc.problems)
                     if proc.page is None:
@@ -358,6 +421,9 @@ class Indexer:
                 problems.extend(proc.problems)
             if progress:
                 progress(n, len(todo))
+        if _moves_an_id(manifest, diff.removed, results):
+            self.note("page ids are contested between pages; rebuilding so that each id names one page")
+            return self._full(discovery, progress)
         if results or diff.removed or touched:
             self._commit_copy(manifest, diff.removed, results)
             for proc in results:

@@ -8,15 +8,20 @@ notes go to stderr.
 
 from __future__ import annotations
 
+import io
+import re
+import sys
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
 from .api import KnowledgeBase
-from .errors import IndexLocked, IndexReadOnly, KbError
+from .errors import IndexLocked, IndexUnusable, KbError, ResourceExhausted
 
 MAX_QUERY_CHARS = 500
 MAX_LIMIT = 50
+MAX_PAGE_CHARS = 1000
+MAX_ANCHOR_CHARS = 500
 
 INSTRUCTIONS = (
     "Search and read a documentation knowledge base. Call `search` with a few keywords to find the sections "
@@ -59,6 +64,8 @@ class SearchResults(BaseModel):
     total: int = Field(description="How many sections matched in all.")
     suggestion: str | None = Field(description="A corrected query when words looked misspelt.")
     hits: list[SearchHit]
+    ignored: list[str] = Field(default_factory=list, description="Parts of the query that were not searched, "
+                                                                 "and why (too many words, too short a prefix).")
 
 
 def _sdk() -> tuple[Any, type[Exception]]:
@@ -87,22 +94,26 @@ def build(kb: KnowledgeBase) -> Any:
     ) -> SearchResults:
         try:
             _refresh(kb)
-            result = kb.search(query, limit=limit)
+            result = kb.search(_utf8(query), limit=limit)
         except KbError as exc:
             raise ToolFailure(str(exc)) from None
         hits = [SearchHit(rank=h.rank, breadcrumb=list(h.breadcrumb), page=h.page, path=h.path, anchor=h.anchor,
                           line=h.line, snippet=h.snippet, score=h.score, source=h.source, url=h.url)
                 for h in result.hits]
-        return SearchResults(query=result.query, total=result.total, suggestion=result.suggestion, hits=hits)
+        return SearchResults(query=result.query, total=result.total, suggestion=result.suggestion, hits=hits,
+                             ignored=list(result.ignored))
 
     @server.tool(name="read_section", description=READ_DESCRIPTION)
     def read_section(
-        page: Annotated[str, Field(min_length=1, description="The page id (or path) from a search hit.")],
-        anchor: Annotated[str, Field(description="The section anchor from a search hit; '' for the page intro.")]
+        page: Annotated[str, Field(min_length=1, max_length=MAX_PAGE_CHARS,
+                                   description="The page id (or path) from a search hit.")],
+        anchor: Annotated[str, Field(max_length=MAX_ANCHOR_CHARS,
+                                     description="The section anchor from a search hit; '' (the default) for the "
+                                                 "page's first section.")]
         = "",
     ) -> str:
         try:
-            s = kb.section(page, anchor)
+            s = kb.section(_utf8(page), _utf8(anchor))
         except KbError as exc:
             raise ToolFailure(str(exc)) from None
         address = s.path + (f"#{s.anchor}" if s.anchor else "")
@@ -114,13 +125,54 @@ def build(kb: KnowledgeBase) -> Any:
     return server
 
 
+def _utf8(text: str) -> str:
+    """Text that can be sent back as UTF-8 (a lone surrogate that slipped through becomes U+FFFD)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text
+
+
 def _refresh(kb: KnowledgeBase) -> None:
     """Pick up pages edited during a long assistant session, as `kb search` does (a stat check when fresh)."""
     try:
         kb.refresh()
-    except (IndexLocked, IndexReadOnly):
-        pass  # another reindex is writing, or the folder is read-only: answer from the index as it is
+    except (IndexLocked, IndexUnusable, ResourceExhausted):
+        # Another reindex is writing, or the folder is read-only or full: answer from the index as it is (a search
+        # with no index at all says so itself).
+        pass
+
+
+# A JSON string escape of a UTF-16 surrogate that is not part of a pair. Decoded, it is a Python string that
+# cannot be encoded as UTF-8, so the SDK could never send the response: the client would wait forever.
+_LONE_SURROGATE = re.compile(r"(?<!\\)((?:\\\\)*)\\u(?:([dD][89abAB][0-9a-fA-F]{2})(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+                             r"|(?<![dD][89abAB][0-9a-fA-F]{2}\\u)([dD][c-fC-F][0-9a-fA-F]{2}))")
+
+
+def clean_line(line: str) -> str:
+    """A request line with each lone-surrogate escape replaced by U+FFFD, so that every request gets an answer."""
+    if "\\u" not in line:
+        return line
+    return _LONE_SURROGATE.sub(lambda m: m.group(1) + "\\ufffd", line)
+
+
+class _CleanStdin(io.TextIOWrapper):
+    def readline(self, size: int = -1) -> str:  # type: ignore[override]
+        return clean_line(super().readline(size))
 
 
 def run(kb: KnowledgeBase) -> None:
-    build(kb).run("stdio")
+    import anyio
+
+    anyio.run(_serve_stdio, build(kb))
+
+
+async def _serve_stdio(server: Any) -> None:
+    import anyio
+    from mcp.server.stdio import stdio_server
+
+    lowlevel = getattr(server, "_lowlevel_server", None) or server._mcp_server  # SDK 2.x or 1.x
+    stdin = anyio.wrap_file(_CleanStdin(sys.stdin.buffer, encoding="utf-8", errors="replace"))
+    async with stdio_server(stdin=stdin) as (read_stream, write_stream):
+        await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())

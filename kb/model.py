@@ -107,6 +107,7 @@ class SearchResult:
     hits: tuple[Hit, ...]
     searched: str = ""
     fallback: str | None = None
+    ignored: tuple[str, ...] = ()  # parts of the query not searched (past a limit, a refused prefix), and why
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

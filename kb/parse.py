@@ -78,6 +78,8 @@ def split_frontmatter(text: str, rel: str) -> tuple[dict[str, Any], str, int, Pr
     """
     import frontmatter  # imported here so the search path never pays for it
 
+    from .limits import load_frontmatter
+
     if not text.startswith(("---", "+++")):
         return {}, text, 1, None
     handler = frontmatter.detect_format(text, frontmatter.handlers)
@@ -91,7 +93,7 @@ def split_frontmatter(text: str, rel: str) -> tuple[dict[str, Any], str, int, Pr
     if body.startswith("\n"):  # the newline ending the closing fence
         body, body_line = body[1:], body_line + 1
     try:
-        loaded = handler.load(raw) if raw.strip() else {}
+        loaded = load_frontmatter(handler, raw) if raw.strip() else {}
     except Exception as exc:  # YAML and TOML parsers raise many unrelated types
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1

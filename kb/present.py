@@ -13,29 +13,52 @@ from .model import Hit, ReindexReport, SearchResult
 CRUMB = " › "
 
 
+_BIDI = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def term_safe(text: str, *, keep_newlines: bool = False) -> str:
+    """Text as a terminal shows it harmlessly: control characters (escape sequences, carriage returns, and
+    newlines unless `keep_newlines`), bidirectional overrides and unpaired surrogates become visible escapes
+    such as \\x1b. Only human output goes through this; JSON carries the exact text."""
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch.isprintable() or (keep_newlines and ch in "\n\t") or (ch == " "):
+            out.append(ch)
+        elif ch in _BIDI or ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F or 0xD800 <= ord(ch) <= 0xDFFF:
+            out.append(ascii(ch)[1:-1])
+        elif ch in "\u2028\u2029":
+            out.append(ascii(ch)[1:-1])
+        else:
+            out.append(ch)  # other non-printables (format characters such as joiners) are harmless
+    return "".join(out)
+
+
 def use_color(stream_isatty: bool) -> bool:
     return stream_isatty and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
 def emphasise(snippet: str, highlights: tuple[tuple[int, int], ...], *, color: bool) -> str:
     if not color or not highlights:
-        return snippet
+        return term_safe(snippet)
     out, pos = [], 0
     for start, end in highlights:
-        out.append(snippet[pos:start])
-        out.append(click.style(snippet[start:end], bold=True, fg="yellow"))
+        out.append(term_safe(snippet[pos:start]))
+        out.append(click.style(term_safe(snippet[start:end]), bold=True, fg="yellow"))
         pos = end
-    out.append(snippet[pos:])
+    out.append(term_safe(snippet[pos:]))
     return "".join(out)
 
 
 def address(hit: Hit) -> str:
+    """The one-line address path:line#anchor (escaped: a newline in a file name must not split it)."""
     anchor = f"#{hit.anchor}" if hit.anchor else ""
-    return f"{hit.path}:{hit.line}{anchor}"
+    return term_safe(f"{hit.path}:{hit.line}{anchor}")
 
 
 def format_hit(hit: Hit, *, color: bool, indent: str = "") -> list[str]:
-    crumbs = CRUMB.join(hit.breadcrumb)
+    crumbs = term_safe(CRUMB.join(hit.breadcrumb))
     head = f"{indent}{hit.rank}. {click.style(crumbs, bold=True) if color else crumbs}"
     where = click.style(address(hit), fg='cyan') if color else address(hit)
     if hit.url:
@@ -44,7 +67,7 @@ def format_hit(hit: Hit, *, color: bool, indent: str = "") -> list[str]:
     if hit.snippet:
         lines.append(f"{indent}   {emphasise(hit.snippet, hit.highlights, color=color)}")
     for other in hit.others:
-        crumbs = CRUMB.join(other.breadcrumb[1:] or other.breadcrumb)
+        crumbs = term_safe(CRUMB.join(other.breadcrumb[1:] or other.breadcrumb))
         lines.append(f"{indent}   also: {crumbs} ({address(other)})")
     return lines
 
@@ -57,7 +80,7 @@ def format_result(result: SearchResult, *, color: bool) -> str:
 def format_header(result: SearchResult) -> str | None:
     """The one line said before results when kb searched something other than what was typed."""
     if result.suggestion:
-        return f"Did you mean: {result.suggestion}"
+        return f"Did you mean: {term_safe(result.suggestion)}"
     if result.fallback == "or":
         return "No section has all the words; showing sections with some of them."
     return None

@@ -42,6 +42,7 @@ class ParsedQuery:
 
     groups: tuple[tuple[Clause, ...], ...]
     dropped: tuple[str, ...] = field(default_factory=tuple)
+    ignored: tuple[str, ...] = field(default_factory=tuple)  # cut by the limits, or refused: reported to the user
 
     @property
     def clauses(self) -> tuple[Clause, ...]:
@@ -68,14 +69,30 @@ def clean(query: str) -> str:
     return " ".join(query.split())[:MAX_QUERY_CHARS]
 
 
+MAX_IGNORED_LISTED = 20
+
+
 def parse(query: str) -> ParsedQuery:
     text = clean(query)
+    ignored: list[str] = []
+    whole = " ".join("".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in query).split())
+    if len(whole) > len(text):
+        tail = whole[len(text):]
+        cut = f"{tail[:40]}..." if len(tail) > 40 else tail
+        ignored.append(f"{cut} ({len(tail):,} characters past the {MAX_QUERY_CHARS:,}-character limit)")
     groups: list[list[Clause]] = [[]]
     negate_next = False
     count = 0
-    for raw in _TOKEN.findall(text):
+    tokens = _TOKEN.findall(text)
+    for n, raw in enumerate(tokens):
         if count >= MAX_CLAUSES:
+            rest = [t for t in tokens[n:] if t not in ("OR", "||", "|", "AND", "&&", "+", "NOT")]
+            if rest:
+                listed = " ".join(rest[:MAX_IGNORED_LISTED]) + (" ..." if len(rest) > MAX_IGNORED_LISTED else "")
+                ignored.insert(0, f"{listed} (past the {MAX_CLAUSES}-term limit)")
             break
+        if raw.endswith("*") and _short_prefix(raw):
+            ignored.append(f"{raw} (a prefix needs at least {MIN_PREFIX} letters; searched as a word)")
         if raw in ("OR", "||", "|"):
             if groups[-1]:
                 groups.append([])
@@ -91,7 +108,18 @@ def parse(query: str) -> ParsedQuery:
             groups[-1].append(clause)
             count += 1
     groups = [g for g in groups if g]
-    return _drop_question_words(ParsedQuery(tuple(tuple(g) for g in groups)))
+    parsed = _drop_question_words(ParsedQuery(tuple(tuple(g) for g in groups)))
+    return ParsedQuery(parsed.groups, parsed.dropped, tuple(ignored))
+
+
+MIN_PREFIX = 2
+
+
+def _short_prefix(raw: str) -> bool:
+    """`a*`: too short a stem to expand; the clause falls back to the plain word (see `_clause`)."""
+    stem = raw.lstrip("-+").split(":", 1)[-1] if re.match(r"^-?[A-Za-z]+:", raw.lstrip("-+")) else raw.lstrip("-+")
+    stem = stem.strip("()[]{}<>,;!?~^'\"").rstrip(":").rstrip("*").strip("*")
+    return _has_word(stem) and len(stem) < MIN_PREFIX
 
 
 def _clause(raw: str, negated: bool) -> Clause | None:
@@ -113,7 +141,7 @@ def _clause(raw: str, negated: bool) -> Clause | None:
     raw = raw.strip("()[]{}<>,;!?~^'\"").rstrip(":")
     if raw.endswith("*"):
         stem = raw.rstrip("*").strip("*")
-        if len(stem) >= 2 and _has_word(stem):
+        if len(stem) >= MIN_PREFIX and _has_word(stem):
             return Clause("prefix", stem, fieldname, negated)
         raw = stem
     raw = raw.replace("*", " ").replace("?", " ").strip()

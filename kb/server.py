@@ -61,6 +61,8 @@ class HealthOut(BaseModel):
     sections: int
     generation: str
     built: str
+    reason: str | None = None  # with status "stale": why the index does not follow the pages
+    age: float | None = None  # with status "stale": seconds since it stopped following them
 
 
 class ErrorOut(BaseModel):
@@ -78,7 +80,7 @@ ERRORS = {404: {"model": ErrorOut, "description": "No such page or section"},
 
 
 def create_app(kb: KnowledgeBase, *, cors_origins: Sequence[str] = (), allowed_hosts: Sequence[str] | None = None,
-               lifespan: Callable[[FastAPI], Any] | None = None) -> FastAPI:
+               lifespan: Callable[[FastAPI], Any] | None = None, watch_status: Any = None) -> FastAPI:
     """The ASGI app. `allowed_hosts` (None = any) guards a loopback server against DNS rebinding."""
     app = FastAPI(
         title="kb", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
@@ -126,7 +128,7 @@ def create_app(kb: KnowledgeBase, *, cors_origins: Sequence[str] = (), allowed_h
     @one_generation(kb)
     def section(page: str, anchor: str) -> Response:
         """One section's full text; the anchor is empty for the text before a page's first heading."""
-        return _json(asdict(kb.section(page, anchor)))
+        return _json(asdict(_lookup(kb, f"{page}/sections/{anchor}")))
 
     @app.get("/api/documents/{page:path}", responses=ERRORS, tags=["pages"])
     def document(page: str) -> Response:
@@ -139,7 +141,7 @@ def create_app(kb: KnowledgeBase, *, cors_origins: Sequence[str] = (), allowed_h
     @one_generation(kb)
     def page(page: str) -> Response:
         """A whole page by id or path, section by section."""
-        return _json(asdict(kb.page(page)))
+        return _json(asdict(_lookup(kb, page)))
 
     @app.get("/api/health", response_model=HealthOut, responses={503: ERRORS[503]}, tags=["health"])
     def health() -> Response:
@@ -149,8 +151,11 @@ def create_app(kb: KnowledgeBase, *, cors_origins: Sequence[str] = (), allowed_h
         if gen is None or manifest is None:
             return _error(503, "no index yet; it is being built, or `kb reindex` (or `kb index import`) has not run")
         entries = [e for e in manifest.files.values() if e.page is not None]
-        response = _json({"status": "ok", "version": __version__, "pages": len(entries),
-                          "sections": sum(e.sections for e in entries), **generation_fields(gen)})
+        out: dict[str, Any] = {"status": "ok", "version": __version__, "pages": len(entries),
+                               "sections": sum(e.sections for e in entries), **generation_fields(gen)}
+        if watch_status is not None and watch_status.reason is not None:
+            out.update(status="stale", reason=watch_status.reason, age=watch_status.age())
+        response = _json(out)
         response.headers[GENERATION_HEADER] = gen.name
         return response
 
@@ -164,6 +169,34 @@ def create_app(kb: KnowledgeBase, *, cors_origins: Sequence[str] = (), allowed_h
                            allow_headers=[], max_age=600)
     app.add_middleware(GuardMiddleware, allowed_hosts=allowed_hosts)
     return app
+
+
+def _lookup(kb: KnowledgeBase, rest: str) -> PageText | SectionText:
+    """What `/api/pages/<rest>` names: a page, or `<page>/sections/<anchor>`, whatever folders the page id has.
+
+    A page id may itself hold a `sections` folder (`guide/sections/intro`), so every `/sections/` in the path is
+    tried as the split, the last first; a path that names no section of an existing page is tried as a page.
+    """
+    marker = "/sections/"
+    splits = []
+    at = rest.rfind(marker)
+    while at >= 0:
+        splits.append((rest[:at], rest[at + len(marker):]))
+        at = rest.rfind(marker, 0, at)
+    no_section: NotFound | None = None
+    for page_id, anchor in splits:
+        try:
+            kb.resolve_page(page_id)
+        except NotFound:
+            continue
+        try:
+            return kb.section(page_id, anchor)
+        except NotFound as exc:
+            no_section = no_section or exc  # that page exists but has no such section
+    try:
+        return kb.page(rest)
+    except NotFound as exc:
+        raise (no_section or exc) from None
 
 
 def _json(data: Any) -> Response:
@@ -223,9 +256,15 @@ class GuardMiddleware:
                 await response(scope, receive, send)
                 return
 
+        head = scope.get("method") == "HEAD"
+        if head:  # HEAD answers wherever GET does (uptime probes): the GET response, headers only
+            scope = {**scope, "method": "GET"}
+
         async def send_with_headers(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS
+            elif head and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -291,6 +330,9 @@ def serve(kb: KnowledgeBase, *, host: str = "127.0.0.1", port: int = 8000, cors_
     if is_loopback(host):
         allowed = sorted(LOOPBACK_NAMES | {host.lower()})
     stop = threading.Event()
+    from .watch import WatchStatus
+
+    status = WatchStatus() if watch else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -298,7 +340,7 @@ def serve(kb: KnowledgeBase, *, host: str = "127.0.0.1", port: int = 8000, cors_
         if watch and workers == 1:
             from .watch import watch_in_thread
 
-            watcher = watch_in_thread(kb, stop=stop, note=note)
+            watcher = watch_in_thread(kb, stop=stop, note=note, status=status)
         try:
             yield
         finally:
@@ -306,7 +348,7 @@ def serve(kb: KnowledgeBase, *, host: str = "127.0.0.1", port: int = 8000, cors_
             if watcher is not None:
                 watcher.join(timeout=5)
 
-    app = create_app(kb, cors_origins=cors_origins, allowed_hosts=allowed, lifespan=lifespan)
+    app = create_app(kb, cors_origins=cors_origins, allowed_hosts=allowed, lifespan=lifespan, watch_status=status)
     config = uvicorn.Config(app, log_level="info" if access_log else "warning", access_log=access_log,
                             server_header=False, timeout_graceful_shutdown=5, lifespan="on")
     shown = f"[{host}]" if ":" in host else host

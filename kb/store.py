@@ -4,6 +4,7 @@ Layout of an index folder::
 
     CURRENT          name of the live generation folder (replaced atomically by a rename)
     writer.lock      flock held by the one process writing (the OS drops it when that process dies)
+    .kb-index        marker written when kb makes (or adopts) the folder: kb writes only into folders it marks
     gen-<id>/        Whoosh files + manifest.json (stamp, source file signatures, index file checksums)
                      + reader.lock (shared flock held by every searcher open on this generation)
 
@@ -24,6 +25,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import threading
@@ -32,14 +34,56 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
-from .errors import IndexDamaged, IndexOutdated, IndexReadOnly, IndexUnusable
+from .errors import (
+    IndexDamaged,
+    IndexFolderRefused,
+    IndexOutdated,
+    IndexReadOnly,
+    IndexUnusable,
+    ResourceExhausted,
+)
 from .locking import LOCK_NAME, PIN_NAME, Pin, claim, make_pin_file, pin
 from .manifest import Manifest
 
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
+MARKER = ".kb-index"
+MARKER_TEXT = "This folder is a kb search index: kb may replace or delete anything in it.\n"
+# The only names kb ever creates in an index folder; nothing else in it is ever swept or deleted.
+_GEN = re.compile(r"gen-\d{14}-[0-9a-f]{8}")
+_TRASH = re.compile(r"\.trash-gen-\d{14}-[0-9a-f]{8}")
+_TMP_POINTER = re.compile(r"\.CURRENT\.\d+\.tmp")
+
+
+_RESOURCE_ERRNOS = {
+    errno.EMFILE: "too many open files in this process; raise the limit (ulimit -n)",
+    errno.ENFILE: "too many open files on this system; close some programs",
+    errno.ENOSPC: "no space left on the device; free some space",
+    errno.EDQUOT: "disk quota exceeded; free some space",
+    errno.ENOMEM: "out of memory; close some programs",
+}
+
+
+def resource_error(exc: BaseException, folder: Path) -> ResourceExhausted | None:
+    """The system running out of something is not index damage: say what ran out, and rebuild nothing."""
+    if isinstance(exc, MemoryError):
+        return ResourceExhausted(f"out of memory while using the index in {folder}; the index is intact, "
+                                 "close some programs and try again")
+    if isinstance(exc, OSError) and exc.errno in _RESOURCE_ERRNOS:
+        return ResourceExhausted(f"{_RESOURCE_ERRNOS[exc.errno]} (while using the index in {folder}; "
+                                 "the index is intact)")
+    return None
+
+
+def is_generation_name(name: str) -> bool:
+    return _GEN.fullmatch(name) is not None
+
+
+def _kb_made(name: str) -> bool:
+    return (name in (CURRENT, LOCK_NAME, MARKER) or _GEN.fullmatch(name) is not None
+            or _TRASH.fullmatch(name) is not None or _TMP_POINTER.fullmatch(name) is not None)
 
 
 class IndexStore:
@@ -69,8 +113,9 @@ class IndexStore:
         except IsADirectoryError:
             return None, f"{CURRENT} is a folder, not a file"
         except OSError as exc:
-            raise IndexUnusable(f"index folder {self.folder} cannot be read ({exc.strerror}); "
-                                "fix its permissions or pass --index DIR") from None
+            raise resource_error(exc, self.folder) or IndexUnusable(
+                f"index folder {self.folder} cannot be read ({exc.strerror}); "
+                "fix its permissions or pass --index DIR") from None
         try:
             name = raw.decode("ascii").strip()
         except UnicodeDecodeError:
@@ -89,7 +134,7 @@ class IndexStore:
 
     def _generations(self) -> Iterator[Path]:
         try:
-            yield from (c for c in self.folder.iterdir() if c.name.startswith("gen-"))
+            yield from (c for c in self.folder.iterdir() if is_generation_name(c.name))
         except OSError:
             return
 
@@ -99,7 +144,12 @@ class IndexStore:
             return None
         try:
             return Manifest.load(gen / MANIFEST)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        except OSError as exc:
+            resource = resource_error(exc, self.folder)
+            if resource is not None:
+                raise resource from None
+            return None
+        except (ValueError, KeyError, TypeError, AttributeError):
             return None
 
     def verify(self, gen: Path, manifest: Manifest, *, deep: bool) -> str | None:
@@ -117,6 +167,9 @@ class IndexStore:
             except FileNotFoundError:
                 return f"{name} is missing"
             except OSError as exc:
+                resource = resource_error(exc, self.folder)
+                if resource is not None:
+                    raise resource from None
                 return f"{name} cannot be read ({exc.strerror})"
             if actual != size:
                 return f"{name} is {actual} bytes, expected {size}"
@@ -124,6 +177,9 @@ class IndexStore:
                 try:
                     digest = _sha1_file(path)
                 except OSError as exc:
+                    resource = resource_error(exc, self.folder)
+                    if resource is not None:
+                        raise resource from None
                     return f"{name} cannot be read ({exc.strerror})"
                 if digest != sha1:
                     return f"{name} is corrupted (checksum mismatch)"
@@ -163,24 +219,68 @@ class IndexStore:
                     searcher.close()
                     raise _Damage("its document count differs from its manifest")
                 return Reader(gen, manifest, searcher, held)
-            except IndexOutdated:
+            except (IndexOutdated, ResourceExhausted):
+                held.release()
                 raise
             except Exception as exc:  # noqa: BLE001 - whatever Whoosh raises on bad files means damage
                 held.release()
+                resource = resource_error(exc, self.folder)
+                if resource is not None:
+                    raise resource from None
                 if self.live() != gen:
                     continue
                 why = str(exc) if isinstance(exc, _Damage) else f"{type(exc).__name__}: {exc}"[:200]
                 raise IndexDamaged(f"index in {self.folder} is damaged ({why})") from None
         raise IndexUnusable(f"index in {self.folder} keeps changing under the search; try again")
 
-    def ensure_folder(self) -> None:
+    def ensure_folder(self, contents: Sequence[Path] = ()) -> None:
+        """Make sure the index folder is kb's to write, creating (and marking) it if needed.
+
+        kb deletes old generations and leftovers in its index folder, so it must never write into a folder that
+        holds anything else: the content folder, a folder inside it, or a non-empty folder it did not make. An
+        index built before the marker existed (only kb's own names in it, a generation with a manifest) is adopted.
+        """
         if self.folder.exists() and not self.folder.is_dir():
             raise IndexUnusable(f"index path {self.folder} is a file, not a folder; remove it or pass --index DIR")
+        for content in contents:  # every content folder (a knowledge base may have several sources)
+            self._refuse_overlap(Path(content))
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise IndexReadOnly(f"index folder {self.folder} cannot be created ({exc.strerror}); "
                                 "pass --index DIR") from None
+        if (self.folder / MARKER).is_file():
+            return
+        try:
+            names = [c.name for c in self.folder.iterdir()]
+        except OSError as exc:
+            raise IndexReadOnly(f"index folder {self.folder} cannot be read ({exc.strerror}); "
+                                "fix its permissions or pass --index DIR") from None
+        if names and not self._legacy_index(names):
+            raise IndexFolderRefused(
+                f"index folder {self.folder} is not empty and was not made by kb; kb deletes old index files in "
+                "its index folder, so pass --index with a new or empty folder")
+        try:
+            (self.folder / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
+        except OSError as exc:
+            raise write_error(self.folder, exc) from None
+
+    def _refuse_overlap(self, content: Path) -> None:
+        index = os.path.realpath(self.folder)
+        real_content = os.path.realpath(content)
+        if index == real_content:
+            raise IndexFolderRefused(f"index folder {self.folder} is the content folder; pass --index with a "
+                                     "separate folder (for example one beside the pages)")
+        inside = index.startswith(real_content.rstrip(os.sep) + os.sep)
+        hidden = inside and any(p.startswith(".") for p in os.path.relpath(index, real_content).split(os.sep))
+        if inside and not hidden:  # a hidden folder is never read as pages, so it may hold the index
+            raise IndexFolderRefused(f"index folder {self.folder} is inside the content folder {content}; pass "
+                                     "--index with a folder outside it")
+
+    def _legacy_index(self, names: list[str]) -> bool:
+        """An index made by a kb that wrote no marker (or a folder another kb process is just setting up): it holds
+        nothing but the names kb gives its own files, so adopting it can cost nobody anything."""
+        return all(_kb_made(n) for n in names)
 
     def generation_name(self) -> Path:
         return self.folder / f"gen-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
@@ -215,11 +315,13 @@ class IndexStore:
 
         Called with the writer lock held, so nothing else is building a generation at the same time.
         """
+        if not (self.folder / MARKER).is_file():
+            return  # not a folder kb made: never delete anything in it
         for child in list(self.folder.iterdir()):
             name = child.name
             if child == keep:
                 continue
-            if name.startswith("gen-"):
+            if _GEN.fullmatch(name):
                 if not child.is_dir() or child.is_symlink():
                     child.unlink(missing_ok=True)
                     continue
@@ -232,7 +334,7 @@ class IndexStore:
                     shutil.rmtree(trash, ignore_errors=True)
                 finally:
                     held.release()
-            elif name.startswith((".trash-", f".{CURRENT}.")):
+            elif _TRASH.fullmatch(name) or _TMP_POINTER.fullmatch(name):
                 if child.is_dir() and not child.is_symlink():
                     shutil.rmtree(child, ignore_errors=True)
                 else:
@@ -361,7 +463,10 @@ def write_error(folder: Path, exc: OSError) -> IndexUnusable:
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return IndexReadOnly(f"index folder {folder} cannot be written ({exc.strerror}); "
                              "fix its permissions or pass --index DIR")
-    if exc.errno == errno.ENOSPC:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return IndexUnusable(f"no space left to write the index in {folder}; free some space and run `kb reindex`")
+    if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOMEM):
+        return IndexUnusable(f"index in {folder} cannot be written ({_RESOURCE_ERRNOS[exc.errno]}); the previous "
+                             "index is unchanged")
     return IndexUnusable(f"index in {folder} cannot be written ({exc.strerror or exc}); the previous index is "
                          "unchanged")

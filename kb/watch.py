@@ -4,12 +4,18 @@ watchfiles groups file events: a batch is yielded once the folder has been quiet
 `max_wait_ms` of continuous activity), so an editor's save, a `git checkout` or a burst of saves is one
 `refresh()`. `refresh()` compares stat signatures with the manifest and reindexes only when pages really changed,
 so events on files kb ignores cost one folder walk.
+
+A watcher must never stop silently: when the content folder is removed and recreated (`git clone`, `rsync
+--delete`, deploy tools) or watching fails, it starts again on the folder as it now is and refreshes; while the
+index cannot follow the pages, `WatchStatus` says why and since when (`/api/health` reports it as `stale`).
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -21,6 +27,33 @@ Note = Callable[[str], None]
 QUIET_MS = 250
 MAX_WAIT_MS = 2000
 RETRY_SECONDS = 1.0
+
+
+@dataclass
+class WatchStatus:
+    """Whether the index follows the pages: `reason` and `since` (a time.time()) are set while it cannot."""
+
+    reason: str | None = None
+    since: float | None = None
+
+    def stale(self, reason: str) -> None:
+        if self.reason is None:
+            self.since = time.time()
+        self.reason = reason
+
+    def fresh(self) -> None:
+        self.reason = self.since = None
+
+    def age(self) -> float:
+        return 0.0 if self.since is None else round(time.time() - self.since, 1)
+
+
+def _identity(folder: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
 
 
 def describe(report: ReindexReport) -> str:
@@ -45,27 +78,58 @@ class _Filter:
 
 def watch(kb: KnowledgeBase, *, stop: threading.Event | None = None, note: Note = print,
           on_report: Callable[[ReindexReport], None] | None = None, quiet_ms: int = QUIET_MS,
-          max_wait_ms: int = MAX_WAIT_MS) -> None:
+          max_wait_ms: int = MAX_WAIT_MS, status: WatchStatus | None = None) -> None:
     """Refresh the index after every batch of changes until `stop` is set (or Ctrl-C, which returns quietly).
 
     Errors from a refresh (a page folder briefly gone, another reindex holding the lock) are noted and retried
-    on the next batch or after a second; they never end the watch.
+    on the next batch or after a second; they never end the watch. Nor does the content folder being replaced or
+    the watch itself failing: watching starts again on the folder as it now is.
     """
     from watchfiles import watch as watch_files
 
+    stop = stop or threading.Event()
+    status = status or WatchStatus()
     pending = True  # one refresh once watching has begun covers saves made before it began
-    # Every source folder that exists (a missing one is a warning of each refresh, not a reason to stop).
-    folders = [s.path for s in getattr(kb, "sources", ()) if s.path.is_dir()] or [kb.content_dir]
-    for _changes in watch_files(*folders, watch_filter=_Filter(kb.content_dir, kb.index_dir),
-                                debounce=max_wait_ms, step=quiet_ms, stop_event=stop, raise_interrupt=False,
-                                rust_timeout=int(RETRY_SECONDS * 1000), yield_on_timeout=True):
-        if not _changes and not pending:
+    while not stop.is_set():
+        # Every source folder (one unless a config lists several); a missing one is watched for until it is back.
+        folders = [s.path for s in getattr(kb, "sources", ())] or [kb.content_dir]
+        roots = {f: _identity(f) for f in folders}
+        present = [f for f, root in roots.items() if root is not None]
+        if not present:
+            missing = ", ".join(str(f) for f in folders)
+            if status.reason is None or "missing" not in status.reason:
+                note(f"content folder {missing} is missing; watching for it to come back")
+            status.stale(f"content folder {missing} is missing")
+            pending = True
+            stop.wait(RETRY_SECONDS)
             continue
-        pending = _refresh(kb, note, on_report)
+        try:
+            for _changes in watch_files(*present, watch_filter=_Filter(kb.content_dir, kb.index_dir),
+                                        debounce=max_wait_ms, step=quiet_ms, stop_event=stop,
+                                        raise_interrupt=False, rust_timeout=int(RETRY_SECONDS * 1000),
+                                        yield_on_timeout=True):
+                moved = [f for f in folders if _identity(f) != roots[f]]
+                if moved:
+                    note(f"content folder {moved[0]} was removed, replaced or came back; watching it again")
+                    pending = True
+                    break
+                if not _changes and not pending:
+                    continue
+                pending = _refresh(kb, note, on_report, status)
+            else:
+                return  # stopped, or Ctrl-C
+        except (OSError, RuntimeError, UnicodeError) as exc:  # what watchfiles raises when watching fails
+            note(f"watching {', '.join(str(f) for f in present)} failed ({type(exc).__name__}: {exc}); "
+                 "starting again")
+            status.stale(f"watching the content folder failed ({type(exc).__name__})")
+            pending = True
+            stop.wait(RETRY_SECONDS)
 
 
-def _refresh(kb: KnowledgeBase, note: Note, on_report: Callable[[ReindexReport], None] | None) -> bool:
+def _refresh(kb: KnowledgeBase, note: Note, on_report: Callable[[ReindexReport], None] | None,
+             status: WatchStatus | None = None) -> bool:
     """One refresh; True when it must be tried again (the index was locked by another writer)."""
+    status = status or WatchStatus()
     try:
         report = kb.refresh()
     except IndexLocked:
@@ -73,7 +137,9 @@ def _refresh(kb: KnowledgeBase, note: Note, on_report: Callable[[ReindexReport],
         return True
     except KbError as exc:
         note(f"cannot update the index: {exc}")
+        status.stale(f"cannot update the index: {exc}")
         return False
+    status.fresh()
     if report is not None:
         note(describe(report))
         for w in report.warnings:
@@ -84,8 +150,10 @@ def _refresh(kb: KnowledgeBase, note: Note, on_report: Callable[[ReindexReport],
 
 
 def watch_in_thread(kb: KnowledgeBase, *, stop: threading.Event, note: Note = print,
-                    on_report: Callable[[ReindexReport], None] | None = None) -> threading.Thread:
+                    on_report: Callable[[ReindexReport], None] | None = None,
+                    status: WatchStatus | None = None) -> threading.Thread:
     thread = threading.Thread(target=watch, name="kb-watch", daemon=True,
-                              kwargs={"kb": kb, "stop": stop, "note": note, "on_report": on_report})
+                              kwargs={"kb": kb, "stop": stop, "note": note, "on_report": on_report,
+                                      "status": status})
     thread.start()
     return thread
