@@ -110,7 +110,8 @@ def process_file(file: SourceFile, settings: Settings, known_sha1: str = "") -> 
         _warm_parser()
         try:
             with parse_deadline(MAX_PARSE_SECONDS):
-                page = bound_page(build_page(bound_raw(parse_bytes(data, file.rel)), category=tuple(labels)))
+                raw = bound_raw(parse_bytes(data, file.rel))
+                page = bound_page(build_page(raw, category=tuple(labels)))
         except ParseTimeout:
             raise Skip(Problem(file.rel, f"page took over {MAX_PARSE_SECONDS:g}s to parse", "skipped")) from None
         if category_problems:
