@@ -233,6 +233,12 @@ class KnowledgeBase:
                 return s
         raise NotFound(f"page {page!r} has no section #{anchor}; `kb show {page}` lists its sections")
 
+    def __enter__(self) -> KnowledgeBase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         """Close every searcher this object opened (in any thread), releasing their generations."""
         self._local.reader = None

@@ -386,6 +386,16 @@ def _distance(a: str, b: str) -> int:
     return prev[-1]
 
 
+def _live(reader: Any, field: str, word: str) -> bool:
+    """Whether a live document holds the word: a segment keeps the words of its deleted documents until a merge."""
+    from whoosh.reading import TermNotFound
+
+    try:
+        return bool(reader.postings(field, word).is_active())
+    except TermNotFound:
+        return False
+
+
 def correct_word(reader: Any, word: str) -> str | None:
     """The closest indexed word to an unknown one, or None. Short words allow one edit, longer ones two.
 
@@ -401,11 +411,13 @@ def correct_word(reader: Any, word: str) -> str | None:
         for f in SPELL_FIELDS:
             if f not in reader.schema:
                 continue
-            found = list(reader.terms_within(f, folded, maxdist, prefix=1))
+            spell = reader.schema[f].spelling_fieldname(f)
+            # Per segment: a multi-segment reader's terms_within walks the field's own (stemmed) terms instead of
+            # its spelling word list, so after an update it suggested stems ("middlewar").
+            found = [w for leaf, _off in reader.leaf_readers() for w in leaf.terms_within(f, folded, maxdist, prefix=1)]
             if maxdist == 1:
                 # Swapped neighbours are one edit for the ranking (_distance) but two for the automaton: look them
                 # up directly so that the one-edit pass sees every one-edit word ("refreence" -> "reference").
-                spell = reader.schema[f].spelling_fieldname(f)
                 found.extend(w for i in range(1, len(folded) - 1)
                              for w in [folded[:i] + folded[i + 1] + folded[i] + folded[i + 2:]]
                              if w != folded and (spell, w) in reader)
@@ -414,7 +426,7 @@ def correct_word(reader: Any, word: str) -> str | None:
                 if cand == folded:
                     continue
                 dist = _distance(folded, cand)
-                if dist > maxdist:
+                if dist > maxdist or not _live(reader, spell, cand):
                     continue
                 freq = reader.doc_frequency("exact", cand) or reader.doc_frequency(f, cand)
                 key = (dist, -freq, cand)
