@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from .analysis import CRUMB_SEP
-from .codec import open_writer
+from .whoosh.codec import open_writer
 from .discover import Discovery, SourceFile, discover
 from .errors import IndexDamaged
 from .locking import WriterLock

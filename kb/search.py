@@ -2,7 +2,7 @@
 
 Ranking is BM25F over several fields with weights (title > heading > breadcrumb/metadata > body > code), a bonus
 when the query's words stand together, and AND-then-OR: sections with every word come first, the best partial
-matches fill the list. Scoring reads the posting lists directly (kb/engine.py); docs/ranking.md says why.
+matches fill the list. Scoring reads the posting lists directly (kb/whoosh/engine.py); docs/ranking.md says why.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from .analysis import ANALYZER, EXACT_ANALYZER, TEXT_FIELDS, fold
 from .analysis import CRUMB_SEP
-from .engine import Engine, index_of, phrase_at
+from .whoosh.engine import Engine, index_of, phrase_at
 from .model import Hit, SearchResult
 from .query import Clause, ParsedQuery, parse
 from .snippets import Matcher, make_snippet

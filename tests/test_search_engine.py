@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kb import KnowledgeBase
-from kb.engine import phrase_at
+from kb.whoosh.engine import phrase_at
 
 PAGES = {
     "guide.md": "# Guide\n\n## Upstream\n\nPlease see the upstream reference for the wire format.\n\n"

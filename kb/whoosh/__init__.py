@@ -1,0 +1,15 @@
+"""Everything that touches Whoosh's internals, fenced here: the codec and posting pool (`codec`), the posting-list
+scoring engine (`engine`), and the one capability check that picks their fast path or Whoosh's stock path.
+
+whoosh-reloaded is no longer maintained upstream; kb pins the version it is tested with. Indexes pickle the codec
+by import path: segments written before this package existed name `kb.codec.KbCodec`, so that name is kept as an
+alias of `kb.whoosh.codec` (an index must never turn "damaged" because a module moved).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from . import codec
+
+sys.modules.setdefault("kb.codec", codec)
