@@ -40,6 +40,7 @@ from .manifest import Manifest
 
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
+SMALL_FILE = 256 * 1024  # index files up to this size are checksummed on every open (~1 ms for all of them)
 
 
 class IndexStore:
@@ -102,11 +103,13 @@ class IndexStore:
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
-    def verify(self, gen: Path, manifest: Manifest, *, deep: bool) -> str | None:
+    def verify(self, gen: Path, manifest: Manifest, *, deep: bool, small: int = 0) -> str | None:
         """Why the generation's files differ from what its manifest recorded (None when they match).
 
         The quick check (names and sizes) runs before every open, because a truncated segment opens fine and only
-        fails on some later search; the deep check (SHA-1) runs on `kb reindex --verify` and whenever a search fails.
+        fails on some later search; with it, files of at most `small` bytes are checksummed too (the per-field
+        length columns: a wrong byte there changes scores without any error). The deep check (SHA-1 of every file)
+        runs on `kb reindex --verify` and whenever a search fails.
         """
         if not manifest.index:
             return "its manifest lists no index files"
@@ -120,7 +123,7 @@ class IndexStore:
                 return f"{name} cannot be read ({exc.strerror})"
             if actual != size:
                 return f"{name} is {actual} bytes, expected {size}"
-            if deep:
+            if deep or size <= small:
                 try:
                     digest = _sha1_file(path)
                 except OSError as exc:
@@ -154,7 +157,7 @@ class IndexStore:
                         held.release()
                         raise IndexOutdated(f"index in {self.folder} was built by another kb version ({stamp})")
                     raise _Damage("its manifest is missing or unreadable")
-                problem = self.verify(gen, manifest, deep=False)
+                problem = self.verify(gen, manifest, deep=False, small=SMALL_FILE)
                 if problem:
                     raise _Damage(problem)
                 ix = open_dir(str(gen))
