@@ -252,9 +252,9 @@ class Indexer:
         problem = self.store.verify(gen, manifest, deep=verify)
         if problem is None:
             try:
-                from whoosh.index import open_dir
+                from .whoosh import open_index
 
-                ix = open_dir(str(gen))
+                ix = open_index(str(gen))
                 try:
                     with ix.searcher() as searcher:
                         if searcher.doc_count() != manifest.docs:
@@ -269,9 +269,9 @@ class Indexer:
         return manifest
 
     def _publish(self, gen: Path, manifest: Manifest, known: dict[str, tuple[int, str]]) -> None:
-        from whoosh.index import open_dir
+        from .whoosh import open_index
 
-        ix = open_dir(str(gen))
+        ix = open_index(str(gen))
         try:
             manifest.docs = ix.doc_count()
         finally:
@@ -362,7 +362,7 @@ class Indexer:
 
     def _commit_copy(self, manifest: Manifest, removed: tuple[str, ...], results: list[Processed]) -> None:
         """Apply changes to a copy of the live generation and publish the copy; the live one is never touched."""
-        from whoosh.index import open_dir
+        from .whoosh import open_index
 
         live = self.store.live()
         if live is None:
@@ -375,7 +375,7 @@ class Indexer:
             for path in index_files(live):
                 link_or_copy(path, gen / path.name)
             if results or removed:
-                ix = open_dir(str(gen))
+                ix = open_index(str(gen))
                 writer = open_writer(ix, limitmb=64)
                 try:
                     for rel in removed:

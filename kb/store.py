@@ -138,7 +138,7 @@ class IndexStore:
         A writer may publish a newer generation and delete ours between reading CURRENT and opening the files;
         that shows as the pointer having moved, and we simply follow it. Anything else that fails is damage.
         """
-        from whoosh.index import open_dir
+        from .whoosh import open_index
 
         for _ in range(20):
             gen, why = self.diagnose()
@@ -160,7 +160,7 @@ class IndexStore:
                 problem = self.verify(gen, manifest, deep=False, small=SMALL_FILE)
                 if problem:
                     raise _Damage(problem)
-                ix = open_dir(str(gen))
+                ix = open_index(str(gen))
                 searcher = ix.searcher(weighting=weighting)
                 if searcher.doc_count() != manifest.docs:
                     searcher.close()

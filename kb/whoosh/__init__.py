@@ -9,7 +9,15 @@ alias of `kb.whoosh.codec` (an index must never turn "damaged" because a module 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from . import codec
 
 sys.modules.setdefault("kb.codec", codec)
+
+
+def open_index(folder: str) -> Any:
+    """Open the Whoosh index in a generation folder (with the `kb.codec` alias in place for old segments)."""
+    from whoosh.index import open_dir
+
+    return open_dir(folder)
