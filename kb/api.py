@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import IndexDamaged, IndexLocked, IndexOutdated, IndexReadOnly, KbError, NotFound, QueryError
-from .analysis import CRUMB_SEP
 from .index import Indexer
+from .limits import DEFAULT_LIMIT, LOCK_TIMEOUT, MAX_FILE_BYTES
 from .manifest import Settings, format_stamp
 from .store import IndexStore, Reader
-from .model import Hit, PageText, ReindexReport, SearchResult, SectionText
+from . import __version__
+from .model import CRUMB_SEP, Hit, PageText, ReindexReport, SearchResult, SectionText, Status
 
 Note = Callable[[str], None]
 
@@ -31,8 +32,8 @@ class KnowledgeBase:
         index_dir: str | os.PathLike[str] = "index",
         *,
         include_drafts: bool = False,
-        max_file_bytes: int = 5 * 1024 * 1024,
-        lock_timeout: float = 10.0,
+        max_file_bytes: int = MAX_FILE_BYTES,
+        lock_timeout: float = LOCK_TIMEOUT,
         on_note: Note | None = None,
     ) -> None:
         self.content_dir = Path(content_dir)
@@ -44,6 +45,7 @@ class KnowledgeBase:
         self._local = threading.local()
         self._readers: set[Reader] = set()
         self._readers_lock = threading.Lock()
+        self.refresh_pending = False  # the last refresh() could not run (another writer): call it again later
 
     # -- writing -------------------------------------------------------------------------------------------
 
@@ -61,15 +63,50 @@ class KnowledgeBase:
         return self.indexer().reindex(full=full, progress=progress, verify=verify)
 
     def refresh(self) -> ReindexReport | None:
-        """Reindex if the content changed since the last reindex (stat check only); None when already fresh.
+        """Bring the index in step with the content before answering, as every interface does (`kb search`, the
+        server, MCP, watching): a stat check, and a reindex of what changed. None when nothing was reindexed.
 
-        Never waits: raises IndexLocked at once when another process is writing (the index as it is still answers),
-        and IndexReadOnly when the index folder cannot be written.
+        Never waits and never stops an existing index from answering: when another process is writing, or the index
+        folder cannot be written, it notes why (one line to `on_note`) and returns None; `refresh_pending` then
+        says a later call should try again. Raises IndexLocked or IndexReadOnly only when there is no index yet to
+        answer from. What a reindex did is noted too: one line, then one per page warning.
         """
+        self.refresh_pending = False
         plan = self.indexer().check()
         if plan is not None and not plan.stale:
             return None
-        return self.indexer().reindex(wait=False)
+        try:
+            report = self.indexer().reindex(wait=False)
+        except IndexLocked as exc:
+            if self.store.live() is None:
+                raise IndexLocked(f"no index yet: another reindex (pid {exc.pid}) is building it; "
+                                  "try again when it finishes", pid=exc.pid) from None
+            self.refresh_pending = True
+            self.note(f"another reindex is running (pid {exc.pid}); answering from the index as it is")
+            return None
+        except IndexReadOnly as exc:
+            if self.store.live() is None:
+                raise
+            self.note(f"{exc}; answering from the index as it is, which may be stale")
+            return None
+        if report.changed:
+            if report.full:
+                self.note(f"index built: {report.pages} pages, {report.sections} sections")
+            else:
+                self.note(f"index updated: {report.added} added, {report.updated} updated, {report.removed} removed")
+            for w in report.warnings:
+                self.note(f"warning: {w}")
+        return report
+
+    def status(self) -> Status:
+        """Whether an index answers searches, and its size (what `/api/health` reports); reads only the manifest."""
+        gen, why = self.store.diagnose()
+        manifest = self.store.manifest(gen) if gen is not None else None
+        if manifest is None:
+            problem = f"index in {self.index_dir} is damaged ({why})" if why else f"no index in {self.index_dir} yet"
+            return Status(ready=False, version=__version__, pages=0, sections=0, problem=problem)
+        entries = [e for e in manifest.files.values() if e.page is not None]
+        return Status(ready=True, version=__version__, pages=len(entries), sections=sum(e.sections for e in entries))
 
     # -- reading -------------------------------------------------------------------------------------------
 
@@ -139,7 +176,7 @@ class KnowledgeBase:
             raise IndexLocked(f"{damage}; another reindex (pid {exc.pid}) is running, try again when it finishes",
                               pid=exc.pid) from None
         except IndexReadOnly as exc:
-            raise IndexDamaged(f"{damage}, and it cannot be rebuilt: {exc}") from None
+            raise IndexDamaged(f"{damage}, and it cannot be rebuilt: {exc}", fix=exc.fix) from None
 
     def ensure_index(self) -> ReindexReport | None:
         """Build the index when there is none yet: an embedder never has to call reindex first.
@@ -157,7 +194,7 @@ class KnowledgeBase:
             raise IndexLocked(f"no index yet: another reindex (pid {exc.pid}) is building it; "
                               "try again when it finishes", pid=exc.pid) from None
 
-    def search(self, query: str, *, limit: int = 10, group: str | None = None) -> SearchResult:
+    def search(self, query: str, *, limit: int = DEFAULT_LIMIT, group: str | None = None) -> SearchResult:
         """Ranked hits for any query string; raises QueryError only for bad arguments, never for bad syntax."""
         from .search import run
 
@@ -214,7 +251,7 @@ class KnowledgeBase:
             docs = self._stored(path=page + ext)
             if docs:
                 return str(docs[0]["path"])
-        raise NotFound(f"no page {page!r} in the index; `kb search` finds pages by words, or check the id")
+        raise NotFound(f"no page {page!r} in the index", fix="search")
 
     def page(self, page: str) -> PageText:
         path = self.resolve_page(page)
@@ -231,7 +268,7 @@ class KnowledgeBase:
         for s in self.page(page).sections:
             if s.anchor == anchor:
                 return s
-        raise NotFound(f"page {page!r} has no section #{anchor}; `kb show {page}` lists its sections")
+        raise NotFound(f"page {page!r} has no section #{anchor}", fix="show")
 
     def __enter__(self) -> KnowledgeBase:
         return self

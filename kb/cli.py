@@ -20,6 +20,15 @@ EXIT_NO_MATCH = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 EXIT_INTERNAL = 70
+# How to fix a library error (KbError.fix), in the CLI's terms.
+FIXES = {
+    "content": "pass --content DIR (or set KB_CONTENT)",
+    "index": "fix its permissions or pass --index DIR",
+    "reindex": "run `kb reindex`",
+    "lock_timeout": "wait for it to finish or raise --lock-timeout",
+    "search": "`kb search` finds pages by words, or check the id",
+    "show": "`kb show PAGE` lists its sections",
+}
 
 
 class KbGroup(click.Group):
@@ -27,7 +36,8 @@ class KbGroup(click.Group):
         try:
             return super().invoke(ctx)
         except KbError as exc:
-            err = click.ClickException(_one_line(str(exc)))
+            fix = f"; {FIXES[exc.fix]}" if exc.fix in FIXES else ""
+            err = click.ClickException(_one_line(str(exc) + fix))
             err.exit_code = exc.exit_code
             raise err from None
         except KeyboardInterrupt:
@@ -88,7 +98,7 @@ def search(kb: Any, query: tuple[str, ...], limit: int, as_json: bool, no_refres
     """Search the knowledge base. Words must all match; "quoted phrases", OR, -word, word*, tag:/page:/title:."""
     text = " ".join(query)
     if not no_refresh:
-        _refresh(kb)
+        kb.refresh()
     result = kb.search(text, limit=limit, group=group)
     if as_json:
         click.echo(json.dumps(asdict(result), ensure_ascii=False))
@@ -105,32 +115,6 @@ def search(kb: Any, query: tuple[str, ...], limit: int, as_json: bool, no_refres
             click.echo(f"No results for {shown!r}.", err=True)
     if not result.hits:
         sys.exit(EXIT_NO_MATCH)
-
-
-def _refresh(kb: Any) -> None:
-    """Bring a missing or stale index up to date before answering, with one line on stderr; never waits."""
-    from .errors import IndexLocked, IndexReadOnly
-
-    try:
-        report = kb.refresh()
-    except IndexLocked as exc:
-        if kb.store.live() is None:
-            raise IndexLocked(f"no index yet: another reindex (pid {exc.pid}) is building it; "
-                              "try again when it finishes", pid=exc.pid) from None
-        _note(f"another reindex is running (pid {exc.pid}); answering from the index as it is")
-        return
-    except IndexReadOnly as exc:
-        if kb.store.live() is None:
-            raise
-        _note(f"{exc}; answering from the index as it is, which may be stale")
-        return
-    if report is not None and report.changed:
-        if report.full:
-            _note(f"index built: {report.pages} pages, {report.sections} sections")
-        else:
-            _note(f"index updated: {report.added} added, {report.updated} updated, {report.removed} removed")
-        for w in report.warnings:
-            _note(f"warning: {w}")
 
 
 @cli.command()
@@ -273,7 +257,7 @@ def serve(kb: Any, host: str, port: int, cors_origins: tuple[str, ...], watch: b
         _needs_extra("watchfiles", "server", "`kb serve --watch`")
     from .server import serve as run_server
 
-    _refresh(kb)
+    kb.refresh()
     run_server(kb, host=host, port=port, cors_origins=cors_origins, watch=watch, access_log=access_log,
                note=_note)
 
@@ -285,7 +269,7 @@ def mcp(kb: Any) -> None:
     _needs_extra("mcp", "mcp", "`kb mcp`")
     from .mcp_server import run as run_mcp
 
-    _refresh(kb)
+    kb.refresh()
     run_mcp(kb)
 
 

@@ -17,6 +17,7 @@ from .analysis import CRUMB_SEP
 from .whoosh.codec import open_writer
 from .discover import Discovery, SourceFile, discover
 from .errors import IndexDamaged
+from .limits import LOCK_TIMEOUT
 from .locking import WriterLock
 from .manifest import Entry, Manifest, Plan, Settings, plan
 from .model import Page, Passage, Problem, ReindexReport
@@ -183,7 +184,7 @@ def _worker_init() -> None:
 class Indexer:
     """Builds and updates the index of one content folder in one index folder."""
 
-    def __init__(self, content: Path, store: IndexStore, settings: Settings, *, lock_timeout: float = 10.0,
+    def __init__(self, content: Path, store: IndexStore, settings: Settings, *, lock_timeout: float = LOCK_TIMEOUT,
                  workers: int | None = None, on_note: Note | None = None) -> None:
         self.content = Path(content)
         self.store = store
@@ -366,7 +367,7 @@ class Indexer:
 
         live = self.store.live()
         if live is None:
-            raise IndexDamaged(f"index in {self.store.folder} vanished during the update; run `kb reindex` again")
+            raise IndexDamaged(f"index in {self.store.folder} vanished during the update", fix="reindex")
         gen: Path | None = None
         published = False
         try:

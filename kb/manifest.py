@@ -15,6 +15,7 @@ from pathlib import Path
 from . import __version__
 from .analysis import ANALYSIS_VERSION
 from .discover import Discovery, SourceFile
+from .limits import MAX_FILE_BYTES
 from .model import Problem
 
 SCHEMA_VERSION = 2  # 2: immutable generations, manifest records index file checksums
@@ -25,7 +26,7 @@ class Settings:
     """What changes the content of the index; any change forces a full rebuild."""
 
     include_drafts: bool = False
-    max_file_bytes: int = 5 * 1024 * 1024
+    max_file_bytes: int = MAX_FILE_BYTES
 
     def stamp(self) -> str:
         return f"{format_stamp()};drafts={int(self.include_drafts)};max={self.max_file_bytes}"

@@ -13,10 +13,10 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field
 
 from .api import KnowledgeBase
-from .errors import IndexLocked, IndexReadOnly, KbError
+from .errors import KbError
+from .limits import MAX_LIMIT_MCP, MAX_QUERY_CHARS
 
-MAX_QUERY_CHARS = 500
-MAX_LIMIT = 50
+MAX_LIMIT = MAX_LIMIT_MCP
 
 INSTRUCTIONS = (
     "Search and read a documentation knowledge base. Call `search` with a few keywords to find the sections "
@@ -82,7 +82,7 @@ def build(kb: KnowledgeBase) -> Any:
         limit: Annotated[int, Field(ge=1, le=MAX_LIMIT, description="How many hits to return.")] = 8,
     ) -> SearchResults:
         try:
-            _refresh(kb)
+            kb.refresh()
             result = kb.search(query, limit=limit)
         except KbError as exc:
             raise ToolFailure(str(exc)) from None
@@ -107,14 +107,6 @@ def build(kb: KnowledgeBase) -> Any:
         return "\n".join(parts).rstrip() + "\n"
 
     return server
-
-
-def _refresh(kb: KnowledgeBase) -> None:
-    """Pick up pages edited during a long assistant session, as `kb search` does (a stat check when fresh)."""
-    try:
-        kb.refresh()
-    except (IndexLocked, IndexReadOnly):
-        pass  # another reindex is writing, or the folder is read-only: answer from the index as it is
 
 
 def run(kb: KnowledgeBase) -> None:

@@ -6,7 +6,7 @@ import os
 
 import click
 
-from .model import Hit, ReindexReport, SearchResult
+from .model import Hit, SearchResult
 
 CRUMB = " › "
 
@@ -57,6 +57,3 @@ def format_header(result: SearchResult) -> str | None:
         return "No section has all the words; showing sections with some of them."
     return None
 
-
-def format_report(report: ReindexReport) -> str:
-    return report.summary()

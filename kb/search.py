@@ -34,7 +34,6 @@ COVERAGE_POWER = 2.0  # partial matches: score x (rarity-weighted share of the q
 EXACT_BONUS = 0.1  # exact (unstemmed) form matched: score x (1 + this)
 PARTS_CREDIT = 0.7  # share of an identifier clause earned by matching only its parts
 WHOLE_BONUS = 0.5  # a whole identifier matched, not only its parts: score x (1 + this)
-EMPTY_FACTOR = 1.0  # sections with no text (a heading alone); measured: demoting them hurts (docs/ranking.md)
 REPEAT_DECAY = 0.5  # each further passage of an already-listed section counts this much less (k-th: DECAY ** k)
 FILL_WITH_PARTIAL = True  # when fewer than `limit` sections match every word, add the best partial matches
 PREFIX_LAST = False  # search-as-you-type: the last word also matches as a prefix
@@ -518,11 +517,6 @@ def rank(engine: Engine, scored: list[tuple[float, int]], terms: dict[int, set[s
         share, bonus, complete = max((coverage(needs, terms[d]) for needs in group_needs if needs),
                                      default=(1.0, 0.0, True))
         pre.append(Candidate(base * (share ** COVERAGE_POWER) * (1.0 + bonus), d, {}, complete))
-    if EMPTY_FACTOR != 1.0:
-        for c in pre:
-            c.fields = engine.stored(c.doc)
-            if not c.fields.get("body") and not c.fields.get("code"):
-                c.score *= EMPTY_FACTOR  # a bare heading cannot answer anything; its page's sections can
     pre.sort(key=lambda c: (-c.score, c.doc))
     n_complete = sum(c.complete for c in pre)
     want_partial = max(0, limit - n_complete) if partial else 0

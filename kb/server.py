@@ -28,10 +28,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from . import __version__
 from .api import KnowledgeBase
 from .model import PageText, SearchResult, SectionText
-from .errors import ContentError, IndexLocked, IndexUnusable, KbError, NotFound, QueryError
+from .errors import ContentError, IndexLocked, IndexUnusable, KbError, NotFound, QueryError, ServeError
+from .limits import MAX_LIMIT_HTTP, MAX_QUERY_CHARS
 
-MAX_QUERY_CHARS = 500
-MAX_LIMIT = 100
+MAX_LIMIT = MAX_LIMIT_HTTP
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 # The search page: name -> (package file, media type). Requests name an entry here, never a file.
@@ -131,12 +131,10 @@ def create_app(kb: KnowledgeBase, *, cors_origins: Sequence[str] = (), allowed_h
     @app.get("/api/health", response_model=HealthOut, responses={503: ERRORS[503]}, tags=["health"])
     def health() -> Response:
         """Whether an index is live, and its size."""
-        manifest = kb.store.manifest()
-        if manifest is None:
+        status = kb.status()
+        if not status.ready:
             return _error(503, "no index yet; it is being built or `kb reindex` has not run")
-        entries = [e for e in manifest.files.values() if e.page is not None]
-        return _json({"status": "ok", "version": __version__, "pages": len(entries),
-                      "sections": sum(e.sections for e in entries)})
+        return _json({"status": "ok", "version": status.version, "pages": status.pages, "sections": status.sections})
 
     for route, (name, media_type) in ASSETS.items():
         app.add_api_route(route, _asset(name, media_type), methods=["GET"], include_in_schema=False)
@@ -223,12 +221,6 @@ def _host_name(host: str) -> str:
 
 
 # -- running -------------------------------------------------------------------------------------------------
-
-class ServeError(KbError):
-    """The server cannot start: the address cannot be resolved or bound."""
-
-    exit_code = 2
-
 
 def bind(host: str, port: int) -> socket.socket:
     """Bind before starting Uvicorn so a busy port is a one-line error and port 0 can pick a free one."""

@@ -70,8 +70,7 @@ class IndexStore:
         except IsADirectoryError:
             return None, f"{CURRENT} is a folder, not a file"
         except OSError as exc:
-            raise IndexUnusable(f"index folder {self.folder} cannot be read ({exc.strerror}); "
-                                "fix its permissions or pass --index DIR") from None
+            raise IndexUnusable(f"index folder {self.folder} cannot be read ({exc.strerror})", fix="index") from None
         try:
             name = raw.decode("ascii").strip()
         except UnicodeDecodeError:
@@ -145,7 +144,7 @@ class IndexStore:
             if gen is None:
                 if why:
                     raise IndexDamaged(f"index in {self.folder} is damaged ({why})")
-                raise IndexUnusable(f"no index in {self.folder}; run `kb reindex`")
+                raise IndexUnusable(f"no index in {self.folder}", fix="reindex")
             held = pin(gen)
             if held is None:
                 continue  # being deleted: CURRENT has moved on
@@ -178,12 +177,11 @@ class IndexStore:
 
     def ensure_folder(self) -> None:
         if self.folder.exists() and not self.folder.is_dir():
-            raise IndexUnusable(f"index path {self.folder} is a file, not a folder; remove it or pass --index DIR")
+            raise IndexUnusable(f"index path {self.folder} is a file, not a folder", fix="index")
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise IndexReadOnly(f"index folder {self.folder} cannot be created ({exc.strerror}); "
-                                "pass --index DIR") from None
+            raise IndexReadOnly(f"index folder {self.folder} cannot be created ({exc.strerror})", fix="index") from None
 
     def generation_name(self) -> Path:
         return self.folder / f"gen-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
@@ -362,9 +360,9 @@ def raw_stamp(path: Path) -> str | None:
 
 def write_error(folder: Path, exc: OSError) -> IndexUnusable:
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return IndexReadOnly(f"index folder {folder} cannot be written ({exc.strerror}); "
-                             "fix its permissions or pass --index DIR")
+        return IndexReadOnly(f"index folder {folder} cannot be written ({exc.strerror})", fix="index")
     if exc.errno == errno.ENOSPC:
-        return IndexUnusable(f"no space left to write the index in {folder}; free some space and run `kb reindex`")
+        return IndexUnusable(f"no space left to write the index in {folder}; the previous index is unchanged",
+                             fix="reindex")
     return IndexUnusable(f"index in {folder} cannot be written ({exc.strerror or exc}); the previous index is "
                          "unchanged")

@@ -2,8 +2,9 @@
 
 watchfiles groups file events: a batch is yielded once the folder has been quiet for `quiet_ms` (or after
 `max_wait_ms` of continuous activity), so an editor's save, a `git checkout` or a burst of saves is one
-`refresh()`. `refresh()` compares stat signatures with the manifest and reindexes only when pages really changed,
-so events on files kb ignores cost one folder walk.
+`KnowledgeBase.refresh()`, the same call every interface makes before answering. It compares stat signatures with
+the manifest and reindexes only when pages really changed, so events on files kb ignores cost one folder walk; what
+it did goes to the knowledge base's `on_note`.
 """
 
 from __future__ import annotations
@@ -21,10 +22,6 @@ Note = Callable[[str], None]
 QUIET_MS = 250
 MAX_WAIT_MS = 2000
 RETRY_SECONDS = 1.0
-
-
-def describe(report: ReindexReport) -> str:
-    return f"index updated: {report.added} added, {report.updated} updated, {report.removed} removed"
 
 
 class _Filter:
@@ -63,22 +60,16 @@ def watch(kb: KnowledgeBase, *, stop: threading.Event | None = None, note: Note 
 
 
 def _refresh(kb: KnowledgeBase, note: Note, on_report: Callable[[ReindexReport], None] | None) -> bool:
-    """One refresh; True when it must be tried again (the index was locked by another writer)."""
+    """One `kb.refresh()` (which notes what it did through the knowledge base's `on_note`); True when it must be
+    tried again (another writer held the index)."""
     try:
         report = kb.refresh()
-    except IndexLocked:
-        note("another reindex is running; will retry")
-        return True
-    except KbError as exc:
+    except KbError as exc:  # no index to answer from yet, or the content folder briefly gone
         note(f"cannot update the index: {exc}")
-        return False
-    if report is not None:
-        note(describe(report))
-        for w in report.warnings:
-            note(f"warning: {w}")
-        if on_report is not None:
-            on_report(report)
-    return False
+        return isinstance(exc, IndexLocked)
+    if report is not None and on_report is not None:
+        on_report(report)
+    return kb.refresh_pending
 
 
 def watch_in_thread(kb: KnowledgeBase, *, stop: threading.Event, note: Note = print,
