@@ -57,6 +57,14 @@ class SearchResults(BaseModel):
     hits: list[SearchHit]
 
 
+# How to fix a library error (KbError.fix), in the assistant's terms.
+FIXES = {"search": "call search to find pages by words", "show": "pass an anchor from a search hit"}
+
+
+def _message(exc: KbError) -> str:
+    return str(exc) + (f"; {FIXES[exc.fix]}" if exc.fix in FIXES else "")
+
+
 def _sdk() -> tuple[Any, type[Exception]]:
     """The server class and the exception whose message the SDK passes on to the assistant as a tool error."""
     try:
@@ -85,7 +93,7 @@ def build(kb: KnowledgeBase) -> Any:
             kb.refresh()
             result = kb.search(query, limit=limit)
         except KbError as exc:
-            raise ToolFailure(str(exc)) from None
+            raise ToolFailure(_message(exc)) from None
         hits = [SearchHit(rank=h.rank, breadcrumb=list(h.breadcrumb), page=h.page, path=h.path, anchor=h.anchor,
                           line=h.line, snippet=h.snippet, score=h.score) for h in result.hits]
         return SearchResults(query=result.query, total=result.total, suggestion=result.suggestion, hits=hits)
@@ -99,7 +107,7 @@ def build(kb: KnowledgeBase) -> Any:
         try:
             s = kb.section(page, anchor)
         except KbError as exc:
-            raise ToolFailure(str(exc)) from None
+            raise ToolFailure(_message(exc)) from None
         address = s.path + (f"#{s.anchor}" if s.anchor else "")
         parts = [" > ".join(s.breadcrumb), f"({address}, line {s.line})", "", s.text]
         if s.code:

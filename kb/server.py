@@ -32,6 +32,9 @@ from .errors import ContentError, IndexLocked, IndexUnusable, KbError, NotFound,
 from .limits import MAX_LIMIT_HTTP, MAX_QUERY_CHARS
 
 MAX_LIMIT = MAX_LIMIT_HTTP
+# How to fix a library error (KbError.fix), in the API's terms.
+FIXES = {"search": "/api/search finds pages by words", "show": "/api/pages/{page} lists its sections",
+         "reindex": "it is being built or `kb reindex` has not run"}
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 # The search page: name -> (package file, media type). Requests name an entry here, never a file.
@@ -94,13 +97,14 @@ def create_app(kb: KnowledgeBase, *, cors_origins: Sequence[str] = (), allowed_h
 
     @app.exception_handler(KbError)
     async def _kb(_request: Request, exc: KbError) -> JSONResponse:
+        message = str(exc) + (f"; {FIXES[exc.fix]}" if exc.fix in FIXES else "")
         if isinstance(exc, NotFound):
-            return _error(404, str(exc))
+            return _error(404, message)
         if isinstance(exc, QueryError):
-            return _error(422, str(exc))
+            return _error(422, message)
         if isinstance(exc, (IndexLocked, IndexUnusable, ContentError)):
-            return _error(503, str(exc))
-        return _error(500, str(exc))
+            return _error(503, message)
+        return _error(500, message)
 
     @app.exception_handler(Exception)
     async def _crash(_request: Request, _exc: Exception) -> JSONResponse:
