@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from . import __version__
 from .errors import KbError
 
 EXIT_NO_MATCH = 1
@@ -74,7 +75,7 @@ def _note(message: str) -> None:
               envvar="KB_MAX_FILE_SIZE", help="Skip page files larger than this many MB, with a warning.")
 @click.option("--lock-timeout", type=click.FloatRange(min=0), default=10.0, show_default=True,
               envvar="KB_LOCK_TIMEOUT", help="Seconds to wait for another reindex to finish.")
-@click.version_option(package_name="kb")
+@click.version_option(__version__, prog_name="kb")
 @click.pass_context
 def cli(ctx: click.Context, content: Path, index_dir: Path, include_drafts: bool, max_file_size: float,
         lock_timeout: float) -> None:
@@ -234,7 +235,7 @@ def _needs_extra(module: str, extra: str, what: str) -> None:
 
     if importlib.util.find_spec(module) is None:
         err = click.ClickException(f"{what} needs the optional '{extra}' extra ({module} is not installed): "
-                                   f"pip install 'kb[{extra}]'")
+                                   f"pip install 'kb-docs-search[{extra}]'")
         err.exit_code = EXIT_USAGE
         raise err
 
