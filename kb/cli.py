@@ -39,7 +39,7 @@ class KbGroup(click.Group):
         except KbError as exc:
             fix = f"; {FIXES[exc.fix]}" if exc.fix in FIXES else ""
             err = click.ClickException(_one_line(str(exc) + fix))
-            err.exit_code = exc.exit_code
+            err.exit_code = exc.exit_code  # type: ignore[misc]  # click declares it on the class only
             raise err from None
         except KeyboardInterrupt:
             # A reindex that is interrupted never publishes a half-built generation, so this is always true.
@@ -236,7 +236,7 @@ def _needs_extra(module: str, extra: str, what: str) -> None:
     if importlib.util.find_spec(module) is None:
         err = click.ClickException(f"{what} needs the optional '{extra}' extra ({module} is not installed): "
                                    f"pip install 'kb-docs-search[{extra}]'")
-        err.exit_code = EXIT_USAGE
+        err.exit_code = EXIT_USAGE  # type: ignore[misc]
         raise err
 
 

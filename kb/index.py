@@ -80,7 +80,8 @@ def process_file(file: SourceFile, settings: Settings, known_sha1: str = "") -> 
         except FileNotFoundError:
             raise Skip(Problem(file.rel, "file vanished while indexing", "skipped")) from None
         except PermissionError:
-            raise Skip(Problem(file.rel, "file cannot be read (permission denied)", "skipped; fix its permissions")) from None
+            raise Skip(Problem(file.rel, "file cannot be read (permission denied)",
+                               "skipped; fix its permissions")) from None
         except OSError as exc:
             raise Skip(Problem(file.rel, f"file cannot be read ({exc.strerror or exc})", "skipped")) from None
         labels: list[str] = []

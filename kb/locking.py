@@ -29,7 +29,8 @@ _READ_ONLY_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
 class WriterLock:
-    def __init__(self, folder: Path, *, timeout: float = LOCK_TIMEOUT, on_wait: Callable[[int | None], None] | None = None):
+    def __init__(self, folder: Path, *, timeout: float = LOCK_TIMEOUT,
+                 on_wait: Callable[[int | None], None] | None = None):
         self.path = Path(folder) / LOCK_NAME
         self.timeout = timeout
         self.on_wait = on_wait

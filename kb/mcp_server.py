@@ -73,7 +73,7 @@ def _sdk() -> tuple[Any, type[Exception]]:
 
         return MCPServer, ToolError
     except ImportError:  # mcp 1.x
-        from mcp.server.fastmcp import FastMCP
+        from mcp.server.fastmcp import FastMCP  # type: ignore[attr-defined,unused-ignore]
         from mcp.server.fastmcp.exceptions import ToolError as V1ToolError
 
         return FastMCP, V1ToolError

@@ -72,7 +72,7 @@ def _error(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": message, "status": status, **extra}, status_code=status)
 
 
-ERRORS = {404: {"model": ErrorOut, "description": "No such page or section"},
+ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut, "description": "No such page or section"},
           422: {"model": ErrorOut, "description": "A parameter outside its documented limits"},
           503: {"model": ErrorOut, "description": "The index is missing or being rebuilt"}}
 
@@ -179,7 +179,7 @@ def _validation_message(errors: Sequence[Any]) -> str:
 
 
 def _asset(name: str, media_type: str) -> Callable[[], Awaitable[Response]]:
-    body = resources.files("kb").joinpath("static", name).read_bytes()
+    body = (resources.files("kb") / "static" / name).read_bytes()
 
     async def serve_asset() -> Response:
         return Response(body, media_type=media_type, headers={"cache-control": "no-cache"})

@@ -144,7 +144,7 @@ def test_search_from_many_threads(seed_kb: KnowledgeBase) -> None:
         try:
             for q in ("Mobi", "partners", "goal", "GSM") * 5:
                 answers.append(seed_kb.search(q).hits[0].anchor)
-        except BaseException as exc:  # collected and asserted below
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(exc)
 
     threads = [threading.Thread(target=worker) for _ in range(8)]

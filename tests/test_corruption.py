@@ -45,9 +45,9 @@ def one_file(index: Path, suffix: str) -> Path:
 
 def scramble(path: Path, *, whole: bool) -> None:
     data = bytearray(path.read_bytes())
-    start, end = (0, len(data)) if whole else (len(data) // 3, len(data) // 3 + 64)
+    start, end = (0, len(data)) if whole else (len(data) // 3, min(len(data), len(data) // 3 + 64))
     noise = os.urandom(end - start)
-    data[start:end] = bytes(b ^ (n | 1) for b, n in zip(data[start:end], noise))  # every byte changes
+    data[start:end] = bytes(b ^ (n | 1) for b, n in zip(data[start:end], noise, strict=True))  # every byte changes
     path.write_bytes(bytes(data))
 
 

@@ -106,7 +106,7 @@ def test_scores_equal_whoosh_bm25f(searcher: Any, fast: bool) -> None:
             ids, vals = engine.term_scores(field, t)
             expected = reference_scores(searcher, wq.Term(field, t))
             assert set(ids) == set(expected), (field, t)
-            for d, v in zip(ids, vals):
+            for d, v in zip(ids, vals, strict=True):
                 assert abs(v - expected[d]) < 1e-9, (field, t, d, v, expected[d])
                 checked += 1
         # A weighted sum over fields and terms, as a query clause scores (boosts as in search.FIELD_WEIGHTS).

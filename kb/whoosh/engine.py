@@ -143,7 +143,7 @@ class Engine:
             lens = self._length_bytes(field)
             norm = self.norms(field)
             scale = self.idf(field, term) * (self.K1 + 1)
-            vals = [scale * tf / (tf + norm[lens[d]]) for d, tf in zip(ids, tfs)]
+            vals = [scale * tf / (tf + norm[lens[d]]) for d, tf in zip(ids, tfs, strict=True)]
         if len(self._scores) > len(self._postings) + 64:
             self._scores.clear()
         got = self._scores[key] = (ids, vals)
@@ -157,10 +157,11 @@ class Engine:
             return {}
         lists.sort(key=lambda x: -len(x[0][0]))
         (ids, vals), boost = lists[0]
-        acc = dict(zip(ids, vals if boost == 1.0 else [v * boost for v in vals]))  # the longest list at C speed
+        # The longest list at C speed.
+        acc = dict(zip(ids, vals if boost == 1.0 else [v * boost for v in vals], strict=True))
         get = acc.get
         for (ids, vals), boost in lists[1:]:
-            for d, v in zip(ids, vals):
+            for d, v in zip(ids, vals, strict=True):
                 acc[d] = get(d, 0.0) + boost * v
         return acc
 
@@ -173,7 +174,7 @@ class Engine:
         if len(wanted) * 8 < len(ids):
             find = index_of(ids)
             return {d: boost * vals[i] for d in wanted for i in [find(d)] if i is not None}
-        return {d: boost * v for d, v in zip(ids, vals) if d in wanted}
+        return {d: boost * v for d, v in zip(ids, vals, strict=True) if d in wanted}
 
     def positions(self, field: str, term: str, docs: list[int]) -> dict[int, list[int]]:
         """Token positions of a term in the given documents (sorted ascending), for phrase checks."""
@@ -342,7 +343,7 @@ class FastLeaf(Leaf):
             if not m.is_active():
                 return
             if d > m._maxid:
-                m._skip_to_block(lambda: d > m._maxid)
+                m._skip_to_block(lambda d=d: d > m._maxid)
                 if not m.is_active():
                     return
             if m._ids is None:
