@@ -325,14 +325,31 @@ class Indexer:
                              seconds=0.0, full=True, skipped=skipped, warnings=tuple(dict.fromkeys(problems)))
 
     def _incremental(self, discovery: Discovery, manifest: Manifest, progress: Progress | None) -> ReindexReport:
+        """Parse the new and changed pages, commit them (and the removals) to a copy of the live generation."""
         diff = plan(discovery, manifest)
         problems: list[Problem] = list(discovery.problems)
         for f in diff.unchanged:
             problems.extend(_problems_of(manifest.files[f.rel]))
-        todo = list(diff.new) + list(diff.changed)
+        results, touched = self._changed_pages(diff, manifest, problems, progress)
         added = updated = 0
-        unchanged = len(diff.unchanged)
-        touched = False
+        if results or diff.removed or touched:
+            self._commit_copy(manifest, diff.removed, results)
+            updated = sum(1 for proc in results if proc.file.rel in manifest.files)
+            added = len(results) - updated
+        files = {rel: e for rel, e in manifest.files.items() if rel not in diff.removed}
+        files.update((proc.file.rel, _entry(proc)) for proc in results)
+        live = [e for e in files.values() if e.page is not None]
+        return ReindexReport(added=added, updated=updated, removed=len(diff.removed),
+                             unchanged=len(diff.unchanged) + touched, pages=len(live),
+                             sections=sum(e.sections for e in live), seconds=0.0, full=False,
+                             skipped=len(files) - len(live), warnings=tuple(dict.fromkeys(problems)))
+
+    def _changed_pages(self, diff: Plan, manifest: Manifest, problems: list[Problem],
+                       progress: Progress | None) -> tuple[list[Processed], int]:
+        """Parse the new and changed files: those whose bytes really changed, and how many were only touched (same
+        bytes, new stat signature, recorded in `manifest`). Their problems are added to `problems`."""
+        todo = list(diff.new) + list(diff.changed)
+        touched = 0
         results: list[Processed] = []
         known = {f.rel: manifest.files[f.rel].sha1 for f in diff.changed}
         for n, proc in enumerate(process_all(todo, self.settings, workers=self.workers, known=known), 1):
@@ -340,27 +357,13 @@ class Indexer:
             if old is not None and old.sha1 and old.sha1 == proc.sha1:
                 old.size, old.mtime_ns = proc.file.size, proc.file.mtime_ns  # touched, not changed
                 problems.extend(_problems_of(old))
-                unchanged += 1
-                touched = True
+                touched += 1
             else:
                 results.append(proc)
                 problems.extend(proc.problems)
             if progress:
                 progress(n, len(todo))
-        if results or diff.removed or touched:
-            self._commit_copy(manifest, diff.removed, results)
-            for proc in results:
-                if proc.file.rel in manifest.files:
-                    updated += 1
-                else:
-                    added += 1
-        files = {rel: e for rel, e in manifest.files.items() if rel not in diff.removed}
-        files.update((proc.file.rel, _entry(proc)) for proc in results)
-        live = [e for e in files.values() if e.page is not None]
-        skipped = sum(1 for e in files.values() if e.page is None)
-        return ReindexReport(added=added, updated=updated, removed=len(diff.removed), unchanged=unchanged,
-                             pages=len(live), sections=sum(e.sections for e in live), seconds=0.0, full=False,
-                             skipped=skipped, warnings=tuple(dict.fromkeys(problems)))
+        return results, touched
 
     def _commit_copy(self, manifest: Manifest, removed: tuple[str, ...], results: list[Processed]) -> None:
         """Apply changes to a copy of the live generation and publish the copy; the live one is never touched."""
