@@ -108,4 +108,4 @@ def _by_url(kb: KnowledgeBase, url: str) -> PageText | SectionText:
                 if parts.fragment:
                     return kb.section(str(doc["path"]), unquote(parts.fragment))
                 return kb.page(str(doc["path"]))
-    raise NotFound(f"no page in the index is published at {url}; `kb search` prints each hit's URL")
+    raise NotFound(f"no page in the index is published at {url}", fix="url")

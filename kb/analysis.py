@@ -355,7 +355,7 @@ INDEX_ANALYZER = IndexAnalyzer()
 INDEX_EXACT_ANALYZER = IndexAnalyzer(stem=False)
 
 # Fields that a plain word is searched in, and how much a match in each counts (tuned in docs/ranking.md).
-CRUMB_SEP = "\x1f"  # joins a breadcrumb's parts in its stored field
+from .model import CRUMB_SEP  # noqa: E402,F401 - where index.py and search.py import it from
 
 TEXT_FIELDS = ("title", "heading", "crumbs", "body", "code", "meta")
 

@@ -15,16 +15,27 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from .errors import IndexDamaged, IndexLocked, IndexOutdated, IndexReadOnly, KbError, NotFound, QueryError
-from .analysis import CRUMB_SEP
-from .index import Indexer
-from .manifest import Settings, format_stamp
-from .store import IndexStore, Reader, resource_error
-from .model import Hit, PageText, ReindexReport, SearchResult, SectionText
-from .config import SourceConfig
-from .sources import discover_all, make_sources, source_of
-from .urls import full_url
+from . import __version__
 from .addresses import lookup_address
+from .config import SourceConfig
+from .errors import (
+    IndexDamaged,
+    IndexLocked,
+    IndexOutdated,
+    IndexReadOnly,
+    IndexUnusable,
+    KbError,
+    NotFound,
+    QueryError,
+    ResourceExhausted,
+)
+from .index import Indexer
+from .limits import DEFAULT_LIMIT, LOCK_TIMEOUT, MAX_FILE_BYTES
+from .manifest import Settings, format_stamp
+from .model import CRUMB_SEP, Hit, PageText, ReindexReport, SearchResult, SectionText, Status
+from .sources import discover_all, make_sources, source_of
+from .store import IndexStore, Reader, resource_error
+from .urls import full_url
 
 Note = Callable[[str], None]
 
@@ -36,8 +47,8 @@ class KnowledgeBase:
         index_dir: str | os.PathLike[str] = "index",
         *,
         include_drafts: bool = False,
-        max_file_bytes: int = 5 * 1024 * 1024,
-        lock_timeout: float = 10.0,
+        max_file_bytes: int = MAX_FILE_BYTES,
+        lock_timeout: float = LOCK_TIMEOUT,
         on_note: Note | None = None,
         sources: Sequence[SourceConfig] = (),
         base_url: str = "",
@@ -60,6 +71,8 @@ class KnowledgeBase:
         self._readers: set[Reader] = set()
         self._readers_lock = threading.Lock()
         self._owners: dict[Reader, threading.Thread] = {}  # the thread each open reader belongs to
+        self.refresh_pending = False  # the last refresh() could not run (another writer): call it again later
+        self.refresh_problem: str | None = None  # why the last refresh() could not update the index (it answered)
 
     # -- writing -------------------------------------------------------------------------------------------
 
@@ -78,15 +91,53 @@ class KnowledgeBase:
         return self.indexer().reindex(full=full, progress=progress, verify=verify)
 
     def refresh(self) -> ReindexReport | None:
-        """Reindex if the content changed since the last reindex (stat check only); None when already fresh.
+        """Bring the index in step with the content before answering, as every interface does (`kb search`, the
+        server, MCP, watching): a stat check, and a reindex of what changed. None when nothing was reindexed.
 
-        Never waits: raises IndexLocked at once when another process is writing (the index as it is still answers),
-        and IndexReadOnly when the index folder cannot be written.
+        Never waits and never stops an existing index from answering: when another process is writing, or the index
+        cannot be updated (read-only folder, disk full, out of descriptors), it notes why (one line to `on_note`)
+        and returns None; `refresh_pending` then says a later call should try again, `refresh_problem` why the
+        index may be stale. Raises only when there is no index yet to answer from. What a reindex did is noted too: one line, then one per page warning.
         """
+        self.refresh_pending = False
+        self.refresh_problem = None
         plan = self.indexer().check()
         if plan is not None and not plan.stale:
             return None
-        return self.indexer().reindex(wait=False)
+        try:
+            report = self.indexer().reindex(wait=False)
+        except IndexLocked as exc:
+            if self.store.live() is None:
+                raise IndexLocked(f"no index yet: another reindex (pid {exc.pid}) is building it; "
+                                  "try again when it finishes", pid=exc.pid) from None
+            self.refresh_pending = True
+            self.note(f"another reindex is running (pid {exc.pid}); answering from the index as it is")
+            return None
+        except (IndexReadOnly, IndexUnusable, ResourceExhausted) as exc:
+            # Read-only, disk full, out of descriptors: an intact live index still answers, with a one-line note.
+            if self.store.live() is None:
+                raise
+            self.refresh_problem = " ".join(str(exc).split())
+            self.note(f"{self.refresh_problem}; answering from the index as it is, which may be stale")
+            return None
+        if report.changed:
+            if report.full:
+                self.note(f"index built: {report.pages} pages, {report.sections} sections")
+            else:
+                self.note(f"index updated: {report.added} added, {report.updated} updated, {report.removed} removed")
+            for w in report.warnings:
+                self.note(f"warning: {w}")
+        return report
+
+    def status(self) -> Status:
+        """Whether an index answers searches, and its size (what `/api/health` reports); reads only the manifest."""
+        gen, why = self.store.diagnose()
+        manifest = self.store.manifest(gen) if gen is not None else None
+        if manifest is None:
+            problem = f"index in {self.index_dir} is damaged ({why})" if why else f"no index in {self.index_dir} yet"
+            return Status(ready=False, version=__version__, pages=0, sections=0, problem=problem)
+        entries = [e for e in manifest.files.values() if e.page is not None]
+        return Status(ready=True, version=__version__, pages=len(entries), sections=sum(e.sections for e in entries))
 
     # -- reading -------------------------------------------------------------------------------------------
 
@@ -203,7 +254,7 @@ class KnowledgeBase:
             raise IndexLocked(f"{damage}; another reindex (pid {exc.pid}) is running, try again when it finishes",
                               pid=exc.pid) from None
         except IndexReadOnly as exc:
-            raise IndexDamaged(f"{damage}, and it cannot be rebuilt: {exc}") from None
+            raise IndexDamaged(f"{damage}, and it cannot be rebuilt: {exc}", fix=exc.fix) from None
 
     def ensure_index(self) -> ReindexReport | None:
         """Build the index when there is none yet: an embedder never has to call reindex first.
@@ -221,7 +272,7 @@ class KnowledgeBase:
             raise IndexLocked(f"no index yet: another reindex (pid {exc.pid}) is building it; "
                               "try again when it finishes", pid=exc.pid) from None
 
-    def search(self, query: str, *, limit: int = 10, group: str | None = None) -> SearchResult:
+    def search(self, query: str, *, limit: int = DEFAULT_LIMIT, group: str | None = None) -> SearchResult:
         """Ranked hits for any query string; raises QueryError only for bad arguments (a query with no word in it
         is one), never for bad syntax."""
         from .query import parse
@@ -310,7 +361,7 @@ class KnowledgeBase:
             docs = self._stored(path=page + ext)
             if docs:
                 return str(docs[0]["path"])
-        raise NotFound(f"no page {page!r} in the index; `kb search` finds pages by words, or check the id")
+        raise NotFound(f"no page {page!r} in the index", fix="search")
 
     def page(self, page: str) -> PageText:
         path = self.resolve_page(page)
@@ -338,7 +389,13 @@ class KnowledgeBase:
                 return s
         if not anchor and sections:
             return sections[0]
-        raise NotFound(f"page {page!r} has no section #{anchor}; `kb show {page}` lists its sections")
+        raise NotFound(f"page {page!r} has no section #{anchor}", fix="show")
+
+    def __enter__(self) -> KnowledgeBase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         """Close every searcher this object opened (in any thread), releasing their generations."""

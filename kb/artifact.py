@@ -68,19 +68,19 @@ def export_generation(store: IndexStore, file: Path) -> ArtifactReport:
     gen, why = store.diagnose()
     if gen is None:
         if why:
-            raise IndexDamaged(f"index in {store.folder} is damaged ({why}); run `kb reindex` first")
-        raise IndexUnusable(f"no index in {store.folder} to export; run `kb reindex` first")
+            raise IndexDamaged(f"index in {store.folder} is damaged ({why})", fix="reindex")
+        raise IndexUnusable(f"no index in {store.folder} to export", fix="reindex")
     held = pin(gen)
     if held is None:
         raise IndexUnusable(f"the index in {store.folder} changed during the export; run it again")
     try:
         manifest = store.manifest(gen)
         if manifest is None:
-            raise IndexDamaged(f"index in {store.folder} is damaged (its manifest is missing or unreadable); "
-                               "run `kb reindex` first")
+            raise IndexDamaged(f"index in {store.folder} is damaged (its manifest is missing or unreadable)",
+                               fix="reindex")
         problem = store.verify(gen, manifest, deep=True)
         if problem:
-            raise IndexDamaged(f"index in {store.folder} is damaged ({problem}); run `kb reindex` first")
+            raise IndexDamaged(f"index in {store.folder} is damaged ({problem})", fix="reindex")
         names = [MANIFEST, *sorted(manifest.index)]
         files = {name: {"size": (gen / name).stat().st_size, "sha256": _sha256_file(gen / name)} for name in names}
         built = _built(gen)
@@ -136,9 +136,9 @@ def import_generation(store: IndexStore, file: Path, *, lock_timeout: float = 10
     try:
         raw = open(file, "rb")
     except FileNotFoundError:
-        raise ArtifactError(f"{file} does not exist; pass the archive written by `kb index export`") from None
+        raise ArtifactError(f"{file} does not exist", fix="archive") from None
     except IsADirectoryError:
-        raise ArtifactError(f"{file} is a folder, not an archive written by `kb index export`") from None
+        raise ArtifactError(f"{file} is a folder, not an index archive", fix="archive") from None
     except OSError as exc:
         raise ArtifactError(f"{file} cannot be read ({exc.strerror or exc})") from None
     store.ensure_folder()
@@ -196,7 +196,7 @@ def _next(file: Path, members: Any) -> tarfile.TarInfo | None:
 
 def _read_meta(file: Path, tar: tarfile.TarFile, member: tarfile.TarInfo | None) -> dict[str, Any]:
     if member is None or member.name != ARTIFACT or not member.isreg() or member.size > MAX_META_BYTES:
-        raise _refuse(file, f"it does not start with {ARTIFACT}; write archives with `kb index export`")
+        raise _refuse(file, f"it does not start with {ARTIFACT}, so no index export wrote it")
     try:
         meta = json.loads(_read_member(file, tar, member))
     except ValueError:
@@ -293,10 +293,10 @@ def _check_generation(file: Path, store: IndexStore, gen: Path) -> Manifest:
     problem = store.verify(gen, manifest, deep=True)
     if problem:
         raise _refuse(file, f"its index does not match its manifest ({problem})")
-    from whoosh.index import open_dir
+    from .whoosh import open_index
 
     try:
-        ix = open_dir(str(gen))
+        ix = open_index(str(gen))
         try:
             count = ix.doc_count()
         finally:

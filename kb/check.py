@@ -1,7 +1,7 @@
 """Parse a folder the way `kb reindex` would and look for markup that survived into what users read.
 
 A snippet or breadcrumb showing `:::tip`, `<Tabs>` or `](https://...)` means the parser let syntax through; this
-module makes that visible over any folder (`kb check DIR` or `python -m kb.check DIR`) without building an index,
+module makes that visible over any folder (`kb check DIR` or `python -m kb check DIR`) without building an index,
 so a new documentation site can be vetted before it is indexed.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import re
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,18 +145,3 @@ def format_report(report: CheckReport, *, verbose: bool = True) -> list[str]:
     lines.append(f"{len(report.pages)} pages, {sections} sections, {len(report.skipped)} skipped, "
                  f"{len(report.problems)} warnings, {len(report.leftovers)} markup leftovers")
     return lines
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m kb.check [DIR]`: same as `kb check`, for environments without the console script."""
-    from .cli import cli
-
-    try:
-        cli.main(args=["check", *(argv if argv is not None else sys.argv[1:])], prog_name="kb", standalone_mode=True)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

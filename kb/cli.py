@@ -14,12 +14,27 @@ from typing import Any
 
 import click
 
+from . import __version__
 from .errors import KbError
 
 EXIT_NO_MATCH = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 EXIT_INTERNAL = 70
+# How to fix a library error (KbError.fix), in the CLI's terms.
+FIXES = {
+    "content": "pass --content DIR (or set KB_CONTENT)",
+    "index": "fix its permissions or pass --index DIR",
+    "reindex": "run `kb reindex`",
+    "lock_timeout": "wait for it to finish or raise --lock-timeout",
+    "search": "`kb search` finds pages by words, or check the id",
+    "show": "`kb show PAGE` lists its sections",
+    "index_folder": "pass --index with a new or empty folder outside the content folder",
+    "config": "pass an existing --config FILE or unset KB_CONFIG",
+    "url": "`kb search` prints each hit's URL",
+    "archive": "pass an archive written by `kb index export`",
+    "import": "publish one with `kb index import FILE`",
+}
 
 EPILOG = """\b
 Examples:
@@ -91,8 +106,9 @@ class KbGroup(click.Group):
         try:
             return super().invoke(ctx)
         except KbError as exc:
-            err = click.ClickException(_one_line(str(exc)))
-            err.exit_code = exc.exit_code
+            fix = f"; {FIXES[exc.fix]}" if exc.fix in FIXES else ""
+            err = click.ClickException(_one_line(str(exc) + fix))
+            err.exit_code = exc.exit_code  # type: ignore[misc]  # click declares it on the class only
             raise err from None
         except KeyboardInterrupt:
             # A reindex that is interrupted never publishes a half-built generation, so this is always true.
@@ -167,7 +183,7 @@ def _note(message: str) -> None:
 
 @click.group(cls=KbGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120},
              epilog=EPILOG)
-@click.version_option(None, "-V", "--version", package_name="kb", message="kb %(version)s")
+@click.version_option(__version__, "-V", "--version", prog_name="kb", message="kb %(version)s")
 def cli() -> None:
     """kb: search your Markdown knowledge base, section by section.
 
@@ -195,7 +211,7 @@ def search(kb: Any, query: tuple[str, ...], limit: int, as_json: bool, no_refres
     """
     text = " ".join(query)
     if not no_refresh:
-        _refresh(kb)
+        kb.refresh()
     result = kb.search(text, limit=limit, group=group)
     if result.ignored and not as_json:
         _note(f"not searched: {'; '.join(result.ignored)}")
@@ -219,33 +235,6 @@ def search(kb: Any, query: tuple[str, ...], limit: int, as_json: bool, no_refres
             click.echo(f"No results for {shown!r}.", err=True)
     if not result.hits:
         sys.exit(EXIT_NO_MATCH)
-
-
-def _refresh(kb: Any) -> None:
-    """Bring a missing or stale index up to date before answering, with one line on stderr; never waits."""
-    from .errors import IndexLocked, IndexReadOnly, IndexUnusable, ResourceExhausted
-
-    try:
-        report = kb.refresh()
-    except IndexLocked as exc:
-        if kb.store.live() is None:
-            raise IndexLocked(f"no index yet: another reindex (pid {exc.pid}) is building it; "
-                              "try again when it finishes", pid=exc.pid) from None
-        _note(f"another reindex is running (pid {exc.pid}); answering from the index as it is")
-        return
-    except (IndexReadOnly, IndexUnusable, ResourceExhausted) as exc:
-        # Read-only, disk full, out of descriptors: an intact live index still answers, with a one-line note.
-        if kb.store.live() is None:
-            raise
-        _note(f"{_one_line(str(exc))}; answering from the index as it is, which may be stale")
-        return
-    if report is not None and report.changed:
-        if report.full:
-            _note(f"index built: {report.pages} pages, {report.sections} sections")
-        else:
-            _note(f"index updated: {report.added} added, {report.updated} updated, {report.removed} removed")
-        for w in report.warnings:
-            _note(f"warning: {w}")
 
 
 @cli.command(epilog="""\b
@@ -394,8 +383,8 @@ def _needs_extra(module: str, extra: str, what: str) -> None:
 
     if importlib.util.find_spec(module) is None:
         err = click.ClickException(f"{what} needs the optional '{extra}' extra ({module} is not installed): "
-                                   f"pip install 'kb[{extra}]'")
-        err.exit_code = EXIT_USAGE
+                                   f"pip install 'kb-docs-search[{extra}]'")
+        err.exit_code = EXIT_USAGE  # type: ignore[misc]
         raise err
 
 
@@ -438,7 +427,7 @@ def serve(kb: Any, host: str, port: int, cors_origins: tuple[str, ...], watch: b
         if kb.store.live() is None:
             _note(f"no index in {kb.index_dir} yet; answering 503 until `kb index import` publishes one")
     else:
-        _refresh(kb)
+        kb.refresh()
     run_server(kb, host=host, port=port, cors_origins=cors_origins, watch=watch, access_log=access_log,
                note=_note, workers=processes)
 
@@ -500,7 +489,7 @@ def export(kb: Any, fmt: str, output: Path, no_refresh: bool) -> None:
     from .export import write_ndjson
 
     if not no_refresh:
-        _refresh(kb)
+        kb.refresh()
     with click.open_file(str(output), "w", encoding="utf-8", atomic=str(output) != "-") as out:
         count = write_ndjson(kb, out)
     if str(output) != "-":
@@ -516,7 +505,7 @@ def mcp(kb: Any) -> None:
     _needs_extra("mcp", "mcp", "`kb mcp`")
     from .mcp_server import run as run_mcp
 
-    _refresh(kb)
+    kb.refresh()
     run_mcp(kb)
 
 

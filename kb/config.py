@@ -95,8 +95,7 @@ def load_config(path: Path) -> FileConfig:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist; pass an existing --config FILE or unset KB_CONFIG") \
-            from None
+        raise ConfigError(f"config file {path} does not exist", fix="config") from None
     except OSError as exc:
         raise ConfigError(f"config file {path} cannot be read ({exc.strerror or exc})") from None
     except UnicodeDecodeError:

@@ -65,9 +65,9 @@ def discover(root: Path) -> Discovery:
     """
     root = Path(root)
     if not root.exists():
-        raise ContentError(f"content folder {root} does not exist; create it or pass --content DIR (or set KB_CONTENT)")
+        raise ContentError(f"content folder {root} does not exist", fix="content")
     if not root.is_dir():
-        raise ContentError(f"content path {root} is not a folder; pass --content DIR pointing at your pages")
+        raise ContentError(f"content path {root} is not a folder", fix="content")
     real_root = os.path.realpath(root)
     files: list[SourceFile] = []
     problems: list[Problem] = []
@@ -76,8 +76,8 @@ def discover(root: Path) -> Discovery:
     files.sort(key=lambda f: f.rel)
     if not files:
         skipped = f" ({len(problems)} entries skipped: {problems[0]})" if problems else ""
-        raise ContentError(f"content folder {root} holds no Markdown pages (.md, .mdx, .markdown){skipped}; "
-                           "add pages or pass --content DIR")
+        raise ContentError(f"content folder {root} holds no Markdown pages (.md, .mdx, .markdown){skipped}",
+                           fix="content")
     return Discovery(tuple(files), tuple(problems))
 
 

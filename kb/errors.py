@@ -4,9 +4,35 @@ from __future__ import annotations
 
 
 class KbError(Exception):
-    """Base class: a problem the user can fix; the message is one line naming the thing and the fix."""
+    """Base class: a problem the user can fix.
+
+    The message is one line saying what is wrong, in terms of the library (folders, pages, settings), never of one
+    interface. `fix`, when set, names what would fix it (a key of FIXES); each interface (CLI, HTTP, MCP) words
+    that in its own terms, e.g. the CLI turns "content" into "pass --content DIR".
+    """
 
     exit_code = 1
+
+    def __init__(self, message: str, *, fix: str | None = None) -> None:
+        super().__init__(message)
+        self.fix = fix
+
+
+FIXES = {
+    "content": "point the knowledge base at another content folder",
+    "index": "use another index folder",
+    "reindex": "build the index",
+    "lock_timeout": "wait for the other reindex to finish, or wait longer for it",
+    "max_file_size": "raise the file size limit",
+    "include_drafts": "include drafts",
+    "search": "search finds pages by words",
+    "show": "the page lists its sections",
+    "index_folder": "use a new or empty index folder outside the content folder",
+    "config": "point at an existing config file",
+    "url": "search results carry each hit's URL",
+    "archive": "use an archive written by an index export",
+    "import": "publish an index by importing an archive",
+}
 
 
 class ContentError(KbError):
@@ -32,8 +58,8 @@ class IndexLocked(KbError):
 
     exit_code = 3
 
-    def __init__(self, message: str, *, pid: int | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, pid: int | None = None, fix: str | None = None) -> None:
+        super().__init__(message, fix=fix)
         self.pid = pid
 
 
@@ -67,8 +93,8 @@ class IndexReadOnly(IndexUnusable):
     """The index folder cannot be written, so the index can be read but not updated."""
 
 
-class StrictModeFailure(KbError):
-    """`--strict` was asked for and some page produced a warning."""
+class ServeError(KbError):
+    """The server cannot start: the address cannot be resolved or bound."""
 
     exit_code = 1
 

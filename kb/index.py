@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from .analysis import CRUMB_SEP
-from .codec import open_writer
+from .whoosh.codec import open_writer
 from .discover import Discovery, SourceFile, discover
 from .errors import IndexDamaged
 from .identity import unique, wanted_ids
+from .limits import LOCK_TIMEOUT
 from .locking import WriterLock
 from .manifest import Entry, Manifest, Plan, Settings, plan
 from .model import Page, Passage, Problem, ReindexReport
@@ -93,7 +94,8 @@ def process_file(file: SourceFile, settings: Settings, known_sha1: str = "") -> 
         except FileNotFoundError:
             raise Skip(Problem(file.rel, "file vanished while indexing", "skipped")) from None
         except PermissionError:
-            raise Skip(Problem(file.rel, "file cannot be read (permission denied)", "skipped; fix its permissions")) from None
+            raise Skip(Problem(file.rel, "file cannot be read (permission denied)",
+                               "skipped; fix its permissions")) from None
         except OSError as exc:
             raise Skip(Problem(file.rel, f"file cannot be read ({exc.strerror or exc})", "skipped")) from None
         labels: list[str] = []
@@ -251,7 +253,7 @@ def _die_with_parent() -> None:
 class Indexer:
     """Builds and updates the index of one content folder in one index folder."""
 
-    def __init__(self, content: Path, store: IndexStore, settings: Settings, *, lock_timeout: float = 10.0,
+    def __init__(self, content: Path, store: IndexStore, settings: Settings, *, lock_timeout: float = LOCK_TIMEOUT,
                  workers: int | None = None, on_note: Note | None = None,
                  discover_pages: Callable[[], Discovery] | None = None,
                  content_folders: Sequence[Path] | None = None) -> None:
@@ -324,9 +326,9 @@ class Indexer:
         problem = self.store.verify(gen, manifest, deep=verify)
         if problem is None:
             try:
-                from whoosh.index import open_dir
+                from .whoosh import open_index
 
-                ix = open_dir(str(gen))
+                ix = open_index(str(gen))
                 try:
                     with ix.searcher() as searcher:
                         if searcher.doc_count() != manifest.docs:
@@ -344,9 +346,9 @@ class Indexer:
         return manifest
 
     def _publish(self, gen: Path, manifest: Manifest, known: dict[str, tuple[int, str]]) -> None:
-        from whoosh.index import open_dir
+        from .whoosh import open_index
 
-        ix = open_dir(str(gen))
+        ix = open_index(str(gen))
         try:
             manifest.docs = ix.doc_count()
         finally:
@@ -400,14 +402,34 @@ class Indexer:
                              seconds=0.0, full=True, skipped=skipped, warnings=tuple(dict.fromkeys(problems)))
 
     def _incremental(self, discovery: Discovery, manifest: Manifest, progress: Progress | None) -> ReindexReport:
+        """Parse the new and changed pages, commit them (and the removals) to a copy of the live generation."""
         diff = plan(discovery, manifest)
         problems: list[Problem] = list(discovery.problems)
         for f in diff.unchanged:
             problems.extend(_problems_of(manifest.files[f.rel]))
-        todo = list(diff.new) + list(diff.changed)
+        results, touched = self._changed_pages(diff, manifest, problems, progress)
+        if _moves_an_id(manifest, diff.removed, results):
+            self.note("page ids are contested between pages; rebuilding so that each id names one page")
+            return self._full(discovery, progress)
         added = updated = 0
-        unchanged = len(diff.unchanged)
-        touched = False
+        if results or diff.removed or touched:
+            self._commit_copy(manifest, diff.removed, results)
+            updated = sum(1 for proc in results if proc.file.rel in manifest.files)
+            added = len(results) - updated
+        files = {rel: e for rel, e in manifest.files.items() if rel not in diff.removed}
+        files.update((proc.file.rel, _entry(proc)) for proc in results)
+        live = [e for e in files.values() if e.page is not None]
+        return ReindexReport(added=added, updated=updated, removed=len(diff.removed),
+                             unchanged=len(diff.unchanged) + touched, pages=len(live),
+                             sections=sum(e.sections for e in live), seconds=0.0, full=False,
+                             skipped=len(files) - len(live), warnings=tuple(dict.fromkeys(problems)))
+
+    def _changed_pages(self, diff: Plan, manifest: Manifest, problems: list[Problem],
+                       progress: Progress | None) -> tuple[list[Processed], int]:
+        """Parse the new and changed files: those whose bytes really changed, and how many were only touched (same
+        bytes, new stat signature, recorded in `manifest`). Their problems are added to `problems`."""
+        todo = list(diff.new) + list(diff.changed)
+        touched = 0
         results: list[Processed] = []
         known = {f.rel: manifest.files[f.rel].sha1 for f in diff.changed}
         for n, proc in enumerate(process_all(todo, self.settings, workers=self.workers, known=known), 1):
@@ -415,38 +437,21 @@ class Indexer:
             if old is not None and old.sha1 and old.sha1 == proc.sha1:
                 old.size, old.mtime_ns = proc.file.size, proc.file.mtime_ns  # touched, not changed
                 problems.extend(_problems_of(old))
-                unchanged += 1
-                touched = True
+                touched += 1
             else:
                 results.append(proc)
                 problems.extend(proc.problems)
             if progress:
                 progress(n, len(todo))
-        if _moves_an_id(manifest, diff.removed, results):
-            self.note("page ids are contested between pages; rebuilding so that each id names one page")
-            return self._full(discovery, progress)
-        if results or diff.removed or touched:
-            self._commit_copy(manifest, diff.removed, results)
-            for proc in results:
-                if proc.file.rel in manifest.files:
-                    updated += 1
-                else:
-                    added += 1
-        files = {rel: e for rel, e in manifest.files.items() if rel not in diff.removed}
-        files.update((proc.file.rel, _entry(proc)) for proc in results)
-        live = [e for e in files.values() if e.page is not None]
-        skipped = sum(1 for e in files.values() if e.page is None)
-        return ReindexReport(added=added, updated=updated, removed=len(diff.removed), unchanged=unchanged,
-                             pages=len(live), sections=sum(e.sections for e in live), seconds=0.0, full=False,
-                             skipped=skipped, warnings=tuple(dict.fromkeys(problems)))
+        return results, touched
 
     def _commit_copy(self, manifest: Manifest, removed: tuple[str, ...], results: list[Processed]) -> None:
         """Apply changes to a copy of the live generation and publish the copy; the live one is never touched."""
-        from whoosh.index import open_dir
+        from .whoosh import open_index
 
         live = self.store.live()
         if live is None:
-            raise IndexDamaged(f"index in {self.store.folder} vanished during the update; run `kb reindex` again")
+            raise IndexDamaged(f"index in {self.store.folder} vanished during the update", fix="reindex")
         gen: Path | None = None
         published = False
         try:
@@ -455,7 +460,7 @@ class Indexer:
             for path in index_files(live):
                 link_or_copy(path, gen / path.name)
             if results or removed:
-                ix = open_dir(str(gen))
+                ix = open_index(str(gen))
                 writer = open_writer(ix, limitmb=64)
                 try:
                     for rel in removed:

@@ -1,4 +1,9 @@
-"""Bounds on the work one page may cost, enforced while parsing, so that one hostile file cannot hang a reindex.
+"""Limits and defaults that the library and every interface share, written once.
+
+The interfaces refuse what is over a limit (HTTP 422, an MCP tool error, a CLI usage error); the library itself
+cuts a query down to MAX_QUERY_CHARS instead, since any string must be searchable.
+
+Bounds on the work one page may cost are enforced while parsing, so that one hostile file cannot hang a reindex.
 
 The file-size limit does not bound the work: a 2 KB YAML "billion laughs" front matter expands to gigabytes, and
 a 1.7 MB page of 100,000 headings takes minutes because sectioning grows faster than linearly with headings. So
@@ -22,6 +27,15 @@ from .model import Page, Problem
 
 if TYPE_CHECKING:
     from .parse import RawPage
+
+MAX_QUERY_CHARS = 500  # longer queries are refused by HTTP and MCP, and cut to this length by the library
+MAX_CLAUSES = 32  # query clauses beyond this are dropped (and reported in the result)
+MAX_FILE_BYTES = 5 * 1024 * 1024  # page files larger than this are skipped with a warning
+LOCK_TIMEOUT = 10.0  # seconds a reindex waits for another one to finish
+DEFAULT_LIMIT = 10  # hits per search unless asked otherwise
+MAX_LIMIT_CLI = 1000  # `kb search --limit`
+MAX_LIMIT_HTTP = 100  # `/api/search?limit=`
+MAX_LIMIT_MCP = 50  # the MCP `search` tool's `limit` (an assistant's context is small)
 
 MAX_FRONTMATTER_CHARS = 256 * 1024
 MAX_FRONTMATTER_VALUES = 10_000  # scalars, lists and mappings after YAML aliases are expanded

@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import Callable
 
 from .errors import IndexLocked, IndexReadOnly
+from .limits import LOCK_TIMEOUT
 
 LOCK_NAME = "writer.lock"
 PIN_NAME = "reader.lock"
@@ -28,7 +29,8 @@ _READ_ONLY_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
 class WriterLock:
-    def __init__(self, folder: Path, *, timeout: float = 10.0, on_wait: Callable[[int | None], None] | None = None):
+    def __init__(self, folder: Path, *, timeout: float = LOCK_TIMEOUT,
+                 on_wait: Callable[[int | None], None] | None = None):
         self.path = Path(folder) / LOCK_NAME
         self.timeout = timeout
         self.on_wait = on_wait
@@ -51,8 +53,8 @@ class WriterLock:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as exc:
             if exc.errno in _READ_ONLY_ERRNOS:
-                raise IndexReadOnly(f"index folder {self.path.parent} cannot be written ({exc.strerror}); "
-                                    "fix its permissions or pass --index DIR") from None
+                raise IndexReadOnly(f"index folder {self.path.parent} cannot be written ({exc.strerror})",
+                                    fix="index") from None
             raise
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -78,8 +80,7 @@ class WriterLock:
                 return
         pid = self.holder()
         raise IndexLocked(
-            f"another reindex is running (pid {pid if pid is not None else 'unknown'}); "
-            "wait for it to finish or raise --lock-timeout", pid=pid
+            f"another reindex is running (pid {pid if pid is not None else 'unknown'})", pid=pid, fix="lock_timeout"
         )
 
     def release(self) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from . import __version__
 from .analysis import ANALYSIS_VERSION
 from .discover import Discovery, SourceFile
+from .limits import MAX_FILE_BYTES
 from .model import Problem
 from .urls import Routing
 
@@ -27,7 +28,7 @@ class Settings:
     """What changes the content of the index; any change forces a full rebuild."""
 
     include_drafts: bool = False
-    max_file_bytes: int = 5 * 1024 * 1024
+    max_file_bytes: int = MAX_FILE_BYTES
     # (path prefix, source name, routing) per source: which source a file is in and how its URL is routed.
     sources: tuple[tuple[str, str, Routing], ...] = ()
 

@@ -1,6 +1,6 @@
-"""Source-level clean-up of Docusaurus/MDX Markdown before Python-Markdown sees it.
+"""Source-level clean-up of Docusaurus/MDX Markdown before markdown-it-py renders it.
 
-Python-Markdown knows nothing of MDX: left alone, `import` lines, `<Tabs>` components, `{/* comments */}` and
+A CommonMark renderer knows nothing of MDX: left alone, `import` lines, `<Tabs>` components, `{/* comments */}` and
 `:::tip` fences would reach the index as literal syntax. We rewrite them here, line by line and outside code, into
 plain Markdown plus two private-use markers that the section walker understands (admonition start/end).
 """
@@ -22,7 +22,7 @@ _JSX_COMMENT = re.compile(r"\{/\*.*?\*/\}", re.S)
 _TAG_NAME = re.compile(r"</?([A-Za-z][\w.-]*)")
 # Tags whose text is not prose a reader sees.
 _DROP_CONTENT_TAGS = frozenset({"script", "style", "svg", "iframe", "head"})
-# Tags that Python-Markdown and BeautifulSoup handle well as raw HTML; everything else is unwrapped here so the
+# Tags that markdown-it-py and BeautifulSoup handle well as raw HTML; everything else is unwrapped here so the
 # Markdown inside it is still interpreted.
 _KEEP_TAGS = frozenset({"table", "thead", "tbody", "tfoot", "tr", "td", "th", "caption", "br", "code", "pre",
                         "kbd", "sub", "sup", "b", "i", "em", "strong"})

@@ -17,9 +17,9 @@ from pydantic import BaseModel, Field
 
 from .api import KnowledgeBase
 from .errors import IndexLocked, IndexUnusable, KbError, ResourceExhausted
+from .limits import MAX_LIMIT_MCP, MAX_QUERY_CHARS
 
-MAX_QUERY_CHARS = 500
-MAX_LIMIT = 50
+MAX_LIMIT = MAX_LIMIT_MCP
 MAX_PAGE_CHARS = 1000
 MAX_ANCHOR_CHARS = 500
 
@@ -68,6 +68,14 @@ class SearchResults(BaseModel):
                                                                  "and why (too many words, too short a prefix).")
 
 
+# How to fix a library error (KbError.fix), in the assistant's terms.
+FIXES = {"search": "call search to find pages by words", "show": "pass an anchor from a search hit"}
+
+
+def _message(exc: KbError) -> str:
+    return str(exc) + (f"; {FIXES[exc.fix]}" if exc.fix in FIXES else "")
+
+
 def _sdk() -> tuple[Any, type[Exception]]:
     """The server class and the exception whose message the SDK passes on to the assistant as a tool error."""
     try:
@@ -76,7 +84,7 @@ def _sdk() -> tuple[Any, type[Exception]]:
 
         return MCPServer, ToolError
     except ImportError:  # mcp 1.x
-        from mcp.server.fastmcp import FastMCP
+        from mcp.server.fastmcp import FastMCP  # type: ignore[attr-defined,unused-ignore]
         from mcp.server.fastmcp.exceptions import ToolError as V1ToolError
 
         return FastMCP, V1ToolError
@@ -96,7 +104,7 @@ def build(kb: KnowledgeBase) -> Any:
             _refresh(kb)
             result = kb.search(_utf8(query), limit=limit)
         except KbError as exc:
-            raise ToolFailure(str(exc)) from None
+            raise ToolFailure(_message(exc)) from None
         hits = [SearchHit(rank=h.rank, breadcrumb=list(h.breadcrumb), page=h.page, path=h.path, anchor=h.anchor,
                           line=h.line, snippet=h.snippet, score=h.score, source=h.source, url=h.url)
                 for h in result.hits]
@@ -115,7 +123,7 @@ def build(kb: KnowledgeBase) -> Any:
         try:
             s = kb.section(_utf8(page), _utf8(anchor))
         except KbError as exc:
-            raise ToolFailure(str(exc)) from None
+            raise ToolFailure(_message(exc)) from None
         address = s.path + (f"#{s.anchor}" if s.anchor else "")
         parts = [" > ".join(s.breadcrumb), f"({address}, line {s.line})", *([s.url] if s.url else []), "", s.text]
         if s.code:
@@ -135,12 +143,14 @@ def _utf8(text: str) -> str:
 
 
 def _refresh(kb: KnowledgeBase) -> None:
-    """Pick up pages edited during a long assistant session, as `kb search` does (a stat check when fresh)."""
+    """Pick up pages edited during a long assistant session with `kb.refresh()`, as every interface does.
+
+    The refresh itself answers from an intact index when it cannot update it (another writer, a read-only or full
+    disk); what is left is having no index at all, which the search then reports itself.
+    """
     try:
         kb.refresh()
     except (IndexLocked, IndexUnusable, ResourceExhausted):
-        # Another reindex is writing, or the folder is read-only or full: answer from the index as it is (a search
-        # with no index at all says so itself).
         pass
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+CRUMB_SEP = "\x1f"  # joins a breadcrumb's parts in its stored index field
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -170,3 +172,14 @@ class PageText:
     sections: tuple[SectionText, ...]
     source: str = ""
     url: str | None = None
+
+
+@dataclass(frozen=True)
+class Status:
+    """Whether a knowledge base can answer searches now, and the size of its index (`KnowledgeBase.status()`)."""
+
+    ready: bool
+    version: str
+    pages: int
+    sections: int
+    problem: str | None = None  # why it is not ready: no index yet, or a damaged one (a search rebuilds it)

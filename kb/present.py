@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from .model import Hit, ReindexReport, SearchResult
+from .model import Hit, SearchResult
 
 CRUMB = " › "
 
@@ -84,10 +84,6 @@ def format_header(result: SearchResult) -> str | None:
     if result.fallback == "or":
         return "No section has all the words; showing sections with some of them."
     return None
-
-
-def format_report(report: ReindexReport) -> str:
-    return report.summary()
 
 
 def hyperlink(url: str) -> str:

@@ -13,8 +13,8 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-MAX_QUERY_CHARS = 1000
-MAX_CLAUSES = 32
+from .limits import MAX_CLAUSES, MAX_QUERY_CHARS
+
 FILTER_FIELDS = {"tag": "tag", "tags": "tag", "page": "page", "title": "title", "path": "path", "in": "title",
                  "source": "source"}
 # Words that ask a question rather than name a subject. Dropped when the query has other words.

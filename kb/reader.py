@@ -33,8 +33,8 @@ def page_document(kb: KnowledgeBase, page: str) -> dict[str, Any]:
     try:
         data = kb.file_path(text.path).read_bytes()
     except OSError as exc:
-        raise NotFound(f"page {page!r} is in the index but its file cannot be read ({exc.strerror or exc}); "
-                       "run `kb reindex`") from None
+        raise NotFound(f"page {page!r} is in the index but its file cannot be read ({exc.strerror or exc})",
+                       fix="reindex") from None
     raw = parse_bytes(data, text.path)
     body = clean_source(raw.body)
     body = re.sub(re.escape(ADMONITION_START) + "(.*?)" + re.escape(ADMONITION_CLOSE), r"**\1**", body)

@@ -2,7 +2,7 @@
 
 Ranking is BM25F over several fields with weights (title > heading > breadcrumb/metadata > body > code), a bonus
 when the query's words stand together, and AND-then-OR: sections with every word come first, the best partial
-matches fill the list. Scoring reads the posting lists directly (kb/engine.py); docs/ranking.md says why.
+matches fill the list. Scoring reads the posting lists directly (kb/whoosh/engine.py); docs/ranking.md says why.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from .analysis import ANALYZER, EXACT_ANALYZER, TEXT_FIELDS, fold
 from .analysis import CRUMB_SEP
-from .engine import Engine, index_of, phrase_at
+from .whoosh.engine import Engine, index_of, phrase_at
 from .model import Hit, SearchResult
 from .query import Clause, ParsedQuery, parse
 from .snippets import Matcher, make_snippet
@@ -34,7 +34,6 @@ COVERAGE_POWER = 2.0  # partial matches: score x (rarity-weighted share of the q
 EXACT_BONUS = 0.1  # exact (unstemmed) form matched: score x (1 + this)
 PARTS_CREDIT = 0.7  # share of an identifier clause earned by matching only its parts
 WHOLE_BONUS = 0.5  # a whole identifier matched, not only its parts: score x (1 + this)
-EMPTY_FACTOR = 1.0  # sections with no text (a heading alone); measured: demoting them hurts (docs/ranking.md)
 REPEAT_DECAY = 0.5  # each further passage of an already-listed section counts this much less (k-th: DECAY ** k)
 FILL_WITH_PARTIAL = True  # when fewer than `limit` sections match every word, add the best partial matches
 PREFIX_LAST = False  # search-as-you-type: the last word also matches as a prefix
@@ -105,6 +104,15 @@ class GroupPlan:
     filters: list[set[int]]
     negatives: list[Plan]
     proximity: tuple[str, ...] = ()  # the group's plain words' tokens, for the bonus when they stand together
+
+
+def _plain_word(c: Clause) -> bool:
+    return c.kind == "word" and not c.negated and not c.field
+
+
+def _last_plain_word(clauses: tuple[Clause, ...]) -> int:
+    """Position of the group's last plain word (search-as-you-type reads it as a prefix), or -1."""
+    return max((i for i, c in enumerate(clauses) if _plain_word(c)), default=-1)
 
 
 class QueryBuilder:
@@ -218,25 +226,42 @@ class QueryBuilder:
         return self.word(clause, as_prefix=last and self.prefix_last)
 
     def group(self, clauses: tuple[Clause, ...], *, last_group: bool = False) -> GroupPlan | None:
-        final = max((i for i, c in enumerate(clauses) if c.kind == "word" and not c.negated and not c.field),
-                    default=-1) if last_group else -1
+        """One group of the query: filters narrow, positive clauses match and score, negated ones exclude."""
         self.needs = []
         # Filters (tag:, page:, path:) always narrow, even when the words fall back to OR.
         filters = [self.filter(c) for c in clauses if not c.negated and c.field in FILTERS]
-        positives = [p for i, c in enumerate(clauses) if not c.negated and c.field not in FILTERS
-                     for p in [self.clause(c, last=i == final)] if p is not None]
+        positives = self._positives(clauses, prefix_at=_last_plain_word(clauses) if last_group else -1)
         self.group_needs.append(self.needs)
-        refs = set(self.refs)
-        negatives = [p for c in clauses if c.negated and c.field not in FILTERS
-                     for p in [self.clause(c)] if p is not None]
-        self.refs = refs  # excluded words are not "matched terms"
+        negatives = self._negatives(clauses)
         if not positives and not filters:
             return None
-        words = [c.text for c in clauses if not c.negated and c.kind == "word" and not c.field]
-        tokens = tuple(t.text for w in words for t in ANALYZER(w))
-        if len(tokens) > 1:
-            self.refs.update((f, t) for f in PHRASE_FIELDS for t in tokens)
-        return GroupPlan(positives, filters, negatives, tokens if len(tokens) > 1 else ())
+        return GroupPlan(positives, filters, negatives, self._proximity(clauses))
+
+    def _positives(self, clauses: tuple[Clause, ...], *, prefix_at: int) -> list[Plan]:
+        """Plans of the clauses a hit must satisfy; the clause at `prefix_at` may also match as a prefix."""
+        plans = []
+        for i, c in enumerate(clauses):
+            if c.negated or c.field in FILTERS:
+                continue
+            plan = self.clause(c, last=i == prefix_at)
+            if plan is not None:
+                plans.append(plan)
+        return plans
+
+    def _negatives(self, clauses: tuple[Clause, ...]) -> list[Plan]:
+        """Plans of the excluded clauses; their terms do not count as terms a hit matched."""
+        refs = set(self.refs)
+        plans = [p for c in clauses if c.negated and c.field not in FILTERS for p in [self.clause(c)] if p is not None]
+        self.refs = refs
+        return plans
+
+    def _proximity(self, clauses: tuple[Clause, ...]) -> tuple[str, ...]:
+        """The plain words' tokens, for the bonus when they stand together (two or more, else none)."""
+        tokens = tuple(t.text for c in clauses if _plain_word(c) for t in ANALYZER(c.text))
+        if len(tokens) < 2:
+            return ()
+        self.refs.update((f, t) for f in PHRASE_FIELDS for t in tokens)
+        return tokens
 
     def build(self, parsed: ParsedQuery) -> list[GroupPlan]:
         self.group_needs = []
@@ -388,6 +413,16 @@ def _distance(a: str, b: str) -> int:
     return prev[-1]
 
 
+def _live(reader: Any, field: str, word: str) -> bool:
+    """Whether a live document holds the word: a segment keeps the words of its deleted documents until a merge."""
+    from whoosh.reading import TermNotFound
+
+    try:
+        return bool(reader.postings(field, word).is_active())
+    except TermNotFound:
+        return False
+
+
 def correct_word(reader: Any, word: str) -> str | None:
     """The closest indexed word to an unknown one, or None. Short words allow one edit, longer ones two.
 
@@ -403,28 +438,42 @@ def correct_word(reader: Any, word: str) -> str | None:
         for f in SPELL_FIELDS:
             if f not in reader.schema:
                 continue
-            found = list(reader.terms_within(f, folded, maxdist, prefix=1))
-            if maxdist == 1:
-                # Swapped neighbours are one edit for the ranking (_distance) but two for the automaton: look them
-                # up directly so that the one-edit pass sees every one-edit word ("refreence" -> "reference").
-                spell = reader.schema[f].spelling_fieldname(f)
-                found.extend(w for i in range(1, len(folded) - 1)
-                             for w in [folded[:i] + folded[i + 1] + folded[i] + folded[i + 2:]]
-                             if w != folded and (spell, w) in reader)
-            for cand in found:
-                cand = cand.decode("utf-8") if isinstance(cand, bytes) else cand
-                if cand == folded:
-                    continue
-                dist = _distance(folded, cand)
-                if dist > maxdist:
-                    continue
-                freq = reader.doc_frequency("exact", cand) or reader.doc_frequency(f, cand)
-                key = (dist, -freq, cand)
-                if best is None or key < best:
-                    best = key
+            best = _closest(reader, f, folded, maxdist, best)
             if best:
                 return best[2]
     return None
+
+
+def _closest(reader: Any, field: str, folded: str, maxdist: int,
+             best: tuple[int, int, str] | None) -> tuple[int, int, str] | None:
+    """The best (distance, -frequency, word) among `best` and the field's spelling words within `maxdist` edits
+    that a live document holds."""
+    spell = reader.schema[field].spelling_fieldname(field)
+    for cand in _spelling_candidates(reader, field, spell, folded, maxdist):
+        if cand == folded:
+            continue
+        dist = _distance(folded, cand)
+        if dist > maxdist or not _live(reader, spell, cand):
+            continue
+        freq = reader.doc_frequency("exact", cand) or reader.doc_frequency(field, cand)
+        key = (dist, -freq, cand)
+        if best is None or key < best:
+            best = key
+    return best
+
+
+def _spelling_candidates(reader: Any, field: str, spell: str, folded: str, maxdist: int) -> list[str]:
+    """Words of the field's spelling list (`spell`) that may be within `maxdist` edits of `folded`."""
+    # Per segment: a multi-segment reader's terms_within walks the field's own (stemmed) terms instead of its
+    # spelling word list, so after an update it suggested stems ("middlewar").
+    found = [w for leaf, _off in reader.leaf_readers() for w in leaf.terms_within(field, folded, maxdist, prefix=1)]
+    if maxdist == 1:
+        # Swapped neighbours are one edit for the ranking (_distance) but two for the automaton: look them up
+        # directly so that the one-edit pass sees every one-edit word ("refreence" -> "reference").
+        found.extend(w for i in range(1, len(folded) - 1)
+                     for w in [folded[:i] + folded[i + 1] + folded[i] + folded[i + 2:]]
+                     if w != folded and (spell, w) in reader)
+    return [w.decode("utf-8") if isinstance(w, bytes) else w for w in found]
 
 
 def corrected(reader: Any, parsed: ParsedQuery, memo: dict[str, str | None] | None = None
@@ -503,16 +552,7 @@ def rank(engine: Engine, scored: list[tuple[float, int]], terms: dict[int, set[s
     part); since decay only lowers scores, candidates are read best first and reading stops once `limit` of them
     score above every candidate not yet read.
     """
-    pre: list[Candidate] = []
-    for base, d in scored:
-        share, bonus, complete = max((coverage(needs, terms[d]) for needs in group_needs if needs),
-                                     default=(1.0, 0.0, True))
-        pre.append(Candidate(base * (share ** COVERAGE_POWER) * (1.0 + bonus), d, {}, complete))
-    if EMPTY_FACTOR != 1.0:
-        for c in pre:
-            c.fields = engine.stored(c.doc)
-            if not c.fields.get("body") and not c.fields.get("code"):
-                c.score *= EMPTY_FACTOR  # a bare heading cannot answer anything; its page's sections can
+    pre = _rescored(scored, terms, group_needs)
     pre.sort(key=lambda c: (-c.score, c.doc))
     n_complete = sum(c.complete for c in pre)
     want_partial = max(0, limit - n_complete) if partial else 0
@@ -520,13 +560,8 @@ def rank(engine: Engine, scored: list[tuple[float, int]], terms: dict[int, set[s
     seen: dict[tuple[str, str], int] = {}
     done: list[Candidate] = []
     for c in pre:
-        settled_complete = sum(1 for x in done if x.complete and x.score > c.score)
-        if settled_complete >= want_complete:
-            done_complete = sum(1 for x in done if x.complete)
-            settled_partial = sum(1 for x in done if not x.complete and x.score > c.score)
-            if done_complete >= want_complete and (
-                    want_partial == 0 or (done_complete == n_complete and settled_partial >= want_partial)):
-                break
+        if _filled(done, c.score, want_complete=want_complete, want_partial=want_partial, n_complete=n_complete):
+            break
         c.fields = c.fields or engine.stored(c.doc)
         key = (c.fields["path"], c.fields["anchor"])
         c.score *= REPEAT_DECAY ** seen.get(key, 0)
@@ -534,6 +569,31 @@ def rank(engine: Engine, scored: list[tuple[float, int]], terms: dict[int, set[s
         done.append(c)
     done.sort(key=lambda c: (not c.complete, -c.score, c.doc))
     return [c for c in done if c.complete or partial][:limit]
+
+
+def _rescored(scored: list[tuple[float, int]], terms: dict[int, set[str]],
+              group_needs: list[list[Need]]) -> list[Candidate]:
+    """Each candidate's BM25F x coverage^COVERAGE_POWER x (1 + exact-form bonus), by its best group."""
+    pre: list[Candidate] = []
+    for base, d in scored:
+        share, bonus, complete = max((coverage(needs, terms[d]) for needs in group_needs if needs),
+                                     default=(1.0, 0.0, True))
+        pre.append(Candidate(base * (share ** COVERAGE_POWER) * (1.0 + bonus), d, {}, complete))
+    return pre
+
+
+def _filled(done: list[Candidate], score: float, *, want_complete: int, want_partial: int, n_complete: int) -> bool:
+    """Whether the candidates read so far settle the list: decay only lowers scores, so once enough of them score
+    above `score` (the best unread candidate's), no unread candidate can take their places."""
+    if sum(1 for x in done if x.complete and x.score > score) < want_complete:
+        return False
+    done_complete = sum(1 for x in done if x.complete)
+    if done_complete < want_complete:
+        return False
+    if want_partial == 0:
+        return True
+    settled_partial = sum(1 for x in done if not x.complete and x.score > score)
+    return done_complete == n_complete and settled_partial >= want_partial
 
 
 def engine_for(searcher: Any) -> Engine:

@@ -2,7 +2,7 @@
 
 The split happens on the source, not on rendered HTML: that is what gives every section its true source line, and
 it keeps a `#` line inside a fenced code block from ever being taken for a heading. Each section body is then
-rendered with Python-Markdown and walked with BeautifulSoup into plain text blocks.
+rendered with markdown-it-py (CommonMark) and walked with BeautifulSoup into plain text blocks.
 """
 
 from __future__ import annotations

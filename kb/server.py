@@ -27,12 +27,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
 from .api import KnowledgeBase
+from .errors import ContentError, IndexLocked, IndexUnusable, KbError, NotFound, QueryError, ServeError
+from .limits import MAX_LIMIT_HTTP, MAX_QUERY_CHARS
 from .model import PageText, SearchResult, SectionText
-from .errors import ContentError, IndexLocked, IndexUnusable, KbError, NotFound, QueryError
 from .serving import GENERATION_HEADER, generation_fields, one_generation
 
-MAX_QUERY_CHARS = 500
-MAX_LIMIT = 100
+MAX_LIMIT = MAX_LIMIT_HTTP
+# How to fix a library error (KbError.fix), in the API's terms.
+FIXES = {"search": "/api/search finds pages by words", "show": "/api/pages/{page} lists its sections",
+         "reindex": "it is being built or `kb reindex` has not run",
+         "import": "publish one with `kb index import FILE`", "url": "/api/search gives each hit's URL"}
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 # The search page: name -> (package file, media type). Requests name an entry here, never a file.
@@ -74,7 +78,7 @@ def _error(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": message, "status": status, **extra}, status_code=status)
 
 
-ERRORS = {404: {"model": ErrorOut, "description": "No such page or section"},
+ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut, "description": "No such page or section"},
           422: {"model": ErrorOut, "description": "A parameter outside its documented limits"},
           503: {"model": ErrorOut, "description": "The index is missing or being rebuilt"}}
 
@@ -99,13 +103,14 @@ def create_app(kb: KnowledgeBase, *, cors_origins: Sequence[str] = (), allowed_h
 
     @app.exception_handler(KbError)
     async def _kb(_request: Request, exc: KbError) -> JSONResponse:
+        message = str(exc) + (f"; {FIXES[exc.fix]}" if exc.fix in FIXES else "")
         if isinstance(exc, NotFound):
-            return _error(404, str(exc))
+            return _error(404, message)
         if isinstance(exc, QueryError):
-            return _error(422, str(exc))
+            return _error(422, message)
         if isinstance(exc, (IndexLocked, IndexUnusable, ContentError)):
-            return _error(503, str(exc))
-        return _error(500, str(exc))
+            return _error(503, message)
+        return _error(500, message)
 
     @app.exception_handler(Exception)
     async def _crash(_request: Request, _exc: Exception) -> JSONResponse:
@@ -226,7 +231,7 @@ def _validation_message(errors: Sequence[Any]) -> str:
 
 
 def _asset(name: str, media_type: str) -> Callable[[], Awaitable[Response]]:
-    body = resources.files("kb").joinpath("static", name).read_bytes()
+    body = (resources.files("kb") / "static" / name).read_bytes()
 
     async def serve_asset() -> Response:
         return Response(body, media_type=media_type, headers={"cache-control": "no-cache"})
@@ -278,12 +283,6 @@ def _host_name(host: str) -> str:
 
 
 # -- running -------------------------------------------------------------------------------------------------
-
-class ServeError(KbError):
-    """The server cannot start: the address cannot be resolved or bound."""
-
-    exit_code = 2
-
 
 def bind(host: str, port: int) -> socket.socket:
     """Bind before starting Uvicorn so a busy port is a one-line error and port 0 can pick a free one."""

@@ -28,14 +28,12 @@ class ReadOnlyKnowledgeBase(KnowledgeBase):
     """A knowledge base that only reads its index: no content folder, no refresh, no rebuild of a damaged index."""
 
     def indexer(self) -> Indexer:
-        raise IndexReadOnly(f"this kb only reads the index in {self.index_dir}; publish a new one with "
-                            "`kb index import FILE`")
+        raise IndexReadOnly(f"this kb only reads the index in {self.index_dir}", fix="import")
 
     def ensure_index(self) -> None:
         gen, why = self.store.diagnose()
         if gen is None and not why:
-            raise IndexUnusable(f"no index in {self.index_dir} yet; publish one with "
-                                f"`kb --index {self.index_dir} index import FILE`")
+            raise IndexUnusable(f"no index in {self.index_dir} yet", fix="import")
         return None
 
 

@@ -59,7 +59,8 @@ def source_of(sources: tuple[Source, ...], rel: str) -> tuple[Source, str]:
     for s in sources:
         if rel.startswith(s.prefix):
             return s, rel[len(s.prefix):]
-    raise NotFound(f"page {rel!r} belongs to no configured source; run `kb reindex` after changing sources")
+    raise NotFound(f"page {rel!r} belongs to no configured source (the index was built with other sources)",
+                   fix="reindex")
 
 
 def discover_all(sources: tuple[Source, ...]) -> Discovery:

@@ -85,6 +85,8 @@ def _kb_made(name: str) -> bool:
     return (name in (CURRENT, LOCK_NAME, MARKER) or _GEN.fullmatch(name) is not None
             or _TRASH.fullmatch(name) is not None or _TMP_POINTER.fullmatch(name) is not None)
 
+SMALL_FILE = 256 * 1024  # index files up to this size are checksummed on every open (~1 ms for all of them)
+
 
 class IndexStore:
     """The on-disk index folder: which generation is live, its manifest, opening it for reading, publishing.
@@ -114,8 +116,7 @@ class IndexStore:
             return None, f"{CURRENT} is a folder, not a file"
         except OSError as exc:
             raise resource_error(exc, self.folder) or IndexUnusable(
-                f"index folder {self.folder} cannot be read ({exc.strerror}); "
-                "fix its permissions or pass --index DIR") from None
+                f"index folder {self.folder} cannot be read ({exc.strerror})", fix="index") from None
         try:
             name = raw.decode("ascii").strip()
         except UnicodeDecodeError:
@@ -152,11 +153,13 @@ class IndexStore:
         except (ValueError, KeyError, TypeError, AttributeError):
             return None
 
-    def verify(self, gen: Path, manifest: Manifest, *, deep: bool) -> str | None:
+    def verify(self, gen: Path, manifest: Manifest, *, deep: bool, small: int = 0) -> str | None:
         """Why the generation's files differ from what its manifest recorded (None when they match).
 
         The quick check (names and sizes) runs before every open, because a truncated segment opens fine and only
-        fails on some later search; the deep check (SHA-1) runs on `kb reindex --verify` and whenever a search fails.
+        fails on some later search; with it, files of at most `small` bytes are checksummed too (the per-field
+        length columns: a wrong byte there changes scores without any error). The deep check (SHA-1 of every file)
+        runs on `kb reindex --verify` and whenever a search fails.
         """
         if not manifest.index:
             return "its manifest lists no index files"
@@ -173,7 +176,7 @@ class IndexStore:
                 return f"{name} cannot be read ({exc.strerror})"
             if actual != size:
                 return f"{name} is {actual} bytes, expected {size}"
-            if deep:
+            if deep or size <= small:
                 try:
                     digest = _sha1_file(path)
                 except OSError as exc:
@@ -191,14 +194,14 @@ class IndexStore:
         A writer may publish a newer generation and delete ours between reading CURRENT and opening the files;
         that shows as the pointer having moved, and we simply follow it. Anything else that fails is damage.
         """
-        from whoosh.index import open_dir
+        from .whoosh import open_index
 
         for _ in range(20):
             gen, why = self.diagnose()
             if gen is None:
                 if why:
                     raise IndexDamaged(f"index in {self.folder} is damaged ({why})")
-                raise IndexUnusable(f"no index in {self.folder}; run `kb reindex`")
+                raise IndexUnusable(f"no index in {self.folder}", fix="reindex")
             held = pin(gen)
             if held is None:
                 continue  # being deleted: CURRENT has moved on
@@ -210,10 +213,10 @@ class IndexStore:
                         held.release()
                         raise IndexOutdated(f"index in {self.folder} was built by another kb version ({stamp})")
                     raise _Damage("its manifest is missing or unreadable")
-                problem = self.verify(gen, manifest, deep=False)
+                problem = self.verify(gen, manifest, deep=False, small=SMALL_FILE)
                 if problem:
                     raise _Damage(problem)
-                ix = open_dir(str(gen))
+                ix = open_index(str(gen))
                 searcher = ix.searcher(weighting=weighting)
                 if searcher.doc_count() != manifest.docs:
                     searcher.close()
@@ -241,25 +244,25 @@ class IndexStore:
         index built before the marker existed (only kb's own names in it, a generation with a manifest) is adopted.
         """
         if self.folder.exists() and not self.folder.is_dir():
-            raise IndexUnusable(f"index path {self.folder} is a file, not a folder; remove it or pass --index DIR")
+            raise IndexUnusable(f"index path {self.folder} is a file, not a folder", fix="index")
         for content in contents:  # every content folder (a knowledge base may have several sources)
             self._refuse_overlap(Path(content))
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise IndexReadOnly(f"index folder {self.folder} cannot be created ({exc.strerror}); "
-                                "pass --index DIR") from None
+            raise IndexReadOnly(f"index folder {self.folder} cannot be created ({exc.strerror})",
+                                fix="index") from None
         if (self.folder / MARKER).is_file():
             return
         try:
             names = [c.name for c in self.folder.iterdir()]
         except OSError as exc:
-            raise IndexReadOnly(f"index folder {self.folder} cannot be read ({exc.strerror}); "
-                                "fix its permissions or pass --index DIR") from None
+            raise IndexReadOnly(f"index folder {self.folder} cannot be read ({exc.strerror})",
+                                fix="index") from None
         if names and not self._legacy_index(names):
             raise IndexFolderRefused(
                 f"index folder {self.folder} is not empty and was not made by kb; kb deletes old index files in "
-                "its index folder, so pass --index with a new or empty folder")
+                "its index folder", fix="index_folder")
         try:
             (self.folder / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
         except OSError as exc:
@@ -269,13 +272,12 @@ class IndexStore:
         index = os.path.realpath(self.folder)
         real_content = os.path.realpath(content)
         if index == real_content:
-            raise IndexFolderRefused(f"index folder {self.folder} is the content folder; pass --index with a "
-                                     "separate folder (for example one beside the pages)")
+            raise IndexFolderRefused(f"index folder {self.folder} is the content folder", fix="index_folder")
         inside = index.startswith(real_content.rstrip(os.sep) + os.sep)
         hidden = inside and any(p.startswith(".") for p in os.path.relpath(index, real_content).split(os.sep))
         if inside and not hidden:  # a hidden folder is never read as pages, so it may hold the index
-            raise IndexFolderRefused(f"index folder {self.folder} is inside the content folder {content}; pass "
-                                     "--index with a folder outside it")
+            raise IndexFolderRefused(f"index folder {self.folder} is inside the content folder {content}",
+                                     fix="index_folder")
 
     def _legacy_index(self, names: list[str]) -> bool:
         """An index made by a kb that wrote no marker (or a folder another kb process is just setting up): it holds
@@ -461,10 +463,10 @@ def raw_stamp(path: Path) -> str | None:
 
 def write_error(folder: Path, exc: OSError) -> IndexUnusable:
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return IndexReadOnly(f"index folder {folder} cannot be written ({exc.strerror}); "
-                             "fix its permissions or pass --index DIR")
+        return IndexReadOnly(f"index folder {folder} cannot be written ({exc.strerror})", fix="index")
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return IndexUnusable(f"no space left to write the index in {folder}; free some space and run `kb reindex`")
+        return IndexUnusable(f"no space left to write the index in {folder}; the previous index is unchanged",
+                             fix="reindex")
     if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOMEM):
         return IndexUnusable(f"index in {folder} cannot be written ({_RESOURCE_ERRNOS[exc.errno]}); the previous "
                              "index is unchanged")

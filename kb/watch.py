@@ -2,8 +2,9 @@
 
 watchfiles groups file events: a batch is yielded once the folder has been quiet for `quiet_ms` (or after
 `max_wait_ms` of continuous activity), so an editor's save, a `git checkout` or a burst of saves is one
-`refresh()`. `refresh()` compares stat signatures with the manifest and reindexes only when pages really changed,
-so events on files kb ignores cost one folder walk.
+`KnowledgeBase.refresh()`, the same call every interface makes before answering. It compares stat signatures with
+the manifest and reindexes only when pages really changed, so events on files kb ignores cost one folder walk; what
+it did goes to the knowledge base's `on_note`.
 
 A watcher must never stop silently: when the content folder is removed and recreated (`git clone`, `rsync
 --delete`, deploy tools) or watching fails, it starts again on the folder as it now is and refreshes; while the
@@ -54,10 +55,6 @@ def _identity(folder: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return (st.st_dev, st.st_ino)
-
-
-def describe(report: ReindexReport) -> str:
-    return f"index updated: {report.added} added, {report.updated} updated, {report.removed} removed"
 
 
 class _Filter:
@@ -128,25 +125,22 @@ def watch(kb: KnowledgeBase, *, stop: threading.Event | None = None, note: Note 
 
 def _refresh(kb: KnowledgeBase, note: Note, on_report: Callable[[ReindexReport], None] | None,
              status: WatchStatus | None = None) -> bool:
-    """One refresh; True when it must be tried again (the index was locked by another writer)."""
+    """One `kb.refresh()` (which notes what it did through the knowledge base's `on_note`); True when it must be
+    tried again (another writer held the index). `status` goes stale while the index cannot follow the pages."""
     status = status or WatchStatus()
     try:
         report = kb.refresh()
-    except IndexLocked:
-        note("another reindex is running; will retry")
-        return True
-    except KbError as exc:
+    except KbError as exc:  # no index to answer from yet, or the content folder briefly gone
         note(f"cannot update the index: {exc}")
         status.stale(f"cannot update the index: {exc}")
-        return False
-    status.fresh()
-    if report is not None:
-        note(describe(report))
-        for w in report.warnings:
-            note(f"warning: {w}")
-        if on_report is not None:
-            on_report(report)
-    return False
+        return isinstance(exc, IndexLocked)
+    if kb.refresh_problem is not None:
+        status.stale(f"cannot update the index: {kb.refresh_problem}")
+    else:
+        status.fresh()
+    if report is not None and on_report is not None:
+        on_report(report)
+    return kb.refresh_pending
 
 
 def watch_in_thread(kb: KnowledgeBase, *, stop: threading.Event, note: Note = print,

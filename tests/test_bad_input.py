@@ -199,7 +199,8 @@ def test_strict_turns_warnings_into_exit_1(tmp_path: Path) -> None:
     (content / "image.md").write_bytes(b"\x00\x01\x02")
     code, _, err, _ = reindex(content, tmp_path, )
     assert code == 0
-    result = CliRunner().invoke(cli, ["--content", str(content), "--index", str(tmp_path / "ix"), "reindex", "--strict"])
+    result = CliRunner().invoke(cli, ["--content", str(content), "--index", str(tmp_path / "ix"), "reindex",
+                                      "--strict"])
     assert result.exit_code == 1 and warning_lines(result.stderr, "image.md")
 
 

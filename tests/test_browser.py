@@ -12,7 +12,7 @@ from typing import Any, Iterator
 
 import pytest
 
-pytest.importorskip("fastapi", reason="kb serve needs the server extra: pip install 'kb[server]'")
+pytest.importorskip("fastapi", reason="kb serve needs the server extra: pip install 'kb-docs-search[server]'")
 pytest.importorskip("playwright.sync_api",
                     reason="the browser test needs Playwright for Python: run .ci/browser-deps.sh")
 

@@ -6,7 +6,7 @@ from whoosh.codec.whoosh3 import W3PerDocReader
 from whoosh.filedb.filestore import RamStorage
 
 from kb.analysis import build_schema
-from kb.codec import KbCodec, KbPerDocReader, codec
+from kb.whoosh.codec import KbCodec, KbPerDocReader, codec
 
 
 def test_field_lengths_match_the_stock_reader_for_every_field_and_document() -> None:
@@ -37,7 +37,7 @@ def test_index_written_with_kb_codec_searches_like_any_whoosh_index() -> None:
 
 
 def _build(ix, *, kb_pool: bool, limit: int) -> None:
-    from kb.codec import KbPostingPool, open_writer
+    from kb.whoosh.codec import KbPostingPool, open_writer
 
     w = open_writer(ix, limitmb=1) if kb_pool else ix.writer(limitmb=1)
     assert isinstance(w.pool, KbPostingPool) == kb_pool

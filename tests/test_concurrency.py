@@ -28,7 +28,8 @@ WRITER = textwrap.dedent("""
     from tests.sitegen import Site
     from kb import KnowledgeBase
 
-    content, index, log, rounds, pages = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+    content, index, log = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+    rounds, pages = int(sys.argv[4]), int(sys.argv[5])
     site = Site(content, revisions={i: 0 for i in range(pages)}, next_page=pages)
     rng = random.Random(7)
     kb = KnowledgeBase(content, index, lock_timeout=60)

@@ -30,10 +30,14 @@ def test_second_reindex_changes_nothing_and_parses_nothing(make_kb, monkeypatch)
     kb.reindex()
     calls: list[str] = []
     real = index_module.process_file
-    monkeypatch.setattr(index_module, "process_file", lambda f, s: calls.append(f.rel) or real(f, s))
+    monkeypatch.setattr(index_module, "process_file", lambda f, *rest: calls.append(f.rel) or real(f, *rest))
     report = kb.reindex()
     assert (report.added, report.updated, report.removed, report.unchanged) == (0, 0, 0, 3)
     assert calls == []
+    # The spy does see a parse: edit one page.
+    page = kb.content_dir / "a.md"
+    page.write_text(page.read_text(encoding="utf-8") + "\nMore apricots.\n", encoding="utf-8")
+    assert kb.reindex().updated == 1 and calls == ["a.md"]
 
 
 def test_edit_add_delete_are_reported_exactly(make_kb, tmp_path: Path) -> None:

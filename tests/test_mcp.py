@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("mcp", reason="kb mcp needs the mcp extra: pip install 'kb[mcp]'")
+pytest.importorskip("mcp", reason="kb mcp needs the mcp extra: pip install 'kb-docs-search[mcp]'")
 
 import anyio  # noqa: E402
 from mcp import ClientSession, StdioServerParameters  # noqa: E402

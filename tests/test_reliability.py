@@ -84,7 +84,7 @@ def test_second_reindex_waits_then_exits_3_naming_the_holder(site: Site, tmp_pat
 def test_second_reindex_proceeds_when_the_first_finishes(site: Site, tmp_path: Path) -> None:
     index = tmp_path / "index"
     site.write(2, 1)
-    holder = hold_lock(index, 1.0)
+    holder = hold_lock(index, 4.0)  # long enough for the second process to start on a loaded machine
     res = run_kb(site, index, "--lock-timeout", "30", "reindex")
     holder.wait()
     assert res.returncode == 0, res

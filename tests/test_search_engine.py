@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from kb import KnowledgeBase
 from kb.errors import QueryError
-from kb.engine import phrase_at
+from kb.whoosh.engine import phrase_at
 
 PAGES = {
     "guide.md": "# Guide\n\n## Upstream\n\nPlease see the upstream reference for the wire format.\n\n"
@@ -85,7 +85,8 @@ def test_search_of_a_fresh_index_loads_no_page_parser(kb: KnowledgeBase) -> None
 
     heavy = ("markdown", "markdown_it", "bs4", "frontmatter", "yaml", "fastapi", "whoosh.qparser")
     code = ("import atexit, sys\n"
-            f"atexit.register(lambda: print('LOADED', sorted(m for m in {heavy!r} if m in sys.modules), file=sys.stderr))\n"
+            f"atexit.register(lambda: print('LOADED', sorted(m for m in {heavy!r} if m in sys.modules),"
+            " file=sys.stderr))\n"
             "from kb.cli import main\n"
             f"sys.argv = ['kb', '--content', {str(kb.content_dir)!r}, '--index', {str(kb.index_dir)!r}, 'search', "
             "'upstream', '--json']\n"

@@ -14,8 +14,8 @@ from typing import Iterator
 
 import pytest
 
-pytest.importorskip("fastapi", reason="kb serve needs the server extra: pip install 'kb[server]'")
-pytest.importorskip("uvicorn", reason="kb serve needs the server extra: pip install 'kb[server]'")
+pytest.importorskip("fastapi", reason="kb serve needs the server extra: pip install 'kb-docs-search[server]'")
+pytest.importorskip("uvicorn", reason="kb serve needs the server extra: pip install 'kb-docs-search[server]'")
 
 from click.testing import CliRunner  # noqa: E402
 

@@ -27,5 +27,5 @@ def test_missing_extra_is_a_one_line_error(tmp_path: Path, command: list[str], b
             "main()\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
-    assert f"pip install 'kb[{extra}]'" in done.stderr
+    assert f"pip install 'kb-docs-search[{extra}]'" in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) <= 2

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("watchfiles", reason="--watch needs watchfiles: pip install 'kb[watch]' (or 'kb[server]')")
+pytest.importorskip("watchfiles", reason="--watch needs watchfiles: pip install 'kb-docs-search[watch]'")
 
 from kb.api import KnowledgeBase  # noqa: E402
 from kb.model import ReindexReport  # noqa: E402

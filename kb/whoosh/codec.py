@@ -34,7 +34,7 @@ class KbPerDocReader(whoosh3.W3PerDocReader):
 
     def doc_field_length(self, docnum: int, fieldname: str, default: int = 0) -> Any:
         if docnum > self._doccount:
-            raise IndexError("Asked for docnum %r of %d" % (docnum, self._doccount))
+            raise IndexError(f"Asked for docnum {docnum!r} of {self._doccount}")
         data = self._length_bytes(fieldname)
         if data is None:
             return default

@@ -5,7 +5,12 @@ word over six fields, identifier parts, exact forms, a proximity bonus) that cos
 document, seconds for a common word. Here each (field, term) posting list is decoded a block at a time into flat
 lists (cached per searcher), scores are summed in a dict, and positions are read only for the few documents a
 phrase or the proximity bonus must check. The formula is Whoosh's BM25F (same idf, field lengths and boosts), so
-ranking is unchanged; docs/ranking.md explains the ranking itself.
+ranking is unchanged (tests/test_whoosh_layer.py compares the scores); docs/ranking.md explains the ranking itself.
+
+Reading a block at a time needs the internals of Whoosh's W3 codec. `fast_path` checks once per searcher that they
+are there; if not, every segment is read through Whoosh's public matcher API instead (`Leaf`, slower, same
+results). While reading, only TermNotFound is an expected miss: anything else propagates, so that a damaged file
+reaches the search's verify-and-rebuild path instead of looking like a missing word.
 """
 
 from __future__ import annotations
@@ -14,8 +19,13 @@ from itertools import accumulate
 from math import log
 from typing import Any, Iterable, Iterator
 
-from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
-from whoosh.util.numeric import byte_to_length
+from whoosh.reading import TermNotFound
+from whoosh.util.numeric import byte_to_length, length_to_byte
+
+try:  # private names of Whoosh's default codec: only the fast path uses them, and only after fast_path() said so
+    from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3Codec, _lenfield
+except ImportError:  # a Whoosh without them: the stock path
+    LENGTHS_COLUMN = W3Codec = _lenfield = None
 
 POSTINGS_BUDGET = 1_500_000  # decoded postings kept per searcher (all dropped when over): ~100-150 MB at most
 STORED_CACHE = 5000  # stored documents (with their text) kept per searcher
@@ -26,9 +36,14 @@ Postings = tuple[list[int], list[float]]
 class Engine:
     """Per-searcher view of the index for scoring: decoded postings, field-length norms, idf."""
 
-    def __init__(self, searcher: Any, *, K1: float, B: float, field_B: dict[str, float]) -> None:
+    def __init__(self, searcher: Any, *, K1: float, B: float, field_B: dict[str, float],
+                 fast: bool | None = None) -> None:
         self.searcher = searcher
-        self.leaves = [(s.reader(), off) for s, off in searcher.leaf_searchers()]
+        readers = [(s.reader(), off) for s, off in searcher.leaf_searchers()]
+        # The one capability check, for the whole searcher: every segment is read the fast way or the stock way.
+        self.fast = fast_path(readers) if fast is None else fast
+        kind = FastLeaf if self.fast else Leaf
+        self.leaves = [kind(reader, off) for reader, off in readers]
         self.N = max(1, searcher.doc_count_all())
         self.K1, self.B, self.field_B = K1, B, field_B
         self._postings: dict[tuple[str, str], Postings] = {}
@@ -50,26 +65,12 @@ class Engine:
         ids: list[int] = []
         tfs: list[float] = []
         values: list[Any] | None = [] if field in POSITION_FIELDS else None
-        for reader, off in self.leaves:
+        for leaf in self.leaves:
             try:
-                m = reader.postings(field, term)
-            except Exception:  # TermNotFound, or a field this segment lacks
+                m = leaf.matcher(field, term)
+            except TermNotFound:  # the only expected miss: this segment lacks the term (or the field)
                 continue
-            deleted = getattr(m, "_ids", None) if type(m).__name__ == "FilterMatcher" else None
-            if deleted is not None and getattr(m, "_exclude", False) and hasattr(m, "child"):
-                # A segment with deleted documents: decode the raw list fast, then drop the deleted ones.
-                seg_ids: list[int] = []
-                seg_tfs: list[float] = []
-                seg_values: list[Any] | None = [] if values is not None else None
-                _decode(m.child, 0, seg_ids, seg_tfs, seg_values)
-                for i, d in enumerate(seg_ids):
-                    if d not in deleted:
-                        ids.append(d + off)
-                        tfs.append(seg_tfs[i])
-                        if values is not None and seg_values is not None:
-                            values.append(seg_values[i])
-                continue
-            _decode(m, off, ids, tfs, values)
+            leaf.decode(m, ids, tfs, values)
         self._held += len(ids) + 1
         if self._held > POSTINGS_BUDGET:
             self._postings.clear()
@@ -88,11 +89,8 @@ class Engine:
         """Which of `docs` hold the term in the field, skipping through the posting blocks without decoding them
         all (block headers carry their last id), for terms only checked for a few candidates."""
         found: list[int] = []
-        for m, local, off in self._leaf_matchers(field, term, docs):
-            try:
-                _probe(m, local, off, found)
-            except AttributeError:  # a wrapped matcher (deletions) or another codec: the public way
-                found.extend(d + off for d in _skip_through(m, local))
+        for m, local, leaf in self._leaf_matchers(field, term, docs):
+            leaf.holding(m, local, found)
         return found
 
     def doc_ids(self, field: str, term: str) -> list[int]:
@@ -101,15 +99,14 @@ class Engine:
     def prefix_terms(self, field: str, prefix: str, *, limit: int, scan: int = 5000) -> list[tuple[int, str]]:
         """(doc frequency, term) of the most frequent terms with this prefix, from the term index alone."""
         freq: dict[str, int] = {}
-        for reader, _off in self.leaves:
+        for leaf in self.leaves:
             try:
-                it = reader.iter_prefix(field, prefix)
-                for n, (text, info) in enumerate(it):
+                for n, (text, info) in enumerate(leaf.reader.iter_prefix(field, prefix)):
                     if n >= scan:
                         break
                     t = text.decode("utf-8") if isinstance(text, bytes) else text
                     freq[t] = freq.get(t, 0) + info.doc_frequency()
-            except Exception:
+            except TermNotFound:  # a field this segment lacks
                 continue
         return sorted(((df, t) for t, df in freq.items()), reverse=True)[:limit]
 
@@ -117,16 +114,7 @@ class Engine:
         got = self._lengths.get(field)
         if got is not None:
             return got
-        parts: list[bytes] = []
-        for reader, _off in self.leaves:
-            n = reader.doc_count_all()
-            try:
-                col = reader._perdoc._cached_reader(_lenfield(field), LENGTHS_COLUMN)
-                raw = bytes(col._dbfile.get(col._basepos, col._count)) if col is not None else b""
-            except Exception:
-                raw = bytes(min(255, _length_byte(reader.doc_field_length(d, field, 0))) for d in range(n))
-            parts.append(raw[:n] + bytes(max(0, n - len(raw))))
-        got = b"".join(parts)
+        got = b"".join(leaf.lengths(field) for leaf in self.leaves)
         self._lengths[field] = got
         return got
 
@@ -155,7 +143,7 @@ class Engine:
             lens = self._length_bytes(field)
             norm = self.norms(field)
             scale = self.idf(field, term) * (self.K1 + 1)
-            vals = [scale * tf / (tf + norm[lens[d]]) for d, tf in zip(ids, tfs)]
+            vals = [scale * tf / (tf + norm[lens[d]]) for d, tf in zip(ids, tfs, strict=True)]
         if len(self._scores) > len(self._postings) + 64:
             self._scores.clear()
         got = self._scores[key] = (ids, vals)
@@ -169,10 +157,11 @@ class Engine:
             return {}
         lists.sort(key=lambda x: -len(x[0][0]))
         (ids, vals), boost = lists[0]
-        acc = dict(zip(ids, vals if boost == 1.0 else [v * boost for v in vals]))  # the longest list at C speed
+        # The longest list at C speed.
+        acc = dict(zip(ids, vals if boost == 1.0 else [v * boost for v in vals], strict=True))
         get = acc.get
         for (ids, vals), boost in lists[1:]:
-            for d, v in zip(ids, vals):
+            for d, v in zip(ids, vals, strict=True):
                 acc[d] = get(d, 0.0) + boost * v
         return acc
 
@@ -185,7 +174,7 @@ class Engine:
         if len(wanted) * 8 < len(ids):
             find = index_of(ids)
             return {d: boost * vals[i] for d in wanted for i in [find(d)] if i is not None}
-        return {d: boost * v for d, v in zip(ids, vals) if d in wanted}
+        return {d: boost * v for d, v in zip(ids, vals, strict=True) if d in wanted}
 
     def positions(self, field: str, term: str, docs: list[int]) -> dict[int, list[int]]:
         """Token positions of a term in the given documents (sorted ascending), for phrase checks."""
@@ -202,25 +191,25 @@ class Engine:
                 if i is not None:
                     out[d] = decode(values[i])
             return out
-        for m, local, off in self._leaf_matchers(field, term, docs):
+        for m, local, leaf in self._leaf_matchers(field, term, docs):
             for d in _skip_through(m, local):
-                out[d + off] = m.value_as("positions")
+                out[d + leaf.off] = m.value_as("positions")
         return out
 
-    def _leaf_matchers(self, field: str, term: str, docs: list[int]) -> Iterator[tuple[Any, list[int], int]]:
+    def _leaf_matchers(self, field: str, term: str, docs: list[int]) -> Iterator[tuple[Any, list[int], Leaf]]:
         """Per segment holding some of `docs`: the term's matcher, those docs as sorted segment-local ids, and
-        the segment's offset. Segments without the term are skipped."""
+        the segment. Segments without the term are skipped."""
         todo = sorted(docs)
-        for reader, off in self.leaves:
-            n = reader.doc_count_all()
-            local = [d - off for d in todo if off <= d < off + n]
+        for leaf in self.leaves:
+            off = leaf.off
+            local = [d - off for d in todo if off <= d < off + leaf.n]
             if not local:
                 continue
             try:
-                m = reader.postings(field, term)
-            except Exception:  # the term is not in this segment (Whoosh raises TermNotFound and kin)
+                m = leaf.matcher(field, term)
+            except TermNotFound:  # the only expected miss: this segment lacks the term
                 continue
-            yield m, local, off
+            yield m, local, leaf
 
     def stored(self, doc: int) -> dict[str, Any]:
         got = self._stored.get(doc)
@@ -231,10 +220,101 @@ class Engine:
         return got
 
 
-def _decode(m: Any, off: int, ids: list[int], tfs: list[float], values: list[Any] | None) -> None:
-    """Append a posting matcher's ids (shifted to global numbers), weights and (when asked) encoded positions,
-    a block at a time: the codec unpickles whole blocks anyway, so keeping the values costs no extra decoding."""
-    try:
+_MATCHER_METHODS = ("_read_data", "_read_weights", "_read_values", "_next_block", "_skip_to_block", "is_active")
+_MATCHER_FIELDS = ("_ids", "_data", "_byteids", "_weights", "_values", "_i", "_maxid", "_blocklength")
+
+
+def fast_path(readers: list[tuple[Any, int]]) -> bool:
+    """Whether every segment can be read through the internals of Whoosh's default (W3) codec.
+
+    Checked once per searcher, when it is first used for scoring: the fast path then serves every call, or the stock
+    path (Whoosh's public matcher API) does. Never a fallback in the middle of reading a posting list.
+    """
+    if W3Codec is None or getattr(LENGTHS_COLUMN, "_typecode", None) != "B":
+        return False
+    for reader, _off in readers:
+        if not isinstance(getattr(reader, "_codec", None), W3Codec):
+            return False
+        perdoc = getattr(reader, "_perdoc", None)
+        if not all(hasattr(x, n) for x, n in ((reader, "_terms"), (reader, "deleted_docs_set"),
+                                               (reader, "_text_to_bytes"), (perdoc, "_cached_reader"))):
+            return False
+        term = next(iter(reader.all_terms()), None)
+        if term is None:
+            continue
+        m = reader._terms.matcher(term[0], term[1], reader.schema[term[0]].format)
+        if not all(hasattr(m, n) for n in _MATCHER_METHODS + _MATCHER_FIELDS):
+            return False
+    return True
+
+
+class Leaf:
+    """One segment read through Whoosh's public API (the stock path): deletions filtered by Whoosh itself."""
+
+    def __init__(self, reader: Any, off: int) -> None:
+        self.reader = reader
+        self.off = off
+        self.n = reader.doc_count_all()
+
+    def matcher(self, field: str, term: str) -> Any:
+        """The term's posting matcher in this segment; raises TermNotFound when the segment lacks it."""
+        return self.reader.postings(field, term)
+
+    def decode(self, m: Any, ids: list[int], tfs: list[float], values: list[Any] | None) -> None:
+        """Append the matcher's ids (shifted to global numbers), weights and (when asked) encoded positions."""
+        off = self.off
+        while m.is_active():
+            ids.append(m.id() + off)
+            tfs.append(m.weight())
+            if values is not None:
+                values.append(m.value())
+            m.next()
+
+    def holding(self, m: Any, docs: list[int], found: list[int]) -> None:
+        """Append (as global ids) the sorted segment-local `docs` that the matcher holds."""
+        found.extend(d + self.off for d in _skip_through(m, docs))
+
+    def lengths(self, field: str) -> bytes:
+        """The field's length byte of every document in the segment."""
+        reader = self.reader
+        return bytes(min(255, _length_byte(reader.doc_field_length(d, field, 0) or 0)) for d in range(self.n))
+
+
+class FastLeaf(Leaf):
+    """One W3 segment read a block at a time through the codec's internals (see `fast_path`).
+
+    The codec unpickles whole blocks anyway, so ids, weights and positions are taken a block at a time into flat
+    lists; deleted documents are dropped here, from the raw lists, rather than by Whoosh's per-posting filter.
+    """
+
+    def __init__(self, reader: Any, off: int) -> None:
+        super().__init__(reader, off)
+        self.deleted: frozenset[int] = reader.deleted_docs_set
+
+    def matcher(self, field: str, term: str) -> Any:
+        reader = self.reader
+        if field not in reader.schema:
+            raise TermNotFound(f"no field {field!r}")
+        return reader._terms.matcher(field, reader._text_to_bytes(field, term), reader.schema[field].format)
+
+    def decode(self, m: Any, ids: list[int], tfs: list[float], values: list[Any] | None) -> None:
+        if self.deleted:
+            seg_ids: list[int] = []
+            seg_tfs: list[float] = []
+            seg_values: list[Any] | None = [] if values is not None else None
+            self._blocks(m, 0, seg_ids, seg_tfs, seg_values)
+            deleted, off = self.deleted, self.off
+            for i, d in enumerate(seg_ids):
+                if d not in deleted:
+                    ids.append(d + off)
+                    tfs.append(seg_tfs[i])
+                    if values is not None and seg_values is not None:
+                        values.append(seg_values[i])
+            return
+        self._blocks(m, self.off, ids, tfs, values)
+
+    @staticmethod
+    def _blocks(m: Any, off: int, ids: list[int], tfs: list[float], values: list[Any] | None) -> None:
         while m.is_active():
             if m._ids is None:
                 if m._data is None:
@@ -253,37 +333,34 @@ def _decode(m: Any, off: int, ids: list[int], tfs: list[float], values: list[Any
                     m._read_values()
                 values.extend(m._values[start:] if start else m._values)
             m._next_block()
-    except AttributeError:  # another codec: the public, slower way
-        while m.is_active():
-            ids.append(m.id() + off)
-            tfs.append(m.weight())
-            if values is not None:
-                values.append(m.value())
-            m.next()
 
+    def holding(self, m: Any, docs: list[int], found: list[int]) -> None:
+        """Skip whole blocks by their last id (header only), and bisect inside the few blocks that may hold a doc."""
+        from bisect import bisect_left
 
-def _probe(m: Any, docs: list[int], off: int, found: list[int]) -> None:
-    """Append the (sorted) docs the W3 posting matcher holds: skip whole blocks by their last id (header only), and
-    bisect inside the few blocks that may hold a doc."""
-    from bisect import bisect_left
-
-    m._maxid  # noqa: B018 -- AttributeError here means another matcher type
-    for d in docs:
-        if not m.is_active():
-            return
-        if d > m._maxid:
-            m._skip_to_block(lambda: d > m._maxid)
+        deleted, off = self.deleted, self.off
+        for d in docs:
             if not m.is_active():
                 return
-        if m._ids is None:
-            if m._data is None:
-                m._read_data()
-            raw = m._data[0]
-            m._ids = raw if m._byteids else tuple(accumulate(raw))
-        i = bisect_left(m._ids, d, m._i)
-        m._i = min(i, m._blocklength - 1) if i < m._blocklength else m._i
-        if i < m._blocklength and m._ids[i] == d:
-            found.append(d + off)
+            if d > m._maxid:
+                m._skip_to_block(lambda d=d: d > m._maxid)
+                if not m.is_active():
+                    return
+            if m._ids is None:
+                if m._data is None:
+                    m._read_data()
+                raw = m._data[0]
+                m._ids = raw if m._byteids else tuple(accumulate(raw))
+            i = bisect_left(m._ids, d, m._i)
+            m._i = min(i, m._blocklength - 1) if i < m._blocklength else m._i
+            if i < m._blocklength and m._ids[i] == d and d not in deleted:
+                found.append(d + off)
+
+    def lengths(self, field: str) -> bytes:
+        n = self.n
+        col = self.reader._perdoc._cached_reader(_lenfield(field), LENGTHS_COLUMN)
+        raw = bytes(col._dbfile.get(col._basepos, col._count)) if col is not None else b""
+        return raw[:n] + bytes(max(0, n - len(raw)))
 
 
 def index_of(ids: list[int]) -> Any:
@@ -299,8 +376,6 @@ def index_of(ids: list[int]) -> Any:
 
 
 def _length_byte(length: int) -> int:
-    from whoosh.util.numeric import length_to_byte
-
     return int(length_to_byte(length)) if length else 0
 
 
