@@ -34,6 +34,8 @@ FIXES = {
     "url": "`kb search` prints each hit's URL",
     "archive": "pass an archive written by `kb index export`",
     "import": "publish one with `kb index import FILE`",
+    "workers": "run with --workers 1 (one process; behind a proxy for more)",
+    "port": "pass another --port",
 }
 
 EPILOG = """\b

@@ -32,6 +32,8 @@ FIXES = {
     "url": "search results carry each hit's URL",
     "archive": "use an archive written by an index export",
     "import": "publish an index by importing an archive",
+    "workers": "serve with one process",
+    "port": "use another port",
 }
 
 
@@ -97,6 +99,10 @@ class ServeError(KbError):
     """The server cannot start: the address cannot be resolved or bound."""
 
     exit_code = 1
+
+
+class WorkersFailed(ServeError):
+    """The server's worker processes cannot start, or keep dying right after they start."""
 
 
 class ConfigError(KbError):

@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from .errors import KbError
+from .errors import WorkersFailed
 
 Note = Callable[[str], None]
 POLL_SECONDS = 0.1
@@ -36,19 +36,12 @@ FAST_DEATH_SECONDS = 2.0
 MAX_FAST_DEATHS = 3
 
 
-class WorkersFailed(KbError):
-    """The server's worker processes keep dying right after they start."""
-
-    exit_code = 1
-
-
 def run_forked(serve_one: Callable[[socket.socket], None], workers: int, *, bound: socket.socket, note: Note,
                parent_work: Callable[[threading.Event], None] | None = None) -> None:
     """Fork `workers` processes each running `serve_one` on its own listening socket at `bound`'s address;
     return once all have stopped after a signal. `bound` (a listening socket from `server.bind`) is closed."""
     if not hasattr(os, "fork") or not hasattr(socket, "SO_REUSEPORT"):
-        raise WorkersFailed("--workers above 1 needs Linux (fork and SO_REUSEPORT); run one process per port "
-                            "behind a proxy instead")
+        raise WorkersFailed("several server workers need Linux (fork and SO_REUSEPORT)", fix="workers")
     family, address = bound.family, bound.getsockname()
     bound.close()
     hold = _reuseport_socket(family, address)  # keeps the port ours while workers come and go; never listens
@@ -102,8 +95,8 @@ def _reuseport_socket(family: int, address: tuple[object, ...]) -> socket.socket
         sock.bind(address)
     except OSError as exc:
         sock.close()
-        raise WorkersFailed(f"cannot share port {address[1]} between workers ({exc.strerror}); "
-                            "pass another --port") from None
+        raise WorkersFailed(f"cannot share port {address[1]} between workers ({exc.strerror})",
+                            fix="port") from None
     return sock
 
 
@@ -131,8 +124,8 @@ def _supervise(children: dict[int, float], stop: threading.Event, spawn: Callabl
                 _kill(other, signal.SIGTERM)
             for other in list(children):
                 os.waitpid(other, 0)
-            raise WorkersFailed(f"server workers keep exiting right after starting (last status {code}); "
-                                "run with --workers 1 to see why")
+            raise WorkersFailed(f"server workers keep exiting right after starting (last status {code})",
+                                fix="workers")
         note(f"worker {pid} exited (status {code}); starting another")
         spawn()
 
