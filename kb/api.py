@@ -97,7 +97,8 @@ class KnowledgeBase:
         Never waits and never stops an existing index from answering: when another process is writing, or the index
         cannot be updated (read-only folder, disk full, out of descriptors), it notes why (one line to `on_note`)
         and returns None; `refresh_pending` then says a later call should try again, `refresh_problem` why the
-        index may be stale. Raises only when there is no index yet to answer from. What a reindex did is noted too: one line, then one per page warning.
+        index may be stale. Raises only when there is no index yet to answer from. What a reindex did is noted too:
+        one line, then one per page warning.
         """
         self.refresh_pending = False
         self.refresh_problem = None

@@ -177,7 +177,8 @@ def test_reindex_rebuilds_a_damaged_index(site: Site, tmp_path: Path, damage: st
     finally:
         kb.close()
     leftovers = sorted(p.name for p in index.iterdir())
-    assert len([n for n in leftovers if n.startswith("gen-")]) == 1 and not [n for n in leftovers if n.startswith(".") and n != ".kb-index"]
+    assert len([n for n in leftovers if n.startswith("gen-")]) == 1
+    assert not [n for n in leftovers if n.startswith(".") and n != ".kb-index"]
 
 
 def test_same_size_corruption_inside_a_segment_is_caught_by_reindex_verify(site: Site, tmp_path: Path) -> None:
