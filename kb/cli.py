@@ -351,7 +351,6 @@ def check(kb: Any, content_dir: Path | None, quiet: bool, as_json: bool) -> None
     Exits 1 when any snippet text, heading or breadcrumb still holds Markdown/MDX/HTML syntax.
     """
     from .check import check_folder, format_report
-
     from .sources import discover_all
 
     every_source = None if content_dir else (lambda: discover_all(kb.sources))  # all of them, globs applied

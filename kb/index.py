@@ -10,12 +10,12 @@ import signal
 import sys
 import time
 from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from .analysis import CRUMB_SEP
-from .whoosh.codec import open_writer
 from .discover import Discovery, SourceFile, discover
 from .errors import IndexDamaged
 from .identity import unique, wanted_ids
@@ -33,6 +33,7 @@ from .store import (
     resource_error,
     write_error,
 )
+from .whoosh.codec import open_writer
 
 if TYPE_CHECKING:
     from multiprocessing.pool import AsyncResult

@@ -78,7 +78,7 @@ class Manifest:
     docs: int = -1
 
     @classmethod
-    def load(cls, path: Path) -> "Manifest":
+    def load(cls, path: Path) -> Manifest:
         data = json.loads(path.read_text(encoding="utf-8"))
         files = {str(rel): Entry(**e) for rel, e in data["files"].items()}
         index = {str(name): (int(v[0]), str(v[1])) for name, v in data["index"].items()}

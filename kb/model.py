@@ -96,7 +96,7 @@ class Hit:
     snippet: str
     highlights: tuple[tuple[int, int], ...]
     part: int = 0
-    others: tuple["Hit", ...] = ()
+    others: tuple[Hit, ...] = ()
     source: str = ""  # the source (content folder) the page is in
     url: str | None = None  # the section on the published site, when the site's base URL is known
 

@@ -12,12 +12,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .analysis import ANALYZER, EXACT_ANALYZER, TEXT_FIELDS, fold
-from .analysis import CRUMB_SEP
-from .whoosh.engine import Engine, index_of, phrase_at
+from .analysis import ANALYZER, CRUMB_SEP, EXACT_ANALYZER, TEXT_FIELDS, fold
 from .model import Hit, SearchResult
 from .query import Clause, ParsedQuery, parse
 from .snippets import Matcher, make_snippet
+from .whoosh.engine import Engine, index_of, phrase_at
 
 FIELD_WEIGHTS: dict[str, float] = {"title": 2.0, "heading": 4.0, "crumbs": 1.2, "body": 1.0, "code": 0.5,
                                    "meta": 1.2}

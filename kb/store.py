@@ -31,10 +31,11 @@ import signal
 import threading
 import time
 import uuid
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from .errors import (
     IndexDamaged,
@@ -188,7 +189,7 @@ class IndexStore:
                     return f"{name} is corrupted (checksum mismatch)"
         return None
 
-    def open_reader(self, weighting: object) -> "Reader":
+    def open_reader(self, weighting: object) -> Reader:
         """Open a searcher on the live generation without ever waiting for a writer.
 
         A writer may publish a newer generation and delete ours between reading CURRENT and opening the files;

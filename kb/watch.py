@@ -16,9 +16,9 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from .api import KnowledgeBase
 from .errors import IndexLocked, KbError

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import SEED, write_pages
 from kb.cli import cli
+from tests.conftest import SEED, write_pages
 
 
 @pytest.fixture

@@ -13,10 +13,10 @@ import threading
 from pathlib import Path
 
 from click.testing import CliRunner
-from tests.sitegen import make_site, revision
 
 from kb import KnowledgeBase
 from kb.cli import cli
+from tests.sitegen import make_site, revision
 
 ROUNDS = 12
 PAGES = 10

@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.conftest import write_pages
-
-from kb import KnowledgeBase
 import kb.index as index_module
+from kb import KnowledgeBase
+from tests.conftest import write_pages
 
 PAGES = {
     "a.md": "# Alpha\n\nApples grow on trees.\n",

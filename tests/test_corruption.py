@@ -12,10 +12,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tests.sitegen import Site, make_site, marker, revision
 
 from kb import KnowledgeBase
 from kb.store import IndexStore
+from tests.sitegen import Site, make_site, marker, revision
 
 KINDS = {
     "postings": ".pst",

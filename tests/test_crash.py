@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from tests.sitegen import Site, make_site, revision
 
 from kb import KnowledgeBase
 from kb.cli import cli
-from kb.store import IndexStore
 from kb.locking import LOCK_NAME
+from kb.store import IndexStore
+from tests.sitegen import Site, make_site, revision
 
 ROUNDS = 30
 PAGES = 16

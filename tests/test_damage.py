@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from click.testing import CliRunner
-from tests.sitegen import Site, make_site, marker, revision
 
 from kb import KnowledgeBase
 from kb.cli import cli
 from kb.errors import IndexUnusable
 from kb.store import CURRENT, MANIFEST, IndexStore
-
+from tests.sitegen import Site, make_site, marker, revision
 
 PAGES = 6
 

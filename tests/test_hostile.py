@@ -9,12 +9,12 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from tests.sitegen import make_site, marker, revision
 
 from kb import KnowledgeBase
 from kb.cli import cli
 from kb.errors import QueryError
 from kb.model import SearchResult
+from tests.sitegen import make_site, marker, revision
 
 HANG = 10.0  # seconds; far beyond any sane query, so only a runaway one trips it
 

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from tests.sitegen import Site, make_site, marker, revision
 
 import kb.manifest as manifest_module
 from kb import KnowledgeBase
 from kb.cli import cli
 from kb.errors import IndexLocked
-from kb.store import CURRENT, MANIFEST, IndexStore
 from kb.locking import WriterLock
+from kb.store import CURRENT, MANIFEST, IndexStore
+from tests.sitegen import Site, make_site, marker, revision
 
 KB = [sys.executable, "-m", "kb"]
 

@@ -7,8 +7,9 @@ The site is indexed, then updated and partly deleted, so the searcher spans seve
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from whoosh import query as wq
@@ -16,7 +17,7 @@ from whoosh.index import open_dir
 
 from kb import KnowledgeBase
 from kb.analysis import TEXT_FIELDS
-from kb.search import BM25_K1, BM25_B, FIELD_B, FIELD_WEIGHTS, engine_for, run, weighting
+from kb.search import BM25_B, BM25_K1, FIELD_B, FIELD_WEIGHTS, engine_for, run, weighting
 from kb.store import IndexStore
 from kb.whoosh.engine import Engine, FastLeaf, Leaf
 

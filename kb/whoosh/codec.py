@@ -13,11 +13,12 @@ one byte per document); `codec()` falls back to the stock codec when they are no
 from __future__ import annotations
 
 import marshal
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from whoosh.codec import whoosh3
-from whoosh.writing import PostingPool, SegmentWriter
 from whoosh.util.numeric import byte_to_length
+from whoosh.writing import PostingPool, SegmentWriter
 
 _UNSET = object()
 

@@ -15,9 +15,10 @@ reaches the search's verify-and-rebuild path instead of looking like a missing w
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from itertools import accumulate
 from math import log
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from whoosh.reading import TermNotFound
 from whoosh.util.numeric import byte_to_length, length_to_byte
