@@ -318,6 +318,29 @@ def test_mcp_search_answers_when_the_disk_is_full(content: Path, tmp_path: Path,
     kb.close()
 
 
+def test_library_refresh_answers_when_the_disk_is_full_and_watch_says_stale(content: Path, tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The availability rule lives in KnowledgeBase.refresh(), so every interface (and the watcher) gets it."""
+    from kb.watch import WatchStatus, _refresh
+
+    notes: list[str] = []
+    kb = KnowledgeBase(content, tmp_path / "index", on_note=notes.append)
+    kb.reindex()
+    (content / "intro.md").write_text("# Intro\n\nzebrafish and a new quokka page\n", encoding="utf-8")
+    _disk_full(monkeypatch)
+    assert kb.refresh() is None
+    assert kb.refresh_problem is not None and "no space left" in kb.refresh_problem
+    assert len(notes) == 1 and "may be stale" in notes[0]
+    status = WatchStatus()
+    assert _refresh(kb, notes.append, None, status) is False
+    assert status.reason is not None and "no space left" in status.reason
+    monkeypatch.undo()
+    assert _refresh(kb, notes.append, None, status) is False
+    assert status.reason is None and kb.refresh_problem is None
+    assert kb.search("quokka").hits
+    kb.close()
+
+
 # -- safe output --------------------------------------------------------------------------------------------------
 
 def test_control_characters_are_escaped_on_a_terminal_and_exact_in_json(content: Path, tmp_path: Path) -> None:
