@@ -98,11 +98,13 @@ class IndexReadOnly(IndexUnusable):
 class ServeError(KbError):
     """The server cannot start: the address cannot be resolved or bound."""
 
-    exit_code = 1
+    exit_code = 2
 
 
 class WorkersFailed(ServeError):
     """The server's worker processes cannot start, or keep dying right after they start."""
+
+    exit_code = 1
 
 
 class ConfigError(KbError):
