@@ -59,3 +59,7 @@ class StrictModeFailure(KbError):
     """`--strict` was asked for and some page produced a warning."""
 
     exit_code = 1
+
+
+class UnknownDialect(KbError):
+    """`--dialect`/`KB_DIALECT` names no Markdown dialect kb knows."""

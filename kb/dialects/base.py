@@ -1,0 +1,80 @@
+"""What a dialect may change in how a page is read; the defaults read plain CommonMark the GitHub way."""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..markup import clean_source
+from ..slugs import Slugger, split_attr_list
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+
+# `:emoji:` and `:material-icon-name:` shortcodes: a reader sees a picture, not the code.
+_SHORTCODE = re.compile(r"(?<![\w:/]):[a-z0-9+_][a-z0-9+_-]*:(?![\w:/])")
+# `{ .class #id key=value }` attribute lists after links, paragraphs and images.
+_ATTRS = re.compile(r"\{:?[ \t]*(?:[#.][\w-]+|[\w-]+=(?:\"[^\"]*\"|'[^']*'|[^\s{}]+))"
+                    r"(?:[ \t]+(?:[#.][\w-]+|[\w-]+=(?:\"[^\"]*\"|'[^']*'|[^\s{}]+)))*[ \t]*\}")
+
+
+class Dialect:
+    """A plugin over the source (`prepare`), the parser (`configure`), text tokens (`text`) and page metadata."""
+
+    name = "github"
+    alerts = True  # `> [!NOTE]` blockquotes are alerts/callouts
+    footnotes = True
+    #: Kinds of leftovers that `kb check` looks for besides the common ones (see kb/check.py).
+    config_files: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        self.text: Callable[[str], str] | None = self.clean_text
+
+    def prepare(self, body: str) -> str:
+        """The page's source rewritten into CommonMark plus admonition markers, line count unchanged."""
+        return clean_source(body)
+
+    def configure(self, md: MarkdownIt) -> None:
+        if self.footnotes:
+            from mdit_py_plugins.footnote import footnote_plugin
+
+            md.use(footnote_plugin, inline=False)
+        from mdit_py_plugins.tasklists import tasklists_plugin
+
+        md.use(tasklists_plugin)
+
+    def clean_text(self, text: str) -> str:
+        """Inline syntax the parser leaves in text tokens (never in code)."""
+        if ":" in text:
+            text = _SHORTCODE.sub("", text)
+        if "{" in text:
+            text = _ATTRS.sub("", text)
+        return text
+
+    def heading(self, text: str) -> tuple[str, str | None]:
+        """Heading text -> (text a reader sees, custom anchor or None)."""
+        if text.endswith("}"):
+            return split_attr_list(text)
+        return text, None
+
+    def slugger(self) -> Any:
+        return Slugger()
+
+    def title(self, meta: dict[str, Any], headings: list[tuple[int, str]], rel: str) -> str:
+        """The page title when the dialect decides it differently ("" for the frontmatter/H1/file name rule)."""
+        return ""
+
+    def page_id(self, meta: dict[str, Any], rel: str) -> str:
+        return ""
+
+    def tags(self, meta: dict[str, Any], tags: tuple[str, ...], texts: list[str]) -> tuple[str, ...]:
+        return tags
+
+    def skip(self, meta: dict[str, Any], path: str, rel: str) -> str:
+        """Why a page is not published by the site ("" when it is)."""
+        return ""
+
+
+def stem_path(rel: str) -> str:
+    return str(PurePosixPath(rel).with_suffix(""))

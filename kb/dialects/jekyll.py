@@ -1,0 +1,67 @@
+"""Jekyll: Liquid tags and output removed outside code, `{% raw %}` kept as the page shows it, `{% highlight %}`
+blocks as code, kramdown attribute lists; kramdown's GFM heading ids."""
+
+from __future__ import annotations
+
+import re
+
+from .base import Dialect
+from .source import code_mask
+
+_LIQUID = re.compile(r"\{%-?[ \t]*(\w+)(.*?)-?%\}|\{\{.*?\}\}", re.S)
+_IAL_LINE = re.compile(r"^[ \t]*\{:[^}\n]*\}[ \t]*$", re.M)
+
+
+class Jekyll(Dialect):
+    name = "jekyll"
+    alerts = False
+    config_files = ("_config.yml", "_config.yaml", "_config.toml")
+
+    def prepare(self, body: str) -> str:
+        if "{%" in body or "{{" in body:
+            body = liquid(body)
+        if "{:" in body:
+            body = _IAL_LINE.sub("", body)
+        return super().prepare(body)
+
+
+def liquid(body: str) -> str:
+    """Remove Liquid the way Jekyll runs it before Markdown: tags and `{{ output }}` outside code vanish, the inside
+    of `{% raw %}` stays literally, `{% comment %}` bodies go, `{% highlight lang %}` becomes a code fence."""
+    mask = code_mask(body.split("\n"))
+    out: list[str] = []
+    pos = line = 0
+    raw = comment = highlight = False
+    for m in _LIQUID.finditer(body):
+        line += body.count("\n", pos, m.start())
+        before = body[pos: m.start()]
+        out.append("\n" * before.count("\n") if comment else before)
+        whole, tag = m.group(0), (m.group(1) or "").lower()
+        newlines = "\n" * whole.count("\n")
+        if tag == "endraw" or (raw and tag != "endraw"):
+            out.append(newlines if tag == "endraw" else whole)
+            raw = raw and tag != "endraw"
+        elif tag == "raw":
+            raw = True
+            out.append(newlines)
+        elif tag == "comment":
+            comment = True
+            out.append(newlines)
+        elif tag == "endcomment":
+            comment = False
+            out.append(newlines)
+        elif tag == "highlight":
+            highlight = True
+            out.append("```" + (m.group(2) or "").split(" linenos")[0].strip() + newlines)
+        elif tag == "endhighlight":
+            highlight = False
+            out.append("```" + newlines)
+        elif comment or highlight or mask[min(line, len(mask) - 1)]:
+            out.append(whole if not comment else newlines)
+        else:
+            out.append(newlines)
+        line += whole.count("\n")
+        pos = m.end()
+    rest = body[pos:]
+    out.append("\n" * rest.count("\n") if comment else rest)
+    return "".join(out)
