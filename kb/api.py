@@ -34,10 +34,17 @@ class KnowledgeBase:
         max_file_bytes: int = 5 * 1024 * 1024,
         lock_timeout: float = 10.0,
         on_note: Note | None = None,
+        dialect: str = "",
     ) -> None:
+        from .dialects import get_dialect
+
         self.content_dir = Path(content_dir)
         self.index_dir = Path(index_dir)
-        self.settings = Settings(include_drafts=include_drafts, max_file_bytes=max_file_bytes)
+        # "" or "auto": detected from the site's config or its pages when they are parsed (kb.dialects); a name
+        # forces that dialect (checked here, so a typo fails at once).
+        forced = dialect.strip().lower() not in ("", "auto")
+        self.settings = Settings(include_drafts=include_drafts, max_file_bytes=max_file_bytes,
+                                 dialect=get_dialect(dialect).name if forced else "auto")
         self.store = IndexStore(self.index_dir)
         self.lock_timeout = lock_timeout
         self.note: Note = on_note or (lambda _m: None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import re
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,8 @@ from .index import process_file
 from .manifest import Settings
 from .model import Page, Problem
 
-# What a reader never sees on a rendered page. Each pattern names the construct it catches.
+# What a reader never sees on a rendered page, in any dialect kb reads. Each pattern names the construct it catches;
+# unknown `{{ }}`, `{% %}`, `:::`, `[[` and `[!x]` constructs are caught by the generic ones.
 LEFTOVER_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("admonition fence", re.compile(r":::")),
     ("component or HTML tag", re.compile(r"</?[A-Za-z][\w.-]*(?:\s[^<>]*)?/?>|<[A-Z][\w.]*\b")),
@@ -31,6 +33,19 @@ LEFTOVER_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("MDX import/export", re.compile(r"^(?:import\s.+\sfrom\s['\"]|export\s+(?:default|const|function))", re.M)),
     ("internal marker", re.compile("[\ue000-\ue002]")),
     ("heading marker", re.compile(r"^#{1,6}[ \t]+[A-Za-z]", re.M)),
+    ("MkDocs admonition", re.compile(r"(?:^|\s)(?:!!!|\?\?\?\+?)[ \t]+\w", re.M)),
+    ("MkDocs block or tab", re.compile(r"(?<![:/\w])///(?!/)|(?:^|\s)===\+?[ \t]+\"", re.M)),
+    ("attribute list", re.compile(r"\{:?[ \t]*(?:\.[\w-]+|#[\w-]+[ \t]+[.#\w])[^{}\n]*\}|\{:[^{}\n]*\}")),
+    ("snippet or include", re.compile(r"--8<--|\{\*[^{}\n]*\*\}")),
+    ("icon or emoji shortcode", re.compile(r"(?<![\w:/]):[a-z0-9+_][a-z0-9+_-]*:(?![\w:/])")),
+    ("template shortcode or tag", re.compile(r"\{\{|\}\}|\{%|%\}")),
+    ("wikilink", re.compile(r"\[\[|\]\]")),
+    ("alert or callout marker", re.compile(r"\[![A-Za-z][\w-]*\]")),
+    ("Obsidian comment", re.compile(r"(?<![\d%])%%(?!\d)")),
+    ("footnote", re.compile(r"\[\^[^\]\s]+\]")),
+    ("abbreviation", re.compile(r"^\*\[[^\]]+\]:", re.M)),
+    ("highlight marker", re.compile(r"(?<![=\w])==(?=[^\s=])[^=\n]*?(?<=[^\s=])==(?![=\w])")),
+    ("front matter fence", re.compile(r"^(?:\+\+\+|---)$", re.M)),
 )
 
 
@@ -56,6 +71,8 @@ class CheckReport:
     skipped: tuple[str, ...]
     problems: tuple[Problem, ...]
     leftovers: tuple[Leftover, ...] = field(default_factory=tuple)
+    dialect: str = "docusaurus"
+    forced: bool = False
 
 
 _CODE_SPAN = re.compile(r"(`+)(.+?)\1", re.S)
@@ -73,28 +90,21 @@ def quoted_code(source: str) -> str:
 
 def find_leftovers(text: str, quoted: str = "") -> list[tuple[str, str]]:
     """(kind, excerpt) for each markup pattern found in `text`, unless the page quotes it as code."""
-    found = []
-    for kind, pattern in LEFTOVER_PATTERNS:
-        for m in pattern.finditer(text):
-            if quoted and m.group(0).strip() and m.group(0) in quoted:
-                continue
-            start = max(0, m.start() - 30)
-            excerpt = " ".join(text[start: m.end() + 30].split())
-            found.append((kind, excerpt))
-    return found
+    return [(kind, excerpt) for kind, excerpt, _found in find_leftovers_at(text, quoted)]
 
 
 def page_leftovers(page: Page, source: str = "") -> list[Leftover]:
     quoted = quoted_code(source) if source else ""
+    lines = source.split("\n") if source else []
     out: list[Leftover] = []
     seen: set[tuple[str, str, str]] = set()
 
     def add(line: int, anchor: str, where: str, text: str) -> None:
-        for kind, excerpt in find_leftovers(text, quoted):
+        for kind, excerpt, found in find_leftovers_at(text, quoted):
             key = (anchor, kind, excerpt)
             if key not in seen:
                 seen.add(key)
-                out.append(Leftover(page.path, line, anchor, where, kind, excerpt))
+                out.append(Leftover(page.path, _source_line(lines, found, line), anchor, where, kind, excerpt))
 
     add(1, "", "title", page.title)
     for s in page.sections:
@@ -108,10 +118,37 @@ def page_leftovers(page: Page, source: str = "") -> list[Leftover]:
     return out
 
 
-def check_folder(root: Path, *, include_drafts: bool = False, max_file_bytes: int = 5 * 1024 * 1024) -> CheckReport:
-    """Discover and parse every page under `root`; raises ContentError like reindex for a missing/empty folder."""
+def find_leftovers_at(text: str, quoted: str = "") -> list[tuple[str, str, str]]:
+    """(kind, excerpt, matched text) for each markup pattern found in `text`, unless the page quotes it as code."""
+    found = []
+    for kind, pattern in LEFTOVER_PATTERNS:
+        for m in pattern.finditer(text):
+            if quoted and m.group(0).strip() and m.group(0) in quoted:
+                continue
+            start = max(0, m.start() - 30)
+            excerpt = " ".join(text[start: m.end() + 30].split())
+            found.append((kind, excerpt, m.group(0).strip()))
+    return found
+
+
+def _source_line(lines: list[str], found: str, line: int) -> int:
+    """The file line where the leftover is written: the first one at or after its section's line holding it."""
+    if found:
+        for n in range(max(line - 1, 0), len(lines)):
+            if found in lines[n]:
+                return n + 1
+    return line
+
+
+def check_folder(root: Path, *, include_drafts: bool = False, max_file_bytes: int = 5 * 1024 * 1024,
+                 dialect: str = "") -> CheckReport:
+    """Discover and parse every page under `root` in its dialect (detected unless given); raises ContentError like
+    reindex for a missing/empty folder."""
+    from .dialects import resolve_dialect
+
     found = discover(Path(root))
-    settings = Settings(include_drafts=include_drafts, max_file_bytes=max_file_bytes)
+    name = resolve_dialect(Path(root), dialect)
+    settings = Settings(include_drafts=include_drafts, max_file_bytes=max_file_bytes, dialect=name)
     pages: list[Page] = []
     skipped: list[str] = []
     problems: list[Problem] = list(found.problems)
@@ -124,11 +161,12 @@ def check_folder(root: Path, *, include_drafts: bool = False, max_file_bytes: in
             continue
         pages.append(proc.page)
         try:
-            source = Path(f.path).read_bytes().decode("utf-8", errors="replace")
+            source = Path(f.path).read_bytes().decode("utf-8-sig", errors="replace").replace("\r\n", "\n")
         except OSError:
             source = ""
         leftovers.extend(page_leftovers(proc.page, source))
-    return CheckReport(tuple(pages), tuple(skipped), tuple(dict.fromkeys(problems)), tuple(leftovers))
+    return CheckReport(tuple(pages), tuple(skipped), tuple(dict.fromkeys(problems)), tuple(leftovers), name,
+                       bool(dialect and dialect != "auto"))
 
 
 def format_report(report: CheckReport, *, verbose: bool = True) -> list[str]:
@@ -139,9 +177,20 @@ def format_report(report: CheckReport, *, verbose: bool = True) -> list[str]:
             for s in page.sections:
                 indent = "  " * max(s.level, 1)
                 lines.append(f"{indent}{s.anchor or '(top)'}  {' › '.join(s.breadcrumb)}  [line {s.line}]")
+    if report.leftovers:
+        kinds = Counter(x.kind for x in report.leftovers)
+        lines.append("leftovers by kind: " + ", ".join(f"{k} {n}" for k, n in kinds.most_common()))
+        by_file: dict[str, list[int]] = {}
+        for x in report.leftovers:
+            by_file.setdefault(x.path, []).append(x.line)
+        lines.append("leftovers by file:")
+        for path, at in sorted(by_file.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+            lines.append(f"  {path}: {len(at)} (lines {', '.join(str(n) for n in sorted(set(at)))})")
     sections = sum(len(p.sections) for p in report.pages)
+    how = "forced" if report.forced else "detected"
     lines.append(f"{len(report.pages)} pages, {sections} sections, {len(report.skipped)} skipped, "
-                 f"{len(report.problems)} warnings, {len(report.leftovers)} markup leftovers")
+                 f"{len(report.problems)} warnings, {len(report.leftovers)} markup leftovers "
+                 f"(dialect: {report.dialect}, {how})")
     return lines
 
 

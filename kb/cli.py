@@ -64,16 +64,19 @@ def _note(message: str) -> None:
               envvar="KB_MAX_FILE_SIZE", help="Skip page files larger than this many MB, with a warning.")
 @click.option("--lock-timeout", type=click.FloatRange(min=0), default=10.0, show_default=True,
               envvar="KB_LOCK_TIMEOUT", help="Seconds to wait for another reindex to finish.")
+@click.option("--dialect", default="auto", show_default=True, envvar="KB_DIALECT",
+              help="Markdown dialect of the pages: docusaurus, mkdocs, hugo, jekyll, obsidian, github, or auto "
+                   "(detected from the site's config or pages) (env KB_DIALECT).")
 @click.version_option(package_name="kb")
 @click.pass_context
 def cli(ctx: click.Context, content: Path, index_dir: Path, include_drafts: bool, max_file_size: float,
-        lock_timeout: float) -> None:
+        lock_timeout: float, dialect: str) -> None:
     """kb: search your Markdown knowledge base, section by section."""
     from .api import KnowledgeBase
 
     ctx.obj = KnowledgeBase(content, index_dir, include_drafts=include_drafts,
                             max_file_bytes=int(max_file_size * 1024 * 1024), lock_timeout=lock_timeout,
-                            on_note=_note)
+                            on_note=_note, dialect=dialect)
     ctx.call_on_close(ctx.obj.close)  # release searchers (and their hold on old index generations)
 
 
@@ -222,14 +225,16 @@ def check(kb: Any, content_dir: Path | None, quiet: bool, as_json: bool) -> None
     """
     from .check import check_folder, format_report
 
+    forced = click.get_current_context().find_root().params.get("dialect") or ""
     report = check_folder(content_dir or kb.content_dir, include_drafts=kb.settings.include_drafts,
-                          max_file_bytes=kb.settings.max_file_bytes)
+                          max_file_bytes=kb.settings.max_file_bytes, dialect=forced)
     if as_json:
         click.echo(json.dumps({
             "pages": [{"path": p.path, "id": p.id, "title": p.title,
                        "sections": [{"anchor": s.anchor, "heading": s.heading, "breadcrumb": list(s.breadcrumb),
                                      "line": s.line} for s in p.sections]} for p in report.pages],
             "skipped": list(report.skipped),
+            "dialect": report.dialect,
             "warnings": [asdict(w) for w in report.problems],
             "leftovers": [asdict(x) for x in report.leftovers],
         }, ensure_ascii=False))

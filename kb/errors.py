@@ -63,3 +63,5 @@ class StrictModeFailure(KbError):
 
 class UnknownDialect(KbError):
     """`--dialect`/`KB_DIALECT` names no Markdown dialect kb knows."""
+
+    exit_code = 2

@@ -91,10 +91,15 @@ def process_file(file: SourceFile, settings: Settings, known_sha1: str = "") -> 
         sha1 = hashlib.sha1(data + "\0".join(labels).encode("utf-8")).hexdigest()
         if known_sha1 and sha1 == known_sha1:
             return Processed(file, sha1, None, ())
+        from .dialects import get_dialect
         from .sections import build_page
 
         raw = parse_bytes(data, file.rel)
-        page = build_page(raw, category=tuple(labels))
+        dialect = get_dialect(settings.dialect)
+        unpublished = dialect.skip(raw.meta, file.path, file.rel)
+        if unpublished:
+            raise Skip(Problem(file.rel, f"page is {unpublished}", "skipped"))
+        page = build_page(raw, category=tuple(labels), dialect=dialect)
         if category_problems:
             page = replace(page, problems=tuple(category_problems) + page.problems)
     except Skip as skip:
@@ -191,6 +196,13 @@ class Indexer:
         self.lock_timeout = lock_timeout
         self.workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
         self.note = on_note or (lambda _msg: None)
+
+    def parse_settings(self) -> Settings:
+        """The settings pages are parsed with: an "auto" dialect resolved here, when pages are about to be read,
+        so that a search's freshness check never pays for detecting it."""
+        from .dialects import resolve_dialect
+
+        return replace(self.settings, dialect=resolve_dialect(self.content, self.settings.dialect))
 
     def check(self) -> Plan | None:
         """Stat-only freshness check; None means there is no usable index yet (or it needs a rebuild)."""
@@ -297,7 +309,7 @@ class Indexer:
             files = list(discovery.files)
             pages = sections = skipped = 0
             try:
-                for n, proc in enumerate(process_all(files, self.settings, workers=self.workers), 1):
+                for n, proc in enumerate(process_all(files, self.parse_settings(), workers=self.workers), 1):
                     entries[proc.file.rel] = _entry(proc)
                     problems.extend(proc.problems)
                     if proc.page is None:
@@ -333,7 +345,7 @@ class Indexer:
         touched = False
         results: list[Processed] = []
         known = {f.rel: manifest.files[f.rel].sha1 for f in diff.changed}
-        for n, proc in enumerate(process_all(todo, self.settings, workers=self.workers, known=known), 1):
+        for n, proc in enumerate(process_all(todo, self.parse_settings(), workers=self.workers, known=known), 1):
             old = manifest.files.get(proc.file.rel)
             if old is not None and old.sha1 and old.sha1 == proc.sha1:
                 old.size, old.mtime_ns = proc.file.size, proc.file.mtime_ns  # touched, not changed

@@ -26,9 +26,10 @@ class Settings:
 
     include_drafts: bool = False
     max_file_bytes: int = 5 * 1024 * 1024
+    dialect: str = "auto"  # how pages are read (kb.dialects; "auto": detected when parsing): a change rebuilds
 
     def stamp(self) -> str:
-        return f"{format_stamp()};drafts={int(self.include_drafts)};max={self.max_file_bytes}"
+        return f"{format_stamp()};drafts={int(self.include_drafts)};max={self.max_file_bytes};dialect={self.dialect}"
 
 
 def format_stamp() -> str:

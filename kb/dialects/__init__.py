@@ -71,6 +71,12 @@ _SAMPLE = 400  # pages read at most
 _HEAD = 32768  # bytes read per page
 
 
+def _settled(votes: dict[str, int], seen: int) -> bool:
+    """Enough pages read to stop: one dialect has 10 votes and three times any other's."""
+    top = sorted(votes.values(), reverse=True)
+    return seen >= 20 and top[0] >= 10 and top[0] >= 3 * top[1]
+
+
 def _from_pages(root: Path) -> str:
     """Count, over a sample of pages, which dialect's signs they use; `.mdx` files and `_category_` files are
     Docusaurus'. Nothing distinctive: plain GitHub-flavoured Markdown."""
@@ -95,9 +101,9 @@ def _from_pages(root: Path) -> str:
                 if sign.search(text):
                     votes[dialect] += 1
             seen += 1
-            if seen >= _SAMPLE:
+            if seen >= _SAMPLE or _settled(votes, seen):
                 break
-        if seen >= _SAMPLE:
+        if seen >= _SAMPLE or _settled(votes, seen):
             break
     best = max(votes, key=lambda k: votes[k])
     if votes[best] == 0 or votes[best] * 20 < seen:  # fewer than 5% of the pages: not the site's dialect
