@@ -29,12 +29,12 @@ LEFTOVER_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("image syntax", re.compile(r"!\[")),
     ("bold marker", re.compile(r"\*\*|__(?=\w)(?<!\w__)")),
     ("HTML entity", re.compile(r"&(?:[a-zA-Z]{2,8}|#\d{1,6}|#x[0-9a-fA-F]{1,6});")),
-    ("comment", re.compile(r"<!--|-->|\{/\*|\*/\}")),
+    ("comment", re.compile(r"<!--|\{/\*|\*/\}")),
     ("MDX import/export", re.compile(r"^(?:import\s.+\sfrom\s['\"]|export\s+(?:default|const|function))", re.M)),
     ("internal marker", re.compile("[\ue000-\ue002]")),
     ("heading marker", re.compile(r"^#{1,6}[ \t]+[A-Za-z]", re.M)),
     ("MkDocs admonition", re.compile(r"(?:^|\s)(?:!!!|\?\?\?\+?)[ \t]+\w", re.M)),
-    ("MkDocs block or tab", re.compile(r"(?<![:/\w])///(?!/)|(?:^|\s)===\+?[ \t]+\"", re.M)),
+    ("MkDocs block or tab", re.compile(r"^/{3,}(?:[ \t]+\w|$)|(?:^|\s)===\+?[ \t]+\"", re.M)),
     ("attribute list", re.compile(r"\{:?[ \t]*(?:\.[\w-]+|#[\w-]+[ \t]+[.#\w])[^{}\n]*\}|\{:[^{}\n]*\}")),
     ("snippet or include", re.compile(r"--8<--|\{\*[^{}\n]*\*\}")),
     ("icon or emoji shortcode", re.compile(r"(?<![\w:/]):[a-z0-9+_][a-z0-9+_-]*:(?![\w:/])")),
@@ -77,14 +77,19 @@ class CheckReport:
 
 _CODE_SPAN = re.compile(r"(`+)(.+?)\1", re.S)
 _ESCAPED = re.compile(r"&(?:lt|amp|#60|#x3[cC]);\S[^\n]{0,80}")
+_HTML_CODE = re.compile(r"<code>(.*?)</code>", re.S)
+_BACKSLASH = re.compile(r"\\([!-/:-@\[-`{-~])")
 _FENCED = re.compile(r"^\s*(`{3,}|~{3,}).*?^\s*\1", re.S | re.M)
 
 
 def quoted_code(source: str) -> str:
-    """The code spans and blocks of a page's source: markup quoted there is text the reader really sees."""
+    """The code spans and blocks of a page's source, and what it escapes: markup quoted there (`` `[[x]]` ``,
+    `<code>{&#37; raw &#37;}</code>`, `\\[\\[`) is text the reader really sees."""
     parts = [m.group(0) for m in _FENCED.finditer(source)]
     parts += [m.group(2) for m in _CODE_SPAN.finditer(_FENCED.sub("", source))]
     parts += [html.unescape(m.group(0)) for m in _ESCAPED.finditer(source)]
+    parts += [html.unescape(m.group(1)) for m in _HTML_CODE.finditer(source)]
+    parts += [_BACKSLASH.sub(r"\1", line) for line in source.split("\n") if "\\" in line]
     return "\n".join(parts)
 
 
@@ -100,7 +105,7 @@ def page_leftovers(page: Page, source: str = "") -> list[Leftover]:
     seen: set[tuple[str, str, str]] = set()
 
     def add(line: int, anchor: str, where: str, text: str) -> None:
-        for kind, excerpt, found in find_leftovers_at(text, quoted):
+        for kind, excerpt, found in find_leftovers_at(text, quoted, source):
             key = (anchor, kind, excerpt)
             if key not in seen:
                 seen.add(key)
@@ -118,13 +123,15 @@ def page_leftovers(page: Page, source: str = "") -> list[Leftover]:
     return out
 
 
-def find_leftovers_at(text: str, quoted: str = "") -> list[tuple[str, str, str]]:
+def find_leftovers_at(text: str, quoted: str = "", source: str = "") -> list[tuple[str, str, str]]:
     """(kind, excerpt, matched text) for each markup pattern found in `text`, unless the page quotes it as code."""
     found = []
     for kind, pattern in LEFTOVER_PATTERNS:
         for m in pattern.finditer(text):
             if quoted and m.group(0).strip() and m.group(0) in quoted:
                 continue
+            if source and kind != "internal marker" and m.group(0).strip() not in source:
+                continue  # not written in the page: text and code joined up, not syntax let through
             start = max(0, m.start() - 30)
             excerpt = " ".join(text[start: m.end() + 30].split())
             found.append((kind, excerpt, m.group(0).strip()))

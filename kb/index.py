@@ -91,11 +91,11 @@ def process_file(file: SourceFile, settings: Settings, known_sha1: str = "") -> 
         sha1 = hashlib.sha1(data + "\0".join(labels).encode("utf-8")).hexdigest()
         if known_sha1 and sha1 == known_sha1:
             return Processed(file, sha1, None, ())
-        from .dialects import get_dialect
+        from .dialects import dialect_of
         from .sections import build_page
 
         raw = parse_bytes(data, file.rel)
-        dialect = get_dialect(settings.dialect)
+        dialect = dialect_of(settings.dialect, file.path[: len(file.path) - len(file.rel)] or ".")
         unpublished = dialect.skip(raw.meta, file.path, file.rel)
         if unpublished:
             raise Skip(Problem(file.rel, f"page is {unpublished}", "skipped"))

@@ -117,10 +117,12 @@ def inline_text(children: list[Token] | None, dialect: Dialect, sep: str = "") -
     """
     out: list[str] = []
     text = dialect.text
+    tails = False
     for c in children or ():
         t = c.type
         if t == "text":
             out.append(text(c.content) if text else c.content)
+            tails = tails or (text is not None and out[-1].startswith("]["))
         elif t == "code_inline":
             out.append(c.content)
         elif t in ("softbreak", "hardbreak"):
@@ -132,7 +134,26 @@ def inline_text(children: list[Token] | None, dialect: Dialect, sep: str = "") -
                 out.append(" ")
         elif t in ("math_inline", "math_single"):
             out.append(c.content)
+    if tails:
+        _undefined_refs(out)
     return sep.join(out)
+
+
+_REF_TAIL = re.compile(r"\]\[[^\[\]\n]*\]")
+
+
+def _undefined_refs(pieces: list[str]) -> None:
+    """`[`code`][missing]`: a reference link with code in its text and no definition reads as its text."""
+    for j in range(1, len(pieces)):
+        m = _REF_TAIL.match(pieces[j])
+        if m and pieces[j - 1] and j >= 2:
+            for i in range(j - 2, -1, -1):
+                if pieces[i].endswith("["):
+                    pieces[i] = pieces[i][:-1]
+                    pieces[j] = pieces[j][m.end():]
+                    break
+                if "[" in pieces[i] or "]" in pieces[i]:
+                    break
 
 
 def page_chunks(source: str, dialect: Dialect, *, mdx: bool = False) -> list[Chunk]:

@@ -20,7 +20,7 @@ from .jekyll import Jekyll
 from .mkdocs import MkDocs
 from .obsidian import Obsidian
 
-__all__ = ["DIALECTS", "Dialect", "detect_dialect", "get_dialect", "resolve_dialect"]
+__all__ = ["DIALECTS", "Dialect", "detect_dialect", "dialect_of", "get_dialect", "resolve_dialect"]
 
 _CLASSES: dict[str, type[Dialect]] = {c.name: c for c in (Docusaurus, MkDocs, Hugo, Jekyll, Obsidian, GitHub)}
 DIALECTS: tuple[str, ...] = tuple(_CLASSES)
@@ -44,6 +44,18 @@ def resolve_dialect(content_dir: Path, forced: str = "") -> str:
     if forced and forced.strip().lower() not in ("", "auto"):
         return get_dialect(forced).name
     return detect_dialect(content_dir)
+
+
+def dialect_of(name: str, content_dir: str) -> Dialect:
+    """The plugin to parse with: `name`, or for "auto" the folder's detected dialect (detected once per process)."""
+    if name.strip().lower() in ("", "auto"):
+        return get_dialect(_detected(content_dir))
+    return get_dialect(name)
+
+
+@functools.lru_cache(maxsize=16)
+def _detected(content_dir: str) -> str:
+    return detect_dialect(Path(content_dir))
 
 
 def detect_dialect(content_dir: Path) -> str:

@@ -18,6 +18,8 @@ _SHORTCODE = re.compile(r"(?<![\w:/]):[a-z0-9+_][a-z0-9+_-]*:(?![\w:/])")
 _ATTRS = re.compile(r"\{:?[ \t]*(?:[#.][\w-]+|[\w-]+=(?:\"[^\"]*\"|'[^']*'|[^\s{}]+))"
                     r"(?:[ \t]+(?:[#.][\w-]+|[\w-]+=(?:\"[^\"]*\"|'[^']*'|[^\s{}]+)))*[ \t]*\}")
 
+_UNDEFINED_REF = re.compile(r"\[([^\[\]\n]+)\]\[[^\[\]\n]*\]")
+
 
 class Dialect:
     """A plugin over the source (`prepare`), the parser (`configure`), text tokens (`text`) and page metadata."""
@@ -50,6 +52,8 @@ class Dialect:
             text = _SHORTCODE.sub("", text)
         if "{" in text:
             text = _ATTRS.sub("", text)
+        if "][" in text:  # a reference link whose definition is missing: its text, as a reader would take it
+            text = _UNDEFINED_REF.sub(r"\1", text)
         return text
 
     def heading(self, text: str) -> tuple[str, str | None]:

@@ -15,6 +15,8 @@ from .source import blank, code_mask, map_prose
 _SHORTCODE = re.compile(r"\{\{([<%])(?!/\*)[ \t]*/?[ \t]*[\w./-]+(?:[^{}]|\{[^{}]*\})*?(?<!\*/)[>%]\}\}", re.S)
 _CODE_SHORTCODE = re.compile(r"^([ \t]*)\{\{[<%][ \t]*(/?)[ \t]*(code-toggle|highlight|code)\b[^\n]*?[>%]\}\}[ \t]*$")
 _ESCAPED = re.compile(r"\{\{([<%])/\*[ \t]*(.*?)[ \t]*\*/([>%])\}\}", re.S)
+# A shortcode where a link's destination goes (`[x]({{< relref "y" >}})`, `[x]: <{{% eturl y %}}>`): the link stays.
+_DESTINATION = re.compile(r"(\]\(<?|\]:[ \t]*<?)\{\{[<%][^{}\n]*?[>%]\}\}")
 _INDEX_NAMES = ("index.md", "_index.md", "index.markdown", "_index.markdown")
 
 
@@ -32,10 +34,19 @@ class Hugo(Dialect):
     def _shortcodes(body: str) -> str:
         lines = body.split("\n")
         mask = code_mask(lines)
-        for i, line in enumerate(lines):  # shortcodes whose inner text is code become fences
-            if not mask[i] and "{{" in line and (m := _CODE_SHORTCODE.match(line)):
+        opened: tuple[int, str] | None = None
+        for i, line in enumerate(lines):  # paired shortcodes whose inner text is code become fences
+            if mask[i] or "{{" not in line or not (m := _CODE_SHORTCODE.match(line)):
+                continue
+            if m.group(2) and opened is not None and opened[1] == m.group(3):
+                lines[opened[0]] = lines[opened[0]][: len(lines[opened[0]]) - len(lines[opened[0]].lstrip())] + "```"
                 lines[i] = m.group(1) + "```"
-        body = map_prose("\n".join(lines), lambda text: _SHORTCODE.sub(blank, text) if "{{" in text else text)
+                opened = None
+            elif not m.group(2) and not line.rstrip().endswith(("/>}}", "/%}}")):
+                opened = (i, m.group(3))
+        body = "\n".join(lines)
+        body = _DESTINATION.sub(r"\1#", body) if "](" in body or "]:" in body else body
+        body = map_prose(body, lambda text: _SHORTCODE.sub(blank, text) if "{{" in text else text)
         return _ESCAPED.sub(r"{{\1 \2 \3}}", body)
 
     def skip(self, meta: dict[str, Any], path: str, rel: str) -> str:

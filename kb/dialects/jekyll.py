@@ -9,6 +9,10 @@ from .base import Dialect
 from .source import code_mask
 
 _LIQUID = re.compile(r"\{%-?[ \t]*(\w+)(.*?)-?%\}|\{\{.*?\}\}", re.S)
+_DESTINATION = re.compile(r"(\]\(<?|\]:[ \t]*<?)\{\{[^{}\n]*\}\}")
+_EMPHASISED_OUTPUT = re.compile(r"(\*\*|__|\*|_)\{\{[^{}\n]*\}\}\1")
+# A span tag alone on its line: kramdown reads the Markdown inside it, CommonMark would take it for raw HTML.
+_SPAN_LINE = re.compile(r"^[ \t]*</?(?:em|strong|b|i|span|small)>[ \t]*$", re.M)
 _IAL_LINE = re.compile(r"^[ \t]*\{:[^}\n]*\}[ \t]*$", re.M)
 
 
@@ -18,8 +22,12 @@ class Jekyll(Dialect):
     config_files = ("_config.yml", "_config.yaml", "_config.toml")
 
     def prepare(self, body: str) -> str:
+        if "{{" in body:
+            body = _EMPHASISED_OUTPUT.sub("", _DESTINATION.sub(r"\1#", body))
         if "{%" in body or "{{" in body:
             body = liquid(body)
+        if "<" in body:
+            body = _SPAN_LINE.sub("", body)
         if "{:" in body:
             body = _IAL_LINE.sub("", body)
         return super().prepare(body)

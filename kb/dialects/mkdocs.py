@@ -1,5 +1,5 @@
 """MkDocs with Material and pymdownx: admonitions, `///` blocks, content tabs, attribute lists, snippets, icons,
-abbreviations and mkdocstrings; Python-Markdown toc ids."""
+abbreviations, mkdocstrings and mkdocs-macros (Jinja); Python-Markdown toc ids."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 from ..markup import ADMONITION_END
 from ..slugs import TocSlugger
 from .base import Dialect
+from .jekyll import liquid
 from .source import code_mask, indented_blocks, start_marker
 
 _ADMONITION = re.compile(r"^([ \t]*)(?:!!!|\?\?\?\+?)[ \t]+[^\"\n]*?(?:\"([^\"]*)\")?[ \t]*$")
@@ -36,6 +37,8 @@ class MkDocs(Dialect):
     config_files = ("mkdocs.yml", "mkdocs.yaml")
 
     def prepare(self, body: str) -> str:
+        if "{%" in body:  # the mkdocs-macros plugin runs Jinja over the page first, as Jekyll runs Liquid
+            body = liquid(body)
         lines = body.split("\n")
         mask = code_mask(lines)
         out: list[str] = []

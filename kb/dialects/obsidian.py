@@ -13,21 +13,25 @@ from .base import Dialect, stem_path
 from .source import blank, map_prose
 
 _COMMENT = re.compile(r"%%.*?%%", re.S)
-_WIKILINK = re.compile(r"(!?)\[\[([^\[\]|#^\n]*)((?:#\^?|\^)[^\[\]|\n]*)?(?:\\?\|([^\[\]\n]*))?\]\]")
+_WIKILINK = re.compile(r"(?P<code>(?<!`)(?P<ticks>`+)(?!`).+?(?<!`)(?P=ticks)(?!`))|(?P<embed>!?)\[\["
+                       r"(?P<target>[^\[\]|#^\n]*)(?P<sub>(?:#\^?|\^)(?:[^\[\]|\n]|\n(?!\n))*)?"
+                       r"(?:\\?\|(?P<alias>(?:[^\[\]\n]|\n(?!\n))*))?\]\]")
 _TAG = re.compile(r"(?:(?<=\s)|^)#([\w/-]*[^\W\d][\w/-]*)")
 _HIGHLIGHT = re.compile(r"==(?=\S)(.+?)(?<=\S)==")
 
 
 def _display(m: re.Match[str]) -> str:
-    embed, target, sub, alias = m.group(1), m.group(2).strip(), (m.group(3) or ""), m.group(4)
+    if m.group("code"):
+        return m.group(0)  # a code span shows its wikilink as written
+    embed, target, sub, alias = m.group("embed"), m.group("target").strip(), m.group("sub") or "", m.group("alias")
     if alias is not None and alias.strip() and not (embed and re.fullmatch(r"\d+(?:x\d+)?", alias.strip())):
-        return alias.strip()
+        return " ".join(alias.split())
     name = PurePosixPath(target).name if target else ""
     if embed and "." in name and not name.lower().endswith(".md"):
         return name  # an embedded file (image, PDF): its name
     if name.lower().endswith(".md"):
         name = name[:-3]
-    heading = sub.lstrip("#^").strip()
+    heading = " ".join(sub.lstrip("#^").split())
     if sub.startswith("#^") or sub.startswith("^"):
         return name
     return f"{name} > {heading}" if name and heading else (name or heading)
@@ -47,7 +51,7 @@ class Obsidian(Dialect):
         if "%%" in body:
             body = map_prose(body, lambda text: _COMMENT.sub(blank, text) if "%%" in text else text)
         if "[[" in body:
-            body = map_prose(body, _prose)
+            body = map_prose(body, _prose, spans=False)  # _WIKILINK itself steps over code spans
         return super().prepare(body)
 
     def clean_text(self, text: str) -> str:

@@ -34,8 +34,9 @@ def code_mask(lines: list[str]) -> list[bool]:
     return mask
 
 
-def map_prose(text: str, change: Callable[[str], str]) -> str:
-    """Apply `change` to each run of lines outside fenced code (and outside inline code spans); code is kept."""
+def map_prose(text: str, change: Callable[[str], str], *, spans: bool = True) -> str:
+    """Apply `change` to each run of lines outside fenced code (and outside inline code spans unless `spans` is
+    false); code is kept."""
     lines = text.split("\n")
     mask = code_mask(lines)
     out: list[str] = []
@@ -43,7 +44,7 @@ def map_prose(text: str, change: Callable[[str], str]) -> str:
 
     def flush() -> None:
         if run:
-            out.append(_outside_spans("\n".join(run), change))
+            out.append(_outside_spans("\n".join(run), change) if spans else change("\n".join(run)))
             run.clear()
 
     for line, is_code in zip(lines, mask):
