@@ -190,6 +190,8 @@ def page_chunks(source: str, dialect: Dialect, *, mdx: bool = False) -> list[Chu
             raw = inline_text(inline.children, dialect) if inline is not None else ""
             heading, custom = dialect.heading(_norm(raw.replace(ADMONITION_START, "").replace(ADMONITION_END, "")
                                                     .replace(ADMONITION_CLOSE, "")))
+            if custom is None and dialect.text is not None and inline is not None and "{" in inline.content:
+                custom = dialect.heading(inline.content.strip())[1]  # the text filter already dropped `{#id}`
             if tok.level == 0:
                 line = tok.map[0] if tok.map else 0
                 chunks.append(Chunk(int(tok.tag[1]), heading, custom, line))

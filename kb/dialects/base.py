@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..markup import clean_source
 from ..slugs import Slugger, split_attr_list
+from .source import code_mask
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
@@ -35,6 +36,8 @@ class Dialect:
 
     def prepare(self, body: str) -> str:
         """The page's source rewritten into CommonMark plus admonition markers, line count unchanged."""
+        if self.footnotes and "[^" in body:
+            body = refs_before_footnotes(body)
         return clean_source(body)
 
     def configure(self, md: MarkdownIt) -> None:
@@ -78,6 +81,31 @@ class Dialect:
     def skip(self, meta: dict[str, Any], path: str, rel: str) -> str:
         """Why a page is not published by the site ("" when it is)."""
         return ""
+
+
+_FOOTNOTE_DEF = re.compile(r"^ {0,3}\[\^[^\]]+\]:")
+_REF_DEF = re.compile(r"^ {0,3}\[[^\]^][^\]]*\]:[ \t]*\S")
+
+
+def refs_before_footnotes(body: str) -> str:
+    """Move link-reference definitions written right under a footnote definition above it: otherwise they are a
+    lazy continuation of the footnote's text, and every link using them breaks (GitHub and Hugo keep them apart)."""
+    lines = body.split("\n")
+    mask = code_mask(lines)
+    i, n = 0, len(lines)
+    while i < n:
+        if mask[i] or not _FOOTNOTE_DEF.match(lines[i]):
+            i += 1
+            continue
+        j = i
+        while j < n and lines[j].strip() and not mask[j]:
+            j += 1
+        run = lines[i:j]
+        refs = [line for line in run if _REF_DEF.match(line)]
+        if refs:
+            lines[i:j] = refs + [line for line in run if not _REF_DEF.match(line)]
+        i = j
+    return "\n".join(lines)
 
 
 def stem_path(rel: str) -> str:

@@ -42,16 +42,20 @@ class MkDocs(Dialect):
         lines = body.split("\n")
         mask = code_mask(lines)
         out: list[str] = []
-        options = snippet_block = False
+        options = ""  # "block": YAML options under `/// type`; "api": the indented options of `::: module`
+        snippet_block = False
         for line, is_code in zip(lines, mask):
-            if is_code:
-                options = False
-                out.append(line)
-                continue
-            if options and _BLOCK_OPTION.match(line):  # YAML options under `/// type` or `::: module`
+            if options == "api" and (not line.strip() or line.startswith(("    ", "\t"))):
                 out.append("")
                 continue
-            options = False
+            if is_code:
+                options = ""
+                out.append(line)
+                continue
+            if options == "block" and _BLOCK_OPTION.match(line):
+                out.append("")
+                continue
+            options = ""
             if line.strip() in ("--8<--", ";--8<--"):  # a block of snippet file names opens or closes
                 snippet_block = not snippet_block
                 out.append("")
@@ -65,14 +69,14 @@ class MkDocs(Dialect):
                     out.append(m.group(1) + ADMONITION_END)
                 else:
                     out.append(start_marker(m.group(1), "" if kind == "html" else (title or "").strip("\"'")))
-                    options = True
+                    options = "block"
                 continue
             if _INCLUDE.match(line) or _ABBR.match(line):
                 out.append("")
                 continue
             if ":::" in line and (m := _MKDOCSTRINGS.match(line)):
                 out.append(m.group(1) + m.group(2))
-                options = True
+                options = "api"
                 continue
             out.append(line)
         return super().prepare("\n".join(indented_blocks(out, _opener)))
