@@ -13,6 +13,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 from .discover import discover
 from .index import process_file
@@ -121,6 +122,16 @@ def page_leftovers(page: Page, source: str = "") -> list[Leftover]:
         for crumb in p.breadcrumb:
             add(p.line, p.anchor, "breadcrumb", crumb)
     return out
+
+
+def markup_sections(pages: Iterable[tuple[Page, str]]) -> tuple[int, int]:
+    """(sections whose text, heading or breadcrumb shows markup, all sections) over (page, its source) pairs: the
+    figure benchmarks/markup_scan.py prints per corpus."""
+    flagged = total = 0
+    for page, source in pages:
+        total += len(page.sections)
+        flagged += len({x.anchor for x in page_leftovers(page, source)})
+    return flagged, total
 
 
 def find_leftovers_at(text: str, quoted: str = "", source: str = "") -> list[tuple[str, str, str]]:
