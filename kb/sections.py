@@ -34,7 +34,6 @@ CODE_MAX = 20_000  # code indexed per passage; beyond this a code block is noise
 
 _BR = re.compile(r"<br\b", re.I)
 _ALERT = re.compile(r"\[!([A-Za-z][\w-]*)\]([+-]?)[ \t]*([^\n]*)")
-_WS = re.compile(r"[ \t\r\f\v\u00a0]+")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
 _BLOCK_CONTAINERS = frozenset({"div", "blockquote", "li", "details", "section", "article", "aside", "body",
                                "dl", "dd", "figure", "main", "header", "footer", "nav", "center", "[document]"})
@@ -88,13 +87,19 @@ def _parser(dialect: Dialect, *, mdx: bool) -> MarkdownIt:
         md = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"]).use(deflist_plugin)
         if mdx:  # MDX has no indented code blocks: text indented inside <TabItem> is prose
             md.disable("code")
+        # kb reads link text, never URLs: skip percent-encoding and punycoding every destination.
+        md.normalizeLink = _same  # type: ignore[method-assign]
         dialect.configure(md)
         cache[key] = md
     return md
 
 
+def _same(url: str) -> str:
+    return url
+
+
 def _norm(text: str) -> str:
-    return " ".join(_WS.sub(" ", text).split())
+    return " ".join(text.split())  # str.split() already splits at every Unicode space, no-break space included
 
 
 def _alt(children: list[Token] | None) -> str:
