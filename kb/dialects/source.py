@@ -9,29 +9,10 @@ from __future__ import annotations
 import re
 from typing import Callable
 
-from ..markup import ADMONITION_CLOSE, ADMONITION_END, ADMONITION_START
+from ..markup import ADMONITION_CLOSE, ADMONITION_END, ADMONITION_START, code_mask
 
-_FENCE = re.compile(r"^[ \t>]*(`{3,}|~{3,})(.*)$")
+__all__ = ["blank", "code_mask", "indented_blocks", "map_prose", "start_marker"]
 _CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`).+?(?<!`)\1(?!`)")
-
-
-def code_mask(lines: list[str]) -> list[bool]:
-    """For each line, whether it belongs to a fenced code block (fence lines included)."""
-    mask: list[bool] = []
-    fence: str | None = None
-    for line in lines:
-        m = _FENCE.match(line) if ("`" in line or "~" in line) else None
-        if fence is not None:
-            mask.append(True)
-            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) and not m.group(2).strip():
-                fence = None
-            continue
-        if m and not (m.group(1)[0] == "`" and "`" in m.group(2)):
-            fence = m.group(1)
-            mask.append(True)
-            continue
-        mask.append(False)
-    return mask
 
 
 def map_prose(text: str, change: Callable[[str], str], *, spans: bool = True) -> str:
