@@ -68,8 +68,8 @@ def table(rows: list[dict[str, object]]) -> str:
     for r in rows:
         pct = 100 * int(r["flagged"]) / max(int(r["sections"]), 1)  # type: ignore[call-overload]
         if "flagged_as_docusaurus" in r:
-            old = int(r["flagged_as_docusaurus"])  # type: ignore[call-overload]
-            before = f"{old} of {r['sections_as_docusaurus']} ({100 * old / max(int(r['sections_as_docusaurus']), 1):.1f}%)"  # type: ignore[call-overload]
+            old, of = int(r["flagged_as_docusaurus"]), int(r["sections_as_docusaurus"])  # type: ignore[call-overload]
+            before = f"{old} of {of} ({100 * old / max(of, 1):.1f}%)"
         else:
             before = "(same)"
         out.append(f"| {r['corpus']} | {r['dialect']} | {r['pages']} ({r['skipped']}) | {r['sections']} | "

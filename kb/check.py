@@ -11,9 +11,9 @@ import html
 import re
 import sys
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from .discover import discover
 from .index import process_file

@@ -59,7 +59,7 @@ def clean_source(text: str) -> str:
     out: list[str] = []
     in_export = 0
     lines = text.split("\n")
-    for line, is_code in zip(lines, code_mask(lines)):
+    for line, is_code in zip(lines, code_mask(lines), strict=True):
         if is_code:
             out.append(line)
             continue

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Callable
+from collections.abc import Callable
 
 _CUSTOM_ID = re.compile(r"\s*\{#([^}\s]+)\}\s*$")
 # An attribute list closing a heading: `{ #id .class key=value }` (MkDocs attr_list, Hugo, kramdown `{: #id}`).

@@ -29,7 +29,7 @@ _CONFIG_ORDER = ("docusaurus", "mkdocs", "hugo", "obsidian", "jekyll")
 _PARENTS = 3  # the content folder is often `docs/` or `content/en/` inside the site
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def get_dialect(name: str) -> Dialect:
     """The plugin for a dialect name; raises UnknownDialect naming the choices for an unknown one."""
     key = _ALIASES.get(name.strip().lower(), name.strip().lower())
@@ -76,7 +76,8 @@ _SIGNS: dict[str, re.Pattern[str]] = {
     "docusaurus": re.compile(r"^:::[a-z]|^import \w.* from ['\"]|^<Tabs\b|^sidebar_(?:position|label):", re.M),
     "mkdocs": re.compile(r"^\s*(?:!!!|\?\?\?\+?) \w|^=== \"|^/// \w|\{ ?#[\w-]+ ?\}$|^\{\*.*\*\}$|^-{2}8<-{2}", re.M),
     "hugo": re.compile(r"\{\{[<%]|^\+\+\+$", re.M),
-    "jekyll": re.compile(r"\{%-? ?(?:raw|include|link|highlight|if|for|assign|capture)\b|\{\{-? ?(?:site|page|include)\."),
+    "jekyll": re.compile(r"\{%-? ?(?:raw|include|link|highlight|if|for|assign|capture)\b"
+                         r"|\{\{-? ?(?:site|page|include)\."),
     "obsidian": re.compile(r"(?<!\[)\[\[[^\[\]\n]+\]\](?!\])|^%%|%%$|^> \[![a-z]+\][+-]?", re.M),
 }
 _SAMPLE = 400  # pages read at most

@@ -44,7 +44,7 @@ class MkDocs(Dialect):
         out: list[str] = []
         options = ""  # "block": YAML options under `/// type`; "api": the indented options of `::: module`
         snippet_block = False
-        for line, is_code in zip(lines, mask):
+        for line, is_code in zip(lines, mask, strict=True):
             if options == "api" and (not line.strip() or line.startswith(("    ", "\t"))):
                 out.append("")
                 continue

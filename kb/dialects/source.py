@@ -7,7 +7,7 @@ Every rewrite keeps the number of lines, so a section still reports the source l
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from ..markup import ADMONITION_CLOSE, ADMONITION_END, ADMONITION_START, code_mask
 
@@ -28,7 +28,7 @@ def map_prose(text: str, change: Callable[[str], str], *, spans: bool = True) ->
             out.append(_outside_spans("\n".join(run), change) if spans else change("\n".join(run)))
             run.clear()
 
-    for line, is_code in zip(lines, mask):
+    for line, is_code in zip(lines, mask, strict=True):
         if is_code:
             flush()
             out.append(line)
