@@ -9,7 +9,7 @@ from .base import Dialect
 from .source import code_mask
 
 _LIQUID = re.compile(r"\{%-?[ \t]*(\w+)(.*?)-?%\}|\{\{.*?\}\}", re.S)
-_DESTINATION = re.compile(r"(\]\(<?|\]:[ \t]*<?)\{\{[^{}\n]*\}\}")
+_DESTINATION = re.compile(r"(\]\(<?|\]:[ \t]*<?)(?:\{\{[^{}\n]*\}\}|\{%[^{}\n]*%\})")
 _EMPHASISED_OUTPUT = re.compile(r"(\*\*|__|\*|_)\{\{[^{}\n]*\}\}\1")
 # A span tag alone on its line: kramdown reads the Markdown inside it, CommonMark would take it for raw HTML.
 _SPAN_LINE = re.compile(r"^[ \t]*</?(?:em|strong|b|i|span|small)>[ \t]*$", re.M)
@@ -22,7 +22,7 @@ class Jekyll(Dialect):
     config_files = ("_config.yml", "_config.yaml", "_config.toml")
 
     def prepare(self, body: str) -> str:
-        if "{{" in body:
+        if "{{" in body or "{%" in body:
             body = _EMPHASISED_OUTPUT.sub("", _DESTINATION.sub(r"\1#", body))
         if "{%" in body or "{{" in body:
             body = liquid(body)

@@ -17,6 +17,7 @@ _WIKILINK = re.compile(r"(?P<code>(?<!`)(?P<ticks>`+)(?!`).+?(?<!`)(?P=ticks)(?!
                        r"(?P<target>[^\[\]|#^\n]*)(?P<sub>(?:#\^?|\^)(?:[^\[\]|\n]|\n(?!\n))*)?"
                        r"(?:\\?\|(?P<alias>(?:[^\[\]\n]|\n(?!\n))*))?\]\]")
 _TAG = re.compile(r"(?:(?<=\s)|^)#([\w/-]*[^\W\d][\w/-]*)")
+_BLOCK_ID = re.compile(r"(?:^|[ \t])\^[A-Za-z0-9-]+[ \t]*$")  # `text ^block-id`: a link target Obsidian hides
 _HIGHLIGHT = re.compile(r"==(?=\S)(.+?)(?<=\S)==")
 
 
@@ -58,6 +59,8 @@ class Obsidian(Dialect):
         text = super().clean_text(text)
         if "==" in text:
             text = _HIGHLIGHT.sub(r"\1", text)
+        if "^" in text:
+            text = _BLOCK_ID.sub("", text)
         return text
 
     def slugger(self) -> Any:
