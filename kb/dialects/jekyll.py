@@ -13,6 +13,8 @@ _DESTINATION = re.compile(r"(\]\(<?|\]:[ \t]*<?)(?:\{\{[^{}\n]*\}\}|\{%[^{}\n]*%
 _EMPHASISED_OUTPUT = re.compile(r"(\*\*|__|\*|_)\{\{[^{}\n]*\}\}\1")
 # A span tag alone on its line: kramdown reads the Markdown inside it, CommonMark would take it for raw HTML.
 _SPAN_LINE = re.compile(r"^[ \t]*</?(?:em|strong|b|i|span|small)>[ \t]*$", re.M)
+# kramdown's `* TOC` + `{:toc}`: the list item is replaced by the table of contents, not shown as "TOC".
+_TOC = re.compile(r"^[ \t]*(?:[-*+]|1\.)[ \t]+[^\n]*(?=\n[ \t]*\{:[ \t]*\.?toc[ \t]*\})", re.M)
 _IAL_LINE = re.compile(r"^[ \t]*\{:[^}\n]*\}[ \t]*$", re.M)
 
 
@@ -29,7 +31,7 @@ class Jekyll(Dialect):
         if "<" in body:
             body = _SPAN_LINE.sub("", body)
         if "{:" in body:
-            body = _IAL_LINE.sub("", body)
+            body = _IAL_LINE.sub("", _TOC.sub("", body))
         return super().prepare(body)
 
 
@@ -52,10 +54,10 @@ def liquid(body: str) -> str:
         elif tag == "raw":
             raw = True
             out.append(newlines)
-        elif tag == "comment":
+        elif tag in ("comment", "capture"):  # a capture's body is assigned to a variable, not shown there
             comment = True
             out.append(newlines)
-        elif tag == "endcomment":
+        elif tag in ("endcomment", "endcapture"):
             comment = False
             out.append(newlines)
         elif tag == "highlight":
