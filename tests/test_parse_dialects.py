@@ -123,10 +123,11 @@ def test_forced_dialect_and_unknown_one(tmp_path: Path) -> None:
 
 
 def test_check_reports_leftovers_per_kind_and_file(tmp_path: Path) -> None:
-    (tmp_path / "a.md").write_text("# A\n\nSome {{ unknown }} thing.\n\nAnd [[wiki]] too.\n")
+    (tmp_path / "a.md").write_text("# A\n\nSome {{ unknown }} thing.\n\nAnd ::: odd too.\n")
     result = CliRunner().invoke(cli, ["--dialect", "github", "check", "-q", str(tmp_path)])
     assert result.exit_code == 1
     assert "leftovers by kind: " in result.stdout and "template shortcode or tag" in result.stdout
+    assert "admonition fence 1" in result.stdout
     assert "a.md: " in result.stdout and "(lines 3, 5)" in result.stdout
 
 
