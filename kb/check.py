@@ -137,12 +137,15 @@ def markup_sections(pages: Iterable[tuple[Page, str]]) -> tuple[int, int]:
 def find_leftovers_at(text: str, quoted: str = "", source: str = "") -> list[tuple[str, str, str]]:
     """(kind, excerpt, matched text) for each markup pattern found in `text`, unless the page quotes it as code."""
     found = []
+    shown: dict[str, bool] = {}  # matched text -> whether the page shows it as text (quoted, or not in the source)
     for kind, pattern in LEFTOVER_PATTERNS:
         for m in pattern.finditer(text):
-            if quoted and m.group(0).strip() and m.group(0) in quoted:
-                continue
-            if source and kind != "internal marker" and m.group(0).strip() not in source:
-                continue  # not written in the page: text and code joined up, not syntax let through
+            got = m.group(0)
+            if got not in shown:
+                shown[got] = bool(quoted and got.strip() and got in quoted) or bool(
+                    source and got.strip() not in source)
+            if shown[got] and kind != "internal marker":
+                continue  # quoted as code, or not written in the page (text and code joined up)
             start = max(0, m.start() - 30)
             excerpt = " ".join(text[start: m.end() + 30].split())
             found.append((kind, excerpt, m.group(0).strip()))

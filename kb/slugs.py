@@ -92,11 +92,14 @@ class TocSlugger:
 
     def __init__(self) -> None:
         self._seen: set[str] = set()
+        self._last: dict[str, str] = {}  # base -> the last id it was given: the ids before it are all taken
 
     def slug(self, text: str, custom: str | None = None) -> str:
-        slug = custom if custom else toc_slugify(text)
+        base = custom if custom else toc_slugify(text)
+        slug = self._last.get(base, base)
         while slug in self._seen or not slug:
             m = _IDCOUNT.match(slug)
             slug = f"{m.group(1)}_{int(m.group(2)) + 1}" if m else f"{slug}_1"
         self._seen.add(slug)
+        self._last[base] = slug
         return slug

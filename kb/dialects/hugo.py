@@ -12,7 +12,8 @@ from .base import Dialect
 from .source import blank, code_mask, map_prose
 
 # A whole shortcode tag, arguments and all (they may span lines); `{{</* x */>}}` is Hugo's escape for showing one.
-_SHORTCODE = re.compile(r"\{\{([<%])(?!/\*)[ \t]*/?[ \t]*[\w./-]+(?:[^{}]|\{[^{}]*\})*?(?<!\*/)[>%]\}\}", re.S)
+_SHORTCODE = re.compile(r"\{\{([<%])(?!/\*)[ \t]*/?[ \t]*[\w./-]+(?:[^{}]|\{[^{}]{0,200}\}){0,2000}?(?<!\*/)[>%]\}\}",
+                        re.S)
 _CODE_SHORTCODE = re.compile(r"^([ \t]*)\{\{[<%][ \t]*(/?)[ \t]*(code-toggle|highlight|code)\b[^\n]*?[>%]\}\}[ \t]*$")
 _ESCAPED = re.compile(r"\{\{([<%])/\*[ \t]*(.*?)[ \t]*\*/([>%])\}\}", re.S)
 # A shortcode where a link's destination goes (`[x]({{< relref "y" >}})`, `[x]: <{{% eturl y %}}>`): the link stays.

@@ -8,7 +8,8 @@ import re
 from .base import Dialect
 from .source import code_mask
 
-_LIQUID = re.compile(r"\{%-?[ \t]*(\w+)(.*?)-?%\}|\{\{.*?\}\}", re.S)
+# Tags are bounded in length: an unclosed `{%` must not make every later one scan to the end of the page.
+_LIQUID = re.compile(r"\{%-?[ \t]*(\w+)(.{0,500}?)-?%\}|\{\{.{0,500}?\}\}", re.S)
 _DESTINATION = re.compile(r"(\]\(<?|\]:[ \t]*<?)(?:\{\{[^{}\n]*\}\}|\{%[^{}\n]*%\})")
 _EMPHASISED_OUTPUT = re.compile(r"(\*\*|__|\*|_)\{\{[^{}\n]*\}\}\1")
 # A span tag alone on its line: kramdown reads the Markdown inside it, CommonMark would take it for raw HTML.

@@ -20,12 +20,13 @@ _INCLUDE = re.compile(r"^[ \t]*\{\*.*\*\}[ \t]*$")  # FastAPI's `{* ../../docs_s
 _SNIPPET = re.compile(r"^[ \t]*(?:;?-{2,}8<-{2,})")
 _ABBR = re.compile(r"^\*\[[^\]]+\]:")
 _MKDOCSTRINGS = re.compile(r"^([ \t]*):::[ \t]+([\w.:-]+)[ \t]*$")
+_LONGEST = 1000  # an opening line longer than this is prose (and no regex scans it)
 _KEYS = re.compile(r"\+\+([\w+-]+?)\+\+")
 _MARK = re.compile(r"(==|\^\^)(?=\S)(.+?)(?<=\S)\1")
 
 
 def _opener(line: str) -> tuple[str, str] | None:
-    if "!!!" not in line and "???" not in line and "===" not in line:
+    if ("!!!" not in line and "???" not in line and "===" not in line) or len(line) > _LONGEST:
         return None
     m = _ADMONITION.match(line) or _TAB.match(line)
     return (m.group(1), m.group(2) or "") if m else None
@@ -63,7 +64,7 @@ class MkDocs(Dialect):
             if snippet_block or _SNIPPET.match(line):
                 out.append("")
                 continue
-            if "///" in line and (m := _BLOCK.match(line)):
+            if "///" in line and len(line) <= _LONGEST and (m := _BLOCK.match(line)):
                 kind, title = m.group(2), m.group(3)
                 if kind is None:
                     out.append(m.group(1) + ADMONITION_END)
