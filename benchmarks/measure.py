@@ -12,7 +12,8 @@ Usage::
 
     python benchmarks/measure.py OUT.json -- COMMAND [ARGS...]
 
-The command's stdout/stderr pass through; OUT.json gets {"wall", "maxrss_kb", "peak_tree_pss_kb", "rc"}.
+The command's stdout/stderr pass through; OUT.json gets {"wall", "cpu" (user + system seconds of the tree), "maxrss_kb", "peak_tree_pss_kb",
+"rc"}.
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ def main(argv: list[str]) -> int:
             pass
     wall = time.perf_counter() - start
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    Path(out_file).write_text(json.dumps({"wall": wall, "maxrss_kb": usage.ru_maxrss, "peak_tree_pss_kb": peak,
+    Path(out_file).write_text(json.dumps({"wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
+                                          "maxrss_kb": usage.ru_maxrss, "peak_tree_pss_kb": peak,
                                           "rc": proc.returncode}))
     return 0
 

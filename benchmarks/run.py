@@ -65,6 +65,7 @@ class Run:
     stdout: str
     stderr: str
     tree_mb: float = 0.0
+    cpu: float = 0.0
 
     def json(self) -> dict[str, Any]:
         """The last JSON object printed on stdout (kb may print other lines first)."""
@@ -92,7 +93,8 @@ def run_measured(cmd: Sequence[str], env: dict[str, str]) -> Run:
             got = json.loads(Path(stats.name).read_text(encoding="utf-8"))
         except ValueError:
             return Run(0.0, 0.0, proc.returncode or 99, stdout, stderr + "\nmeasure.py wrote no figures")
-        return Run(got["wall"], got["maxrss_kb"] / 1024, got["rc"], stdout, stderr, got["peak_tree_pss_kb"] / 1024)
+        return Run(got["wall"], got["maxrss_kb"] / 1024, got["rc"], stdout, stderr, got["peak_tree_pss_kb"] / 1024,
+                   got.get("cpu", 0.0))
 
 
 def engine_cmd(engine: str, site: Path, index: Path) -> list[str]:
@@ -130,8 +132,16 @@ def compile_kb(env: dict[str, str]) -> None:
 
 def median_wall(cmds: Sequence[Sequence[str]], env: dict[str, str], ok_codes: tuple[int, ...] = (0,)) -> tuple[float, int]:
     """Median wall time over ``cmds`` and how many of them failed."""
+    wall, _cpu, failed = median_wall_cpu(cmds, env, ok_codes)
+    return wall, failed
+
+
+def median_wall_cpu(cmds: Sequence[Sequence[str]], env: dict[str, str], ok_codes: tuple[int, ...] = (0,)
+                    ) -> tuple[float, float, int]:
+    """Median wall time and median CPU time (user + system, load-independent) over ``cmds``, and failures."""
     runs = [run_measured(c, env) for c in cmds]
-    return statistics.median(r.wall for r in runs), sum(r.rc not in ok_codes for r in runs)
+    return (statistics.median(r.wall for r in runs), statistics.median(r.cpu for r in runs),
+            sum(r.rc not in ok_codes for r in runs))
 
 
 # --------------------------------------------------------------------------
@@ -200,6 +210,7 @@ class EngineResult:
     add10_s: float | None = None
     del10_s: float | None = None
     cold_search_s: float | None = None
+    cold_search_cpu_s: float | None = None
     warm_p50_ms: float | None = None
     warm_p95_ms: float | None = None
     warm_p99_ms: float | None = None
@@ -315,9 +326,10 @@ def cold_search(engine: str, site: Path, index: Path, env: dict[str, str], queri
                 res: EngineResult) -> None:
     """Median wall time of ``search Q --json`` as fresh processes, one per query."""
     cmds = [engine_cmd(engine, site, index) + ["search", q, "--json"] for q in queries]
-    res.cold_search_s, failed = median_wall(cmds, env, ok_codes=(0, 1))  # kb exits 1 for "no hits", like grep
+    # kb exits 1 for "no hits", like grep
+    res.cold_search_s, res.cold_search_cpu_s, failed = median_wall_cpu(cmds, env, ok_codes=(0, 1))
     if failed == len(cmds):
-        res.cold_search_s = None
+        res.cold_search_s = res.cold_search_cpu_s = None
     if failed:
         res.errors.append(f"{failed} of {len(cmds)} cold searches failed")
 
@@ -347,14 +359,17 @@ def warm_search(engine: str, site: Path, index: Path, env: dict[str, str], qfile
 
 
 def import_baselines(env: dict[str, str], repeats: int) -> dict[str, float]:
-    """Median start-up cost of the imports each engine cannot avoid."""
+    """Median start-up cost (wall, and CPU as `cpu:NAME`) of the imports each engine cannot avoid."""
     snippets = {
         "kb": "import whoosh.index, whoosh.qparser, whoosh.highlight",
         "whoosh": "import whoosh.index",
         "fts5": "import sqlite3",
         "python": "pass",
     }
-    return {k: median_wall([[sys.executable, "-c", s]] * repeats, env)[0] for k, s in snippets.items()}
+    out: dict[str, float] = {}
+    for k, s in snippets.items():
+        out[k], out[f"cpu:{k}"], _failed = median_wall_cpu([[sys.executable, "-c", s]] * repeats, env)
+    return out
 
 
 def machine() -> dict[str, str]:
@@ -423,6 +438,7 @@ ROWS: tuple[tuple[str, str, str, int], ...] = (
     ("Reindex after adding 10 pages", "add10_s", "s", 2),
     ("Reindex after deleting 10 pages", "del10_s", "s", 2),
     ("Cold `search` (fresh process, median)", "cold_search_s", "s", 3),
+    ("Cold `search` CPU time (user + system, median; load-independent)", "cold_search_cpu_s", "s", 3),
     ("Warm API `search()` p50", "warm_p50_ms", "ms", 1),
     ("Warm API `search()` p95", "warm_p95_ms", "ms", 1),
     ("Warm API `search()` p99", "warm_p99_ms", "ms", 1),
@@ -476,7 +492,9 @@ def render(info: dict[str, str], kb_rev: str, base: dict[str, float], sizes: Seq
         f"- Start-up baselines (median of {repeats} fresh processes): `python -c pass` {base['python']:.3f} s; "
         f"`import whoosh.index, whoosh.qparser, whoosh.highlight` {base['kb']:.3f} s; "
         f"`import whoosh.index` {base['whoosh']:.3f} s; "
-        f"`import sqlite3` {base['fts5']:.3f} s",
+        f"`import sqlite3` {base['fts5']:.3f} s. In CPU time (user + system, which the machine's load inflates far less "
+        f"than wall time): `python -c pass` {base['cpu:python']:.3f} s; `import whoosh.index, whoosh.qparser, "
+        f"whoosh.highlight` {base['cpu:kb']:.3f} s; `import whoosh.index` {base['cpu:whoosh']:.3f} s",
         f"- Sites are generated by `benchmarks/gensite.py` (seeded); queries: {n_queries} "
         "(1–3 words, \"phrases\", `prefix*`, one-edit typos) from the site's own text.",
         f"- Reindex and cold-search (median of {repeats} queries) figures are fresh CLI processes (interpreter start and imports included); "
