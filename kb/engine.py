@@ -202,12 +202,7 @@ class Engine:
         scores = self.slot_scores(refs)
         got = self._tops.get(key)
         if got is None or (len(got) < k and len(got) < len(scores)):
-            if len(scores) <= k:
-                got = sorted([(-s, d) for d, s in scores.items()])
-            else:  # the k-th best value first (floats only: no tuple per document), then the few at or above it
-                least = heapq.nlargest(k, scores.values())[-1]
-                got = sorted([(-s, d) for d, s in scores.items() if s >= least])[:k]
-            self._tops[key] = got
+            got = self._tops[key] = heapq.nsmallest(k, [(-s, d) for d, s in scores.items()])
         return got
 
     def score_docs(self, docs: Iterable[int], field: str, term: str, boost: float) -> dict[int, float]:
