@@ -342,8 +342,7 @@ def _group_scores(engine: Engine, g: GroupPlan) -> dict[int, float]:
     return scores
 
 
-def _pool(engine: Engine, plans: list[GroupPlan], size: int, *, prune: bool = True
-          ) -> tuple[int, list[tuple[int, float]]]:
+def _pool(engine: Engine, plans: list[GroupPlan], size: int) -> tuple[int, list[tuple[int, float]]]:
     """How many documents match any clause, and the `size` best of them by BM25F sum as (doc, score), best first
     (ties: lower document number first).
 
@@ -353,7 +352,7 @@ def _pool(engine: Engine, plans: list[GroupPlan], size: int, *, prune: bool = Tr
     only for those at or above it. Same documents and scores as the exhaustive sum below, which serves every other
     query shape.
     """
-    slots = _simple_slots(plans) if prune else None
+    slots = _simple_slots(plans)
     if slots is not None:
         return _pool_pruned(engine, slots, size)
     scores: dict[int, float] = {}
