@@ -10,7 +10,6 @@ ranking is unchanged; docs/ranking.md explains the ranking itself.
 
 from __future__ import annotations
 
-import heapq
 from itertools import accumulate
 from math import log
 from typing import Any, Iterable, Iterator
@@ -19,7 +18,6 @@ from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
 from whoosh.util.numeric import byte_to_length
 
 POSTINGS_BUDGET = 1_500_000  # decoded postings kept per searcher (all dropped when over): ~100-150 MB at most
-SLOT_BUDGET = 600_000  # entries of per-clause score maps kept per searcher (all dropped when over)
 STORED_CACHE = 5000  # stored documents (with their text) kept per searcher
 POSITION_FIELDS = frozenset({"title", "heading", "body"})  # phrase fields: their encoded positions are kept too
 Postings = tuple[list[int], list[float]]
@@ -41,9 +39,6 @@ class Engine:
         self._lengths: dict[str, bytes] = {}
         self._norms: dict[str, list[float]] = {}
         self._stored: dict[int, dict[str, Any]] = {}
-        self._slots: dict[tuple[tuple[str, str, float], ...], dict[int, float]] = {}
-        self._tops: dict[tuple[tuple[str, str, float], ...], list[tuple[float, int]]] = {}
-        self._slots_held = 0
 
     # -- raw data --------------------------------------------------------------------------------------
 
@@ -180,30 +175,6 @@ class Engine:
             for d, v in zip(ids, vals):
                 acc[d] = get(d, 0.0) + boost * v
         return acc
-
-    def slot_scores(self, refs: list[tuple[str, str, float]]) -> dict[int, float]:
-        """`sum_scores(refs)`, remembered per searcher: a common word's map is the costly part of a query, and the
-        same words recur. The map is shared: callers must not change it."""
-        key = tuple(refs)
-        got = self._slots.get(key)
-        if got is None:
-            got = self.sum_scores(refs)
-            self._slots_held += len(got) + 1
-            if self._slots_held > SLOT_BUDGET:
-                self._slots.clear()
-                self._tops.clear()
-                self._slots_held = len(got) + 1
-            self._slots[key] = got
-        return got
-
-    def slot_top(self, refs: list[tuple[str, str, float]], k: int) -> list[tuple[float, int]]:
-        """The best `k` of `slot_scores(refs)` as (-score, doc), sorted (ties: lower doc first): its impact order."""
-        key = tuple(refs)
-        scores = self.slot_scores(refs)
-        got = self._tops.get(key)
-        if got is None or (len(got) < k and len(got) < len(scores)):
-            got = self._tops[key] = heapq.nsmallest(k, [(-s, d) for d, s in scores.items()])
-        return got
 
     def score_docs(self, docs: Iterable[int], field: str, term: str, boost: float) -> dict[int, float]:
         """boost x BM25 of one term for the given documents only (those that hold it)."""

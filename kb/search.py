@@ -342,82 +342,6 @@ def _group_scores(engine: Engine, g: GroupPlan) -> dict[int, float]:
     return scores
 
 
-def _pool(engine: Engine, plans: list[GroupPlan], size: int) -> tuple[int, list[tuple[int, float]]]:
-    """How many documents match any clause, and the `size` best of them by BM25F sum as (doc, score), best first
-    (ties: lower document number first).
-
-    A plain bag-of-words query (one group of single-slot word or prefix clauses: the common case) is answered
-    without summing every posting of its most common clause: the other clauses' documents are scored in full
-    (their sums give the threshold a document must reach), and the most common clause's own documents are read
-    only for those at or above it. Same documents and scores as the exhaustive sum below, which serves every other
-    query shape.
-    """
-    slots = _simple_slots(plans)
-    if slots is not None:
-        return _pool_pruned(engine, slots, size)
-    scores: dict[int, float] = {}
-    for n, g in enumerate(plans):
-        found = _group_scores(engine, g)
-        if n == 0:
-            scores = found
-            continue
-        for d, s in found.items():
-            scores[d] = scores.get(d, 0.0) + s
-    return len(scores), _best(scores.items(), size)
-
-
-def _best(items: Any, size: int) -> list[tuple[int, float]]:
-    return [(d, -neg) for neg, d in heapq.nsmallest(size, ((-s, d) for d, s in items))]
-
-
-def _simple_slots(plans: list[GroupPlan]) -> list[list[Ref]] | None:
-    """The clauses' term lists when the query is a plain OR-sum of clauses (see `_pool`), else None."""
-    if len(plans) != 1:
-        return None
-    g = plans[0]
-    if g.filters or g.negatives or not g.positives:
-        return None
-    if any(p.phrase is not None or p.optional or len(p.required) != 1 for p in g.positives):
-        return None
-    return [p.required[0] for p in g.positives]
-
-
-def _pool_pruned(engine: Engine, slots: list[list[Ref]], size: int) -> tuple[int, list[tuple[int, float]]]:
-    """`_pool` for a sum of clauses, each a doc -> score map (cached per searcher, see `Engine.slot_scores`)."""
-    maps = [engine.slot_scores(slot) for slot in slots]
-    big = max(range(len(maps)), key=lambda i: len(maps[i]))
-    largest = maps[big]
-    rest: set[int] = set().union(*(m for i, m in enumerate(maps) if i != big))
-    total = len(largest) + sum(1 for d in rest if d not in largest)
-    cand: list[tuple[float, int]] = []
-    for d in rest:
-        s = 0.0
-        for m in maps:  # in clause order, as the exhaustive sum adds them (same floating-point result)
-            v = m.get(d)
-            if v is not None:
-                s = s + v
-        cand.append((-s, d))
-    # Documents of the largest clause alone score what it gives them: read them best first (its impact order),
-    # down to the size-th best candidate so far, and at most `size` of them.
-    bound = heapq.nsmallest(size, cand)[-1] if len(cand) >= size else None
-    taken = 0
-    ordered = engine.slot_top(slots[big], 2 * size)
-    for item in ordered:
-        if bound is not None and item > bound:
-            break
-        if item[1] not in rest:
-            cand.append(item)
-            taken += 1
-            if taken >= size:
-                break
-    else:
-        if len(ordered) < len(largest):  # the cached best-first prefix ran out before the bound: scan the rest
-            last = ordered[-1] if ordered else None
-            cand.extend(item for d, s in largest.items() for item in [(-s, d)]
-                        if d not in rest and (last is None or item > last) and (bound is None or item <= bound))
-    return total, [(d, -neg) for neg, d in heapq.nsmallest(size, cand)]
-
-
 def _hit_terms(engine: Engine, refs: set[tuple[str, str]], docs: list[int]) -> dict[int, set[str]]:
     """Per candidate, the query terms it holds in any field (what Whoosh's matched_terms gave)."""
     out: dict[int, set[str]] = {d: set() for d in docs}
@@ -641,9 +565,17 @@ def run(searcher: Any, query: str, *, limit: int = 10) -> SearchResult:
     plans = builder.build(parsed)
     if not plans:
         return SearchResult(query=query, total=0, suggestion=suggestion, hits=(), searched=parsed.text())
-    total, pool = _pool(engine, plans, fetch * PROXIMITY_POOL)
-    scores = dict(pool)
+    scores: dict[int, float] = {}
+    for n, g in enumerate(plans):
+        found = _group_scores(engine, g)
+        if n == 0:
+            scores = found
+            continue
+        for d, s in found.items():
+            scores[d] = scores.get(d, 0.0) + s
+    total = len(scores)
     # The proximity bonus (words within PROXIMITY_SLOP) needs positions: read them for the best few only.
+    pool = [(d, scores[d]) for d in heapq.nlargest(fetch * PROXIMITY_POOL, scores, key=scores.__getitem__)]
     if any(g.proximity for g in plans):
         among = {d for d, _ in pool}
         for g in plans:
