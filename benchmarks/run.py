@@ -41,10 +41,13 @@ sys.path.insert(0, str(HERE))
 import gensite  # noqa: E402  (sibling module, path set just above)
 
 FTS5_SCRIPT = HERE / "fts5_ref.py"
+TANTIVY_SCRIPT = HERE / "tantivy_ref.py"
+MEASURE_SCRIPT = HERE / "measure.py"
 MARK_START, MARK_END = "<!-- bench:start -->", "<!-- bench:end -->"
-#: kb, FTS5 over kb's own sections (isolates the indexing engine), FTS5 with a
-#: trivial heading splitter (the end-to-end floor: what a C engine + regex costs).
-ENGINES = ("kb", "fts5", "fts5-simple")
+#: kb, FTS5 over kb's own sections (isolates the indexing engine), tantivy over kb's own sections (a compiled
+#: Lucene-style engine: the yardstick for kb's Whoosh index), FTS5 with a trivial heading splitter (the end-to-end
+#: floor: what a C engine + regex costs).
+ENGINES = ("kb", "fts5", "tantivy", "fts5-simple")
 FTS5_SPLITTER: str | None = None  # set from --fts5-splitter; None = kb's own splitter if importable
 
 # --------------------------------------------------------------------------
@@ -54,13 +57,15 @@ FTS5_SPLITTER: str | None = None  # set from --fts5-splitter; None = kb's own sp
 
 @dataclass
 class Run:
-    """One child process: wall time, its own peak RSS, exit code and output."""
+    """One child process: wall time, peak RSS of its largest process, peak PSS of its tree, exit code, output."""
 
     wall: float
     maxrss_mb: float
     rc: int
     stdout: str
     stderr: str
+    tree_mb: float = 0.0
+    cpu: float = 0.0
 
     def json(self) -> dict[str, Any]:
         """The last JSON object printed on stdout (kb may print other lines first)."""
@@ -71,21 +76,25 @@ class Run:
 
 
 def run_measured(cmd: Sequence[str], env: dict[str, str]) -> Run:
-    """Run ``cmd`` and reap it with ``os.wait4`` to get *that* child's peak RSS.
+    """Run ``cmd`` under ``measure.py`` (a small fresh parent) for its wall time and memory.
 
-    (``RUSAGE_CHILDREN`` would be the maximum over every child so far, which
-    hides a smaller later process behind an earlier big one.)
+    Not from this process: Linux folds the parent's peak RSS into an exec'd child's ``ru_maxrss``, so a child of
+    the harness (which holds generated sites in memory) reported the harness's peak, the same for every engine.
+    The wall time is taken inside the wrapper, around the command alone.
     """
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(list(cmd), stdout=out, stderr=err, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile(suffix=".json") as stats:
+        proc = subprocess.run([sys.executable, str(MEASURE_SCRIPT), stats.name, "--", *cmd], stdout=out,
+                              stderr=err, env=env)
         out.seek(0)
         err.seek(0)
-        return Run(wall, usage.ru_maxrss / 1024, proc.returncode,
-                   out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace"))
+        stdout, stderr = out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace")
+        try:
+            got = json.loads(Path(stats.name).read_text(encoding="utf-8"))
+        except ValueError:
+            return Run(0.0, 0.0, proc.returncode or 99, stdout, stderr + "\nmeasure.py wrote no figures")
+        return Run(got["wall"], got["maxrss_kb"] / 1024, got["rc"], stdout, stderr, got["peak_tree_pss_kb"] / 1024,
+                   got.get("cpu", 0.0))
 
 
 def engine_cmd(engine: str, site: Path, index: Path) -> list[str]:
@@ -93,22 +102,46 @@ def engine_cmd(engine: str, site: Path, index: Path) -> list[str]:
     if engine == "kb":
         return [sys.executable, "-m", "kb", "--content", str(site), "--index", str(index)]
     splitter = "simple" if engine == "fts5-simple" else FTS5_SPLITTER
+    if engine == "tantivy":
+        return [sys.executable, str(TANTIVY_SCRIPT), "--content", str(site), "--dir", str(index / "tantivy")] + (
+            ["--splitter", splitter] if splitter else [])
     return [sys.executable, str(FTS5_SCRIPT), "--content", str(site), "--db", str(index / "fts5.sqlite")] + (
         ["--splitter", splitter] if splitter else [])
 
 
 def child_env(kb_path: str | None) -> dict[str, str]:
-    """Environment for children: kb importable, no stray bytecode-writing differences."""
+    """Environment for children: kb importable, and bytecode cached as on a user's install.
+
+    With PYTHONDONTWRITEBYTECODE set (some sandboxes set it) every fresh process would compile kb's modules from
+    source again, which a user's installed kb never does: the figures would be start-up compile time.
+    """
     env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     if kb_path:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (kb_path, env.get("PYTHONPATH")) if p)
     return env
 
 
+def compile_kb(env: dict[str, str]) -> None:
+    """Write kb's (and the references') bytecode once, before anything is timed."""
+    probe = subprocess.run([sys.executable, "-c", "import kb, os; print(list(kb.__path__)[0])"], env=env,
+                           capture_output=True, text=True)
+    dirs = [d for d in [probe.stdout.strip()] if probe.returncode == 0 and d] + [str(HERE)]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *dirs], env=env, capture_output=True)
+
+
 def median_wall(cmds: Sequence[Sequence[str]], env: dict[str, str], ok_codes: tuple[int, ...] = (0,)) -> tuple[float, int]:
     """Median wall time over ``cmds`` and how many of them failed."""
+    wall, _cpu, failed = median_wall_cpu(cmds, env, ok_codes)
+    return wall, failed
+
+
+def median_wall_cpu(cmds: Sequence[Sequence[str]], env: dict[str, str], ok_codes: tuple[int, ...] = (0,)
+                    ) -> tuple[float, float, int]:
+    """Median wall time and median CPU time (user + system, load-independent) over ``cmds``, and failures."""
     runs = [run_measured(c, env) for c in cmds]
-    return statistics.median(r.wall for r in runs), sum(r.rc not in ok_codes for r in runs)
+    return (statistics.median(r.wall for r in runs), statistics.median(r.cpu for r in runs),
+            sum(r.rc not in ok_codes for r in runs))
 
 
 # --------------------------------------------------------------------------
@@ -130,6 +163,11 @@ def open_searcher(engine: str, site: str, index: str) -> Callable[[str], int]:
 
         kb = KnowledgeBase(site, index)
         return lambda q: kb.search(q, limit=10).total
+    if engine == "tantivy":
+        import tantivy_ref
+
+        tv = tantivy_ref.TantivyReference(site, Path(index) / "tantivy")
+        return lambda q: tv.search(q, limit=10).total
     import fts5_ref
 
     ref = fts5_ref.Fts5Reference(site, Path(index) / "fts5.sqlite")
@@ -141,15 +179,17 @@ def warm_main(engine: str, site: str, index: str, queries_file: str) -> None:
     queries = json.loads(Path(queries_file).read_text(encoding="utf-8"))
     search = open_searcher(engine, site, index)
     search(queries[0])  # open the index, fill caches: we time the steady state
-    lat, zero, errors = [], 0, []
+    lat, cpu, zero, errors = [], [], 0, []
     for q in queries:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         try:
             zero += search(q) == 0
         except Exception as exc:  # a failing query is a finding, not a crash
             errors.append(f"{q!r}: {type(exc).__name__}: {exc}")
         lat.append(time.perf_counter() - start)
-    print(json.dumps({"latencies": lat, "zero_hits": zero, "errors": errors[:10], "n_errors": len(errors)}))
+        cpu.append(time.process_time() - start_cpu)
+    print(json.dumps({"latencies": lat, "cpu": cpu, "zero_hits": zero, "errors": errors[:10],
+                      "n_errors": len(errors)}))
 
 
 # --------------------------------------------------------------------------
@@ -164,14 +204,18 @@ class EngineResult:
     full_s: float | None = None
     sections: int | None = None
     full_rss_mb: float | None = None
+    full_tree_mb: float | None = None
     noop_s: float | None = None
     edit1_s: float | None = None
     add10_s: float | None = None
     del10_s: float | None = None
     cold_search_s: float | None = None
+    cold_search_cpu_s: float | None = None
     warm_p50_ms: float | None = None
     warm_p95_ms: float | None = None
     warm_p99_ms: float | None = None
+    warm_cpu_p50_ms: float | None = None
+    warm_cpu_p99_ms: float | None = None
     zero_hit_queries: int | None = None
     index_mb: float | None = None
     errors: list[str] = field(default_factory=list)
@@ -187,6 +231,7 @@ class SizeResult:
     markdown_mb: float
     generate_s: float
     engines: dict[str, EngineResult]
+    rg_cold_s: float | None = None
 
 
 def reindex(engine: str, site: Path, index: Path, env: dict[str, str], res: EngineResult,
@@ -234,7 +279,7 @@ def bench_size(pages: int, seed: int, env: dict[str, str], repeats: int, n_queri
     def full(e: str) -> None:
         run = reindex(e, site, indexes[e], env, results[e], full=True)
         if run:
-            results[e].full_s, results[e].full_rss_mb = run.wall, run.maxrss_mb
+            results[e].full_s, results[e].full_rss_mb, results[e].full_tree_mb = run.wall, run.maxrss_mb, run.tree_mb
             results[e].sections = int(run.json().get("sections", 0))
 
     def timed(attr: str) -> Callable[[str], None]:
@@ -253,19 +298,38 @@ def bench_size(pages: int, seed: int, env: dict[str, str], repeats: int, n_queri
     gensite.delete_pages(site, 10, seed)
     each("reindex after deleting 10 pages", timed("del10_s"))
     each("cold search", lambda e: cold_search(e, site, indexes[e], env, queries[:repeats], results[e]))
+    log(f"  {pages} pages: cold search [rg]")
+    rg = rg_search(site, queries[:repeats], env)
     each("warm search", lambda e: warm_search(e, site, indexes[e], env, qfile, results[e]))
     for e in ENGINES:
         results[e].index_mb = dir_mb(indexes[e]) if results[e].full_s is not None else None
-    return SizeResult(pages, dir_mb(site), gen_s, results)
+    return SizeResult(pages, dir_mb(site), gen_s, results, rg)
+
+
+def rg_command(site: Path, query: str) -> list[str] | None:
+    """What a user would type instead of kb: ripgrep for the query's words (any of them), case-insensitive,
+    whole words, listing the files. None when ripgrep is not installed (Debian package `ripgrep`)."""
+    rg = shutil.which("rg")
+    words = [w for w in query.replace('"', " ").replace("*", " ").split() if w]
+    if rg is None or not words:
+        return None
+    return [rg, "-i", "-w", "-F", "-l", *[arg for w in words for arg in ("-e", w)], "--", str(site)]
+
+
+def rg_search(site: Path, queries: Sequence[str], env: dict[str, str]) -> float | None:
+    """Median wall time of ripgrep over the Markdown for the cold-search queries (the no-index reference)."""
+    cmds = [c for q in queries for c in [rg_command(site, q)] if c]
+    return median_wall(cmds, env, ok_codes=(0, 1))[0] if cmds else None
 
 
 def cold_search(engine: str, site: Path, index: Path, env: dict[str, str], queries: Sequence[str],
                 res: EngineResult) -> None:
     """Median wall time of ``search Q --json`` as fresh processes, one per query."""
     cmds = [engine_cmd(engine, site, index) + ["search", q, "--json"] for q in queries]
-    res.cold_search_s, failed = median_wall(cmds, env, ok_codes=(0, 1))  # kb exits 1 for "no hits", like grep
+    # kb exits 1 for "no hits", like grep
+    res.cold_search_s, res.cold_search_cpu_s, failed = median_wall_cpu(cmds, env, ok_codes=(0, 1))
     if failed == len(cmds):
-        res.cold_search_s = None
+        res.cold_search_s = res.cold_search_cpu_s = None
     if failed:
         res.errors.append(f"{failed} of {len(cmds)} cold searches failed")
 
@@ -281,6 +345,9 @@ def warm_search(engine: str, site: Path, index: Path, env: dict[str, str], qfile
     data = run.json()
     lat = [x * 1000 for x in data["latencies"]]
     res.warm_p50_ms, res.warm_p95_ms, res.warm_p99_ms = (percentile(lat, p) for p in (50, 95, 99))
+    cpu = [x * 1000 for x in data.get("cpu", [])]
+    if cpu:
+        res.warm_cpu_p50_ms, res.warm_cpu_p99_ms = percentile(cpu, 50), percentile(cpu, 99)
     res.zero_hit_queries = data["zero_hits"]
     if data["n_errors"]:
         res.errors.append(f"{data['n_errors']} queries raised, e.g. {data['errors'][:3]}")
@@ -292,13 +359,17 @@ def warm_search(engine: str, site: Path, index: Path, env: dict[str, str], qfile
 
 
 def import_baselines(env: dict[str, str], repeats: int) -> dict[str, float]:
-    """Median start-up cost of the imports each engine cannot avoid."""
+    """Median start-up cost (wall, and CPU as `cpu:NAME`) of the imports each engine cannot avoid."""
     snippets = {
         "kb": "import whoosh.index, whoosh.qparser, whoosh.highlight",
+        "whoosh": "import whoosh.index",
         "fts5": "import sqlite3",
         "python": "pass",
     }
-    return {k: median_wall([[sys.executable, "-c", s]] * repeats, env)[0] for k, s in snippets.items()}
+    out: dict[str, float] = {}
+    for k, s in snippets.items():
+        out[k], out[f"cpu:{k}"], _failed = median_wall_cpu([[sys.executable, "-c", s]] * repeats, env)
+    return out
 
 
 def machine() -> dict[str, str]:
@@ -361,14 +432,18 @@ ROWS: tuple[tuple[str, str, str, int], ...] = (
     ("Full reindex (CLI, wall)", "full_s", "s", 2),
     ("Full reindex throughput (kb's section count ÷ wall)", "sections_per_s", "sections/s", 0),
     ("Peak RSS of full reindex (largest single process)", "full_rss_mb", "MB", 0),
+    ("Peak memory of full reindex (process tree, PSS sampled 20/s)", "full_tree_mb", "MB", 0),
     ("No-op reindex", "noop_s", "s", 2),
     ("Reindex after editing 1 page", "edit1_s", "s", 2),
     ("Reindex after adding 10 pages", "add10_s", "s", 2),
     ("Reindex after deleting 10 pages", "del10_s", "s", 2),
     ("Cold `search` (fresh process, median)", "cold_search_s", "s", 3),
+    ("Cold `search` CPU time (user + system, median; load-independent)", "cold_search_cpu_s", "s", 3),
     ("Warm API `search()` p50", "warm_p50_ms", "ms", 1),
     ("Warm API `search()` p95", "warm_p95_ms", "ms", 1),
     ("Warm API `search()` p99", "warm_p99_ms", "ms", 1),
+    ("Warm API `search()` CPU time p50 (load-independent)", "warm_cpu_p50_ms", "ms", 1),
+    ("Warm API `search()` CPU time p99 (load-independent)", "warm_cpu_p99_ms", "ms", 1),
     ("Queries with no hits (of the query set)", "zero_hit_queries", "", 0),
     ("Index size on disk", "index_mb", "MB", 1),
 )
@@ -376,24 +451,32 @@ ROWS: tuple[tuple[str, str, str, int], ...] = (
 
 def size_table(sr: SizeResult) -> list[str]:
     """The Markdown table for one site size: kb, then each reference with its ratio."""
-    kb, ref, simple = (sr.engines[e] for e in ENGINES)
+    kb, ref, tv, simple = (sr.engines[e] for e in ENGINES)
     lines = [
         f"### {sr.pages:,} pages ({sr.markdown_mb:.1f} MB Markdown, {fmt(kb.sections or ref.sections, '', 0)} "
         f"sections{'' if kb.sections else ' as split by FTS5 ref'}; simple splitter: {fmt(simple.sections, '', 0)})",
         "",
-        "| Measure | kb | FTS5 ref (kb's sections) | kb / FTS5 | FTS5 ref (simple splitter) | kb / simple |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| Measure | kb | FTS5 ref (kb's sections) | kb / FTS5 | tantivy ref (kb's sections) | kb / tantivy "
+        "| FTS5 ref (simple splitter) | kb / simple |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     common = kb.sections or ref.sections  # engines count units differently; same pages, so use one count
+    refs = (ref, tv, simple)
     for label, attr, unit, digits in ROWS:
-        a, b, c = (getattr(r, attr) for r in (kb, ref, simple))
+        a = getattr(kb, attr)
+        others = [getattr(r, attr) for r in refs]
         if attr == "sections_per_s":
-            a, b, c = (common / r.full_s if common and r.full_s else None for r in (kb, ref, simple))
-            r1, r2 = ratio(b, a), ratio(c, a)
+            a = common / kb.full_s if common and kb.full_s else None
+            others = [common / r.full_s if common and r.full_s else None for r in refs]
+            ratios = [ratio(b, a) for b in others]
         else:
-            r1, r2 = ratio(a, b), ratio(a, c)
-        lines.append(f"| {label} | {fmt(a, unit, digits)} | {fmt(b, unit, digits)} | {r1} "
-                     f"| {fmt(c, unit, digits)} | {r2} |")
+            ratios = [ratio(a, b) for b in others]
+        cells = " | ".join(f"{fmt(b, unit, digits)} | {r}" for b, r in zip(others, ratios))
+        lines.append(f"| {label} | {fmt(a, unit, digits)} | {cells} |")
+    if sr.rg_cold_s is not None:
+        lines += ["", f"Cold-search reference without an index: `rg -i -w -F -l -e WORD... SITE` (ripgrep, any of the "
+                  f"query's words, same queries) median {sr.rg_cold_s:.3f} s; kb cold search / rg = "
+                  f"{ratio(kb.cold_search_s, sr.rg_cold_s)}."]
     notes = [f"- **{e} error:** {err}" for e in ENGINES for err in dict.fromkeys(sr.engines[e].errors)]
     return lines + ([""] + notes if notes else []) + [""]
 
@@ -408,14 +491,22 @@ def render(info: dict[str, str], kb_rev: str, base: dict[str, float], sizes: Seq
         f"- {info['python']}; {info['sqlite']}; {kb_rev}",
         f"- Start-up baselines (median of {repeats} fresh processes): `python -c pass` {base['python']:.3f} s; "
         f"`import whoosh.index, whoosh.qparser, whoosh.highlight` {base['kb']:.3f} s; "
-        f"`import sqlite3` {base['fts5']:.3f} s",
+        f"`import whoosh.index` {base['whoosh']:.3f} s; "
+        f"`import sqlite3` {base['fts5']:.3f} s. In CPU time (user + system, which the machine's load inflates far less "
+        f"than wall time): `python -c pass` {base['cpu:python']:.3f} s; `import whoosh.index, whoosh.qparser, "
+        f"whoosh.highlight` {base['cpu:kb']:.3f} s; `import whoosh.index` {base['cpu:whoosh']:.3f} s",
         f"- Sites are generated by `benchmarks/gensite.py` (seeded); queries: {n_queries} "
         "(1–3 words, \"phrases\", `prefix*`, one-edit typos) from the site's own text.",
         f"- Reindex and cold-search (median of {repeats} queries) figures are fresh CLI processes (interpreter start and imports included); "
         "kb / FTS5 > 1 means kb is slower (or bigger); for throughput it is FTS5 ÷ kb.",
         "- FTS5 ref (kb's sections) parses pages with kb's own code and indexes them in SQLite FTS5: the gap to kb "
-        "is kb's indexing/search engine. FTS5 ref (simple splitter) uses a regex heading splitter: the gap to kb is "
+        "is kb's indexing/search engine. tantivy ref (kb's sections) does the same with tantivy (tantivy-py, "
+        "`pip install -e '.[bench]'`), the compiled Lucene-style yardstick. Both references parse in one process; "
+        "kb parses with 2 workers. FTS5 ref (simple splitter) uses a regex heading splitter: the gap to kb is "
         "everything, parsing included.",
+        "- Memory: every command is started by `benchmarks/measure.py`, a small fresh parent: peak RSS is that of "
+        "the largest single process of the command's tree (`getrusage(RUSAGE_CHILDREN)`), peak memory of the tree "
+        "is the sum of its processes' PSS sampled every 50 ms (shared pages counted once).",
         "",
     ]
     for sr in sizes:
@@ -476,6 +567,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     FTS5_SPLITTER = args.fts5_splitter
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     started = time.perf_counter()
+    compile_kb(env)
     log("baselines ...")
     base = import_baselines(env, args.repeats)
     kb_rev = kb_revision(env)

@@ -57,6 +57,19 @@ class KnowledgeBase:
     ) -> None:
         """`sources` (kb/config.py) makes one knowledge base over several folders; without it, `content_dir` is
         the one source. `base_url` and `dialect` are those of `content_dir` (or of sources that set none)."""
+        from .dialects import get_dialect
+
+        # "" or "auto": detected from the site's config or its pages when they are parsed (kb.dialects); a name
+        # forces that dialect (checked here, so a typo fails at once).
+        def checked(name: str) -> str:
+            name = name.strip().lower()
+            if name in ("", "auto"):
+                return ""
+            get_dialect(name)  # raises UnknownDialect naming the choices
+            return name
+
+        dialect = checked(dialect)
+        sources = tuple(replace(c, dialect=checked(c.dialect)) for c in sources)
         configs = tuple(replace(c, base_url=c.base_url or base_url, dialect=c.dialect or dialect) for c in sources) \
             or (SourceConfig(name=Path(content_dir).name or "content", path=Path(content_dir), base_url=base_url,
                              dialect=dialect),)
@@ -64,7 +77,8 @@ class KnowledgeBase:
         self.content_dir = self.sources[0].path
         self.index_dir = Path(index_dir)
         self.settings = Settings(include_drafts=include_drafts, max_file_bytes=max_file_bytes,
-                                 sources=tuple((s.prefix, s.name, s.routing) for s in self.sources))
+                                 sources=tuple((s.prefix, s.name, s.routing) for s in self.sources),
+                                 dialect=dialect or "auto")
         self.store = IndexStore(self.index_dir)
         self.lock_timeout = lock_timeout
         self.note: Note = on_note or (lambda _m: None)
@@ -80,7 +94,8 @@ class KnowledgeBase:
     def indexer(self) -> Indexer:
         return Indexer(self.content_dir, self.store, self.settings, lock_timeout=self.lock_timeout,
                        on_note=self.note, discover_pages=lambda: discover_all(self.sources),
-                       content_folders=[s.path for s in self.sources])
+                       content_folders=[s.path for s in self.sources],
+                       source_dialects=[(s.prefix, s.path, s.config.dialect) for s in self.sources])
 
     def reindex(self, *, full: bool = False, verify: bool = False,
                 progress: Callable[[int, int], None] | None = None) -> ReindexReport:

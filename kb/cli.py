@@ -163,6 +163,9 @@ def global_options() -> list[click.Option]:
         click.Option(["--lock-timeout"], type=click.FloatRange(min=0), metavar="SECONDS",
                      help="Seconds to wait for another reindex to finish (env KB_LOCK_TIMEOUT; default: 10).",
                      **common),
+        click.Option(["--dialect"], metavar="NAME", help="How the pages are written: docusaurus, mkdocs, hugo, "
+                     "jekyll, obsidian, github, or auto (detected from the site's config or pages; env KB_DIALECT; "
+                     "config `dialect`; default: auto).", **common),
     ]
 
 
@@ -351,17 +354,23 @@ def check(kb: Any, content_dir: Path | None, quiet: bool, as_json: bool) -> None
     Exits 1 when any snippet text, heading or breadcrumb still holds Markdown/MDX/HTML syntax.
     """
     from .check import check_folder, format_report
-    from .sources import discover_all
 
-    every_source = None if content_dir else (lambda: discover_all(kb.sources))  # all of them, globs applied
-    report = check_folder(content_dir or kb.content_dir, include_drafts=kb.settings.include_drafts,
-                          max_file_bytes=kb.settings.max_file_bytes, discover_pages=every_source)
+    forced = kb.settings.dialect if kb.settings.dialect != "auto" else ""
+    if content_dir:
+        report = check_folder(content_dir, include_drafts=kb.settings.include_drafts,
+                              max_file_bytes=kb.settings.max_file_bytes, dialect=forced)
+    else:  # every source, globs applied, each in its own dialect
+        from .sources import discover_all
+
+        report = check_folder(kb.content_dir, discover_pages=lambda: discover_all(kb.sources),
+                              settings=kb.indexer().parse_settings(), dialect=forced)
     if as_json:
         click.echo(json.dumps({
             "pages": [{"path": p.path, "id": p.id, "title": p.title,
                        "sections": [{"anchor": s.anchor, "heading": s.heading, "breadcrumb": list(s.breadcrumb),
                                      "line": s.line} for s in p.sections]} for p in report.pages],
             "skipped": list(report.skipped),
+            "dialect": report.dialect,
             "warnings": [asdict(w) for w in report.problems],
             "leftovers": [asdict(x) for x in report.leftovers],
         }, ensure_ascii=False))

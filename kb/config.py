@@ -17,7 +17,7 @@ from typing import Any, cast
 from .errors import ConfigError
 
 CONFIG_NAME = "kb.toml"
-DIALECTS = ("docusaurus", "mkdocs", "hugo", "jekyll", "obsidian", "github", "plain")
+DIALECTS = ("docusaurus", "mkdocs", "hugo", "jekyll", "obsidian", "github", "plain", "auto")
 
 
 @dataclass(frozen=True)

@@ -117,3 +117,9 @@ class ArtifactError(KbError):
     """An index archive that cannot be written, or cannot be trusted (truncated, corrupted, not kb's, unsafe)."""
 
     exit_code = 2
+
+
+class UnknownDialect(KbError):
+    """`--dialect`/`KB_DIALECT` names no Markdown dialect kb knows."""
+
+    exit_code = 2

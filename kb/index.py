@@ -108,13 +108,19 @@ def process_file(file: SourceFile, settings: Settings, known_sha1: str = "") -> 
         sha1 = hashlib.sha1(data + "\0".join(labels).encode("utf-8")).hexdigest()
         if known_sha1 and sha1 == known_sha1:
             return Processed(file, sha1, None, ())
+        from .dialects import dialect_of
         from .sections import build_page
 
         _warm_parser()
         try:
             with parse_deadline(MAX_PARSE_SECONDS):
                 raw = bound_raw(parse_bytes(data, file.rel))
-                page = bound_page(build_page(raw, category=tuple(labels)))
+                dialect = dialect_of(settings.dialect_for(file.rel),
+                                     file.path[: len(file.path) - len(file.rel)] or ".")
+                unpublished = dialect.skip(raw.meta, file.path, file.rel)
+                if unpublished:
+                    raise Skip(Problem(file.rel, f"page is {unpublished}", "skipped"))
+                page = bound_page(build_page(raw, category=tuple(labels), dialect=dialect))
         except ParseTimeout:
             raise Skip(Problem(file.rel, f"page took over {MAX_PARSE_SECONDS:g}s to parse", "skipped")) from None
         if category_problems:
@@ -257,15 +263,27 @@ class Indexer:
     def __init__(self, content: Path, store: IndexStore, settings: Settings, *, lock_timeout: float = LOCK_TIMEOUT,
                  workers: int | None = None, on_note: Note | None = None,
                  discover_pages: Callable[[], Discovery] | None = None,
-                 content_folders: Sequence[Path] | None = None) -> None:
+                 content_folders: Sequence[Path] | None = None,
+                 source_dialects: Sequence[tuple[str, Path, str]] | None = None) -> None:
         self.content = Path(content)
         self.content_folders = tuple(content_folders) if content_folders is not None else (self.content,)
+        # (path prefix, folder, configured dialect or "") per source; one source: the content folder itself
+        self.source_dialects = tuple(source_dialects) if source_dialects is not None else (("", self.content, ""),)
         self._discover = discover_pages or (lambda: discover(self.content))  # several sources: kb/sources.py
         self.store = store
         self.settings = settings
         self.lock_timeout = lock_timeout
         self.workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
         self.note = on_note or (lambda _msg: None)
+
+    def parse_settings(self) -> Settings:
+        """The settings pages are parsed with: each source's dialect ("auto": detected) resolved here, when pages
+        are about to be read, so that a search's freshness check never pays for detecting it."""
+        from .dialects import resolve_dialect
+
+        dialects = tuple((prefix, resolve_dialect(folder, explicit or self.settings.dialect))
+                         for prefix, folder, explicit in self.source_dialects if folder.is_dir())
+        return replace(self.settings, parse_dialects=dialects)
 
     def check(self) -> Plan | None:
         """Stat-only freshness check; None means there is no usable index yet (or it needs a rebuild)."""
@@ -376,7 +394,7 @@ class Indexer:
             pages = sections = skipped = 0
             taken: dict[str, str] = {}
             try:
-                for n, proc in enumerate(process_all(files, self.settings, workers=self.workers), 1):
+                for n, proc in enumerate(process_all(files, self.parse_settings(), workers=self.workers), 1):
                     proc = unique(proc, taken)
                     entries[proc.file.rel] = _entry(proc)
                     problems.extend(proc.problems)
@@ -433,7 +451,7 @@ class Indexer:
         touched = 0
         results: list[Processed] = []
         known = {f.rel: manifest.files[f.rel].sha1 for f in diff.changed}
-        for n, proc in enumerate(process_all(todo, self.settings, workers=self.workers, known=known), 1):
+        for n, proc in enumerate(process_all(todo, self.parse_settings(), workers=self.workers, known=known), 1):
             old = manifest.files.get(proc.file.rel)
             if old is not None and old.sha1 and old.sha1 == proc.sha1:
                 old.size, old.mtime_ns = proc.file.size, proc.file.mtime_ns  # touched, not changed

@@ -31,9 +31,13 @@ class Settings:
     max_file_bytes: int = MAX_FILE_BYTES
     # (path prefix, source name, routing) per source: which source a file is in and how its URL is routed.
     sources: tuple[tuple[str, str, Routing], ...] = ()
+    dialect: str = "auto"  # how pages are read (kb.dialects; "auto": detected when parsing): a change rebuilds
+    # (path prefix, dialect) per source, resolved when pages are about to be parsed (Indexer.parse_settings); not
+    # part of the stamp: a detected dialect follows the pages, a configured one is in `sources` and `dialect`.
+    parse_dialects: tuple[tuple[str, str], ...] = ()
 
     def stamp(self) -> str:
-        stamp = f"{format_stamp()};drafts={int(self.include_drafts)};max={self.max_file_bytes}"
+        stamp = f"{format_stamp()};drafts={int(self.include_drafts)};max={self.max_file_bytes};dialect={self.dialect}"
         if self.sources:
             digest = hashlib.sha1(repr(self.sources).encode("utf-8")).hexdigest()[:12]
             stamp += f";sources={digest}"
@@ -45,6 +49,13 @@ class Settings:
             if rel.startswith(prefix):
                 return name, rel[len(prefix):], routing
         return "", rel, None
+
+    def dialect_for(self, rel: str) -> str:
+        """The dialect an indexed path is parsed in: its source's, else the knowledge base's ("auto" or forced)."""
+        for prefix, name in self.parse_dialects:
+            if rel.startswith(prefix):
+                return name
+        return self.dialect
 
 
 def format_stamp() -> str:

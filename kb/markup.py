@@ -13,7 +13,7 @@ ADMONITION_START = "\ue000"  # followed by the admonition title (possibly empty)
 ADMONITION_END = "\ue001"
 ADMONITION_CLOSE = "\ue002"
 
-_FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})(.*)$")
+_FENCE = re.compile(r"^[ \t>]*(`{3,}|~{3,})(.*)$")
 _ADMONITION = re.compile(r"^(\s*(?:>\s*)*):{3,}\s*([A-Za-z][\w-]*)?\s*(.*?)\s*$")
 _MDX_IMPORT = re.compile(r"^(?:import\s+(?:[\w*{}\s,]+\s+from\s+)?['\"][^'\"]+['\"];?|import\s+\w+\s*,?\s*$)\s*$")
 _MDX_EXPORT = re.compile(r"^export\s+(?:default\s+)?(?:const|let|var|function|class|async|\{)")
@@ -31,6 +31,25 @@ _BLOCK_TAGS = frozenset({"div", "details", "summary", "p", "section", "article",
                          "h1", "h2", "h3", "h4", "h5", "h6", "hr", "tabs", "tabitem"})
 
 
+def code_mask(lines: list[str]) -> list[bool]:
+    """For each line, whether it belongs to a fenced code block (fence lines included)."""
+    mask: list[bool] = []
+    fence: str | None = None
+    for line in lines:
+        m = _FENCE.match(line) if ("`" in line or "~" in line) else None
+        if fence is not None:
+            mask.append(True)
+            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) and not m.group(2).strip():
+                fence = None
+            continue
+        if m and not (m.group(1)[0] == "`" and "`" in m.group(2)):
+            fence = m.group(1)
+            mask.append(True)
+            continue
+        mask.append(False)
+    return mask
+
+
 def clean_source(text: str) -> str:
     """Rewrite MDX/Docusaurus constructs into plain Markdown, keeping the line count unchanged.
 
@@ -38,18 +57,10 @@ def clean_source(text: str) -> str:
     """
     text = _strip_comments(text)
     out: list[str] = []
-    fence: str | None = None
     in_export = 0
-    for line in text.split("\n"):
-        if fence is not None:
-            out.append(line)
-            m = _FENCE.match(line)
-            if m and m.group(2)[0] == fence[0] and len(m.group(2)) >= len(fence) and not m.group(3).strip():
-                fence = None
-            continue
-        m = _FENCE.match(line)
-        if m:
-            fence = m.group(2)
+    lines = text.split("\n")
+    for line, is_code in zip(lines, code_mask(lines), strict=True):
+        if is_code:
             out.append(line)
             continue
         if in_export:
@@ -72,7 +83,7 @@ def clean_source(text: str) -> str:
             out.append(_admonition_marker(adm))
             continue
         out.append(line)
-    return _strip_tags("\n".join(out))
+    return _strip_tags("\n".join(out), code_mask(out))
 
 
 def _admonition_marker(m: re.Match[str]) -> str:
@@ -98,14 +109,15 @@ def _strip_comments(text: str) -> str:
     return _JSX_COMMENT.sub(blank, _HTML_COMMENT.sub(blank, text))
 
 
-def _strip_tags(text: str) -> str:
-    """Unwrap JSX/Vue components and most HTML tags outside code; drop the content of script-like tags."""
+def _strip_tags(text: str, mask: list[bool]) -> str:
+    """Unwrap JSX/Vue components and most HTML tags outside code (`mask`: which lines are fenced code); drop the
+    content of script-like tags."""
     if "<" not in text:
         return text  # nothing to unwrap; backticks and fences alone change nothing
     out: list[str] = []
     i = 0
     n = len(text)
-    fence: str | None = None
+    line_no = seen = 0  # the line `i` is on, counted up to `seen` (a tag may span lines)
     line_start = True
     drop_until: str | None = None
     while i < n:
@@ -114,12 +126,9 @@ def _strip_tags(text: str) -> str:
             line_end = text.find("\n", i)
             line_end = n if line_end == -1 else line_end
             line = text[i:line_end]
-            m = _FENCE.match(line)
-            if fence is not None or m:
-                if fence is None and m:
-                    fence = m.group(2)
-                elif m and m.group(2)[0] == fence[0] and len(m.group(2)) >= len(fence) and not m.group(3).strip():
-                    fence = None
+            line_no += text.count("\n", seen, i)
+            seen = i
+            if mask[line_no]:
                 if drop_until is None:
                     out.append(line)
                 out.append("\n" if line_end < n else "")

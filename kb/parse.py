@@ -7,6 +7,8 @@ indexing, because one bad file must never cost the user the rest of the knowledg
 from __future__ import annotations
 
 import datetime as _dt
+import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -82,6 +84,8 @@ def split_frontmatter(text: str, rel: str) -> tuple[dict[str, Any], str, int, Pr
 
     if not text.startswith(("---", "+++")):
         return {}, text, 1, None
+    if text.startswith("+++"):
+        return _toml_frontmatter(text, rel)
     handler = frontmatter.detect_format(text, frontmatter.handlers)
     if handler is None:
         return {}, text, 1, None
@@ -103,6 +107,30 @@ def split_frontmatter(text: str, rel: str) -> tuple[dict[str, Any], str, int, Pr
         loaded = {}
     if not isinstance(loaded, dict):
         return {}, body, body_line, Problem(rel, "frontmatter is not a key: value mapping", "frontmatter ignored", 1)
+    return {str(k): v for k, v in loaded.items()}, body, body_line, None
+
+
+_TOML_FENCES = re.compile(r"\A\+\+\+[ \t]*\n(.*?)^\+\+\+[ \t]*(?:\n|\Z)", re.S | re.M)
+_TOML_LINE = re.compile(r"line (\d+)")
+
+
+def _toml_frontmatter(text: str, rel: str) -> tuple[dict[str, Any], str, int, Problem | None]:
+    """Hugo's `+++` TOML frontmatter, read with the standard library (python-frontmatter needs the `toml` package)."""
+    m = _TOML_FENCES.match(text)
+    if m is None:
+        return {}, text, 1, None  # no closing fence: not frontmatter
+    body, body_line = text[m.end():], text[: m.end()].count("\n") + 1
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    try:
+        loaded = tomllib.loads(m.group(1))
+    except tomllib.TOMLDecodeError as exc:
+        at = _TOML_LINE.search(str(exc))
+        line = int(at.group(1)) + 1 if at else 1
+        return {}, body, body_line, Problem(rel, f"invalid TOML frontmatter ({str(exc).split(' (at')[0]})",
+                                            "frontmatter ignored", line)
     return {str(k): v for k, v in loaded.items()}, body, body_line, None
 
 

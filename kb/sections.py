@@ -1,8 +1,8 @@
 """Turn a page's Markdown into heading sections and bounded passages (the units that become search hits).
 
-The split happens on the source, not on rendered HTML: that is what gives every section its true source line, and
-it keeps a `#` line inside a fenced code block from ever being taken for a heading. Each section body is then
-rendered with markdown-it-py (CommonMark) and walked with BeautifulSoup into plain text blocks.
+Each page is parsed once with markdown-it (as its dialect configures it) and its token stream is cut at the
+top-level heading tokens: their `map` gives every section its true source line, and a `#` line inside fenced code is
+never taken for a heading. Text is read from the tokens; BeautifulSoup only reads raw HTML blocks.
 """
 
 from __future__ import annotations
@@ -11,13 +11,18 @@ import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 
 from bs4 import BeautifulSoup, NavigableString, Tag
 
-from .markup import ADMONITION_CLOSE, ADMONITION_END, ADMONITION_START, clean_source
+from .dialects import Dialect, get_dialect
+from .markup import ADMONITION_CLOSE, ADMONITION_END, ADMONITION_START
 from .model import Page, Passage, Section
 from .parse import RawPage, meta_flag, meta_list, meta_text
-from .slugs import Slugger, split_custom_id
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
 
 # Passage sizes, in characters of plain text. A section up to SECTION_MAX stays whole; a longer one is cut at
 # paragraph boundaries into passages of at most PASSAGE_MAX (one paragraph alone may reach PARAGRAPH_MAX before it
@@ -27,24 +32,12 @@ PASSAGE_MAX = 500
 PARAGRAPH_MAX = 900
 CODE_MAX = 20_000  # code indexed per passage; beyond this a code block is noise for ranking
 
-_FENCE = re.compile(r"^\s*(`{3,}|~{3,})(.*)$")
-_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
-_SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
-_NOT_PARAGRAPH = re.compile(r"^\s*(?:[-*+]\s|\d+[.)]\s|>|\||<|`{3}|~{3}|#|" + ADMONITION_START + "|" + ADMONITION_END + ")")
-_REF_DEF = re.compile(r"^ {0,3}\[[^\]]+\]:\s*\S+.*$")
-_WS = re.compile(r"[ \t\r\f\v\u00a0]+")
+_BR = re.compile(r"<br\b", re.I)
+_ALERT = re.compile(r"\[!([A-Za-z][\w-]*)\]([+-]?)[ \t]*([^\n]*)")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
 _BLOCK_CONTAINERS = frozenset({"div", "blockquote", "li", "details", "section", "article", "aside", "body",
                                "dl", "dd", "figure", "main", "header", "footer", "nav", "center", "[document]"})
 _BLOCK_LEAVES = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "dt", "summary", "caption", "figcaption"})
-
-
-@dataclass(frozen=True)
-class Heading:
-    line: int  # 0-based index into the body lines
-    level: int
-    source: str
-    underline: bool = False  # setext: the heading spans this line and the next
 
 
 @dataclass
@@ -61,90 +54,211 @@ class _Draft:
     size: int = 0
 
 
+@dataclass
+class Chunk:
+    """The blocks between one top-level heading token and the next (the first chunk: those before any heading)."""
+
+    level: int
+    heading: str
+    custom: str | None
+    line: int  # 0-based body line of the heading (or 0)
+    blocks: list[Block] = field(default_factory=list)
+
+
 _local = threading.local()
 
 
-class _Renderer:
-    """CommonMark (markdown-it-py) plus GFM tables and definition lists: the dialect Docusaurus and GitHub speak.
+def _parser(dialect: Dialect, *, mdx: bool) -> MarkdownIt:
+    """One markdown-it per dialect and thread: CommonMark plus GFM tables and definition lists, and what the dialect
+    adds (footnotes, task lists ...).
 
     CommonMark matters for real folders: lists that interrupt a paragraph, fences indented inside list items and
     two-space nested lists are all read the way the site renders them, so no `-` or fence reaches the index as text.
     """
-
-    def __init__(self, *, mdx: bool = False) -> None:
+    key = (dialect.name, mdx)
+    cache: dict[tuple[str, bool], MarkdownIt] | None = getattr(_local, "parsers", None)
+    if cache is None:
+        cache = _local.parsers = {}
+    md = cache.get(key)
+    if md is None:
         from markdown_it import MarkdownIt
         from mdit_py_plugins.deflist import deflist_plugin
 
-        self._md = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"]).use(deflist_plugin)
+        md = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"]).use(deflist_plugin)
         if mdx:  # MDX has no indented code blocks: text indented inside <TabItem> is prose
-            self._md.disable("code")
-
-    def convert(self, source: str) -> str:
-        return str(self._md.render(source))
-
-
-def _renderer(*, mdx: bool = False) -> _Renderer:
-    name = "mdx" if mdx else "md"
-    md = getattr(_local, name, None)
-    if md is None:
-        md = _Renderer(mdx=mdx)
-        setattr(_local, name, md)
+            md.disable("code")
+        # kb reads link text, never URLs: skip percent-encoding and punycoding every destination.
+        md.normalizeLink = _same  # type: ignore[method-assign]
+        dialect.configure(md)
+        cache[key] = md
     return md
 
 
-def find_headings(lines: list[str]) -> list[Heading]:
-    """ATX and setext headings outside fenced code, in order."""
-    found: list[Heading] = []
-    fence: str | None = None
-    prev_para = False
-    for i, line in enumerate(lines):
-        m = _FENCE.match(line)
-        if fence is not None:
-            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) and not m.group(2).strip():
-                fence = None
-            prev_para = False
-            continue
-        if m:
-            fence = m.group(1)
-            prev_para = False
-            continue
-        atx = _ATX.match(line)
-        if atx:
-            found.append(Heading(i, len(atx.group(1)), atx.group(2) or ""))
-            prev_para = False
-            continue
-        st = _SETEXT.match(line)
-        if st and prev_para and not (found and found[-1].line == i - 1):
-            level = 1 if st.group(1)[0] == "=" else 2
-            found.append(Heading(i - 1, level, lines[i - 1].strip(), underline=True))
-            prev_para = False
-            continue
-        prev_para = bool(line.strip()) and not _NOT_PARAGRAPH.match(line) and not line.startswith(("    ", "\t"))
-    return found
-
-
-# Heading text with nothing Markdown would interpret (no emphasis, code, links, HTML, entities, escapes, and not
-# starting like a list item): it reads as written, so rendering it is skipped.
-_PLAIN = re.compile(r"[^\W\d_][^\W_]*(?:[ \t,.:;?!'\"()/+=%$@-]+[^\W_]+)*[ \t,.:;?!'\"()/+=%$@-]*")
-
-
-def inline_text(source: str) -> str:
-    """Render one line of Markdown (a heading) to the plain text a reader sees."""
-    if _PLAIN.fullmatch(source):
-        return _norm(source)
-    html = _renderer().convert(source.replace(ADMONITION_START, "").replace(ADMONITION_END, ""))
-    return _norm(BeautifulSoup(html, "html.parser").get_text())
+def _same(url: str) -> str:
+    return url
 
 
 def _norm(text: str) -> str:
-    return " ".join(_WS.sub(" ", text).split())
+    return " ".join(text.split())  # str.split() already splits at every Unicode space, no-break space included
 
 
-def render_blocks(source: str, *, mdx: bool = False) -> list[Block]:
-    """Markdown body -> ordered text/code/admonition blocks."""
+def _alt(children: list[Token] | None) -> str:
+    """An image's alt text as markdown-it renders it (its label with the markup stripped)."""
+    out = []
+    for c in children or ():
+        if c.type in ("text", "code_inline", "html_inline"):
+            out.append(c.content)
+        elif c.type == "image":
+            out.append(_alt(c.children))
+        elif c.type in ("softbreak", "hardbreak"):
+            out.append("\n")
+    return "".join(out)
+
+
+def inline_text(children: list[Token] | None, dialect: Dialect, sep: str = "") -> str:
+    """What a reader sees of an inline token: its text and code, image alt texts, and no markup.
+
+    `sep` joins the pieces between tags (table cells are read with spaces between them).
+    """
+    out: list[str] = []
+    text = dialect.text
+    tails = False
+    for c in children or ():
+        t = c.type
+        if t == "text":
+            out.append(text(c.content) if text else c.content)
+            tails = tails or (text is not None and out[-1].startswith("]["))
+        elif t == "code_inline":
+            out.append(c.content)
+        elif t in ("softbreak", "hardbreak"):
+            out.append("\n")
+        elif t == "image":
+            out.append(_alt(c.children))
+        elif t == "html_inline":
+            if _BR.match(c.content):
+                out.append(" ")
+        elif t in ("math_inline", "math_single"):
+            out.append(c.content)
+    if tails:
+        _undefined_refs(out)
+    return sep.join(out)
+
+
+_REF_TAIL = re.compile(r"\]\[[^\[\]\n]*\]")
+
+
+def _undefined_refs(pieces: list[str]) -> None:
+    """`[`code`][missing]`: a reference link with code in its text and no definition reads as its text."""
+    for j in range(1, len(pieces)):
+        m = _REF_TAIL.match(pieces[j])
+        if m and pieces[j - 1] and j >= 2:
+            for i in range(j - 2, -1, -1):
+                if pieces[i].endswith("["):
+                    pieces[i] = pieces[i][:-1]
+                    pieces[j] = pieces[j][m.end():]
+                    break
+                if "[" in pieces[i] or "]" in pieces[i]:
+                    break
+
+
+def page_chunks(source: str, dialect: Dialect, *, mdx: bool = False) -> list[Chunk]:
+    """Render the page once and cut its token stream at the top-level heading tokens.
+
+    A heading token's `map` gives its source line, so no separate heading finder is needed, and a `#` line inside
+    code, HTML or a container is never taken for a heading.
+    """
+    chunks = [Chunk(0, "", None, 0)]
     if not source.strip():
-        return []
-    html = _renderer(mdx=mdx).convert(source)
+        return chunks
+    tokens = _parser(dialect, mdx=mdx).parse(source, {})
+    blocks = chunks[0].blocks
+    html: list[str] = []
+    row: list[str] | None = None
+    cell: list[str] | None = None
+    quotes: list[bool] = []  # per open blockquote: whether it is an alert/callout (closes with an "end" block)
+    i, n = 0, len(tokens)
+    while i < n:
+        tok = tokens[i]
+        t = tok.type
+        if html and t != "html_block":
+            blocks.extend(html_blocks("".join(html)))
+            html.clear()
+        if t == "inline":
+            if cell is not None:
+                cell.append(inline_text(tok.children, dialect, " "))
+            else:
+                text = _norm(inline_text(tok.children, dialect))
+                if text:
+                    blocks.append(Block("text", text))
+        elif t == "heading_open":
+            inline = tokens[i + 1] if i + 1 < n and tokens[i + 1].type == "inline" else None
+            raw = inline_text(inline.children, dialect) if inline is not None else ""
+            heading, custom = dialect.heading(_norm(raw.replace(ADMONITION_START, "").replace(ADMONITION_END, "")
+                                                    .replace(ADMONITION_CLOSE, "")))
+            if custom is None and dialect.text is not None and inline is not None and "{" in inline.content:
+                custom = dialect.heading(inline.content.strip())[1]  # the text filter already dropped `{#id}`
+            if tok.level == 0:
+                line = tok.map[0] if tok.map else 0
+                chunks.append(Chunk(int(tok.tag[1]), heading, custom, line))
+                blocks = chunks[-1].blocks
+            elif heading:
+                blocks.append(Block("text", heading))
+            i += 3 if inline is not None else 2
+            continue
+        elif t in ("fence", "code_block"):
+            code = tok.content.strip("\n")
+            if code.strip():
+                blocks.append(Block("code", code))
+        elif t == "html_block":
+            html.append(tok.content)
+        elif t == "tr_open":
+            row = []
+        elif t in ("th_open", "td_open"):
+            cell = []
+        elif t in ("th_close", "td_close"):
+            if row is not None and cell is not None:
+                text = _norm(" ".join(cell))
+                if text:
+                    row.append(text)
+            cell = None
+        elif t == "tr_close":
+            if row:
+                blocks.append(Block("row", " · ".join(row)))
+            row = None
+        elif t == "blockquote_open":
+            alert = _alert(tokens, i) if dialect.alerts else None
+            quotes.append(alert is not None)
+            if alert is not None:
+                blocks.append(Block("start", alert))
+        elif t == "blockquote_close":
+            if quotes and quotes.pop():
+                blocks.append(Block("end", ""))
+        i += 1
+    if html:
+        blocks.extend(html_blocks("".join(html)))
+    for chunk in chunks:
+        chunk.blocks = _split_markers(chunk.blocks)
+    return chunks
+
+
+def _alert(tokens: list[Token], i: int) -> str | None:
+    """`> [!NOTE]` (GitHub) or `> [!tip]- Title` (Obsidian): the title a reader sees, and the marker line removed
+    from the quote's first paragraph. None when the quote is an ordinary one."""
+    if i + 2 >= len(tokens) or tokens[i + 1].type != "paragraph_open" or tokens[i + 2].type != "inline":
+        return None
+    inline = tokens[i + 2]
+    m = _ALERT.match(inline.content)
+    if not m:
+        return None
+    children = inline.children or []
+    cut = next((k for k, c in enumerate(children) if c.type in ("softbreak", "hardbreak")), len(children))
+    inline.children = children[cut + 1:]
+    title = _norm(m.group(3) or "") or m.group(1).capitalize()
+    return title
+
+
+def html_blocks(html: str) -> list[Block]:
+    """Raw HTML (what survives the source clean-up: tables, details, inline formatting) read with BeautifulSoup."""
     soup = BeautifulSoup(html, "html.parser")
     for img in soup.find_all("img"):
         img.replace_with(NavigableString(str(img.get("alt") or "")))
@@ -152,7 +266,7 @@ def render_blocks(source: str, *, mdx: bool = False) -> list[Block]:
         br.replace_with(NavigableString(" "))
     blocks: list[Block] = []
     _walk(soup, blocks)
-    return _split_markers(blocks)
+    return blocks
 
 
 def _walk(node: Tag, blocks: list[Block]) -> None:
@@ -311,10 +425,13 @@ def page_title(meta_title: str, headings: list[tuple[int, str]], rel: str) -> st
     return file_title(rel)
 
 
+_INDEX_STEMS = ("index", "readme", "_index")  # a folder's own page (`_index.md`: a Hugo section)
+
+
 def file_title(rel: str) -> str:
     path = PurePosixPath(rel)
     stem = path.stem
-    if stem.lower() in ("index", "readme") and path.parent.name:
+    if stem.lower() in _INDEX_STEMS and path.parent.name:
         stem = path.parent.name
     return stem.replace("-", " ").replace("_", " ").strip() or stem
 
@@ -326,60 +443,44 @@ def page_id(meta: dict[str, object], rel: str) -> str:
         return given if str(parent) == "." else f"{parent}/{given}"
     path = PurePosixPath(rel)
     stem = path.stem
-    if stem.lower() in ("index", "readme") and str(path.parent) != ".":
+    if stem.lower() in _INDEX_STEMS and str(path.parent) != ".":
         return str(path.parent)
     return str(path.with_suffix(""))
 
 
-def build_page(raw: RawPage, *, category: tuple[str, ...] = ()) -> Page:
+def build_page(raw: RawPage, *, category: tuple[str, ...] = (), dialect: str | Dialect = "docusaurus") -> Page:
     """RawPage -> Page with sections and passages; never raises on odd Markdown."""
+    d = get_dialect(dialect) if isinstance(dialect, str) else dialect
     meta = raw.meta
     mdx = raw.rel.lower().endswith(".mdx")
-    cleaned = clean_source(raw.body)
-    lines = cleaned.split("\n")
-    headings = find_headings(lines)
-    refs = "\n".join(line for line in lines if _REF_DEF.match(line))
-    heading_texts: list[tuple[int, str, str | None]] = []
-    for h in headings:
-        source, custom = split_custom_id(h.source)
-        heading_texts.append((h.level, inline_text(source) if source.strip() else "", custom))
-    title = page_title(meta_text(meta, "title"), [(lv, t) for lv, t, _ in heading_texts], raw.rel)
-    pid = page_id(meta, raw.rel)
-    tags = meta_list(meta, "tags")
+    chunks = page_chunks(d.prepare(raw.body), d, mdx=mdx)
+    title = d.title(meta, [(c.level, c.heading) for c in chunks[1:]], raw.rel) or page_title(
+        meta_text(meta, "title"), [(c.level, c.heading) for c in chunks[1:]], raw.rel)
+    pid = d.page_id(meta, raw.rel) or page_id(meta, raw.rel)
+    tags = d.tags(meta, meta_list(meta, "tags"), [b.text for c in chunks for b in c.blocks if b.kind == "text"])
     keywords = meta_list(meta, "keywords")
     description = meta_text(meta, "description")
     root = tuple(category) + (title,)
 
-    chunks: list[tuple[int, str, int, str, str | None, int]] = []  # (level, heading, start, body, custom, line)
-    first = headings[0].line if headings else len(lines)
-    chunks.append((0, title, 0, "\n".join(lines[:first]), None, 1))
-    for idx, h in enumerate(headings):
-        start = h.line + (2 if h.underline else 1)
-        end = headings[idx + 1].line if idx + 1 < len(headings) else len(lines)
-        level, text, custom = heading_texts[idx]
-        chunks.append((level, text, start, "\n".join(lines[start:end]), custom, h.line + 1))
-
-    slugger = Slugger()
+    slugger = d.slugger()
     stack: list[tuple[int, str]] = []
     sections: list[Section] = []
     passages: list[Passage] = []
-    for n, (level, text, _start, body, custom, line) in enumerate(chunks):
-        if refs and body.strip():
-            body = f"{body}\n\n{refs}"
-        blocks = render_blocks(body, mdx=mdx)
+    for n, chunk in enumerate(chunks):
+        blocks = chunk.blocks
         if n == 0:
             anchor, crumbs, heading, level_ = "", root, title, 0
-            if not blocks and headings:
+            if not blocks and len(chunks) > 1:
                 continue
         else:
-            heading = text or title
-            anchor = slugger.slug(text, custom)
-            while stack and stack[-1][0] >= level:
+            heading = chunk.heading or title
+            anchor = slugger.slug(chunk.heading, chunk.custom)
+            while stack and stack[-1][0] >= chunk.level:
                 stack.pop()
-            stack.append((level, heading))
+            stack.append((chunk.level, heading))
             crumbs = _dedupe(root + tuple(t for _, t in stack))
-            level_ = level
-        source_line = line + raw.body_line - 1 if n else raw.body_line
+            level_ = chunk.level
+        source_line = chunk.line + raw.body_line if n else raw.body_line
         plain = "\n".join(b.text for b in blocks if b.kind in ("text", "row") or (b.kind == "start" and b.text))
         sections.append(Section(pid, raw.rel, title, heading, level_, anchor, crumbs, source_line, plain))
         for part, (ptext, pcode, labels) in enumerate(passages_of(blocks)):

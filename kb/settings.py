@@ -25,6 +25,7 @@ DEFAULTS: dict[str, tuple[str, Any]] = {
     "include_drafts": ("KB_INCLUDE_DRAFTS", False),
     "max_file_size": ("KB_MAX_FILE_SIZE", 5.0),
     "lock_timeout": ("KB_LOCK_TIMEOUT", 10.0),
+    "dialect": ("KB_DIALECT", ""),
 }
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -39,6 +40,7 @@ class Resolved:
     include_drafts: bool
     max_file_size: float
     lock_timeout: float
+    dialect: str = ""  # "" or "auto": detected per source; a source's own `dialect` wins
 
 
 def _env(name: str, kind: Any) -> Any:
@@ -85,24 +87,25 @@ def resolve(given: dict[str, Any]) -> Resolved:
         def bad(why: str) -> ConfigError:
             return ConfigError(f"base URL: {why}")
         check_base_url(base_url, bad)
+    dialect = str(pick("dialect", str, config.dialect) or "")
     content_cli = given.get("content") if given.get("content") is not None else _env("KB_CONTENT", Path)
     if content_cli is not None:
-        sources: tuple[SourceConfig, ...] = (_single(Path(content_cli), config, base_url),)
+        sources: tuple[SourceConfig, ...] = (_single(Path(content_cli), dialect, base_url),)
     elif config.sources:
-        sources = tuple(SourceConfig(s.name, s.path, s.include, s.exclude, s.dialect or (config.dialect or ""),
+        sources = tuple(SourceConfig(s.name, s.path, s.include, s.exclude, s.dialect or dialect,
                                      s.base_url or base_url) for s in config.sources)
     else:
-        sources = (_single(config.content or here / "content", config, base_url),)
+        sources = (_single(config.content or here / "content", dialect, base_url),)
     index_dir = pick("index_dir", Path, config.index)
     if index_dir == "index" and config.path is not None:
         index_dir = here / "index"  # the default sits beside the config file, as `content` does
     return Resolved(config, Path(index_dir), sources, base_url, bool(pick("include_drafts", bool,
                     config.include_drafts)), float(pick("max_file_size", float, config.max_file_size)),
-                    float(pick("lock_timeout", float, config.lock_timeout)))
+                    float(pick("lock_timeout", float, config.lock_timeout)), dialect)
 
 
-def _single(folder: Path, config: FileConfig, base_url: str) -> SourceConfig:
-    return SourceConfig(name=folder.name or "content", path=folder, dialect=config.dialect or "", base_url=base_url)
+def _single(folder: Path, dialect: str, base_url: str) -> SourceConfig:
+    return SourceConfig(name=folder.name or "content", path=folder, dialect=dialect, base_url=base_url)
 
 
 def open_kb(given: dict[str, Any], *, on_note: Callable[[str], None]) -> Any:
@@ -112,4 +115,4 @@ def open_kb(given: dict[str, Any], *, on_note: Callable[[str], None]) -> Any:
     r = resolve(given)
     return KnowledgeBase(r.sources[0].path, r.index_dir, include_drafts=r.include_drafts,
                          max_file_bytes=int(r.max_file_size * 1024 * 1024), lock_timeout=r.lock_timeout,
-                         on_note=on_note, sources=r.sources)
+                         on_note=on_note, sources=r.sources, dialect=r.dialect)

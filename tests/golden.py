@@ -11,10 +11,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from kb.model import Page
 from kb.parse import parse_bytes
 from kb.sections import build_page
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
+DIALECT_PAGES = Path(__file__).parent / "fixtures" / "dialects"  # one folder per dialect, named after it
 SUFFIXES = (".md", ".mdx", ".markdown")
 
 
@@ -22,9 +24,24 @@ def fixture_pages() -> list[Path]:
     return sorted(p for p in PAGES.iterdir() if p.suffix.lower() in SUFFIXES)
 
 
-def page_record(path: Path) -> dict[str, Any]:
+def dialect_pages() -> list[tuple[str, Path]]:
+    """(dialect, page) for every page under fixtures/dialects/<dialect>/."""
+    return sorted((folder.name, p) for folder in DIALECT_PAGES.iterdir() if folder.is_dir()
+                  for p in folder.rglob("*") if p.suffix.lower() in SUFFIXES)
+
+
+def page_rel(path: Path, dialect: str) -> str:
+    """The page's path as kb sees it: relative to its dialect folder (a Hugo `_index.md` keeps its folder)."""
+    return path.relative_to(DIALECT_PAGES / dialect).as_posix() if dialect != "docusaurus" else path.name
+
+
+def build(path: Path, dialect: str = "docusaurus") -> Page:
+    return build_page(parse_bytes(path.read_bytes(), page_rel(path, dialect)), dialect=dialect)
+
+
+def page_record(path: Path, dialect: str = "docusaurus") -> dict[str, Any]:
     """The parts of a parsed page that a reader can check: metadata, sections, and each section's code."""
-    page = build_page(parse_bytes(path.read_bytes(), path.name))
+    page = build(path, dialect)
     code: dict[str, list[str]] = {}
     labels: dict[str, list[str]] = {}
     for p in page.passages:
@@ -63,6 +80,10 @@ def main() -> int:
         text = json.dumps(page_record(page), ensure_ascii=False, indent=2) + "\n"
         expected_path(page).write_text(text, encoding="utf-8")
         print(f"wrote {expected_path(page).name}")
+    for dialect, page in dialect_pages():
+        text = json.dumps(page_record(page, dialect), ensure_ascii=False, indent=2) + "\n"
+        expected_path(page).write_text(text, encoding="utf-8")
+        print(f"wrote {dialect}/{expected_path(page).relative_to(DIALECT_PAGES / dialect)}")
     return 0
 
 

@@ -1,0 +1,203 @@
+"""Dialect plugins: golden pages per dialect, detection from config and pages, anchors as each site renders them,
+unpublished Hugo pages, and the markup scan that `kb check` and benchmarks/markup_scan.py share."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kb import KnowledgeBase
+from kb.check import markup_sections, page_leftovers
+from kb.cli import cli
+from kb.dialects import DIALECTS, detect_dialect, get_dialect
+from kb.errors import UnknownDialect
+from kb.parse import Skip, parse_bytes
+from kb.sections import build_page
+
+from .golden import build, dialect_pages, expected_path, page_record
+
+PAGES = dialect_pages()
+
+
+@pytest.mark.parametrize(("dialect", "page"), PAGES, ids=[f"{d}/{p.name}" for d, p in PAGES])
+def test_dialect_page_matches_golden_sections(dialect: str, page: Path) -> None:
+    expected = json.loads(expected_path(page).read_text(encoding="utf-8"))
+    assert page_record(page, dialect) == expected
+
+
+@pytest.mark.parametrize(("dialect", "page"), PAGES, ids=[f"{d}/{p.name}" for d, p in PAGES])
+def test_no_markup_left_in_dialect_pages(dialect: str, page: Path) -> None:
+    built = build(page, dialect)
+    assert page_leftovers(built, page.read_text(encoding="utf-8")) == []
+
+
+def test_every_dialect_has_golden_pages() -> None:
+    assert {d for d, _ in PAGES} == set(DIALECTS) - {"docusaurus"}  # Docusaurus' are tests/fixtures/pages
+
+
+def test_markup_scan_counts_sections_with_leftovers() -> None:
+    pages = [(build(p, d), p.read_text(encoding="utf-8")) for d, p in PAGES]
+    flagged, total = markup_sections(pages)
+    assert total > 20 and flagged == 0
+    # The same page read in the wrong dialect shows its syntax, and the scan sees it.
+    mkdocs = next(p for d, p in PAGES if d == "mkdocs")
+    wrong = build_page(parse_bytes(mkdocs.read_bytes(), mkdocs.name), dialect="docusaurus")
+    assert markup_sections([(wrong, mkdocs.read_text(encoding="utf-8"))])[0] >= 3
+
+
+# -- anchors as each site renders them ---------------------------------------------------------------------------
+
+def anchors(source: str, dialect: str) -> list[str]:
+    return [s.anchor for s in build_page(parse_bytes(source.encode(), "p.md"), dialect=dialect).sections]
+
+
+def test_mkdocs_attr_list_id_and_toc_slugs() -> None:
+    src = "# First steps { #first-steps }\n\n## Héllo, wörld!\n\n## Héllo, wörld!\n\n## `code` & more\n"
+    assert anchors(src, "mkdocs") == ["first-steps", "hello-world", "hello-world_1", "code-more"]
+    heading = build_page(parse_bytes(src.encode(), "p.md"), dialect="mkdocs").sections[0].heading
+    assert heading == "First steps"
+
+
+def test_hugo_and_kramdown_custom_ids() -> None:
+    assert anchors("## Install {#install-hugo}\n\n## Install\n\n## Install\n", "hugo") == [
+        "install-hugo", "install", "install-1"]
+    assert anchors("## Global {: #global .x}\n", "jekyll") == ["global"]
+
+
+def test_obsidian_anchor_is_the_heading_text() -> None:
+    assert anchors("## Step 1: Download\n\n## Step 1: Download\n", "obsidian") == [
+        "Step+1+Download", "Step+1+Download-1"]
+
+
+def test_github_anchor_keeps_docusaurus_rules() -> None:
+    assert anchors('## Tasks & "quotes"\n\n## Tasks & "quotes"\n', "github") == ["tasks--quotes", "tasks--quotes-1"]
+
+
+# -- detection ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("config", "dialect"), [
+    ("mkdocs.yml", "mkdocs"), ("hugo.toml", "hugo"), ("config.toml", "hugo"), ("_config.yml", "jekyll"),
+    ("docusaurus.config.js", "docusaurus"), (".obsidian/app.json", "obsidian"),
+])
+def test_dialect_detected_from_site_config(tmp_path: Path, config: str, dialect: str) -> None:
+    site = tmp_path / "site"
+    (site / "docs").mkdir(parents=True)
+    (site / "docs" / "a.md").write_text("# A\n\nplain text\n")
+    (site / config).parent.mkdir(parents=True, exist_ok=True)
+    (site / config).write_text("x: 1\n")
+    assert detect_dialect(site / "docs") == dialect
+
+
+@pytest.mark.parametrize(("text", "dialect"), [
+    ('!!! note "Title"\n    body\n', "mkdocs"),
+    ("{{< note >}}\nbody\n{{< /note >}}\n", "hugo"),
+    ("{% include note.html %}\n{{ site.title }}\n", "jekyll"),
+    ("See [[Other note]] and [[Third|alias]].\n", "obsidian"),
+    (":::tip\nbody\n:::\n", "docusaurus"),
+    ("# Plain\n\nNothing special here.\n", "github"),
+])
+def test_dialect_detected_from_pages(tmp_path: Path, text: str, dialect: str) -> None:
+    for n in range(3):
+        (tmp_path / f"p{n}.md").write_text(f"# Page {n}\n\n{text}")
+    assert detect_dialect(tmp_path) == dialect
+
+
+def test_forced_dialect_and_unknown_one(tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    content.mkdir()
+    (content / "a.md").write_text('# A\n\n!!! note "Heron"\n    egret text\n')
+    base = ["--content", str(content), "--index", str(tmp_path / "ix")]
+    forced = CliRunner().invoke(cli, base + ["check", "-q"], env={"KB_DIALECT": "docusaurus"})
+    assert "dialect: docusaurus, forced" in forced.stdout and forced.exit_code == 1  # `!!!` shows as text
+    detected = CliRunner().invoke(cli, base + ["check", "-q"], env={"KB_DIALECT": None})
+    assert "dialect: mkdocs, detected" in detected.stdout and detected.exit_code == 0
+    bad = CliRunner().invoke(cli, base + ["--dialect", "asciidoc", "search", "egret"])
+    assert bad.exit_code == 2 and "unknown Markdown dialect 'asciidoc'" in bad.output
+    with pytest.raises(UnknownDialect):
+        get_dialect("asciidoc")
+
+
+def test_check_reports_leftovers_per_kind_and_file(tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_text("# A\n\nSome {{ unknown }} thing.\n\nAnd ::: odd too.\n")
+    result = CliRunner().invoke(cli, ["--dialect", "github", "check", "-q", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "leftovers by kind: " in result.stdout and "template shortcode or tag" in result.stdout
+    assert "admonition fence 1" in result.stdout
+    assert "a.md: " in result.stdout and "(lines 3, 5)" in result.stdout
+
+
+def test_changing_the_dialect_rebuilds_the_index(tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    content.mkdir()
+    (content / "a.md").write_text("# A\n\n=== \"Tab\"\n\n    marmot\n")
+    KnowledgeBase(content, tmp_path / "ix", dialect="mkdocs").reindex()
+    notes: list[str] = []
+    report = KnowledgeBase(content, tmp_path / "ix", dialect="github", on_note=notes.append).reindex()
+    assert report.pages == 1 and any("other settings" in n for n in notes)
+
+
+# -- Hugo and Obsidian pages -------------------------------------------------------------------------------------
+
+def test_hugo_headless_bundles_and_never_rendered_sections_are_skipped(tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    files = {
+        "_index.md": "+++\ntitle = \"Home\"\n+++\nkestrel home\n",
+        "_common/_index.md": "---\ncascade:\n  build:\n    render: never\n---\n",
+        "_common/fragment.md": "kestrel fragment\n",
+        "bundle/index.md": "---\nheadless: true\n---\nkestrel bundle\n",
+        "bundle/part.md": "kestrel part\n",
+        "docs/page.md": "---\ntitle: Page\n---\n{{< note >}}kestrel page{{< /note >}}\n",
+    }
+    for rel, text in files.items():
+        (content / rel).parent.mkdir(parents=True, exist_ok=True)
+        (content / rel).write_text(text)
+    kb = KnowledgeBase(content, tmp_path / "ix", dialect="hugo")
+    kb.reindex()
+    assert {h.path for h in kb.search("kestrel").hits} == {"_index.md", "docs/page.md"}
+
+
+def test_hugo_toml_frontmatter(tmp_path: Path) -> None:
+    raw = parse_bytes(b'+++\ntitle = "Shortcodes"\ntags = ["a", "b"]\n+++\n\n# H\n', "p.md")
+    assert raw.meta["title"] == "Shortcodes" and raw.body_line == 5 and raw.problems == ()
+    bad = parse_bytes(b'+++\ntitle = \n+++\nbody\n', "p.md")
+    assert bad.meta == {} and "invalid TOML frontmatter" in str(bad.problems[0])
+
+
+def test_obsidian_tags_and_aliases_are_searchable_tags(tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    content.mkdir()
+    (content / "Note one.md").write_text("---\naliases: [first note]\n---\nosprey text #birds/raptors\n")
+    (content / "Note two.md").write_text("osprey elsewhere\n")
+    kb = KnowledgeBase(content, tmp_path / "ix", dialect="obsidian")
+    kb.reindex()
+    assert [h.path for h in kb.search("osprey tag:birds/raptors").hits] == ["Note one.md"]
+    assert kb.search("osprey").hits[0].title in ("Note one", "Note two")
+
+
+# -- Hypothesis: no plugin raises, anchors stay unique ------------------------------------------------------------
+
+PIECES = ["# ", "## ", "\n", "\n\n", "    ", "```", "~~~", "!!! note ", "??? ", "???+ ", '=== "T"', "/// ", "///",
+          "/// tab | ", "{ #x }", "{#y}", "{: .c}", "{* a.py *}", "--8<--", "*[A]: b", "::: mod", ":smile:",
+          "{{< x >}}", "{{< /x >}}", "{{% y %}}", "{{</* z */>}}", "{{< code-toggle >}}", "{{< /code-toggle >}}",
+          "+++", "---", "{% raw %}", "{% endraw %}", "{% highlight x %}", "{% endhighlight %}", "{% comment %}",
+          "{{ site.x }}", "[[", "]]", "|", "#", "^", "![[", "%%", "> [!note]", "> [!tip]- T", "==", "[^1]", "[^1]: ",
+          "[r]: http://x", "[x][r]", "- [ ] ", "`", "**", "<div>", "</div>", "\ue000", "\ue001", "Step", "step"]
+markdownish = st.lists(st.one_of(st.sampled_from(PIECES), st.text(max_size=8)), max_size=50).map("".join)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(DIALECTS), markdownish)
+def test_no_dialect_raises_and_anchors_stay_unique(dialect: str, text: str) -> None:
+    try:
+        raw = parse_bytes(text.encode("utf-8", errors="surrogatepass"), "dir/_index.md")
+    except Skip:
+        return
+    page = build_page(raw, dialect=dialect)
+    found = [s.anchor for s in page.sections]
+    assert page.sections and len(found) == len(set(found))
+    assert all(p.anchor in set(found) for p in page.passages)
