@@ -157,8 +157,13 @@ class KnowledgeBase:
             raise IndexLocked(f"no index yet: another reindex (pid {exc.pid}) is building it; "
                               "try again when it finishes", pid=exc.pid) from None
 
-    def search(self, query: str, *, limit: int = 10, group: str | None = None) -> SearchResult:
-        """Ranked hits for any query string; raises QueryError only for bad arguments, never for bad syntax."""
+    def search(self, query: str, *, limit: int = 10, group: str | None = None, passages: bool = False
+               ) -> SearchResult:
+        """Ranked hits for any query string; raises QueryError only for bad arguments, never for bad syntax.
+
+        One hit per section, its other matching passages in `Hit.passages`; `passages=True` gives each passage
+        its own hit instead.
+        """
         from .search import run
 
         if not isinstance(query, str):
@@ -169,7 +174,7 @@ class KnowledgeBase:
             raise QueryError(f"unknown grouping {group!r}; use 'page'")
         self.ensure_index()
         fetch = limit if group is None else min(limit * 5, 200)
-        result = self._with_reader(lambda r: run(r.searcher, query, limit=fetch))
+        result = self._with_reader(lambda r: run(r.searcher, query, limit=fetch, per_passage=passages))
         if group == "page":
             result = _group_by_page(result, limit)
         return result

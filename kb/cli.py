@@ -83,13 +83,15 @@ def cli(ctx: click.Context, content: Path, index_dir: Path, include_drafts: bool
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (the documented contract).")
 @click.option("--no-refresh", is_flag=True, help="Answer from the index as it is; skip the freshness check.")
 @click.option("--group", type=click.Choice(["page"]), default=None, help="Best section per page, others beneath.")
+@click.option("--passages", is_flag=True, help="One hit per matching passage, not one per section.")
 @click.pass_obj
-def search(kb: Any, query: tuple[str, ...], limit: int, as_json: bool, no_refresh: bool, group: str | None) -> None:
+def search(kb: Any, query: tuple[str, ...], limit: int, as_json: bool, no_refresh: bool, group: str | None,
+           passages: bool) -> None:
     """Search the knowledge base. Words must all match; "quoted phrases", OR, -word, word*, tag:/page:/title:."""
     text = " ".join(query)
     if not no_refresh:
         _refresh(kb)
-    result = kb.search(text, limit=limit, group=group)
+    result = kb.search(text, limit=limit, group=group, passages=passages)
     if as_json:
         click.echo(json.dumps(asdict(result), ensure_ascii=False))
     else:
@@ -103,6 +105,9 @@ def search(kb: Any, query: tuple[str, ...], limit: int, as_json: bool, no_refres
         else:
             shown = text if len(text) <= 80 else text[:77] + "..."
             click.echo(f"No results for {shown!r}.", err=True)
+            from .present import format_tips
+
+            click.echo(format_tips(result), err=True)
     if not result.hits:
         sys.exit(EXIT_NO_MATCH)
 

@@ -48,6 +48,8 @@ class SearchHit(BaseModel):
     line: int
     snippet: str
     score: float
+    more: list[str] = Field(default_factory=list,
+                            description="Other matching passages of the same section, as 'line N: snippet'.")
 
 
 class SearchResults(BaseModel):
@@ -87,7 +89,8 @@ def build(kb: KnowledgeBase) -> Any:
         except KbError as exc:
             raise ToolFailure(str(exc)) from None
         hits = [SearchHit(rank=h.rank, breadcrumb=list(h.breadcrumb), page=h.page, path=h.path, anchor=h.anchor,
-                          line=h.line, snippet=h.snippet, score=h.score) for h in result.hits]
+                          line=h.line, snippet=h.snippet, score=h.score,
+                          more=[f"line {p.line}: {p.snippet}" for p in h.passages]) for h in result.hits]
         return SearchResults(query=result.query, total=result.total, suggestion=result.suggestion, hits=hits)
 
     @server.tool(name="read_section", description=READ_DESCRIPTION)

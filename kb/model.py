@@ -81,6 +81,16 @@ class Page:
 
 
 @dataclass(frozen=True)
+class Excerpt:
+    """Another matching passage of a hit's section: one result per section, its other passages ride along."""
+
+    snippet: str
+    highlights: tuple[tuple[int, int], ...]
+    line: int
+    part: int = 0
+
+
+@dataclass(frozen=True)
 class Hit:
     rank: int
     score: float
@@ -95,6 +105,7 @@ class Hit:
     highlights: tuple[tuple[int, int], ...]
     part: int = 0
     others: tuple["Hit", ...] = ()
+    passages: tuple[Excerpt, ...] = ()  # the section's other matching passages, best first
 
 
 @dataclass(frozen=True)
@@ -105,6 +116,8 @@ class SearchResult:
     hits: tuple[Hit, ...]
     searched: str = ""
     fallback: str | None = None
+    mode: str = "lexical"  # lexical | semantic | hybrid: how the hits were ranked
+    tips: tuple[str, ...] = ()  # with no hits: looser queries that do have hits
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 
 import click
 
@@ -38,6 +39,8 @@ def format_hit(hit: Hit, *, color: bool, indent: str = "") -> list[str]:
     lines = [head, f"{indent}   {click.style(address(hit), fg='cyan') if color else address(hit)}"]
     if hit.snippet:
         lines.append(f"{indent}   {emphasise(hit.snippet, hit.highlights, color=color)}")
+    for more in hit.passages:
+        lines.append(f"{indent}   also line {more.line}: {emphasise(more.snippet, more.highlights, color=color)}")
     for other in hit.others:
         crumbs = CRUMB.join(other.breadcrumb[1:] or other.breadcrumb)
         lines.append(f"{indent}   also: {crumbs} ({address(other)})")
@@ -60,3 +63,12 @@ def format_header(result: SearchResult) -> str | None:
 
 def format_report(report: ReindexReport) -> str:
     return report.summary()
+
+
+def format_tips(result: SearchResult) -> str:
+    """What to try after "No results": looser queries that were tried and do find something, else general advice."""
+    if result.tips:
+        return "Try: " + " or ".join(f"kb search {shlex.quote(t if len(t) <= 50 else t[:47] + '...')}"
+                                     for t in result.tips)
+    return ("Try fewer or more general words, another spelling, or a prefix such as conf*; "
+            "`kb search --help` shows the query syntax.")

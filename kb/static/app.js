@@ -84,6 +84,12 @@
         p.appendChild(highlighted(hit.snippet, hit.highlights));
         link.appendChild(p);
       }
+      (hit.passages || []).forEach((more) => {
+        const p = el("p", "snippet more");
+        p.appendChild(el("span", "where", "line " + more.line + ": "));
+        p.appendChild(highlighted(more.snippet, more.highlights));
+        link.appendChild(p);
+      });
       li.appendChild(link);
       results.appendChild(li);
     });
