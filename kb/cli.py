@@ -64,16 +64,19 @@ def _note(message: str) -> None:
               envvar="KB_MAX_FILE_SIZE", help="Skip page files larger than this many MB, with a warning.")
 @click.option("--lock-timeout", type=click.FloatRange(min=0), default=10.0, show_default=True,
               envvar="KB_LOCK_TIMEOUT", help="Seconds to wait for another reindex to finish.")
+@click.option("--model", envvar="KB_MODEL", default=None,
+              help="Embedding model for semantic search (extra 'semantic'): a folder, a name, or 'none' (env KB_MODEL)."
+                   "  [default: all-MiniLM-L6-v2 when installed]")
 @click.version_option(package_name="kb")
 @click.pass_context
 def cli(ctx: click.Context, content: Path, index_dir: Path, include_drafts: bool, max_file_size: float,
-        lock_timeout: float) -> None:
+        lock_timeout: float, model: str | None) -> None:
     """kb: search your Markdown knowledge base, section by section."""
     from .api import KnowledgeBase
 
     ctx.obj = KnowledgeBase(content, index_dir, include_drafts=include_drafts,
                             max_file_bytes=int(max_file_size * 1024 * 1024), lock_timeout=lock_timeout,
-                            on_note=_note)
+                            on_note=_note, model=model)
     ctx.call_on_close(ctx.obj.close)  # release searchers (and their hold on old index generations)
 
 
@@ -84,14 +87,20 @@ def cli(ctx: click.Context, content: Path, index_dir: Path, include_drafts: bool
 @click.option("--no-refresh", is_flag=True, help="Answer from the index as it is; skip the freshness check.")
 @click.option("--group", type=click.Choice(["page"]), default=None, help="Best section per page, others beneath.")
 @click.option("--passages", is_flag=True, help="One hit per matching passage, not one per section.")
+@click.option("--mode", type=click.Choice(["lexical", "semantic", "hybrid"]), default=None,
+              help="Words only, meaning only (extra 'semantic'), or both.  [default: hybrid with a model]")
 @click.pass_obj
 def search(kb: Any, query: tuple[str, ...], limit: int, as_json: bool, no_refresh: bool, group: str | None,
-           passages: bool) -> None:
+           passages: bool, mode: str | None) -> None:
     """Search the knowledge base. Words must all match; "quoted phrases", OR, -word, word*, tag:/page:/title:."""
     text = " ".join(query)
+    if mode in ("semantic", "hybrid") and kb.model is None:
+        from .semantic import missing_model
+
+        raise missing_model(mode)  # before any refresh: the index stays as it is
     if not no_refresh:
         _refresh(kb)
-    result = kb.search(text, limit=limit, group=group, passages=passages)
+    result = kb.search(text, limit=limit, group=group, passages=passages, mode=mode)
     if as_json:
         click.echo(json.dumps(asdict(result), ensure_ascii=False))
     else:

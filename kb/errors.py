@@ -59,3 +59,9 @@ class StrictModeFailure(KbError):
     """`--strict` was asked for and some page produced a warning."""
 
     exit_code = 1
+
+
+class ModelError(KbError):
+    """The semantic extra is missing, or the embedding model folder is missing or unusable."""
+
+    exit_code = 2

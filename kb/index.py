@@ -18,7 +18,8 @@ from .codec import open_writer
 from .discover import Discovery, SourceFile, discover
 from .errors import IndexDamaged
 from .locking import WriterLock
-from .manifest import Entry, Manifest, Plan, Settings, plan
+from .manifest import Entry, Manifest, Plan, Settings, plan, without_model
+from .semantic import VECTOR_FILES, ModelChoice
 from .model import Page, Passage, Problem, ReindexReport
 from .store import (
     MANIFEST,
@@ -184,7 +185,10 @@ class Indexer:
     """Builds and updates the index of one content folder in one index folder."""
 
     def __init__(self, content: Path, store: IndexStore, settings: Settings, *, lock_timeout: float = 10.0,
-                 workers: int | None = None, on_note: Note | None = None) -> None:
+                 workers: int | None = None, on_note: Note | None = None, model: ModelChoice | None = None) -> None:
+        self.model = model  # passages get vectors from this embedding model (kb/semantic); None: lexical only
+        self._rebuild_vectors = False
+        self._embedded: tuple[int, float] = (0, 0.0)
         self.content = Path(content)
         self.store = store
         self.settings = settings
@@ -227,7 +231,8 @@ class Indexer:
                     self.store.remove_old(keep=live)  # also what killed or interrupted runs left behind
         except OSError as exc:
             raise write_error(self.store.folder, exc) from None
-        return _finish(report, started)
+        return _finish(replace(report, embedded=self._embedded[0], embed_seconds=round(self._embedded[1], 3)),
+                       started)
 
     def _usable_manifest(self, *, verify: bool) -> Manifest | None:
         """The live generation's manifest if it can be updated in place; None (with a note why) to rebuild."""
@@ -247,8 +252,12 @@ class Indexer:
                           "rebuilding it from the content")
             return None
         if manifest.stamp != self.settings.stamp():
-            self.note("index was built by another kb version or with other settings; rebuilding it")
-            return None
+            if without_model(manifest.stamp) != without_model(self.settings.stamp()):
+                self.note("index was built by another kb version or with other settings; rebuilding it")
+                return None
+            self.note("the embedding model changed; computing every passage's vector again" if self.model else
+                      "no embedding model now; dropping the passage vectors")
+            self._rebuild_vectors = True
         problem = self.store.verify(gen, manifest, deep=verify)
         if problem is None:
             try:
@@ -276,9 +285,28 @@ class Indexer:
             manifest.docs = ix.doc_count()
         finally:
             ix.close()
+        self._vectors(gen)
+        known = {name: sums for name, sums in known.items() if name not in VECTOR_FILES}  # rewritten, not linked
         manifest.index = checksums(gen, known)
         manifest.save(gen / MANIFEST)
         self.store.publish(gen)
+
+    def _vectors(self, gen: Path) -> None:
+        """Give the new generation its passage vectors (reusing the live one's), or none without a model."""
+        if self.model is None:
+            for name in VECTOR_FILES:
+                (gen / name).unlink(missing_ok=True)  # linked from a generation that had them
+            return
+        from .semantic import encoder
+        from .semantic.vectors import build
+
+        enc = encoder(self.model)
+        live = self.store.live()
+        manifest = self.store.manifest(live) if live is not None else None
+        if live is not None and (manifest is None or self.store.verify(live, manifest, deep=False)):
+            live = None  # a damaged generation's vectors are not reused
+        built = build(gen, live, self.model.id, enc.encode)
+        self._embedded = (built.embedded, built.seconds)
 
     def _full(self, discovery: Discovery, progress: Progress | None) -> ReindexReport:
         from whoosh.index import create_in
@@ -345,7 +373,7 @@ class Indexer:
                 problems.extend(proc.problems)
             if progress:
                 progress(n, len(todo))
-        if results or diff.removed or touched:
+        if results or diff.removed or touched or self._rebuild_vectors:
             self._commit_copy(manifest, diff.removed, results)
             for proc in results:
                 if proc.file.rel in manifest.files:
@@ -400,6 +428,4 @@ class Indexer:
 
 
 def _finish(report: ReindexReport, started: float) -> ReindexReport:
-    from dataclasses import replace
-
     return replace(report, seconds=round(time.perf_counter() - started, 3))

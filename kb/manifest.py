@@ -26,9 +26,16 @@ class Settings:
 
     include_drafts: bool = False
     max_file_bytes: int = 5 * 1024 * 1024
+    model: str = ""  # the embedding model's id when passages get vectors (kb/semantic), else ""
 
     def stamp(self) -> str:
-        return f"{format_stamp()};drafts={int(self.include_drafts)};max={self.max_file_bytes}"
+        stamp = f"{format_stamp()};drafts={int(self.include_drafts)};max={self.max_file_bytes}"
+        return stamp + (f";model={self.model}" if self.model else "")
+
+
+def without_model(stamp: str) -> str:
+    """The stamp minus its model part: equal ones differ only in their vectors, which can be rebuilt alone."""
+    return stamp.split(";model=", 1)[0]
 
 
 def format_stamp() -> str:

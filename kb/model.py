@@ -135,6 +135,8 @@ class ReindexReport:
     full: bool
     skipped: int = 0
     warnings: tuple[Problem, ...] = field(default_factory=tuple)
+    embedded: int = 0  # passages embedded by the semantic model (the others' vectors were reused)
+    embed_seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

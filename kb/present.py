@@ -10,6 +10,7 @@ import click
 from .model import Hit, ReindexReport, SearchResult
 
 CRUMB = " › "
+MORE_SHOWN = 2  # a section's other matching passages shown under its hit
 
 
 def use_color(stream_isatty: bool) -> bool:
@@ -39,8 +40,11 @@ def format_hit(hit: Hit, *, color: bool, indent: str = "") -> list[str]:
     lines = [head, f"{indent}   {click.style(address(hit), fg='cyan') if color else address(hit)}"]
     if hit.snippet:
         lines.append(f"{indent}   {emphasise(hit.snippet, hit.highlights, color=color)}")
-    for more in hit.passages:
-        lines.append(f"{indent}   also line {more.line}: {emphasise(more.snippet, more.highlights, color=color)}")
+    for more in hit.passages[:MORE_SHOWN]:
+        where = f" (line {more.line})" if more.line != hit.line else ""
+        lines.append(f"{indent}   also{where}: {emphasise(more.snippet, more.highlights, color=color)}")
+    if len(hit.passages) > MORE_SHOWN:
+        lines.append(f"{indent}   ... {len(hit.passages) - MORE_SHOWN} more passages; --passages lists each")
     for other in hit.others:
         crumbs = CRUMB.join(other.breadcrumb[1:] or other.breadcrumb)
         lines.append(f"{indent}   also: {crumbs} ({address(other)})")
