@@ -212,6 +212,10 @@ class Indexer:
         file's checksum (seconds on a large index, so it is asked for, or done when a search fails).
         """
         started = time.perf_counter()
+        if self.model is not None:
+            from .semantic import load_encoder
+
+            load_encoder(self.model)  # a missing or broken model fails here, before the index is touched
         discovery = discover(self.content)
         self.store.ensure_folder()
         lock = WriterLock(self.store.folder, timeout=self.lock_timeout if wait else 0.0,
@@ -297,10 +301,10 @@ class Indexer:
             for name in VECTOR_FILES:
                 (gen / name).unlink(missing_ok=True)  # linked from a generation that had them
             return
-        from .semantic import encoder
+        from .semantic import load_encoder
         from .semantic.vectors import build
 
-        enc = encoder(self.model)
+        enc = load_encoder(self.model)
         live = self.store.live()
         manifest = self.store.manifest(live) if live is not None else None
         if live is not None and (manifest is None or self.store.verify(live, manifest, deep=False)):

@@ -17,7 +17,10 @@ import struct
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from . import single_threaded_blas
+
+single_threaded_blas()  # before numpy loads its BLAS
+import numpy as np  # noqa: E402
 
 from ..errors import ModelError
 

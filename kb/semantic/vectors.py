@@ -21,7 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
+from . import single_threaded_blas
+
+single_threaded_blas()  # before numpy loads its BLAS
+import numpy as np  # noqa: E402
 
 from ..analysis import CRUMB_SEP
 
