@@ -18,8 +18,10 @@ from typing import Any
 from .model import Hit, SearchResult
 from .query import ParsedQuery, parse
 
-RRF_K = 60.0
-LEXICAL_WEIGHT = 1.0
+FUSION = "rrf"  # rrf | linear | rerank (docs/ranking.md: measured)
+LINEAR_ALPHA = 0.5
+RRF_K = 10.0
+LEXICAL_WEIGHT = 2.0  # lexical evidence counts double: keywords and identifiers stay on top (measured)
 SEMANTIC_WEIGHT = 1.0
 POOL = 50  # sections taken from each ranking
 NEAREST = 200  # passages read from the vectors (several may share a section; some fail the filters)
@@ -99,17 +101,30 @@ def fuse(searcher: Any, query: str, lexical: SearchResult, semantic: Any, *, lim
     def key(h: Hit) -> tuple[str, str, int]:
         return (h.path, h.anchor, h.part if per_passage else 0)
 
+    lex_rank = {key(h): n for n, h in enumerate(lexical.hits, 1)} if mode == "hybrid" else {}
+    top_lex = max((h.score for h in lexical.hits), default=0.0) or 1.0
+    lex_score = {key(h): h.score / top_lex for h in lexical.hits}
+    sem_rank: dict[tuple[str, str, int], int] = {}
+    sem_score: dict[tuple[str, str, int], float] = {}
     if mode == "hybrid":
-        for rank, h in enumerate(lexical.hits, 1):
-            scores[key(h)] = LEXICAL_WEIGHT / (RRF_K + rank)
-            made[key(h)] = h
+        made.update((key(h), h) for h in lexical.hits)
     for rank, (doc, sim, more) in enumerate(near, 1):
         fields = engine.stored(doc)
         h = _hit(0, Candidate(sim, doc, fields, riders=[Candidate(0.0, d, engine.stored(d)) for d in more]),
                  matcher)
-        k = key(h)
-        scores[k] = scores.get(k, 0.0) + SEMANTIC_WEIGHT / (RRF_K + rank)
-        made.setdefault(k, h)
+        sem_rank[key(h)] = rank
+        sem_score[key(h)] = sim
+        made.setdefault(key(h), h)
+    for k in made:
+        if FUSION == "linear" and mode == "hybrid":
+            scores[k] = LINEAR_ALPHA * lex_score.get(k, 0.0) + (1 - LINEAR_ALPHA) * max(0.0, sem_score.get(k, 0.0))
+        else:
+            scores[k] = (LEXICAL_WEIGHT / (RRF_K + lex_rank[k]) if k in lex_rank else 0.0) + \
+                (SEMANTIC_WEIGHT / (RRF_K + sem_rank[k]) if k in sem_rank else 0.0)
+    if FUSION == "rerank" and mode == "hybrid" and lex_rank:
+        # Semantic evidence reorders the lexical candidates; sections only the model found come after them.
+        for k in scores:
+            scores[k] += 1.0 if k in lex_rank else 0.0
     order = sorted(scores, key=lambda k: -scores[k])
     hits = tuple(replace(made[k], rank=n, score=round(scores[k] * 1000, 3)) for n, k in enumerate(order[:limit], 1))
     total = max(lexical.total, len(order)) if mode == "hybrid" else len(order)
