@@ -51,14 +51,14 @@ class Vectors:
     """A generation's vectors, as its searchers read them."""
 
     model: str
-    matrix: np.ndarray  # (rows, dim) float16, unit rows
+    matrix: np.ndarray  # (rows, dim) float32 in memory (float16 on disk), unit rows
     docs: np.ndarray  # (rows,) Whoosh document numbers
 
     def top(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         """The k documents most similar to the query vector (exact cosine), best first."""
         if not len(self.docs):
             return []
-        sims = self.matrix.astype(np.float32) @ query.astype(np.float32)
+        sims = self.matrix @ query.astype(np.float32)
         k = min(k, len(sims))
         best = np.argpartition(-sims, k - 1)[:k]
         best = best[np.argsort(-sims[best], kind="stable")]
@@ -71,7 +71,7 @@ def load(gen: Path) -> Vectors | None:
         meta = json.loads((gen / META).read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
-    matrix = np.load(gen / MATRIX, mmap_mode="r")
+    matrix = np.load(gen / MATRIX).astype(np.float32)  # once per searcher: numpy has no fast float16 product
     return Vectors(str(meta["model"]), matrix, np.asarray(meta["docs"], dtype=np.int64))
 
 
