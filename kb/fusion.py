@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from .chrome import is_chrome
 from .model import Hit, SearchResult
 from .query import ParsedQuery, parse
 
@@ -24,6 +25,9 @@ RRF_K = 10.0
 LEXICAL_WEIGHT = 2.0  # lexical evidence counts double: keywords and identifiers stay on top (measured)
 SEMANTIC_WEIGHT = 1.0
 POOL = 50  # sections taken from each ranking
+MIN_SIMILARITY = 0.2  # cosine below which a passage is not a semantic hit at all
+ALONE_SIMILARITY = 0.35  # when no word matched: nonsense queries reached 0.33 on docs.wgtwo.com, answers 0.36+
+MIN_WORDS = 2  # a one-word query is a keyword search: the model joins in only when the words found nothing
 NEAREST = 200  # passages read from the vectors (several may share a section; some fail the filters)
 
 
@@ -59,8 +63,8 @@ def allowed(searcher: Any, parsed: ParsedQuery) -> Any:
     return ok
 
 
-def nearest_sections(searcher: Any, semantic: Any, parsed: ParsedQuery, query: str, *, per_passage: bool
-                     ) -> list[tuple[int, float, list[int]]]:
+def nearest_sections(searcher: Any, semantic: Any, parsed: ParsedQuery, query: str, *, per_passage: bool,
+                     floor: float = MIN_SIMILARITY) -> list[tuple[int, float, list[int]]]:
     """Sections nearest the query: (best passage's document, cosine, the section's other near passages)."""
     from .search import engine_for
 
@@ -70,6 +74,8 @@ def nearest_sections(searcher: Any, semantic: Any, parsed: ParsedQuery, query: s
     out: list[tuple[int, float, list[int]]] = []
     where: dict[tuple[str, str], int] = {}
     for doc, sim in semantic.vectors.top(vec, NEAREST):
+        if sim < floor:
+            break
         if not ok(doc):
             continue
         fields = engine.stored(doc)
@@ -90,10 +96,12 @@ def fuse(searcher: Any, query: str, lexical: SearchResult, semantic: Any, *, lim
     from .search import Candidate, _hit, engine_for, matcher_for
 
     parsed = parse(query)
-    if not any(c.field in (None, "title") for c in parsed.positive):
-        return replace(lexical, hits=lexical.hits[:limit], mode="lexical")  # only filters: nothing to embed
+    words = len(query_text(parsed, "").split())
+    if not words or (words < MIN_WORDS and lexical.hits and mode == "hybrid"):
+        return replace(lexical, hits=lexical.hits[:limit], mode="lexical")  # nothing (or too little) to embed
     engine = engine_for(searcher)
-    near = nearest_sections(searcher, semantic, parsed, query, per_passage=per_passage)
+    floor = MIN_SIMILARITY if lexical.hits or mode == "semantic" else ALONE_SIMILARITY
+    near = nearest_sections(searcher, semantic, parsed, query, per_passage=per_passage, floor=floor)
     matcher = matcher_for(parsed)
     scores: dict[tuple[str, str, int], float] = {}
     made: dict[tuple[str, str, int], Hit] = {}
@@ -125,7 +133,9 @@ def fuse(searcher: Any, query: str, lexical: SearchResult, semantic: Any, *, lim
         # Semantic evidence reorders the lexical candidates; sections only the model found come after them.
         for k in scores:
             scores[k] += 1.0 if k in lex_rank else 0.0
-    order = sorted(scores, key=lambda k: -scores[k])
+    chrome = {k for k, h in made.items() if is_chrome({"title": h.title, "section": h.section, "path": h.path,
+                                                       "anchor": h.anchor, "body": h.snippet})}
+    order = sorted(scores, key=lambda k: (k in chrome, -scores[k]))  # chrome after content, as in lexical
     hits = tuple(replace(made[k], rank=n, score=round(scores[k] * 1000, 3)) for n, k in enumerate(order[:limit], 1))
     total = max(lexical.total, len(order)) if mode == "hybrid" else len(order)
     return replace(lexical, hits=hits, total=max(total, len(hits)), mode=mode,

@@ -60,8 +60,11 @@ def _erf(x: np.ndarray) -> np.ndarray:
     return sign * y
 
 
+_RSQRT2 = 0.7071067811865476
+
+
 def _gelu(x: np.ndarray) -> np.ndarray:
-    return 0.5 * x * (1.0 + _erf(x / np.sqrt(2.0)))
+    return 0.5 * x * (1.0 + _erf(x * _RSQRT2))  # a Python float: a numpy float64 would promote to float64
 
 
 def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
@@ -138,12 +141,15 @@ class Encoder:
             pre = f"encoder.layer.{i}."
 
             def lin(h: np.ndarray, name: str, pre: str = pre) -> np.ndarray:
-                return h @ p[pre + name + ".weight"] + p[pre + name + ".bias"]  # stored transposed
+                # As one 2-D product (rows = all tokens): numpy's stacked 3-D product was 5-8x slower (measured).
+                flat = h.reshape(-1, h.shape[-1]) @ p[pre + name + ".weight"] + p[pre + name + ".bias"]
+                return flat.reshape(*h.shape[:-1], -1)  # weights stored transposed
 
-            q = lin(x, "attention.self.query").reshape(n, length, heads, size).transpose(0, 2, 1, 3)
-            k = lin(x, "attention.self.key").reshape(n, length, heads, size).transpose(0, 2, 3, 1)
-            v = lin(x, "attention.self.value").reshape(n, length, heads, size).transpose(0, 2, 1, 3)
-            att = q @ k / np.float32(np.sqrt(size)) + bias
+            # Contiguous per-head blocks: numpy hands stacked products to BLAS only when their slices are contiguous.
+            q = np.ascontiguousarray(lin(x, "attention.self.query").reshape(n, length, heads, size).transpose(0, 2, 1, 3))
+            k = np.ascontiguousarray(lin(x, "attention.self.key").reshape(n, length, heads, size).transpose(0, 2, 3, 1))
+            v = np.ascontiguousarray(lin(x, "attention.self.value").reshape(n, length, heads, size).transpose(0, 2, 1, 3))
+            att = q @ k * np.float32(1.0 / np.sqrt(size)) + bias
             att = np.exp(att - att.max(-1, keepdims=True))
             att /= att.sum(-1, keepdims=True)
             ctx = (att @ v).transpose(0, 2, 1, 3).reshape(n, length, self.dim)
@@ -152,6 +158,7 @@ class Encoder:
             h = _gelu(lin(x, "intermediate.dense"))
             x = _layer_norm(x + lin(h, "output.dense"), p[pre + "output.LayerNorm.weight"],
                             p[pre + "output.LayerNorm.bias"], self.eps)
+            assert x.dtype == np.float32, x.dtype  # float64 creeping in costs BLAS (mixed-type products)
         pooled = (x * mask[:, :, None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1e-9)
         norm = np.linalg.norm(pooled, axis=1, keepdims=True)
         return (pooled / np.maximum(norm, 1e-12)).astype(np.float32)
