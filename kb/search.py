@@ -472,7 +472,7 @@ class Candidate:
     doc: int
     fields: dict[str, Any]
     complete: bool = True  # matched every clause of some group
-    riders: list["Candidate"] = field(default_factory=list)  # the section's other matching passages
+    riders: list[Candidate] = field(default_factory=list)  # the section's other matching passages
     chrome: bool = False  # a 404 page, tag listing or empty index page (kb/chrome.py)
 
 

@@ -15,14 +15,12 @@ from __future__ import annotations
 import json
 import struct
 from pathlib import Path
-from typing import Any
 
+from ..errors import ModelError
 from . import single_threaded_blas
 
 single_threaded_blas()  # before numpy loads its BLAS
 import numpy as np  # noqa: E402
-
-from ..errors import ModelError
 
 _DTYPES = {"F32": np.float32, "F16": np.float16, "I64": np.int64, "BF16": None}
 
@@ -146,9 +144,12 @@ class Encoder:
                 return flat.reshape(*h.shape[:-1], -1)  # weights stored transposed
 
             # Contiguous per-head blocks: numpy hands stacked products to BLAS only when their slices are contiguous.
-            q = np.ascontiguousarray(lin(x, "attention.self.query").reshape(n, length, heads, size).transpose(0, 2, 1, 3))
-            k = np.ascontiguousarray(lin(x, "attention.self.key").reshape(n, length, heads, size).transpose(0, 2, 3, 1))
-            v = np.ascontiguousarray(lin(x, "attention.self.value").reshape(n, length, heads, size).transpose(0, 2, 1, 3))
+            def split(h: np.ndarray, name: str, order: tuple[int, ...]) -> np.ndarray:
+                return np.ascontiguousarray(lin(h, name).reshape(n, length, heads, size).transpose(order))
+
+            q = split(x, "attention.self.query", (0, 2, 1, 3))
+            k = split(x, "attention.self.key", (0, 2, 3, 1))
+            v = split(x, "attention.self.value", (0, 2, 1, 3))
             att = q @ k * np.float32(1.0 / np.sqrt(size)) + bias
             att = np.exp(att - att.max(-1, keepdims=True))
             att /= att.sum(-1, keepdims=True)

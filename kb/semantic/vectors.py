@@ -17,18 +17,16 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from . import single_threaded_blas
+from ..analysis import CRUMB_SEP
+from . import VECTOR_FILES, single_threaded_blas
 
 single_threaded_blas()  # before numpy loads its BLAS
 import numpy as np  # noqa: E402
-
-from ..analysis import CRUMB_SEP
-
-from . import VECTOR_FILES
 
 MATRIX, META = VECTOR_FILES
 CODE_CHARS = 300  # code embedded with a passage (identifiers help; a long listing drowns the prose)
@@ -111,7 +109,7 @@ def build(gen: Path, previous: Path | None, model_id: str, encode: Callable[[lis
     fresh: dict[str, np.ndarray] = {}
     for start in range(0, len(todo), batch):
         chunk = todo[start:start + batch]
-        for i, vec in zip(chunk, encode([texts[i] for i in chunk])):
+        for i, vec in zip(chunk, encode([texts[i] for i in chunk]), strict=True):
             fresh[hashes[i]] = vec
     dim = next(iter(fresh.values())).shape[0] if fresh else (next(iter(cache.values())).shape[0] if cache else 0)
     matrix = np.zeros((len(docs), dim), dtype=np.float16)
