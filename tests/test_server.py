@@ -312,7 +312,7 @@ def test_an_unexpected_failure_is_a_json_500_without_a_traceback(folders: tuple[
     from kb.server import create_app
 
     class Broken(KnowledgeBase):
-        def search(self, query: str, *, limit: int = 10, group: str | None = None):  # type: ignore[override]
+        def search(self, query: str, **_options: object):  # type: ignore[override]
             raise RuntimeError("secret internal detail /etc/kb")
 
     app = create_app(Broken(*folders))
