@@ -85,7 +85,7 @@
         link.appendChild(p);
       }
       (hit.passages || []).forEach((more) => {
-        const p = el("p", "snippet more");
+        const p = el("p", "more");
         p.appendChild(el("span", "where", "line " + more.line + ": "));
         p.appendChild(highlighted(more.snippet, more.highlights));
         link.appendChild(p);
