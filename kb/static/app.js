@@ -86,7 +86,7 @@
       }
       (hit.passages || []).forEach((more) => {
         const p = el("p", "more");
-        p.appendChild(el("span", "where", "line " + more.line + ": "));
+        p.appendChild(el("span", "more-line", "also, line " + more.line + ": "));
         p.appendChild(highlighted(more.snippet, more.highlights));
         link.appendChild(p);
       });
