@@ -28,7 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from . import __version__
 from .api import KnowledgeBase
 from .model import PageText, SearchResult, SectionText
-from .errors import ContentError, IndexLocked, IndexUnusable, KbError, NotFound, QueryError
+from .errors import ContentError, IndexLocked, IndexUnusable, KbError, ModelError, NotFound, QueryError
 from .serving import GENERATION_HEADER, generation_fields, one_generation
 
 MAX_QUERY_CHARS = 500
@@ -101,7 +101,7 @@ def create_app(kb: KnowledgeBase, *, cors_origins: Sequence[str] = (), allowed_h
     async def _kb(_request: Request, exc: KbError) -> JSONResponse:
         if isinstance(exc, NotFound):
             return _error(404, str(exc))
-        if isinstance(exc, QueryError):
+        if isinstance(exc, (QueryError, ModelError)):  # ModelError: a mode this server's install cannot serve
             return _error(422, str(exc))
         if isinstance(exc, (IndexLocked, IndexUnusable, ContentError)):
             return _error(503, str(exc))
@@ -119,9 +119,12 @@ def create_app(kb: KnowledgeBase, *, cors_origins: Sequence[str] = (), allowed_h
         limit: int = Query(10, ge=1, le=MAX_LIMIT, description=f"Hits to return, 1..{MAX_LIMIT}."),
         group: Literal["page"] | None = Query(None, description="`page`: best section per page, others nested "
                                                                  "under it (as `kb search --group page`)."),
+        passages: bool = Query(False, description="One hit per matching passage (as `kb search --passages`)."),
+        mode: Literal["lexical", "semantic", "hybrid"] | None = Query(
+            None, description="As `kb search --mode`; default hybrid when the semantic extra and a model are there."),
     ) -> Response:
         """Ranked sections for a query: the JSON contract of `kb search --json`."""
-        return _json(asdict(kb.search(q, limit=limit, group=group)))
+        return _json(asdict(kb.search(q, limit=limit, group=group, passages=passages, mode=mode)))
 
     @app.get("/api/pages/{page:path}/sections/{anchor:path}", response_model=SectionText, responses=ERRORS,
              tags=["pages"])
