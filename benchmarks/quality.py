@@ -108,22 +108,23 @@ def score_query(qid: str, query: str, hits: list[tuple[str, str]], judged: dict[
                       min(1.0, found / max(1, len(judged))), tuple(labels[:3]), tuple(missed))
 
 
-def evaluate(content: Path, qrels: Qrels, *, k: int = 10, via_artifact: bool = False) -> Report:
-    """Build an index and score the judged queries on it; `via_artifact`: on a copy shipped through
-    `kb index export`/`import` and served read-only, as a replica would."""
+def evaluate(content: Path, qrels: Qrels, *, k: int = 10, mode: str | None = None, index: Path | None = None,
+             model: str | None = None, via_artifact: bool = False) -> Report:
+    """Index (into `index`, kept for the next run, or a temporary folder) and run every judged query in `mode`;
+    `via_artifact`: on a copy shipped through `kb index export`/`import` and served read-only, as a replica would."""
     with tempfile.TemporaryDirectory(prefix="kb-quality-") as tmp:
-        kb = KnowledgeBase(content, Path(tmp) / "index")
+        kb = KnowledgeBase(content, index or Path(tmp) / "index", model=model)
         started = time.perf_counter()
-        kb.reindex(full=True)
+        kb.reindex(full=index is None)
         index_seconds = time.perf_counter() - started
         if via_artifact:
             kb = _through_artifact(kb, Path(tmp))
-        kb.search("warm up", limit=1)
+        kb.search("warm up", limit=1, mode=mode)
         scores = []
         spent = 0.0
         for qid, query in qrels.queries.items():
             started = time.perf_counter()
-            result = kb.search(query, limit=k)
+            result = kb.search(query, limit=k, mode=mode)
             spent += time.perf_counter() - started
             hits = [(h.path, h.anchor) for h in result.hits]
             scores.append(score_query(qid, query, hits, qrels.judgments[qid], k))
@@ -163,6 +164,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-k", type=int, default=10)
     ap.add_argument("--via-artifact", action="store_true",
                     help="search a replica: the index exported, imported elsewhere and served read-only")
+    ap.add_argument("--modes", default="default",
+                    help="comma-separated search modes to measure, e.g. lexical,semantic,hybrid (kb[semantic] and a "
+                         "model for the last two); default: kb's default")
+    ap.add_argument("--model", help="embedding model (folder or name), as kb --model")
+    ap.add_argument("--index-root", type=Path,
+                    help="keep each content's index under this folder and update it next time (vectors are "
+                         "computed once); default: a fresh temporary index per run")
     args = ap.parse_args(argv)
     files = args.qrels or sorted((ROOT / "benchmarks" / "qrels").glob("*.tsv"))
     for qpath in files:
@@ -170,14 +178,18 @@ def main(argv: list[str] | None = None) -> int:
         if content is None or not content.is_dir():
             print(f"{qpath}: no content folder; pass --content DIR or add a '# content: DIR' line", file=sys.stderr)
             return 2
-        try:
-            report = evaluate(content, load_qrels(qpath), k=args.k, via_artifact=args.via_artifact)
-        except KbError as exc:
-            print(f"{qpath}: {exc}", file=sys.stderr)
-            return 2
-        print(f"== {qpath.name} over {content}")
-        print(format_misses(report))
-        print(report.summary(args.k))
+        index = args.index_root / content.name if args.index_root else None
+        for mode in args.modes.split(","):
+            try:
+                report = evaluate(content, load_qrels(qpath), k=args.k, mode=None if mode == "default" else mode,
+                                  index=index, model=args.model,
+                                  via_artifact=args.via_artifact)
+            except KbError as exc:
+                print(f"{qpath}: {exc}", file=sys.stderr)
+                return 2
+            print(f"== {qpath.name} over {content} ({mode})")
+            print(format_misses(report))
+            print(report.summary(args.k))
     return 0
 
 

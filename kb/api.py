@@ -39,6 +39,7 @@ from .store import IndexStore, Reader, resource_error
 from .urls import full_url
 
 Note = Callable[[str], None]
+_UNSET: Any = object()
 
 
 class KnowledgeBase:
@@ -54,6 +55,7 @@ class KnowledgeBase:
         sources: Sequence[SourceConfig] = (),
         base_url: str = "",
         dialect: str = "",
+        model: str | None = None,
     ) -> None:
         """`sources` (kb/config.py) makes one knowledge base over several folders; without it, `content_dir` is
         the one source. `base_url` and `dialect` are those of `content_dir` (or of sources that set none)."""
@@ -88,14 +90,27 @@ class KnowledgeBase:
         self._owners: dict[Reader, threading.Thread] = {}  # the thread each open reader belongs to
         self.refresh_pending = False  # the last refresh() could not run (another writer): call it again later
         self.refresh_problem: str | None = None  # why the last refresh() could not update the index (it answered)
+        self._model_asked = model  # a folder or name; None: KB_MODEL, else the bundled model if installed
+        self._model: Any = _UNSET
+
+    @property
+    def model(self) -> Any:
+        """The embedding model (kb.semantic.ModelChoice) or None for lexical only; ModelError if unusable."""
+        if self._model is _UNSET:
+            from .semantic import choose
+
+            self._model = choose(self._model_asked)
+        return self._model
 
     # -- writing -------------------------------------------------------------------------------------------
 
     def indexer(self) -> Indexer:
-        return Indexer(self.content_dir, self.store, self.settings, lock_timeout=self.lock_timeout,
+        model = self.model
+        settings = replace(self.settings, model=model.id) if model is not None else self.settings
+        return Indexer(self.content_dir, self.store, settings, lock_timeout=self.lock_timeout,
                        on_note=self.note, discover_pages=lambda: discover_all(self.sources),
                        content_folders=[s.path for s in self.sources],
-                       source_dialects=[(s.prefix, s.path, s.config.dialect) for s in self.sources])
+                       source_dialects=[(s.prefix, s.path, s.config.dialect) for s in self.sources], model=model)
 
     def reindex(self, *, full: bool = False, verify: bool = False,
                 progress: Callable[[int, int], None] | None = None) -> ReindexReport:
@@ -289,9 +304,15 @@ class KnowledgeBase:
             raise IndexLocked(f"no index yet: another reindex (pid {exc.pid}) is building it; "
                               "try again when it finishes", pid=exc.pid) from None
 
-    def search(self, query: str, *, limit: int = DEFAULT_LIMIT, group: str | None = None) -> SearchResult:
+    def search(self, query: str, *, limit: int = DEFAULT_LIMIT, group: str | None = None, passages: bool = False,
+               mode: str | None = None) -> SearchResult:
         """Ranked hits for any query string; raises QueryError only for bad arguments (a query with no word in it
-        is one), never for bad syntax."""
+        is one), never for bad syntax.
+
+        One hit per section, its other matching passages in `Hit.passages`; `passages=True` gives each passage
+        its own hit instead. `mode` is lexical, semantic or hybrid; by default hybrid when an embedding model is
+        configured and the index has its vectors, else lexical.
+        """
         from .query import parse
         from .search import run
 
@@ -307,7 +328,15 @@ class KnowledgeBase:
                              "operators or -excluded words)")
         self.ensure_index()
         fetch = limit if group is None else min(limit * 5, 200)
-        result = self._with_reader(lambda r: run(r.searcher, query, limit=fetch))
+        if mode not in (None, "lexical", "semantic", "hybrid"):
+            raise QueryError(f"unknown mode {mode!r}; use lexical, semantic or hybrid")
+        model = self.model if mode != "lexical" else None
+        if mode in ("semantic", "hybrid") and model is None:
+            from .semantic import missing_model
+
+            raise missing_model(mode)
+        result = self._with_reader(lambda r: run(r.searcher, query, limit=fetch, per_passage=passages,
+                                                 semantic=self._semantic(r, model, mode), mode=mode or "hybrid"))
         if group == "page":
             result = _group_by_page(result, limit)
         result = replace(result, hits=tuple(self._published(h) for h in result.hits))
@@ -334,6 +363,23 @@ class KnowledgeBase:
         """A page or section from any address kb prints: `path`, `path:line`, `path:line#anchor`, `page#anchor`,
         `path:line:col` (the --vimgrep form), a file path on disk, or a published URL kb produced."""
         return lookup_address(self, address)
+
+    def _semantic(self, reader: Reader, model: Any, mode: str | None) -> Any:
+        """The reader's vectors with the query encoder (kb.semantic.Semantic), or None to search lexically."""
+        if model is None:
+            return None
+        from .semantic import Semantic, stale_vectors
+
+        vectors = getattr(reader, "kb_vectors", _UNSET)
+        if vectors is _UNSET:
+            from .semantic.vectors import load
+
+            vectors = reader.kb_vectors = load(reader.gen)  # type: ignore[attr-defined]
+        if vectors is None or vectors.model != model.id:
+            if mode is None:
+                return None  # built without this model's vectors: lexical until a reindex adds them
+            raise stale_vectors(self.index_dir, model.id)
+        return Semantic(model, vectors)
 
     def _with_reader(self, work: Callable[[Reader], Any]) -> Any:
         """Run `work` on this thread's reader; if it fails because index files are damaged, rebuild and retry once."""

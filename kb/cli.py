@@ -163,6 +163,9 @@ def global_options() -> list[click.Option]:
         click.Option(["--lock-timeout"], type=click.FloatRange(min=0), metavar="SECONDS",
                      help="Seconds to wait for another reindex to finish (env KB_LOCK_TIMEOUT; default: 10).",
                      **common),
+        click.Option(["--model"], metavar="MODEL", help="Embedding model for semantic search (extra 'semantic'): a "
+                     "folder, a name, or 'none' (env KB_MODEL; config `model`; default: all-MiniLM-L6-v2 when "
+                     "installed).", **common),
         click.Option(["--dialect"], metavar="NAME", help="How the pages are written: docusaurus, mkdocs, hugo, "
                      "jekyll, obsidian, github, or auto (detected from the site's config or pages; env KB_DIALECT; "
                      "config `dialect`; default: auto).", **common),
@@ -206,18 +209,25 @@ def cli() -> None:
 @click.option("--group", type=click.Choice(["page"]), default=None, help="Best section per page, others beneath.")
 @click.option("--vimgrep", is_flag=True,
               help="One `file:line:col: breadcrumb: snippet` line per hit, for editors' quickfix lists.")
+@click.option("--passages", is_flag=True, help="One hit per matching passage, not one per section.")
+@click.option("--mode", type=click.Choice(["lexical", "semantic", "hybrid"]), default=None,
+              help="Words only, meaning only (extra 'semantic'), or both.  [default: hybrid with a model]")
 @click.pass_obj
 def search(kb: Any, query: tuple[str, ...], limit: int, as_json: bool, no_refresh: bool, group: str | None,
-           vimgrep: bool) -> None:
+           vimgrep: bool, passages: bool, mode: str | None) -> None:
     """Search the knowledge base and print the best sections: breadcrumb, path:line#anchor, URL and snippet.
 
     All words must match (sections with only some of them follow when too few have all); see the query
     syntax below.
     """
     text = " ".join(query)
+    if mode in ("semantic", "hybrid") and kb.model is None:
+        from .semantic import missing_model
+
+        raise missing_model(mode)  # before any refresh: the index stays as it is
     if not no_refresh:
         kb.refresh()
-    result = kb.search(text, limit=limit, group=group)
+    result = kb.search(text, limit=limit, group=group, passages=passages, mode=mode)
     if result.ignored and not as_json:
         _note(f"not searched: {'; '.join(result.ignored)}")
     if as_json:
@@ -238,6 +248,9 @@ def search(kb: Any, query: tuple[str, ...], limit: int, as_json: bool, no_refres
         else:
             shown = text if len(text) <= 80 else text[:77] + "..."
             click.echo(f"No results for {shown!r}.", err=True)
+            from .present import format_tips
+
+            click.echo(format_tips(result), err=True)
     if not result.hits:
         sys.exit(EXIT_NO_MATCH)
 

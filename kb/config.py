@@ -44,6 +44,7 @@ class FileConfig:
     lock_timeout: float | None = None
     base_url: str | None = None
     dialect: str | None = None
+    model: str | None = None
     sources: tuple[SourceConfig, ...] = field(default_factory=tuple)
 
 
@@ -56,6 +57,7 @@ _TOP: dict[str, tuple[tuple[type, ...], str]] = {
     "lock_timeout": ((int, float), "a number of seconds, 0 or more"),
     "base_url": ((str,), "an http(s) URL (string)"),
     "dialect": ((str,), "one of " + ", ".join(DIALECTS)),
+    "model": ((str,), "an embedding model: a folder, a name, or 'none' (string)"),
 }
 _SOURCE: dict[str, tuple[tuple[type, ...], str]] = {
     "name": ((str,), "a name of letters, digits, '-', '_' or '.'"),
@@ -188,6 +190,7 @@ def _check(data: dict[str, Any], path: Path, lines: _KeyLines) -> FileConfig:
         lock_timeout=float(values["lock_timeout"]) if "lock_timeout" in values else None,
         base_url=values.get("base_url"),
         dialect=values.get("dialect"),
+        model=values.get("model"),
         sources=tuple(sources),
     )
 

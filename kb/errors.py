@@ -123,3 +123,9 @@ class UnknownDialect(KbError):
     """`--dialect`/`KB_DIALECT` names no Markdown dialect kb knows."""
 
     exit_code = 2
+
+
+class ModelError(KbError):
+    """The semantic extra is missing, or the embedding model folder is missing or unusable."""
+
+    exit_code = 2

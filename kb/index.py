@@ -21,7 +21,8 @@ from .errors import IndexDamaged
 from .identity import unique, wanted_ids
 from .limits import LOCK_TIMEOUT
 from .locking import WriterLock
-from .manifest import Entry, Manifest, Plan, Settings, plan
+from .manifest import Entry, Manifest, Plan, Settings, plan, without_model
+from .semantic import VECTOR_FILES, ModelChoice
 from .model import Page, Passage, Problem, ReindexReport
 from .store import (
     MANIFEST,
@@ -264,7 +265,11 @@ class Indexer:
                  workers: int | None = None, on_note: Note | None = None,
                  discover_pages: Callable[[], Discovery] | None = None,
                  content_folders: Sequence[Path] | None = None,
-                 source_dialects: Sequence[tuple[str, Path, str]] | None = None) -> None:
+                 source_dialects: Sequence[tuple[str, Path, str]] | None = None,
+                 model: ModelChoice | None = None) -> None:
+        self.model = model  # passages get vectors from this embedding model (kb/semantic); None: lexical only
+        self._rebuild_vectors = False
+        self._embedded: tuple[int, float] = (0, 0.0)
         self.content = Path(content)
         self.content_folders = tuple(content_folders) if content_folders is not None else (self.content,)
         # (path prefix, folder, configured dialect or "") per source; one source: the content folder itself
@@ -301,6 +306,10 @@ class Indexer:
         file's checksum (seconds on a large index, so it is asked for, or done when a search fails).
         """
         started = time.perf_counter()
+        if self.model is not None:
+            from .semantic import load_encoder
+
+            load_encoder(self.model)  # a missing or broken model fails here, before the index is touched
         discovery = self._discover()
         self.store.ensure_folder(self.content_folders)
         lock = WriterLock(self.store.folder, timeout=self.lock_timeout if wait else 0.0,
@@ -320,7 +329,8 @@ class Indexer:
                     self.store.remove_old(keep=live)  # also what killed or interrupted runs left behind
         except OSError as exc:
             raise write_error(self.store.folder, exc) from None
-        return _finish(report, started)
+        return _finish(replace(report, embedded=self._embedded[0], embed_seconds=round(self._embedded[1], 3)),
+                       started)
 
     def _usable_manifest(self, *, verify: bool) -> Manifest | None:
         """The live generation's manifest if it can be updated in place; None (with a note why) to rebuild."""
@@ -340,8 +350,12 @@ class Indexer:
                           "rebuilding it from the content")
             return None
         if manifest.stamp != self.settings.stamp():
-            self.note("index was built by another kb version or with other settings; rebuilding it")
-            return None
+            if without_model(manifest.stamp) != without_model(self.settings.stamp()):
+                self.note("index was built by another kb version or with other settings; rebuilding it")
+                return None
+            self.note("the embedding model changed; computing every passage's vector again" if self.model else
+                      "no embedding model now; dropping the passage vectors")
+            self._rebuild_vectors = True
         problem = self.store.verify(gen, manifest, deep=verify)
         if problem is None:
             try:
@@ -372,9 +386,28 @@ class Indexer:
             manifest.docs = ix.doc_count()
         finally:
             ix.close()
+        self._vectors(gen)
+        known = {name: sums for name, sums in known.items() if name not in VECTOR_FILES}  # rewritten, not linked
         manifest.index = checksums(gen, known)
         manifest.save(gen / MANIFEST)
         self.store.publish(gen)
+
+    def _vectors(self, gen: Path) -> None:
+        """Give the new generation its passage vectors (reusing the live one's), or none without a model."""
+        if self.model is None:
+            for name in VECTOR_FILES:
+                (gen / name).unlink(missing_ok=True)  # linked from a generation that had them
+            return
+        from .semantic import load_encoder
+        from .semantic.vectors import build
+
+        enc = load_encoder(self.model)
+        live = self.store.live()
+        manifest = self.store.manifest(live) if live is not None else None
+        if live is not None and (manifest is None or self.store.verify(live, manifest, deep=False)):
+            live = None  # a damaged generation's vectors are not reused
+        built = build(gen, live, self.model.id, enc.encode)
+        self._embedded = (built.embedded, built.seconds)
 
     def _full(self, discovery: Discovery, progress: Progress | None) -> ReindexReport:
         from whoosh.index import create_in
@@ -431,7 +464,7 @@ class Indexer:
             self.note("page ids are contested between pages; rebuilding so that each id names one page")
             return self._full(discovery, progress)
         added = updated = 0
-        if results or diff.removed or touched:
+        if results or diff.removed or touched or self._rebuild_vectors:
             self._commit_copy(manifest, diff.removed, results)
             updated = sum(1 for proc in results if proc.file.rel in manifest.files)
             added = len(results) - updated
@@ -504,6 +537,4 @@ class Indexer:
 
 
 def _finish(report: ReindexReport, started: float) -> ReindexReport:
-    from dataclasses import replace
-
     return replace(report, seconds=round(time.perf_counter() - started, 3))

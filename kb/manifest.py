@@ -35,13 +35,14 @@ class Settings:
     # (path prefix, dialect) per source, resolved when pages are about to be parsed (Indexer.parse_settings); not
     # part of the stamp: a detected dialect follows the pages, a configured one is in `sources` and `dialect`.
     parse_dialects: tuple[tuple[str, str], ...] = ()
+    model: str = ""  # the embedding model's id when passages get vectors (kb/semantic), else ""
 
     def stamp(self) -> str:
         stamp = f"{format_stamp()};drafts={int(self.include_drafts)};max={self.max_file_bytes};dialect={self.dialect}"
         if self.sources:
             digest = hashlib.sha1(repr(self.sources).encode("utf-8")).hexdigest()[:12]
             stamp += f";sources={digest}"
-        return stamp
+        return stamp + (f";model={self.model}" if self.model else "")
 
     def source_for(self, rel: str) -> tuple[str, str, Routing | None]:
         """(source name, path inside the source, routing) of an indexed path."""
@@ -56,6 +57,11 @@ class Settings:
             if rel.startswith(prefix):
                 return name
         return self.dialect
+
+
+def without_model(stamp: str) -> str:
+    """The stamp minus its model part: equal ones differ only in their vectors, which can be rebuilt alone."""
+    return stamp.split(";model=", 1)[0]
 
 
 def format_stamp() -> str:

@@ -57,6 +57,8 @@ class SearchHit(BaseModel):
     source: str = Field(default="", description="The source (content folder) the page is in.")
     url: str | None = Field(default=None, description="The section on the published site, when known: "
                                                       "link the reader to it.")
+    more: list[str] = Field(default_factory=list,
+                            description="Other matching passages of the same section, as 'line N: snippet'.")
 
 
 class SearchResults(BaseModel):
@@ -106,7 +108,8 @@ def build(kb: KnowledgeBase) -> Any:
         except KbError as exc:
             raise ToolFailure(_message(exc)) from None
         hits = [SearchHit(rank=h.rank, breadcrumb=list(h.breadcrumb), page=h.page, path=h.path, anchor=h.anchor,
-                          line=h.line, snippet=h.snippet, score=h.score, source=h.source, url=h.url)
+                          line=h.line, snippet=h.snippet, score=h.score, source=h.source, url=h.url,
+                          more=[f"line {p.line}: {p.snippet}" for p in h.passages])
                 for h in result.hits]
         return SearchResults(query=result.query, total=result.total, suggestion=result.suggestion, hits=hits,
                              ignored=list(result.ignored))

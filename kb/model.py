@@ -83,6 +83,16 @@ class Page:
 
 
 @dataclass(frozen=True)
+class Excerpt:
+    """Another matching passage of a hit's section: one result per section, its other passages ride along."""
+
+    snippet: str
+    highlights: tuple[tuple[int, int], ...]
+    line: int
+    part: int = 0
+
+
+@dataclass(frozen=True)
 class Hit:
     rank: int
     score: float
@@ -99,6 +109,7 @@ class Hit:
     others: tuple[Hit, ...] = ()
     source: str = ""  # the source (content folder) the page is in
     url: str | None = None  # the section on the published site, when the site's base URL is known
+    passages: tuple[Excerpt, ...] = ()  # the section's other matching passages, best first
 
 
 @dataclass(frozen=True)
@@ -110,6 +121,8 @@ class SearchResult:
     searched: str = ""
     fallback: str | None = None
     ignored: tuple[str, ...] = ()  # parts of the query not searched (past a limit, a refused prefix), and why
+    mode: str = "lexical"  # lexical | semantic | hybrid: how the hits were ranked
+    tips: tuple[str, ...] = ()  # with no hits: looser queries that do have hits
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -127,6 +140,8 @@ class ReindexReport:
     full: bool
     skipped: int = 0
     warnings: tuple[Problem, ...] = field(default_factory=tuple)
+    embedded: int = 0  # passages embedded by the semantic model (the others' vectors were reused)
+    embed_seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+import shlex
 
 import click
 
 from .model import Hit, SearchResult
 
 CRUMB = " › "
+MORE_SHOWN = 2  # a section's other matching passages shown under its hit
 
 
 _BIDI = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -66,6 +68,11 @@ def format_hit(hit: Hit, *, color: bool, indent: str = "") -> list[str]:
     lines = [head, f"{indent}   {where}"]
     if hit.snippet:
         lines.append(f"{indent}   {emphasise(hit.snippet, hit.highlights, color=color)}")
+    for more in hit.passages[:MORE_SHOWN]:
+        where = f" (line {more.line})" if more.line != hit.line else ""
+        lines.append(f"{indent}   also{where}: {emphasise(more.snippet, more.highlights, color=color)}")
+    if len(hit.passages) > MORE_SHOWN:
+        lines.append(f"{indent}   ... {len(hit.passages) - MORE_SHOWN} more passages; --passages lists each")
     for other in hit.others:
         crumbs = term_safe(CRUMB.join(other.breadcrumb[1:] or other.breadcrumb))
         lines.append(f"{indent}   also: {crumbs} ({address(other)})")
@@ -104,3 +111,10 @@ def format_vimgrep(result: SearchResult, file_path: Callable[[str], Path]) -> li
         text = " ".join(f"{CRUMB.join(hit.breadcrumb)}: {hit.snippet}".split())
         out.append(f"{shown}:{hit.line}:1: {text}")
     return out
+def format_tips(result: SearchResult) -> str:
+    """What to try after "No results": looser queries that were tried and do find something, else general advice."""
+    if result.tips:
+        return "Try: " + " or ".join(f"kb search {shlex.quote(t if len(t) <= 50 else t[:47] + '...')}"
+                                     for t in result.tips)
+    return ("Try fewer or more general words, another spelling, or a prefix such as conf*; "
+            "`kb search --help` shows the query syntax.")

@@ -23,6 +23,11 @@ QUESTION_WORDS = frozenset(
     "the a an to of our my your we you me us it its there please tell about explain show find get".split()
 )
 
+# Of those, the ones that name a subject when they follow one ("join tables where", "use get"): only a leading
+# run of question words is dropped, so that `where` after a subject stays a word to find.
+LEADING_ONLY = frozenset("how many much what whats which who whom whose where when why tell about explain show find get"
+                         .split())
+
 _TOKEN = re.compile(r'"[^"]*"?|\S+')
 
 
@@ -155,12 +160,23 @@ def _has_word(text: str) -> bool:
 
 
 def _drop_question_words(q: ParsedQuery) -> ParsedQuery:
-    """'how do I forward calls' searches 'forward calls': question words only ever narrow a search to nothing."""
+    """'how do I forward calls' searches 'forward calls': question words only ever narrow a search to nothing.
+
+    A question word after the subject has begun ("filter pages where", "join where") may be the subject itself and
+    stays; the dropped ones still count a little where they name something (search.soft_boost).
+    """
     groups = []
     dropped: list[str] = []
     for g in q.groups:
-        keep = [c for c in g if not (c.kind == "word" and not c.field and not c.negated
-                                     and c.text.lower() in QUESTION_WORDS)]
+        keep: list[Clause] = []
+        leading = True
+        for c in g:
+            word = c.kind == "word" and not c.field and not c.negated
+            question = word and c.text.lower() in QUESTION_WORDS
+            if question and (leading or c.text.lower() not in LEADING_ONLY):
+                continue
+            leading = leading and (c.negated or bool(c.field))
+            keep.append(c)
         if any(not c.negated for c in keep):
             dropped.extend(c.text for c in g if c not in keep)
             groups.append(tuple(keep))

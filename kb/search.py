@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import heapq
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .analysis import ANALYZER, CRUMB_SEP, EXACT_ANALYZER, TEXT_FIELDS, fold
-from .model import Hit, SearchResult
-from .query import Clause, ParsedQuery, parse
+from .chrome import CHROME_FACTOR, is_chrome
+from .model import Excerpt, Hit, SearchResult
+from .query import Clause, ParsedQuery, parse, render
 from .snippets import Matcher, make_snippet
 from .whoosh.engine import Engine, index_of, phrase_at
 
@@ -42,6 +43,8 @@ SPELL_FIELDS = ("body",)  # body, heading and title all draw typo corrections fr
 MAX_CORRECTABLE = 40  # longer "words" are pasted junk; correcting them costs time linear in their length
 MAX_PHRASE_CHECKS = 1000  # documents whose positions a quoted phrase reads, best bag-of-words score first
 PHRASE_ENOUGH = 300  # a quoted phrase stops checking a field once this many documents hold it (= the pool below)
+SOFT_FIELDS = ("title", "heading", "code")  # where a dropped question word still counts (see soft_boost)
+SOFT_WEIGHT = 1.0
 PROXIMITY_POOL = 3  # the proximity bonus is computed for this many x the candidates, best first
 
 
@@ -519,6 +522,8 @@ class Candidate:
     doc: int
     fields: dict[str, Any]
     complete: bool = True  # matched every clause of some group
+    riders: list[Candidate] = field(default_factory=list)  # the section's other matching passages
+    chrome: bool = False  # a 404 page, tag listing or empty index page (kb/chrome.py)
 
 
 def coverage(needs: list[Need], terms: set[str]) -> tuple[float, float, bool]:
@@ -539,8 +544,10 @@ def coverage(needs: list[Need], terms: set[str]) -> tuple[float, float, bool]:
 
 
 def rank(engine: Engine, scored: list[tuple[float, int]], terms: dict[int, set[str]],
-         group_needs: list[list[Need]], *, limit: int, partial: bool) -> list[Candidate]:
-    """Re-score the candidates; each passage stays its own hit, but a section's later passages yield to others.
+         group_needs: list[list[Need]], *, limit: int, partial: bool, per_passage: bool = False
+         ) -> list[Candidate]:
+    """Re-score the candidates: one result per section (its other passages ride along in `riders`), or with
+    `per_passage` each passage its own hit, a section's later passages yielding to others.
 
     Score = BM25F x coverage^COVERAGE_POWER x (1 + exact-form bonus), then the k-th passage of the same section
     is multiplied by REPEAT_DECAY**k, so the list shows many sections first and a long section's other matching
@@ -557,17 +564,24 @@ def rank(engine: Engine, scored: list[tuple[float, int]], terms: dict[int, set[s
     want_partial = max(0, limit - n_complete) if partial else 0
     want_complete = min(limit, n_complete)
     seen: dict[tuple[str, str], int] = {}
+    first: dict[tuple[str, str], Candidate] = {}
     done: list[Candidate] = []
     for c in pre:
         if _filled(done, c.score, want_complete=want_complete, want_partial=want_partial, n_complete=n_complete):
             break
         c.fields = c.fields or engine.stored(c.doc)
         key = (c.fields["path"], c.fields["anchor"])
+        if is_chrome(c.fields):
+            c.chrome, c.complete, c.score = True, False, c.score * CHROME_FACTOR  # after every content hit
+        if not per_passage and key in first:
+            first[key].riders.append(c)  # one result per section: its other passages ride along
+            continue
+        first.setdefault(key, c)
         c.score *= REPEAT_DECAY ** seen.get(key, 0)
         seen[key] = seen.get(key, 0) + 1
         done.append(c)
-    done.sort(key=lambda c: (not c.complete, -c.score, c.doc))
-    return [c for c in done if c.complete or partial][:limit]
+    done.sort(key=lambda c: (c.chrome, not c.complete, -c.score, c.doc))
+    return [c for c in done if c.complete or partial or c.chrome][:limit]
 
 
 def _rescored(scored: list[tuple[float, int]], terms: dict[int, set[str]],
@@ -604,13 +618,61 @@ def engine_for(searcher: Any) -> Engine:
     return eng
 
 
-def run(searcher: Any, query: str, *, limit: int = 10) -> SearchResult:
+def run(searcher: Any, query: str, *, limit: int = 10, per_passage: bool = False, tips: bool = True,
+        semantic: Any = None, mode: str = "hybrid") -> SearchResult:
     """Search (after typo correction) for sections with every word, then fill up with the best partial matches.
 
     Every matching passage gets its BM25F score from the posting lists; the best CANDIDATES get the proximity
     bonus and the coverage re-rank (`rank`), which puts complete matches first. Without FILL_WITH_PARTIAL, partial
-    matches are shown only when no section has every word.
+    matches are shown only when no section has every word. One hit per section unless `per_passage`; with no hit
+    at all, `tips` lists looser queries that have some.
     """
+    if semantic is not None and mode in ("semantic", "hybrid"):
+        from .fusion import POOL, fuse  # only with the semantic extra and a model (kb/semantic)
+
+        lexical = _lexical(searcher, query, limit=max(limit, POOL), per_passage=per_passage)
+        result = fuse(searcher, query, lexical, semantic, limit=limit, per_passage=per_passage, mode=mode)
+    else:
+        result = _lexical(searcher, query, limit=limit, per_passage=per_passage)
+    if tips and not result.hits and result.searched:
+        from dataclasses import replace
+
+        result = replace(result, tips=looser(searcher, query))
+    return result
+
+
+def looser(searcher: Any, query: str, *, most: int = 2) -> tuple[str, ...]:
+    """Queries a little looser than one that found nothing, each tried and kept only if it finds something."""
+    parsed = parse(query)
+    found: list[str] = []
+    for attempt in relaxations(parsed):
+        if attempt != parsed.text() and attempt not in found and _lexical(searcher, attempt, limit=1).hits:
+            found.append(attempt)
+            if len(found) >= most:
+                break
+    return tuple(found)
+
+
+def relaxations(parsed: ParsedQuery) -> list[str]:
+    """Looser forms of a query, mildest first: phrases unquoted, filters and exclusions dropped, words as prefixes."""
+    def text(groups: list[list[Clause]]) -> str:
+        return " OR ".join(" ".join(render(c) for c in g) for g in groups if g)
+
+    groups = [list(g) for g in parsed.groups]
+    unquoted = [[Clause("word", w, c.field, c.negated) for c in g for w in
+                 (c.text.split() if c.kind == "phrase" else [c.text])] if any(c.kind == "phrase" for c in g)
+                else g for g in groups]
+    unfiltered = [[c for c in g if c.field not in FILTERS] for g in unquoted]
+    included = [[c for c in g if not c.negated] for g in unfiltered]
+    prefixed = [[Clause("prefix", fold(c.text)[:max(PREFIX_MIN + 1, len(c.text) - 3)], c.field)
+                 if c.kind == "word" and fold(c.text).isalpha() and len(c.text) > PREFIX_MIN + 1 else c
+                 for c in g] for g in included]
+    words = [c for g in included for c in g if c.kind in ("word", "prefix")]
+    singles = [render(c) for c in words] if len(words) > 1 else []
+    return [t for t in [text(unquoted), text(unfiltered), text(included), text(prefixed), *singles] if t]
+
+
+def _lexical(searcher: Any, query: str, *, limit: int, per_passage: bool = False) -> SearchResult:
     parsed = parse(query)
     if not parsed.positive:
         return SearchResult(query=query, total=0, suggestion=None, hits=(), searched="")
@@ -634,6 +696,7 @@ def run(searcher: Any, query: str, *, limit: int = 10) -> SearchResult:
             continue
         for d, s in found.items():
             scores[d] = scores.get(d, 0.0) + s
+    soft_boost(engine, scores, parsed.dropped)
     total = len(scores)
     # The proximity bonus (words within PROXIMITY_SLOP) needs positions: read them for the best few only.
     pool = [(d, scores[d]) for d in heapq.nlargest(fetch * PROXIMITY_POOL, scores, key=scores.__getitem__)]
@@ -653,11 +716,16 @@ def run(searcher: Any, query: str, *, limit: int = 10) -> SearchResult:
     for d, _s in top:
         n_complete += max((coverage(needs, terms[d])[2] for needs in builder.group_needs if needs), default=True)
     partial = not n_complete or (n_complete < limit and FILL_WITH_PARTIAL)
-    ranked = rank(engine, [(s, d) for d, s in top], terms, builder.group_needs, limit=limit, partial=partial)
+    ranked = rank(engine, [(s, d) for d, s in top], terms, builder.group_needs, limit=limit, partial=partial,
+                  per_passage=per_passage)
     fallback = None
     if n_complete:
         if total <= fetch:
             total = len(top) if partial else n_complete
+            if not per_passage:
+                counted = top if partial else [(d, s) for d, s in top if any(
+                    coverage(needs, terms[d])[2] for needs in builder.group_needs if needs)]
+                total = len({(engine.stored(d)["path"], engine.stored(d)["anchor"]) for d, _ in counted})
     elif len(parsed.positive) > 1:
         fallback = "or"
     matcher = matcher_for(parsed)
@@ -666,8 +734,27 @@ def run(searcher: Any, query: str, *, limit: int = 10) -> SearchResult:
                         searched=parsed.text(), fallback=fallback if hits else None)
 
 
-def _hit(rank: int, c: Candidate, matcher: Matcher) -> Hit:
-    fields = c.fields
+def soft_boost(engine: Engine, scores: dict[int, float], dropped: tuple[str, ...]) -> None:
+    """Question words left out of the query still count where they name something: a title, heading or code.
+
+    "where" is dropped from "how does where filter pages" so that it does not narrow the search, but a docs site
+    with a `where` function has it in that page's title and code, and that page should win.
+    """
+    if not scores:
+        return
+    for t in dict.fromkeys(tok.text for w in dropped for tok in ANALYZER(w)):
+        for f in SOFT_FIELDS:
+            for d, s in engine.score_docs(scores, f, t, FIELD_WEIGHTS[f] * SOFT_WEIGHT).items():
+                scores[d] += s
+
+
+def _excerpt(c: Candidate, matcher: Matcher) -> Excerpt:
+    snippet, highlights = _snippet(c.fields, matcher)
+    return Excerpt(snippet=snippet, highlights=highlights, line=int(c.fields.get("line", 1)),
+                   part=int(c.fields.get("part", 0)))
+
+
+def _snippet(fields: dict[str, Any], matcher: Matcher) -> tuple[str, tuple[tuple[int, int], ...]]:
     snippet, highlights = make_snippet(fields.get("body", ""), matcher)
     if not highlights and fields.get("code"):
         code_snippet, code_hl = make_snippet(fields["code"], matcher)
@@ -676,6 +763,12 @@ def _hit(rank: int, c: Candidate, matcher: Matcher) -> Hit:
     if not snippet:
         # A section that is only a heading (its content was a component or an image): its heading is what it says.
         snippet, highlights = make_snippet(fields.get("section", ""), matcher)
+    return snippet, tuple(highlights)
+
+
+def _hit(rank: int, c: Candidate, matcher: Matcher) -> Hit:
+    fields = c.fields
+    snippet, highlights = _snippet(fields, matcher)
     return Hit(
         rank=rank,
         score=round(c.score, 3),
@@ -691,6 +784,7 @@ def _hit(rank: int, c: Candidate, matcher: Matcher) -> Hit:
         part=int(fields.get("part", 0)),
         source=fields.get("source", ""),
         url=fields.get("route") or None,  # the route for now: KnowledgeBase.search makes it a full URL
+        passages=tuple(_excerpt(r, matcher) for r in c.riders),
     )
 
 

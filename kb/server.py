@@ -28,7 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
 from .api import KnowledgeBase
-from .errors import ContentError, IndexLocked, IndexUnusable, KbError, NotFound, QueryError, ServeError
+from .errors import ContentError, IndexLocked, IndexUnusable, KbError, ModelError, NotFound, QueryError, ServeError
 from .limits import MAX_LIMIT_HTTP, MAX_QUERY_CHARS
 from .model import PageText, SearchResult, SectionText
 from .serving import GENERATION_HEADER, generation_fields, one_generation
@@ -107,7 +107,7 @@ def create_app(kb: KnowledgeBase, *, cors_origins: Sequence[str] = (), allowed_h
         message = str(exc) + (f"; {FIXES[exc.fix]}" if exc.fix in FIXES else "")
         if isinstance(exc, NotFound):
             return _error(404, message)
-        if isinstance(exc, QueryError):
+        if isinstance(exc, (QueryError, ModelError)):  # ModelError: a mode this server's install cannot serve
             return _error(422, message)
         if isinstance(exc, (IndexLocked, IndexUnusable, ContentError)):
             return _error(503, message)
@@ -125,9 +125,12 @@ def create_app(kb: KnowledgeBase, *, cors_origins: Sequence[str] = (), allowed_h
         limit: int = Query(10, ge=1, le=MAX_LIMIT, description=f"Hits to return, 1..{MAX_LIMIT}."),
         group: Literal["page"] | None = Query(None, description="`page`: best section per page, others nested "
                                                                  "under it (as `kb search --group page`)."),
+        passages: bool = Query(False, description="One hit per matching passage (as `kb search --passages`)."),
+        mode: Literal["lexical", "semantic", "hybrid"] | None = Query(
+            None, description="As `kb search --mode`; default hybrid when the semantic extra and a model are there."),
     ) -> Response:
         """Ranked sections for a query: the JSON contract of `kb search --json`."""
-        return _json(asdict(kb.search(q, limit=limit, group=group)))
+        return _json(asdict(kb.search(q, limit=limit, group=group, passages=passages, mode=mode)))
 
     @app.get("/api/pages/{page:path}/sections/{anchor:path}", response_model=SectionText, responses=ERRORS,
              tags=["pages"])

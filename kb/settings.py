@@ -26,6 +26,7 @@ DEFAULTS: dict[str, tuple[str, Any]] = {
     "max_file_size": ("KB_MAX_FILE_SIZE", 5.0),
     "lock_timeout": ("KB_LOCK_TIMEOUT", 10.0),
     "dialect": ("KB_DIALECT", ""),
+    "model": ("KB_MODEL", None),
 }
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -41,6 +42,7 @@ class Resolved:
     max_file_size: float
     lock_timeout: float
     dialect: str = ""  # "" or "auto": detected per source; a source's own `dialect` wins
+    model: str | None = None  # embedding model (kb/semantic): a folder, a name or "none"; None: the default
 
 
 def _env(name: str, kind: Any) -> Any:
@@ -101,7 +103,8 @@ def resolve(given: dict[str, Any]) -> Resolved:
         index_dir = here / "index"  # the default sits beside the config file, as `content` does
     return Resolved(config, Path(index_dir), sources, base_url, bool(pick("include_drafts", bool,
                     config.include_drafts)), float(pick("max_file_size", float, config.max_file_size)),
-                    float(pick("lock_timeout", float, config.lock_timeout)), dialect)
+                    float(pick("lock_timeout", float, config.lock_timeout)), dialect,
+                    pick("model", str, config.model))
 
 
 def _single(folder: Path, dialect: str, base_url: str) -> SourceConfig:
@@ -115,4 +118,5 @@ def open_kb(given: dict[str, Any], *, on_note: Callable[[str], None]) -> Any:
     r = resolve(given)
     return KnowledgeBase(r.sources[0].path, r.index_dir, include_drafts=r.include_drafts,
                          max_file_bytes=int(r.max_file_size * 1024 * 1024), lock_timeout=r.lock_timeout,
-                         on_note=on_note, sources=r.sources, dialect=r.dialect)
+                         on_note=on_note, sources=r.sources, dialect=r.dialect,
+                         model=r.model)

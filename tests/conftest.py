@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,10 @@ import pytest
 from kb import KnowledgeBase
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Lexical unless a test asks for a model: embedding every page of every test's content would slow the suite for
+# nothing. Run a file with KB_MODEL=all-MiniLM-L6-v2 to see it in hybrid mode (.ci/run does, for the ranking tests).
+os.environ.setdefault("KB_MODEL", "none")
 SEED = ROOT / "content" / "introduction.md"
 
 

@@ -148,8 +148,9 @@ def test_group_by_page(run) -> None:
     assert data["hits"][0]["path"] == "introduction.md"
 
 
-def test_no_results_message_stays_one_short_line(run) -> None:
+def test_no_results_message_stays_short_and_says_what_to_try(run) -> None:
     result = run("search", "zq" * 50_000)
     assert result.exit_code == 1
-    [line] = result.stderr.strip().splitlines()[-1:]
-    assert line.startswith("No results for") and len(line) < 120
+    lines = result.stderr.strip().splitlines()[-2:]
+    assert lines[0].startswith("No results for") and lines[1].startswith("Try")
+    assert all(len(line) < 140 for line in lines)

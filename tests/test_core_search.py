@@ -27,13 +27,25 @@ def test_mobi_and_hawaii_find_the_mobi_passage(seed_kb: KnowledgeBase, query: st
     assert hit.line == 7
 
 
-def test_partners_lists_atos_and_telenor_passages_separately(seed_kb: KnowledgeBase) -> None:
+def test_partners_is_one_about_us_hit_with_both_passages(seed_kb: KnowledgeBase) -> None:
     hits = seed_kb.search("partners").hits
+    sections = [(h.path, h.anchor) for h in hits]
+    assert len(sections) == len(set(sections))  # one result per section
+    about = [h for h in hits if "Atos" in h.snippet or any("Atos" in p.snippet for p in h.passages)]
+    assert len(about) == 1
+    texts = [about[0].snippet] + [p.snippet for p in about[0].passages]
+    assert any("Digital Alpha" in t for t in texts)
+    assert all(p.highlights for p in about[0].passages)
+
+
+def test_passages_option_lists_atos_and_telenor_passages_separately(seed_kb: KnowledgeBase) -> None:
+    hits = seed_kb.search("partners", passages=True).hits
     atos = [h for h in hits if "Atos" in h.snippet]
     telenor = [h for h in hits if "Digital Alpha" in h.snippet]
     assert atos and telenor
     assert atos[0].rank != telenor[0].rank
     assert not any("Atos" in h.snippet and "Digital Alpha" in h.snippet for h in hits)
+    assert not any(h.passages for h in hits)
 
 
 def test_goal_ranks_the_our_goal_admonition_first(seed_kb: KnowledgeBase) -> None:
@@ -91,7 +103,8 @@ def test_operators(seed_kb: KnowledgeBase) -> None:
     assert with_not.hits and all("Sintef" not in seed_kb.section(h.page, h.anchor).text or "Sintef" not in h.snippet
                                  for h in with_not.hits)
     either = seed_kb.search("Atos OR Vimla")
-    assert {"Atos", "Vimla"} <= {w for h in either.hits for w in ("Atos", "Vimla") if w in h.snippet}
+    texts = [t for h in either.hits for t in [h.snippet, *(p.snippet for p in h.passages)]]
+    assert {"Atos", "Vimla"} <= {w for t in texts for w in ("Atos", "Vimla") if w in t}
     assert top(seed_kb, "Hutch*").snippet.count("Hutchison") == 1
     assert top(seed_kb, "title:wgtwo").page == "introduction"
     assert seed_kb.search("page:introduction Maseng").hits
@@ -122,9 +135,11 @@ def test_result_is_the_json_contract(seed_kb: KnowledgeBase) -> None:
 
 
 def test_limit_and_total(seed_kb: KnowledgeBase) -> None:
-    result = seed_kb.search("mobile", limit=2)
+    result = seed_kb.search("mobile", limit=2, passages=True)
     assert len(result.hits) == 2
     assert result.total > 2
+    sections = seed_kb.search("mobile", limit=2)  # every "mobile" passage is in About us: one section, one hit
+    assert sections.total == len(sections.hits) == 1 and len(sections.hits[0].passages) == result.total - 1
     with pytest.raises(QueryError):
         seed_kb.search("mobile", limit=0)
 

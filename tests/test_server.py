@@ -312,7 +312,7 @@ def test_an_unexpected_failure_is_a_json_500_without_a_traceback(folders: tuple[
     from kb.server import create_app
 
     class Broken(KnowledgeBase):
-        def search(self, query: str, *, limit: int = 10, group: str | None = None):  # type: ignore[override]
+        def search(self, query: str, **_options: object):  # type: ignore[override]
             raise RuntimeError("secret internal detail /etc/kb")
 
     app = create_app(Broken(*folders))
@@ -339,3 +339,12 @@ def test_an_unexpected_failure_is_a_json_500_without_a_traceback(folders: tuple[
     assert sent[0]["status"] == 500
     body = b"".join(m.get("body", b"") for m in sent[1:])  # type: ignore[misc]
     assert json.loads(body) == {"error": "internal error; the server log has the details", "status": 500}
+
+
+def test_search_passages_and_mode_parameters(server: Server) -> None:
+    status, per_passage = get_json(server.url(q("webhook", passages="true")))
+    assert status == 200 and all(not h["passages"] for h in per_passage["hits"])
+    status, lexical = get_json(server.url(q("webhook", mode="lexical")))
+    assert status == 200 and lexical["mode"] == "lexical"
+    status, body = get_json(server.url(q("webhook", mode="semantic")))  # the test server runs with KB_MODEL=none
+    assert status == 422 and "model" in body["error"]

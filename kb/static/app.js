@@ -95,6 +95,12 @@
         p.appendChild(highlighted(hit.snippet, hit.highlights));
         link.appendChild(p);
       }
+      (hit.passages || []).forEach((more) => {
+        const p = el("p", "more");
+        p.appendChild(el("span", "more-line", "also, line " + more.line + ": "));
+        p.appendChild(highlighted(more.snippet, more.highlights));
+        link.appendChild(p);
+      });
       li.appendChild(link);
       if (hit.url) li.appendChild(published(hit.url));
       results.appendChild(li);
