@@ -22,8 +22,8 @@ from .identity import unique, wanted_ids
 from .limits import LOCK_TIMEOUT
 from .locking import WriterLock
 from .manifest import Entry, Manifest, Plan, Settings, plan, without_model
-from .semantic import VECTOR_FILES, ModelChoice
 from .model import Page, Passage, Problem, ReindexReport
+from .semantic import VECTOR_FILES, ModelChoice
 from .store import (
     MANIFEST,
     IndexStore,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Callable
 from pathlib import Path
-import shlex
 
 import click
 
