@@ -314,7 +314,6 @@ class KnowledgeBase:
         configured and the index has its vectors, else lexical.
         """
         from .query import parse
-        from .search import run
 
         if not isinstance(query, str):
             raise QueryError("query must be a string")
@@ -335,8 +334,8 @@ class KnowledgeBase:
             from .semantic import missing_model
 
             raise missing_model(mode)
-        result = self._with_reader(lambda r: run(r.searcher, query, limit=fetch, per_passage=passages,
-                                                 semantic=self._semantic(r, model, mode), mode=mode or "hybrid"))
+        result = self._with_reader(lambda r: self._run(r, query, limit=fetch, passages=passages, model=model,
+                                                       mode=mode))
         if group == "page":
             result = _group_by_page(result, limit)
         result = replace(result, hits=tuple(self._published(h) for h in result.hits))
@@ -363,6 +362,18 @@ class KnowledgeBase:
         """A page or section from any address kb prints: `path`, `path:line`, `path:line#anchor`, `page#anchor`,
         `path:line:col` (the --vimgrep form), a file path on disk, or a published URL kb produced."""
         return lookup_address(self, address)
+
+    def _run(self, reader: Reader, query: str, *, limit: int, passages: bool, model: Any,
+             mode: str | None) -> SearchResult:
+        """Lexical search, or with the model's nearest passages fused in when a model and its vectors are there."""
+        semantic = self._semantic(reader, model, mode)
+        if semantic is None or mode == "lexical":
+            from .search import run
+
+            return run(reader.searcher, query, limit=limit, per_passage=passages)
+        from .fusion import run as run_fused
+
+        return run_fused(reader.searcher, query, semantic, limit=limit, per_passage=passages, mode=mode or "hybrid")
 
     def _semantic(self, reader: Reader, model: Any, mode: str | None) -> Any:
         """The reader's vectors with the query encoder (kb.semantic.Semantic), or None to search lexically."""

@@ -36,6 +36,7 @@ FIXES = {
     "import": "publish one with `kb index import FILE`",
     "workers": "run with --workers 1 (one process; behind a proxy for more)",
     "port": "pass another --port",
+    "model": "pass --model FOLDER (or set KB_MODEL), or --mode lexical",
 }
 
 EPILOG = """\b

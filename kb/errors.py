@@ -29,6 +29,7 @@ FIXES = {
     "show": "the page lists its sections",
     "index_folder": "use a new or empty index folder outside the content folder",
     "config": "point at an existing config file",
+    "model": "use a local embedding model folder",
     "url": "search results carry each hit's URL",
     "archive": "use an archive written by an index export",
     "import": "publish an index by importing an archive",

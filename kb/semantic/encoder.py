@@ -17,7 +17,7 @@ import struct
 from pathlib import Path
 
 from ..errors import ModelError
-from . import single_threaded_blas
+from .blas import single_threaded_blas
 
 single_threaded_blas()  # before numpy loads its BLAS
 import numpy as np  # noqa: E402

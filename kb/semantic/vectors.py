@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis import CRUMB_SEP
-from . import VECTOR_FILES, single_threaded_blas
+from .blas import single_threaded_blas
+from .files import VECTOR_FILES
 
 single_threaded_blas()  # before numpy loads its BLAS
 import numpy as np  # noqa: E402
