@@ -50,6 +50,9 @@ from .manifest import Manifest
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 MARKER = ".kb-index"
+# Files that version control or the OS leave in an otherwise empty folder (a repository's `index/.gitkeep`): a
+# folder holding only these counts as empty, and kb never deletes them (its sweep takes only its own names).
+PLACEHOLDERS = frozenset({".gitkeep", ".keep", ".gitignore", ".DS_Store"})
 MARKER_TEXT = "This folder is a kb search index: kb may replace or delete anything in it.\n"
 # The only names kb ever creates in an index folder; nothing else in it is ever swept or deleted.
 _GEN = re.compile(r"gen-\d{14}-[0-9a-f]{8}")
@@ -259,6 +262,7 @@ class IndexStore:
         except OSError as exc:
             raise IndexReadOnly(f"index folder {self.folder} cannot be read ({exc.strerror})",
                                 fix="index") from None
+        names = [n for n in names if n not in PLACEHOLDERS]  # kept by kb's sweep: nothing to lose by adopting
         if names and not self._legacy_index(names):
             raise IndexFolderRefused(
                 f"index folder {self.folder} is not empty and was not made by kb; kb deletes old index files in "

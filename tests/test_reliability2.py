@@ -80,6 +80,18 @@ def test_index_folder_that_is_not_kbs_is_refused_and_nothing_is_deleted(content:
     assert after == before
 
 
+def test_a_folder_holding_only_a_placeholder_is_adopted_and_the_placeholder_kept(content: Path,
+                                                                                  tmp_path: Path) -> None:
+    """A repository ships `index/.gitkeep` so that the folder exists: the Quickstart's first search must work."""
+    index = tmp_path / "index"
+    index.mkdir()
+    (index / ".gitkeep").write_text("", encoding="utf-8")
+    res = kb_run(content, index, "search", "zebrafish")
+    assert res.returncode == 0 and "zebrafish" in res.stdout, res.stderr
+    assert kb_run(content, index, "reindex", "--full").returncode == 0
+    assert (index / ".gitkeep").is_file() and (index / ".kb-index").is_file()
+
+
 def test_library_refuses_the_content_folder_as_index(content: Path) -> None:
     with pytest.raises(IndexFolderRefused):
         KnowledgeBase(content, content).reindex()
