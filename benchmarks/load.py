@@ -51,15 +51,18 @@ def corpus_queries(content: Path, count: int, seed: int) -> list[str]:
     return [" ".join(rng.sample(words, k=min(len(words), rng.choice((1, 1, 2, 2, 3))))) for _ in range(count)]
 
 
-def start_server(content: Path, index: Path, workers: str = "1") -> tuple[subprocess.Popen[str], str]:
-    subprocess.run([sys.executable, "-m", "kb", "--content", str(content), "--index", str(index), "reindex"],
-                   check=True, capture_output=True, text=True)
+def start_server(content: Path, index: Path, workers: str = "1", *, reindex: bool = True,
+                 timeout: float = 60) -> tuple[subprocess.Popen[str], str]:
+    """`kb serve --port 0` on the index (built first unless `reindex` is false); returns it once /api/health answers."""
+    if reindex:
+        subprocess.run([sys.executable, "-m", "kb", "--content", str(content), "--index", str(index), "reindex"],
+                       check=True, capture_output=True, text=True)
     proc = subprocess.Popen([sys.executable, "-m", "kb", "--content", str(content), "--index", str(index), "serve",
                              "--port", "0", "--no-access-log", "--workers", workers],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     assert proc.stdout is not None
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
         if not line:
@@ -68,7 +71,7 @@ def start_server(content: Path, index: Path, workers: str = "1") -> tuple[subpro
         if m:
             threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()  # type: ignore
             base = m.group(1)
-            for _ in range(200):
+            for _ in range(int(timeout * 5)):
                 try:
                     if request(_conn(base), "/api/health")[0] == 200:
                         return proc, base
@@ -76,7 +79,7 @@ def start_server(content: Path, index: Path, workers: str = "1") -> tuple[subpro
                     time.sleep(0.05)
             break
     proc.kill()
-    raise SystemExit("kb serve did not start")
+    raise SystemExit(f"kb serve --workers {workers} did not start")
 
 
 def _conn(base: str) -> http.client.HTTPConnection:

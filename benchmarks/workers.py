@@ -22,35 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.load import _conn, corpus_queries, percentile, request, run_clients
+from benchmarks.load import corpus_queries, percentile, run_clients, start_server
 
 
 def start(content: Path, index: Path, workers: str) -> tuple[subprocess.Popen[str], str]:
-    import re
-    import threading
-
-    proc = subprocess.Popen([sys.executable, "-m", "kb", "--content", str(content), "--index", str(index), "serve",
-                             "--port", "0", "--no-access-log", "--workers", workers],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        match = re.search(r"serving (http://\S+?)/ ", line)
-        if match:
-            threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()  # type: ignore
-            base = match.group(1)
-            for _ in range(400):
-                try:
-                    if request(_conn(base), "/api/health")[0] == 200:
-                        return proc, base
-                except OSError:
-                    time.sleep(0.05)
-            break
-    proc.kill()
-    raise SystemExit(f"kb serve --workers {workers} did not start")
+    return start_server(content, index, workers, reindex=False, timeout=120)  # the index is built once, up front
 
 
 def server_cpu(pid: int) -> float:
