@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .addresses import lookup_address
 from .config import SourceConfig
 from .errors import (
     IndexDamaged,
@@ -59,14 +58,14 @@ class KnowledgeBase:
     ) -> None:
         """`sources` (kb/config.py) makes one knowledge base over several folders; without it, `content_dir` is
         the one source. `base_url` and `dialect` are those of `content_dir` (or of sources that set none)."""
-        from .dialects import get_dialect
-
         # "" or "auto": detected from the site's config or its pages when they are parsed (kb.dialects); a name
         # forces that dialect (checked here, so a typo fails at once).
         def checked(name: str) -> str:
             name = name.strip().lower()
             if name in ("", "auto"):
                 return ""
+            from .dialects import get_dialect  # only for a forced name: the plugins cost a cold search ~30 ms
+
             get_dialect(name)  # raises UnknownDialect naming the choices
             return name
 
@@ -168,8 +167,8 @@ class KnowledgeBase:
         if manifest is None:
             problem = f"index in {self.index_dir} is damaged ({why})" if why else f"no index in {self.index_dir} yet"
             return Status(ready=False, version=__version__, pages=0, sections=0, problem=problem)
-        entries = [e for e in manifest.files.values() if e.page is not None]
-        return Status(ready=True, version=__version__, pages=len(entries), sections=sum(e.sections for e in entries))
+        pages, sections = manifest.size()
+        return Status(ready=True, version=__version__, pages=pages, sections=sections)
 
     # -- reading -------------------------------------------------------------------------------------------
 
@@ -361,6 +360,8 @@ class KnowledgeBase:
     def lookup(self, address: str) -> PageText | SectionText:
         """A page or section from any address kb prints: `path`, `path:line`, `path:line#anchor`, `page#anchor`,
         `path:line:col` (the --vimgrep form), a file path on disk, or a published URL kb produced."""
+        from .addresses import lookup_address
+
         return lookup_address(self, address)
 
     def _run(self, reader: Reader, query: str, *, limit: int, passages: bool, model: Any,

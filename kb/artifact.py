@@ -32,7 +32,7 @@ from . import __version__
 from .errors import ArtifactError, IndexDamaged, IndexUnusable
 from .locking import LOCK_NAME, PIN_NAME, WriterLock, claim, pin
 from .manifest import Manifest, format_stamp
-from .store import MANIFEST, IndexStore, write_error
+from .store import MANIFEST, IndexStore, file_digest, write_error
 
 ARTIFACT = "kb-artifact.json"
 FORMAT = "kb-index-artifact"
@@ -82,14 +82,15 @@ def export_generation(store: IndexStore, file: Path) -> ArtifactReport:
         if problem:
             raise IndexDamaged(f"index in {store.folder} is damaged ({problem})", fix="reindex")
         names = [MANIFEST, *sorted(manifest.index)]
-        files = {name: {"size": (gen / name).stat().st_size, "sha256": _sha256_file(gen / name)} for name in names}
+        files = {name: {"size": (gen / name).stat().st_size, "sha256": file_digest(gen / name, "sha256")}
+                 for name in names}
         built = _built(gen)
         meta = {"format": FORMAT, "version": FORMAT_VERSION, "kb": __version__, "stamp": manifest.stamp,
                 "generation": gen.name, "built": built, "files": files}
         size = _write_archive(file, gen, meta, names)
     finally:
         held.release()
-    pages, sections = _size(manifest)
+    pages, sections = manifest.size()
     return ArtifactReport(str(file), gen.name, built, pages, sections, size)
 
 
@@ -168,7 +169,7 @@ def _import_locked(store: IndexStore, file: Path, raw: IO[bytes], wait_old: floa
             name = meta["generation"]
             if name == getattr(store.live(), "name", None):
                 manifest = store.manifest(store.folder / name)
-                pages, sections = _size(manifest) if manifest else (0, 0)
+                pages, sections = manifest.size() if manifest else (0, 0)
                 return ArtifactReport(str(file), name, meta["built"], pages, sections, 0, published=False)
             gen = store.folder / name
             _clear_leftover(gen)
@@ -182,7 +183,7 @@ def _import_locked(store: IndexStore, file: Path, raw: IO[bytes], wait_old: floa
     finally:
         if not published:
             store.discard(gen)
-    pages, sections = _size(manifest)
+    pages, sections = manifest.size()
     return ArtifactReport(str(file), gen.name, meta["built"], pages, sections, Path(file).stat().st_size,
                           removed, kept)
 
@@ -366,14 +367,4 @@ def _built(gen: Path) -> str:
     return generation_fields(gen)["built"]
 
 
-def _size(manifest: Manifest) -> tuple[int, int]:
-    entries = [e for e in manifest.files.values() if e.page is not None]
-    return len(entries), sum(e.sections for e in entries)
 
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

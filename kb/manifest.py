@@ -94,6 +94,11 @@ class Manifest:
     index: dict[str, tuple[int, str]] = field(default_factory=dict)  # index file name -> (size, sha1)
     docs: int = -1
 
+    def size(self) -> tuple[int, int]:
+        """(pages, sections) the generation holds: what /api/health, status() and the artifacts report."""
+        entries = [e for e in self.files.values() if e.page is not None]
+        return len(entries), sum(e.sections for e in entries)
+
     @classmethod
     def load(cls, path: Path) -> Manifest:
         data = json.loads(path.read_text(encoding="utf-8"))

@@ -159,9 +159,9 @@ def create_app(kb: KnowledgeBase, *, cors_origins: Sequence[str] = (), allowed_h
         manifest = kb.store.manifest(gen) if gen is not None else None
         if gen is None or manifest is None:
             return _error(503, "no index yet; it is being built, or `kb reindex` (or `kb index import`) has not run")
-        entries = [e for e in manifest.files.values() if e.page is not None]
-        out: dict[str, Any] = {"status": "ok", "version": __version__, "pages": len(entries),
-                               "sections": sum(e.sections for e in entries), **generation_fields(gen)}
+        pages, sections = manifest.size()
+        out: dict[str, Any] = {"status": "ok", "version": __version__, "pages": pages, "sections": sections,
+                               **generation_fields(gen)}
         if watch_status is not None and watch_status.reason is not None:
             out.update(status="stale", reason=watch_status.reason, age=watch_status.age())
         response = _json(out)

@@ -181,7 +181,7 @@ class IndexStore:
                 return f"{name} is {actual} bytes, expected {size}"
             if deep or size <= small:
                 try:
-                    digest = _sha1_file(path)
+                    digest = file_digest(path)
                 except OSError as exc:
                     resource = resource_error(exc, self.folder)
                     if resource is not None:
@@ -393,8 +393,9 @@ class Reader:
             self.held.release()
 
 
-def _sha1_file(path: Path) -> str:
-    h = hashlib.sha1()
+def file_digest(path: Path, algorithm: str = "sha1") -> str:
+    """The hex digest of a file, read in 1 MB blocks (index checksums: sha1; artifacts: sha256)."""
+    h = hashlib.new(algorithm)
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
@@ -446,7 +447,7 @@ def checksums(gen: Path, known: dict[str, tuple[int, str]]) -> dict[str, tuple[i
     for path in index_files(gen):
         size = path.stat().st_size
         old = known.get(path.name)
-        out[path.name] = old if old is not None and old[0] == size else (size, _sha1_file(path))
+        out[path.name] = old if old is not None and old[0] == size else (size, file_digest(path))
     return out
 
 
