@@ -414,11 +414,16 @@ def to_fts5(query: str) -> str:
 # --------------------------------------------------------------------------
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Mirror ``kb``'s CLI for the two commands the benchmark times."""
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def ref_main(argv: Sequence[str] | None, *, description: str, store_flag: str, store_default: str,
+             make: Callable[[str, str, Splitter | None], Any], full_reset: Callable[[str], None] | None = None) -> int:
+    """Mirror ``kb``'s CLI for the two commands the benchmark times; shared by every reference engine.
+
+    `make(content, store, splitter)` builds the engine's reference object; `full_reset(store)` clears its store
+    before a full reindex when the engine cannot do that itself.
+    """
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--content", default="content")
-    ap.add_argument("--db", default="fts5.sqlite")
+    ap.add_argument(store_flag, default=store_default, dest="store")
     ap.add_argument("--splitter", help="module:function, or 'simple' (default: kb's own if importable)")
     sub = ap.add_subparsers(dest="cmd", required=True)
     p_re = sub.add_parser("reindex")
@@ -431,19 +436,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.cmd == "reindex":
         splitter, name = load_splitter(args.splitter)
-        ref = Fts5Reference(args.content, args.db, splitter)
-        rep = ref.reindex(full=args.full)
+        if args.full and full_reset is not None:
+            full_reset(args.store)
+        rep = make(args.content, args.store, splitter).reindex(full=args.full)
         out = asdict(rep) | {"splitter": name}
         print(json.dumps(out) if args.json else out)
     else:
-        res = Fts5Reference(args.content, args.db).search(args.query, args.limit)
+        res = make(args.content, args.store, None).search(args.query, args.limit)
         if args.json:
             print(json.dumps(asdict(res)))
         else:
-            print(f"{res.total} hits" + (f" (corrected: {res.corrected})" if res.corrected else ""))
+            print(f"{res.total} hits" + (f" (corrected: {res.corrected})" if getattr(res, "corrected", None) else ""))
             for h in res.hits:
                 print(f"{h.path}#{h.anchor}  {h.heading}\n    {h.snippet}")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return ref_main(argv, description=__doc__.split("\n\n")[0], store_flag="--db", store_default="fts5.sqlite",
+                    make=Fts5Reference)
 
 
 if __name__ == "__main__":

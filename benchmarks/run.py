@@ -113,10 +113,13 @@ def child_env(kb_path: str | None) -> dict[str, str]:
     """Environment for children: kb importable, and bytecode cached as on a user's install.
 
     With PYTHONDONTWRITEBYTECODE set (some sandboxes set it) every fresh process would compile kb's modules from
-    source again, which a user's installed kb never does: the figures would be start-up compile time.
+    source again, which a user's installed kb never does: the figures would be start-up compile time. The table
+    compares lexical engines, so kb runs without the semantic model unless KB_MODEL says otherwise (with the
+    `semantic` extra installed a full reindex would embed every passage: benchmarks/semantic.py measures that).
     """
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.setdefault("KB_MODEL", "none")
     if kb_path:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (kb_path, env.get("PYTHONPATH")) if p)
     return env

@@ -16,21 +16,19 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
 import shutil
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from fts5_ref import RefHit, RefResult, Report, Splitter, load_splitter, parse_query  # noqa: E402
+from fts5_ref import RefHit, RefResult, Report, Splitter, load_splitter, parse_query, ref_main  # noqa: E402
 
 import tantivy  # noqa: E402  (benchmark-only dependency)
 
@@ -165,35 +163,8 @@ class TantivyReference:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--content", default="content")
-    ap.add_argument("--dir", default="tantivy-index")
-    ap.add_argument("--splitter", help="module:function, or 'simple' (default: kb's own if importable)")
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    p_re = sub.add_parser("reindex")
-    p_re.add_argument("--full", action="store_true")
-    p_re.add_argument("--json", action="store_true")
-    p_se = sub.add_parser("search")
-    p_se.add_argument("query")
-    p_se.add_argument("--limit", type=int, default=10)
-    p_se.add_argument("--json", action="store_true")
-    args = ap.parse_args(argv)
-    if args.cmd == "reindex":
-        splitter, name = load_splitter(args.splitter)
-        if args.full:
-            shutil.rmtree(args.dir, ignore_errors=True)
-        rep = TantivyReference(args.content, args.dir, splitter).reindex(full=args.full)
-        out = asdict(rep) | {"splitter": name}
-        print(json.dumps(out) if args.json else out)
-    else:
-        res = TantivyReference(args.content, args.dir).search(args.query, args.limit)
-        if args.json:
-            print(json.dumps(asdict(res)))
-        else:
-            print(f"{res.total} hits")
-            for h in res.hits:
-                print(f"{h.path}#{h.anchor}  {h.heading}\n    {h.snippet}")
-    return 0
+    return ref_main(argv, description=__doc__.split("\n\n")[0], store_flag="--dir", store_default="tantivy-index",
+                    make=TantivyReference, full_reset=lambda d: shutil.rmtree(d, ignore_errors=True))
 
 
 if __name__ == "__main__":
