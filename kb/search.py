@@ -17,7 +17,7 @@ from .chrome import CHROME_FACTOR, is_chrome
 from .model import Excerpt, Hit, SearchResult
 from .query import Clause, ParsedQuery, parse, render
 from .snippets import Matcher, make_snippet
-from .whoosh.engine import Engine, index_of, phrase_at
+from .whoosh.engine import Engine, add_into, index_of, phrase_at
 
 FIELD_WEIGHTS: dict[str, float] = {"title": 2.0, "heading": 4.0, "crumbs": 1.2, "body": 1.0, "code": 0.5,
                                    "meta": 1.2}
@@ -46,6 +46,9 @@ PHRASE_ENOUGH = 300  # a quoted phrase stops checking a field once this many doc
 SOFT_FIELDS = ("title", "heading", "code")  # where a dropped question word still counts (see soft_boost)
 SOFT_WEIGHT = 1.0
 PROXIMITY_POOL = 3  # the proximity bonus is computed for this many x the candidates, best first
+# The reference path for tests and benchmarks/warm.py: every block unpickled whole, BM25 per posting, sums and the
+# candidate pool by per-posting loops and heapq (the code before the lean path). Same results, slower.
+EXHAUSTIVE = False
 
 
 @dataclass
@@ -356,6 +359,9 @@ def _group_scores(engine: Engine, g: GroupPlan) -> dict[int, float]:
         if n == 0:
             scores = found  # a fresh dict per call: safe to extend in place
             continue
+        if engine.lean:
+            add_into(scores, found)
+            continue
         get = scores.get
         for d, s in found.items():
             scores[d] = get(d, 0.0) + s
@@ -612,8 +618,8 @@ def _filled(done: list[Candidate], score: float, *, want_complete: int, want_par
 def engine_for(searcher: Any) -> Engine:
     """The searcher's scoring engine, made once per searcher (its caches live as long as the searcher)."""
     eng = getattr(searcher, "_kb_engine", None)
-    if eng is None:
-        eng = Engine(searcher, K1=BM25_K1, B=BM25_B, field_B=FIELD_B)
+    if eng is None or eng.lean == EXHAUSTIVE:
+        eng = Engine(searcher, K1=BM25_K1, B=BM25_B, field_B=FIELD_B, lean=not EXHAUSTIVE)
         searcher._kb_engine = eng
     return eng
 
@@ -696,7 +702,7 @@ def _lexical(searcher: Any, query: str, *, limit: int, per_passage: bool = False
     soft_boost(engine, scores, parsed.dropped)
     total = len(scores)
     # The proximity bonus (words within PROXIMITY_SLOP) needs positions: read them for the best few only.
-    pool = [(d, scores[d]) for d in heapq.nlargest(fetch * PROXIMITY_POOL, scores, key=scores.__getitem__)]
+    pool = [(d, scores[d]) for d in best_docs(scores, fetch * PROXIMITY_POOL, exhaustive=not engine.lean)]
     if any(g.proximity for g in plans):
         among = {d for d, _ in pool}
         for g in plans:
@@ -729,6 +735,24 @@ def _lexical(searcher: Any, query: str, *, limit: int, per_passage: bool = False
     hits = tuple(_hit(n, c, matcher) for n, c in enumerate(ranked[:limit], 1))
     return SearchResult(query=query, total=max(total, len(hits)), suggestion=suggestion, hits=hits,
                         searched=parsed.text(), fallback=fallback if hits else None)
+
+
+def best_docs(scores: dict[int, float], k: int, *, exhaustive: bool = False) -> list[int]:
+    """The k best-scored documents; on a tie at the k-th score the earlier in `scores` wins (as heapq.nlargest).
+
+    The k-th best score is found over the bare values (no key function per document), then one pass keeps the
+    documents at or above it: the same set as nlargest by key, in a different order (callers do not need one).
+    """
+    if exhaustive:
+        return heapq.nlargest(k, scores, key=scores.__getitem__)
+    if len(scores) <= k:
+        return list(scores)
+    kth = heapq.nlargest(k, scores.values())[-1]
+    above = [d for d, s in scores.items() if s >= kth]
+    if len(above) > k:  # ties at the k-th score: keep those above it and the first tied ones
+        n_tied = k - sum(1 for d in above if scores[d] > kth)
+        above = [d for d in above if scores[d] > kth or ((n_tied := n_tied - 1) >= 0)]
+    return above
 
 
 def soft_boost(engine: Engine, scores: dict[int, float], dropped: tuple[str, ...]) -> None:
