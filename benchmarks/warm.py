@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(queries)} queries, rounds {args.rounds}, load {os.getloadavg()[0]:.1f}")
     for name, values in (("wall", wall), ("cpu", cpu)):
         p = [percentile(values, x) * ms for x in (50, 95, 99)]
-        print(f"{name:4s} p50 {p[0]:7.1f}  p95 {p[1]:7.1f}  p99 {p[2]:7.1f}  mean {sum(values) / len(values) * ms:7.1f} ms")
+        mean = sum(values) / len(values) * ms
+        print(f"{name:4s} p50 {p[0]:7.1f}  p95 {p[1]:7.1f}  p99 {p[2]:7.1f}  mean {mean:7.1f} ms")
     slow = sorted(range(len(queries)), key=lambda i: -cpu[i])[:args.slowest]
     for i in slow:
         print(f"  cpu {cpu[i] * ms:7.1f} ms  wall {wall[i] * ms:7.1f} ms  {queries[i]!r}")

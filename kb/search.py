@@ -550,8 +550,8 @@ def coverage(needs: list[Need], terms: set[str]) -> tuple[float, float, bool]:
 
 
 def rank(engine: Engine, scored: list[tuple[float, int]], terms: dict[int, set[str]],
-         group_needs: list[list[Need]], *, limit: int, partial: bool, per_passage: bool = False
-         ) -> list[Candidate]:
+         group_needs: list[list[Need]], *, limit: int, partial: bool, per_passage: bool = False,
+         cover: Any = None) -> list[Candidate]:
     """Re-score the candidates: one result per section (its other passages ride along in `riders`), or with
     `per_passage` each passage its own hit, a section's later passages yielding to others.
 
@@ -564,7 +564,7 @@ def rank(engine: Engine, scored: list[tuple[float, int]], terms: dict[int, set[s
     part); since decay only lowers scores, candidates are read best first and reading stops once `limit` of them
     score above every candidate not yet read.
     """
-    pre = _rescored(scored, terms, group_needs)
+    pre = _rescored(scored, terms, group_needs, cover)
     pre.sort(key=lambda c: (-c.score, c.doc))
     n_complete = sum(c.complete for c in pre)
     want_partial = max(0, limit - n_complete) if partial else 0
@@ -590,13 +590,27 @@ def rank(engine: Engine, scored: list[tuple[float, int]], terms: dict[int, set[s
     return [c for c in done if c.complete or partial or c.chrome][:limit]
 
 
+def coverer(group_needs: list[list[Need]]) -> Any:
+    """terms -> [coverage(needs, terms) per group with needs], remembered per distinct set of matched terms (the
+    candidates of one query share a few)."""
+    memo: dict[frozenset[str], list[tuple[float, float, bool]]] = {}
+
+    def cover(terms: set[str]) -> list[tuple[float, float, bool]]:
+        key = frozenset(terms)
+        got = memo.get(key)
+        if got is None:
+            got = memo[key] = [coverage(needs, terms) for needs in group_needs if needs]
+        return got
+    return cover
+
+
 def _rescored(scored: list[tuple[float, int]], terms: dict[int, set[str]],
-              group_needs: list[list[Need]]) -> list[Candidate]:
+              group_needs: list[list[Need]], cover: Any = None) -> list[Candidate]:
     """Each candidate's BM25F x coverage^COVERAGE_POWER x (1 + exact-form bonus), by its best group."""
     pre: list[Candidate] = []
+    cover = cover or coverer(group_needs)
     for base, d in scored:
-        share, bonus, complete = max((coverage(needs, terms[d]) for needs in group_needs if needs),
-                                     default=(1.0, 0.0, True))
+        share, bonus, complete = max(cover(terms[d]), default=(1.0, 0.0, True))
         pre.append(Candidate(base * (share ** COVERAGE_POWER) * (1.0 + bonus), d, {}, complete))
     return pre
 
@@ -715,19 +729,19 @@ def _lexical(searcher: Any, query: str, *, limit: int, per_passage: bool = False
     top = heapq.nlargest(fetch, pool, key=lambda kv: (kv[1], -kv[0]))
     docs = [d for d, _ in top]
     terms = _hit_terms(engine, builder.refs, docs)
+    cover = coverer(builder.group_needs)
     n_complete = 0
     for d, _s in top:
-        n_complete += max((coverage(needs, terms[d])[2] for needs in builder.group_needs if needs), default=True)
+        n_complete += max((c[2] for c in cover(terms[d])), default=True)
     partial = not n_complete or (n_complete < limit and FILL_WITH_PARTIAL)
     ranked = rank(engine, [(s, d) for d, s in top], terms, builder.group_needs, limit=limit, partial=partial,
-                  per_passage=per_passage)
+                  per_passage=per_passage, cover=cover)
     fallback = None
     if n_complete:
         if total <= fetch:
             total = len(top) if partial else n_complete
             if not per_passage:
-                counted = top if partial else [(d, s) for d, s in top if any(
-                    coverage(needs, terms[d])[2] for needs in builder.group_needs if needs)]
+                counted = top if partial else [(d, s) for d, s in top if any(c[2] for c in cover(terms[d]))]
                 total = len({(engine.stored(d)["path"], engine.stored(d)["anchor"]) for d, _ in counted})
     elif len(parsed.positive) > 1:
         fallback = "or"
