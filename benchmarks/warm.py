@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", help="write a cProfile of the timed queries here")
     ap.add_argument("--dump", help="write every query's result (hits, scores, total) here as JSON")
     ap.add_argument("--exhaustive", action="store_true", help="score every posting (no block skipping)")
+    ap.add_argument("--ab", action="store_true",
+                    help="paired A/B: each query on a lean and an exhaustive searcher in turn (same load for both)")
     ap.add_argument("--limit", type=int, default=10)
     ap.add_argument("--slowest", type=int, default=8)
     args = ap.parse_args(argv)
@@ -49,9 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     from kb import KnowledgeBase
     from kb import search as kb_search
 
+    queries = json.loads(Path(args.queries).read_text(encoding="utf-8"))
+    if args.ab:
+        return paired(args, queries)
     if args.exhaustive:
         kb_search.EXHAUSTIVE = True
-    queries = json.loads(Path(args.queries).read_text(encoding="utf-8"))
     kb = KnowledgeBase(args.site, args.index)
     kb.search(queries[0], limit=args.limit)
     wall = [float("inf")] * len(queries)
@@ -87,6 +91,44 @@ def main(argv: list[str] | None = None) -> int:
     for i in slow:
         print(f"  cpu {cpu[i] * ms:7.1f} ms  wall {wall[i] * ms:7.1f} ms  {queries[i]!r}")
     return 0
+
+
+def paired(args: argparse.Namespace, queries: list[str]) -> int:
+    """Each query timed on two searchers, lean and exhaustive, one right after the other (the order alternating),
+    so that both see the same machine load: a fair comparison on a shared machine. Results must be identical."""
+    from kb import KnowledgeBase
+    from kb import search as kb_search
+
+    kbs = {False: KnowledgeBase(args.site, args.index), True: KnowledgeBase(args.site, args.index)}
+    for exhaustive, kb in kbs.items():
+        kb_search.EXHAUSTIVE = exhaustive
+        kb.search(queries[0], limit=args.limit)
+    cpu: dict[bool, list[float]] = {False: [], True: []}
+    wall: dict[bool, list[float]] = {False: [], True: []}
+    differ = 0
+    for i, q in enumerate(queries):
+        got = {}
+        for exhaustive in ((False, True) if i % 2 else (True, False)):
+            kb_search.EXHAUSTIVE = exhaustive
+            start, start_cpu = time.perf_counter(), time.process_time()
+            got[exhaustive] = result_json(kbs[exhaustive].search(q, limit=args.limit))
+            wall[exhaustive].append(time.perf_counter() - start)
+            cpu[exhaustive].append(time.process_time() - start_cpu)
+        differ += got[False] != got[True]
+    kb_search.EXHAUSTIVE = False
+    ms = 1000.0
+    print(f"{len(queries)} queries paired, load {os.getloadavg()[0]:.1f}, results differing: {differ}")
+    for name, data in (("cpu", cpu), ("wall", wall)):
+        for exhaustive in (True, False):
+            v = data[exhaustive]
+            p = [percentile(v, x) * ms for x in (50, 95, 99)]
+            label = "exhaustive" if exhaustive else "lean"
+            print(f"{name:4s} {label:10s} p50 {p[0]:7.1f}  p95 {p[1]:7.1f}  p99 {p[2]:7.1f}  "
+                  f"mean {sum(v) / len(v) * ms:7.1f} ms")
+        ratios = sorted(a / b for a, b in zip(data[False], data[True], strict=True) if b > 0)
+        print(f"{name:4s} lean/exhaustive: total {sum(data[False]) / sum(data[True]):.2f}, "
+              f"median per query {ratios[len(ratios) // 2]:.2f}")
+    return 0 if not differ else 1
 
 
 if __name__ == "__main__":

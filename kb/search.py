@@ -17,7 +17,7 @@ from .chrome import CHROME_FACTOR, is_chrome
 from .model import Excerpt, Hit, SearchResult
 from .query import Clause, ParsedQuery, parse, render
 from .snippets import Matcher, make_snippet
-from .whoosh.engine import Engine, add_into, index_of, phrase_at
+from .whoosh.engine import Engine, index_of, phrase_at
 
 FIELD_WEIGHTS: dict[str, float] = {"title": 2.0, "heading": 4.0, "crumbs": 1.2, "body": 1.0, "code": 0.5,
                                    "meta": 1.2}
@@ -339,6 +339,9 @@ def _phrase_docs(engine: Engine, phrase: tuple[tuple[str, ...], list[int], tuple
             # score, so later ones cannot outrank them in this field) or after MAX_PHRASE_CHECKS.
             common.sort(key=bag.__getitem__, reverse=True)
             common = common[:MAX_PHRASE_CHECKS]
+        if among is None:  # a quoted phrase: its checks come in chunks, read the lists' positions once if wide
+            for t in tokens:
+                engine.prefetch_positions(f, t, min(len(common), PHRASE_ENOUGH))
         found = 0
         for i in range(0, len(common), PHRASE_ENOUGH):
             found += check(f, common[i: i + PHRASE_ENOUGH], bag, checked)
@@ -358,9 +361,6 @@ def _group_scores(engine: Engine, g: GroupPlan) -> dict[int, float]:
         found = _satisfying(engine, plan)
         if n == 0:
             scores = found  # a fresh dict per call: safe to extend in place
-            continue
-        if engine.lean:
-            add_into(scores, found)
             continue
         get = scores.get
         for d, s in found.items():

@@ -19,7 +19,6 @@ from array import array
 from collections.abc import Iterable, Iterator
 from itertools import accumulate
 from math import log
-from operator import getitem
 from typing import Any
 
 from whoosh.reading import TermNotFound
@@ -32,8 +31,7 @@ except ImportError:  # a Whoosh without them: the stock path
 
 POSTINGS_BUDGET = 1_500_000  # decoded postings kept per searcher (all dropped when over): ~100-150 MB at most
 STORED_CACHE = 5000  # stored documents (with their text) kept per searcher
-TABLE_MIN = 512  # lists this long get their BM25 from a table by (tf, length byte) rather than per posting
-LEAN_POSITIONS = 256  # positions of at least 1 document in 256 of a list: read the whole list with positions
+LEAN_POSITIONS = 128  # positions of at least 1 document per block (128 postings): read the whole list with them
 POSITION_FIELDS = frozenset({"title", "heading", "body"})  # phrase fields: their encoded positions are kept too
 Postings = tuple[list[int], list[float]]
 
@@ -155,10 +153,7 @@ class Engine:
             lens = self._length_bytes(field)
             norm = self.norms(field)
             scale = self.idf(field, term) * (self.K1 + 1)
-            if self.lean and len(ids) >= TABLE_MIN:
-                vals = _bm25_by_table(ids, tfs, lens, norm, scale)
-            else:
-                vals = [scale * tf / (tf + norm[lens[d]]) for d, tf in zip(ids, tfs, strict=True)]
+            vals = [scale * tf / (tf + norm[lens[d]]) for d, tf in zip(ids, tfs, strict=True)]
         if len(self._scores) > len(self._postings) + 64:
             self._scores.clear()
         got = self._scores[key] = (ids, vals)
@@ -174,10 +169,6 @@ class Engine:
         (ids, vals), boost = lists[0]
         # The longest list at C speed.
         acc = dict(zip(ids, vals if boost == 1.0 else [v * boost for v in vals], strict=True))
-        if self.lean:
-            for (ids, vals), boost in lists[1:]:
-                add_into(acc, dict(zip(ids, vals if boost == 1.0 else map(boost.__mul__, vals), strict=True)))
-            return acc
         get = acc.get
         for (ids, vals), boost in lists[1:]:
             for d, v in zip(ids, vals, strict=True):
@@ -194,6 +185,13 @@ class Engine:
             find = index_of(ids)
             return {d: boost * vals[i] for d in wanted for i in [find(d)] if i is not None}
         return {d: boost * v for d, v in zip(ids, vals, strict=True) if d in wanted}
+
+    def prefetch_positions(self, field: str, term: str, n_docs: int) -> None:
+        """About to read the positions of `n_docs` documents of the list (in several calls): when they span most of
+        its blocks, read the whole list with positions now, once."""
+        if self.lean and field in POSITION_FIELDS and (field, term) not in self._values:
+            if n_docs * LEAN_POSITIONS >= len(self.postings(field, term)[0]):
+                self.postings(field, term, with_values=True)
 
     def positions(self, field: str, term: str, docs: list[int]) -> dict[int, list[int]]:
         """Token positions of a term in the given documents (sorted ascending), for phrase checks."""
@@ -478,25 +476,6 @@ def lean_block(m: Any) -> None:
 def _values_start(data: bytes) -> int:
     found = [i for i in (data.find(mark) for mark in _VALUES_START) if i >= 0]
     return min(found) if found else -1
-
-
-def _bm25_by_table(ids: list[int], tfs: list[float], lens: bytes, norm: list[float], scale: float) -> list[float]:
-    """scale x tf / (tf + norm[length byte]) per posting, looked up in a table per distinct tf (a list has few)
-    with C-level maps instead of evaluated per posting: the same expression on the same operands, so the same
-    floats."""
-    tables = {tf: [scale * tf / (tf + n) for n in norm] for tf in set(tfs)}
-    if len(tables) == 1:
-        (table,) = tables.values()
-        return list(map(table.__getitem__, map(lens.__getitem__, ids)))
-    return list(map(getitem, map(tables.__getitem__, tfs), map(lens.__getitem__, ids)))
-
-
-def add_into(acc: dict[int, float], add: dict[int, float]) -> None:
-    """acc[d] += add[d] for every d of `add` (new documents appended in `add`'s order), touching only the shared
-    documents one by one: the same sums, in the same order, as the per-posting loop."""
-    for d in add.keys() & acc.keys():
-        add[d] = acc[d] + add[d]
-    acc.update(add)
 
 
 def index_of(ids: list[int]) -> Any:
