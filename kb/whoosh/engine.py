@@ -29,11 +29,12 @@ try:  # private names of Whoosh's default codec: only the fast path uses them, a
 except ImportError:  # a Whoosh without them: the stock path
     LENGTHS_COLUMN = W3Codec = _lenfield = None
 
-POSTINGS_BUDGET = 1_500_000  # decoded postings kept per searcher (all dropped when over): ~100-150 MB at most
+POSTINGS_BUDGET = 5_000_000  # decoded postings kept per searcher (least recently used dropped): ~100 MB at most
+VALUES_COST = 5  # a posting kept with its positions counts as this many (a byte string per posting)
 STORED_CACHE = 5000  # stored documents (with their text) kept per searcher
 LEAN_POSITIONS = 128  # positions of at least 1 document per block (128 postings): read the whole list with them
 POSITION_FIELDS = frozenset({"title", "heading", "body"})  # phrase fields: their encoded positions are kept too
-Postings = tuple[list[int], list[float]]
+Postings = tuple[Any, Any]  # (doc ids, weights): array('i'), array('d')
 
 
 class Engine:
@@ -53,9 +54,12 @@ class Engine:
         self.leaves = [kind(reader, off) for reader, off in readers]
         self.N = max(1, searcher.doc_count_all())
         self.K1, self.B, self.field_B = K1, B, field_B
+        # Decoded lists, least recently used first (evicted from the front when over POSTINGS_BUDGET), kept as
+        # arrays: ~20 bytes a posting with its scores, against ~100 as lists of Python numbers.
         self._postings: dict[tuple[str, str], Postings] = {}
         self._values: dict[tuple[str, str], list[Any]] = {}
-        self._scores: dict[tuple[str, str], tuple[list[int], list[float]]] = {}
+        self._scores: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._sizes: dict[tuple[str, str], int] = {}
         self._held = 0
         self.corrections: dict[str, str | None] = {}
         self._lengths: dict[str, bytes] = {}
@@ -68,9 +72,11 @@ class Engine:
         """(doc ids, weights) of a term in a field; with `with_values` (or when not lean) its encoded positions are
         read too and kept for `positions`."""
         key = (field, term)
-        hit = self._postings.get(key)
-        if hit is not None and (not with_values or key in self._values):
-            return hit
+        hit = self._postings.pop(key, None)
+        if hit is not None:
+            self._postings[key] = hit  # now the most recently used
+            if not with_values or key in self._values:
+                return hit
         ids: list[int] = []
         tfs: list[float] = []
         lean = self.lean and not with_values
@@ -81,16 +87,23 @@ class Engine:
             except TermNotFound:  # the only expected miss: this segment lacks the term (or the field)
                 continue
             leaf.decode(m, ids, tfs, values, lean=lean)
-        self._held += len(ids) + 1
-        if self._held > POSTINGS_BUDGET:
-            self._postings.clear()
-            self._values.clear()
-            self._scores.clear()
-            self._held = len(ids) + 1
-        self._postings[key] = (ids, tfs)
+        got: Postings = (array("i", ids), array("d", tfs))
+        self._forget(key)
+        size = len(ids) * (VALUES_COST if values is not None else 1) + 1
+        while self._postings and self._held + size > POSTINGS_BUDGET:
+            self._forget(next(iter(self._postings)))
+        self._postings[key] = got
+        self._sizes[key] = size
+        self._held += size
         if values is not None and len(values) == len(ids):
             self._values[key] = values
-        return ids, tfs
+        return got
+
+    def _forget(self, key: tuple[str, str]) -> None:
+        self._postings.pop(key, None)
+        self._values.pop(key, None)
+        self._scores.pop(key, None)
+        self._held -= self._sizes.pop(key, 0)
 
     def cached(self, field: str, term: str) -> bool:
         return (field, term) in self._postings
@@ -141,7 +154,7 @@ class Engine:
     def idf(self, field: str, term: str) -> float:
         return log(self.N / (self.searcher.doc_frequency(field, term) + 1)) + 1
 
-    def term_scores(self, field: str, term: str) -> tuple[list[int], list[float]]:
+    def term_scores(self, field: str, term: str) -> tuple[Any, Any]:
         """(doc ids, BM25 of the term in each) for one field, unboosted; cached with the postings."""
         key = (field, term)
         got = self._scores.get(key)
@@ -154,9 +167,9 @@ class Engine:
             norm = self.norms(field)
             scale = self.idf(field, term) * (self.K1 + 1)
             vals = [scale * tf / (tf + norm[lens[d]]) for d, tf in zip(ids, tfs, strict=True)]
-        if len(self._scores) > len(self._postings) + 64:
-            self._scores.clear()
-        got = self._scores[key] = (ids, vals)
+        got = (ids, array("d", vals))
+        if key in self._postings:  # kept (and evicted) with its postings
+            self._scores[key] = got
         return got
 
     def sum_scores(self, refs: list[tuple[str, str, float]]) -> dict[int, float]:
