@@ -46,8 +46,8 @@ PHRASE_ENOUGH = 300  # a quoted phrase stops checking a field once this many doc
 SOFT_FIELDS = ("title", "heading", "code")  # where a dropped question word still counts (see soft_boost)
 SOFT_WEIGHT = 1.0
 PROXIMITY_POOL = 3  # the proximity bonus is computed for this many x the candidates, best first
-# The reference path for tests and benchmarks/warm.py: every block unpickled whole, BM25 per posting, sums and the
-# candidate pool by per-posting loops and heapq (the code before the lean path). Same results, slower.
+# The reference path for tests and benchmarks/warm.py: every posting block unpickled whole (positions kept) and the
+# candidate pool picked by heapq.nlargest with a key, as before the lean path. Same results, slower.
 EXHAUSTIVE = False
 
 

@@ -1,8 +1,8 @@
-"""The lean scoring path (kb/whoosh/engine.py: pickles cut before the positions, BM25 by table, merges on shared
-documents only, the candidate pool from the k-th score) gives exactly what the per-posting reference path
-(`search.EXHAUSTIVE`) gives: same hits, order, scores, totals and suggestions on the benchmark's 200 queries over
-its 1,000-page generated site, after the same edits, additions and deletions the benchmark makes (so that a
-segment with deleted documents is read too)."""
+"""The lean scoring path (kb/whoosh/engine.py: block pickles cut before the positions, positions read per block for
+the documents checked; the candidate pool from the k-th best score) gives exactly what the reference path
+(`search.EXHAUSTIVE`: whole blocks, heapq.nlargest) gives: same hits, order, scores, totals and suggestions on the
+benchmark's 200 queries over its 1,000-page generated site, after the same edits, additions and deletions the
+benchmark makes (so that a segment with deleted documents is read too)."""
 
 from __future__ import annotations
 
