@@ -46,6 +46,9 @@ PHRASE_ENOUGH = 300  # a quoted phrase stops checking a field once this many doc
 SOFT_FIELDS = ("title", "heading", "code")  # where a dropped question word still counts (see soft_boost)
 SOFT_WEIGHT = 1.0
 PROXIMITY_POOL = 3  # the proximity bonus is computed for this many x the candidates, best first
+# The reference path for tests and benchmarks/warm.py: every posting block unpickled whole (positions kept) and the
+# candidate pool picked by heapq.nlargest with a key, as before the lean path. Same results, slower.
+EXHAUSTIVE = False
 
 
 @dataclass
@@ -336,6 +339,9 @@ def _phrase_docs(engine: Engine, phrase: tuple[tuple[str, ...], list[int], tuple
             # score, so later ones cannot outrank them in this field) or after MAX_PHRASE_CHECKS.
             common.sort(key=bag.__getitem__, reverse=True)
             common = common[:MAX_PHRASE_CHECKS]
+        if among is None:  # a quoted phrase: its checks come in chunks, read the lists' positions once if wide
+            for t in tokens:
+                engine.prefetch_positions(f, t, min(len(common), PHRASE_ENOUGH))
         found = 0
         for i in range(0, len(common), PHRASE_ENOUGH):
             found += check(f, common[i: i + PHRASE_ENOUGH], bag, checked)
@@ -544,8 +550,8 @@ def coverage(needs: list[Need], terms: set[str]) -> tuple[float, float, bool]:
 
 
 def rank(engine: Engine, scored: list[tuple[float, int]], terms: dict[int, set[str]],
-         group_needs: list[list[Need]], *, limit: int, partial: bool, per_passage: bool = False
-         ) -> list[Candidate]:
+         group_needs: list[list[Need]], *, limit: int, partial: bool, per_passage: bool = False,
+         cover: Any = None) -> list[Candidate]:
     """Re-score the candidates: one result per section (its other passages ride along in `riders`), or with
     `per_passage` each passage its own hit, a section's later passages yielding to others.
 
@@ -558,7 +564,7 @@ def rank(engine: Engine, scored: list[tuple[float, int]], terms: dict[int, set[s
     part); since decay only lowers scores, candidates are read best first and reading stops once `limit` of them
     score above every candidate not yet read.
     """
-    pre = _rescored(scored, terms, group_needs)
+    pre = _rescored(scored, terms, group_needs, cover)
     pre.sort(key=lambda c: (-c.score, c.doc))
     n_complete = sum(c.complete for c in pre)
     want_partial = max(0, limit - n_complete) if partial else 0
@@ -584,13 +590,27 @@ def rank(engine: Engine, scored: list[tuple[float, int]], terms: dict[int, set[s
     return [c for c in done if c.complete or partial or c.chrome][:limit]
 
 
+def coverer(group_needs: list[list[Need]]) -> Any:
+    """terms -> [coverage(needs, terms) per group with needs], remembered per distinct set of matched terms (the
+    candidates of one query share a few)."""
+    memo: dict[frozenset[str], list[tuple[float, float, bool]]] = {}
+
+    def cover(terms: set[str]) -> list[tuple[float, float, bool]]:
+        key = frozenset(terms)
+        got = memo.get(key)
+        if got is None:
+            got = memo[key] = [coverage(needs, terms) for needs in group_needs if needs]
+        return got
+    return cover
+
+
 def _rescored(scored: list[tuple[float, int]], terms: dict[int, set[str]],
-              group_needs: list[list[Need]]) -> list[Candidate]:
+              group_needs: list[list[Need]], cover: Any = None) -> list[Candidate]:
     """Each candidate's BM25F x coverage^COVERAGE_POWER x (1 + exact-form bonus), by its best group."""
     pre: list[Candidate] = []
+    cover = cover or coverer(group_needs)
     for base, d in scored:
-        share, bonus, complete = max((coverage(needs, terms[d]) for needs in group_needs if needs),
-                                     default=(1.0, 0.0, True))
+        share, bonus, complete = max(cover(terms[d]), default=(1.0, 0.0, True))
         pre.append(Candidate(base * (share ** COVERAGE_POWER) * (1.0 + bonus), d, {}, complete))
     return pre
 
@@ -612,8 +632,8 @@ def _filled(done: list[Candidate], score: float, *, want_complete: int, want_par
 def engine_for(searcher: Any) -> Engine:
     """The searcher's scoring engine, made once per searcher (its caches live as long as the searcher)."""
     eng = getattr(searcher, "_kb_engine", None)
-    if eng is None:
-        eng = Engine(searcher, K1=BM25_K1, B=BM25_B, field_B=FIELD_B)
+    if eng is None or eng.lean == EXHAUSTIVE:
+        eng = Engine(searcher, K1=BM25_K1, B=BM25_B, field_B=FIELD_B, lean=not EXHAUSTIVE)
         searcher._kb_engine = eng
     return eng
 
@@ -696,7 +716,7 @@ def _lexical(searcher: Any, query: str, *, limit: int, per_passage: bool = False
     soft_boost(engine, scores, parsed.dropped)
     total = len(scores)
     # The proximity bonus (words within PROXIMITY_SLOP) needs positions: read them for the best few only.
-    pool = [(d, scores[d]) for d in heapq.nlargest(fetch * PROXIMITY_POOL, scores, key=scores.__getitem__)]
+    pool = [(d, scores[d]) for d in best_docs(scores, fetch * PROXIMITY_POOL, exhaustive=not engine.lean)]
     if any(g.proximity for g in plans):
         among = {d for d, _ in pool}
         for g in plans:
@@ -709,19 +729,19 @@ def _lexical(searcher: Any, query: str, *, limit: int, per_passage: bool = False
     top = heapq.nlargest(fetch, pool, key=lambda kv: (kv[1], -kv[0]))
     docs = [d for d, _ in top]
     terms = _hit_terms(engine, builder.refs, docs)
+    cover = coverer(builder.group_needs)
     n_complete = 0
     for d, _s in top:
-        n_complete += max((coverage(needs, terms[d])[2] for needs in builder.group_needs if needs), default=True)
+        n_complete += max((c[2] for c in cover(terms[d])), default=True)
     partial = not n_complete or (n_complete < limit and FILL_WITH_PARTIAL)
     ranked = rank(engine, [(s, d) for d, s in top], terms, builder.group_needs, limit=limit, partial=partial,
-                  per_passage=per_passage)
+                  per_passage=per_passage, cover=cover)
     fallback = None
     if n_complete:
         if total <= fetch:
             total = len(top) if partial else n_complete
             if not per_passage:
-                counted = top if partial else [(d, s) for d, s in top if any(
-                    coverage(needs, terms[d])[2] for needs in builder.group_needs if needs)]
+                counted = top if partial else [(d, s) for d, s in top if any(c[2] for c in cover(terms[d]))]
                 total = len({(engine.stored(d)["path"], engine.stored(d)["anchor"]) for d, _ in counted})
     elif len(parsed.positive) > 1:
         fallback = "or"
@@ -729,6 +749,24 @@ def _lexical(searcher: Any, query: str, *, limit: int, per_passage: bool = False
     hits = tuple(_hit(n, c, matcher) for n, c in enumerate(ranked[:limit], 1))
     return SearchResult(query=query, total=max(total, len(hits)), suggestion=suggestion, hits=hits,
                         searched=parsed.text(), fallback=fallback if hits else None)
+
+
+def best_docs(scores: dict[int, float], k: int, *, exhaustive: bool = False) -> list[int]:
+    """The k best-scored documents; on a tie at the k-th score the earlier in `scores` wins (as heapq.nlargest).
+
+    The k-th best score is found over the bare values (no key function per document), then one pass keeps the
+    documents at or above it: the same set as nlargest by key, in a different order (callers do not need one).
+    """
+    if exhaustive:
+        return heapq.nlargest(k, scores, key=scores.__getitem__)
+    if len(scores) <= k:
+        return list(scores)
+    kth = heapq.nlargest(k, scores.values())[-1]
+    above = [d for d, s in scores.items() if s >= kth]
+    if len(above) > k:  # ties at the k-th score: keep those above it and the first tied ones
+        n_tied = k - sum(1 for d in above if scores[d] > kth)
+        above = [d for d in above if scores[d] > kth or ((n_tied := n_tied - 1) >= 0)]
+    return above
 
 
 def soft_boost(engine: Engine, scores: dict[int, float], dropped: tuple[str, ...]) -> None:

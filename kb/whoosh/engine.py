@@ -15,6 +15,7 @@ reaches the search's verify-and-rebuild path instead of looking like a missing w
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable, Iterator
 from itertools import accumulate
 from math import log
@@ -28,18 +29,24 @@ try:  # private names of Whoosh's default codec: only the fast path uses them, a
 except ImportError:  # a Whoosh without them: the stock path
     LENGTHS_COLUMN = W3Codec = _lenfield = None
 
-POSTINGS_BUDGET = 1_500_000  # decoded postings kept per searcher (all dropped when over): ~100-150 MB at most
+POSTINGS_BUDGET = 5_000_000  # decoded postings kept per searcher (least recently used dropped): ~100 MB at most
+VALUES_COST = 5  # a posting kept with its positions counts as this many (a byte string per posting)
 STORED_CACHE = 5000  # stored documents (with their text) kept per searcher
+LEAN_POSITIONS = 128  # positions of at least 1 document per block (128 postings): read the whole list with them
 POSITION_FIELDS = frozenset({"title", "heading", "body"})  # phrase fields: their encoded positions are kept too
-Postings = tuple[list[int], list[float]]
+Postings = tuple[Any, Any]  # (doc ids, weights): array('i'), array('d')
 
 
 class Engine:
     """Per-searcher view of the index for scoring: decoded postings, field-length norms, idf."""
 
     def __init__(self, searcher: Any, *, K1: float, B: float, field_B: dict[str, float],
-                 fast: bool | None = None) -> None:
+                 fast: bool | None = None, lean: bool = True) -> None:
         self.searcher = searcher
+        # lean: score from ids and weights alone, cutting each block's pickle before its positions (see
+        # FastLeaf.lean_block); positions are then read only for the documents a phrase or the proximity bonus
+        # checks. Not lean: every block unpickled whole and positions kept (the exhaustive reference).
+        self.lean = lean
         readers = [(s.reader(), off) for s, off in searcher.leaf_searchers()]
         # The one capability check, for the whole searcher: every segment is read the fast way or the stock way.
         self.fast = fast_path(readers) if fast is None else fast
@@ -47,9 +54,12 @@ class Engine:
         self.leaves = [kind(reader, off) for reader, off in readers]
         self.N = max(1, searcher.doc_count_all())
         self.K1, self.B, self.field_B = K1, B, field_B
+        # Decoded lists, least recently used first (evicted from the front when over POSTINGS_BUDGET), kept as
+        # arrays: ~20 bytes a posting with its scores, against ~100 as lists of Python numbers.
         self._postings: dict[tuple[str, str], Postings] = {}
         self._values: dict[tuple[str, str], list[Any]] = {}
-        self._scores: dict[tuple[str, str], tuple[list[int], list[float]]] = {}
+        self._scores: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._sizes: dict[tuple[str, str], int] = {}
         self._held = 0
         self.corrections: dict[str, str | None] = {}
         self._lengths: dict[str, bytes] = {}
@@ -58,30 +68,42 @@ class Engine:
 
     # -- raw data --------------------------------------------------------------------------------------
 
-    def postings(self, field: str, term: str) -> Postings:
+    def postings(self, field: str, term: str, *, with_values: bool = False) -> Postings:
+        """(doc ids, weights) of a term in a field; with `with_values` (or when not lean) its encoded positions are
+        read too and kept for `positions`."""
         key = (field, term)
-        hit = self._postings.get(key)
+        hit = self._postings.pop(key, None)
         if hit is not None:
-            return hit
+            self._postings[key] = hit  # now the most recently used
+            if not with_values or key in self._values:
+                return hit
         ids: list[int] = []
         tfs: list[float] = []
-        values: list[Any] | None = [] if field in POSITION_FIELDS else None
+        lean = self.lean and not with_values
+        values: list[Any] | None = [] if field in POSITION_FIELDS and not lean else None
         for leaf in self.leaves:
             try:
                 m = leaf.matcher(field, term)
             except TermNotFound:  # the only expected miss: this segment lacks the term (or the field)
                 continue
-            leaf.decode(m, ids, tfs, values)
-        self._held += len(ids) + 1
-        if self._held > POSTINGS_BUDGET:
-            self._postings.clear()
-            self._values.clear()
-            self._scores.clear()
-            self._held = len(ids) + 1
-        self._postings[key] = (ids, tfs)
+            leaf.decode(m, ids, tfs, values, lean=lean)
+        got: Postings = (array("i", ids), array("d", tfs))
+        self._forget(key)
+        size = len(ids) * (VALUES_COST if values is not None else 1) + 1
+        while self._postings and self._held + size > POSTINGS_BUDGET:
+            self._forget(next(iter(self._postings)))
+        self._postings[key] = got
+        self._sizes[key] = size
+        self._held += size
         if values is not None and len(values) == len(ids):
             self._values[key] = values
-        return ids, tfs
+        return got
+
+    def _forget(self, key: tuple[str, str]) -> None:
+        self._postings.pop(key, None)
+        self._values.pop(key, None)
+        self._scores.pop(key, None)
+        self._held -= self._sizes.pop(key, 0)
 
     def cached(self, field: str, term: str) -> bool:
         return (field, term) in self._postings
@@ -132,7 +154,7 @@ class Engine:
     def idf(self, field: str, term: str) -> float:
         return log(self.N / (self.searcher.doc_frequency(field, term) + 1)) + 1
 
-    def term_scores(self, field: str, term: str) -> tuple[list[int], list[float]]:
+    def term_scores(self, field: str, term: str) -> tuple[Any, Any]:
         """(doc ids, BM25 of the term in each) for one field, unboosted; cached with the postings."""
         key = (field, term)
         got = self._scores.get(key)
@@ -145,9 +167,9 @@ class Engine:
             norm = self.norms(field)
             scale = self.idf(field, term) * (self.K1 + 1)
             vals = [scale * tf / (tf + norm[lens[d]]) for d, tf in zip(ids, tfs, strict=True)]
-        if len(self._scores) > len(self._postings) + 64:
-            self._scores.clear()
-        got = self._scores[key] = (ids, vals)
+        got = (ids, array("d", vals))
+        if key in self._postings:  # kept (and evicted) with its postings
+            self._scores[key] = got
         return got
 
     def sum_scores(self, refs: list[tuple[str, str, float]]) -> dict[int, float]:
@@ -177,6 +199,13 @@ class Engine:
             return {d: boost * vals[i] for d in wanted for i in [find(d)] if i is not None}
         return {d: boost * v for d, v in zip(ids, vals, strict=True) if d in wanted}
 
+    def prefetch_positions(self, field: str, term: str, n_docs: int) -> None:
+        """About to read the positions of `n_docs` documents of the list (in several calls): when they span most of
+        its blocks, read the whole list with positions now, once."""
+        if self.lean and field in POSITION_FIELDS and (field, term) not in self._values:
+            if n_docs * LEAN_POSITIONS >= len(self.postings(field, term)[0]):
+                self.postings(field, term, with_values=True)
+
     def positions(self, field: str, term: str, docs: list[int]) -> dict[int, list[int]]:
         """Token positions of a term in the given documents (sorted ascending), for phrase checks."""
         out: dict[int, list[int]] = {}
@@ -184,6 +213,10 @@ class Engine:
             return out
         ids = self.postings(field, term)[0]
         values = self._values.get((field, term))
+        if values is None and field in POSITION_FIELDS and len(docs) * LEAN_POSITIONS >= len(ids):
+            # Documents in most blocks: read the whole list with its positions once (kept for the next check).
+            ids = self.postings(field, term, with_values=True)[0]
+            values = self._values.get((field, term))
         if values is not None:
             decode = self.searcher.schema[field].format.decode_positions
             find = index_of(ids)
@@ -193,8 +226,7 @@ class Engine:
                     out[d] = decode(values[i])
             return out
         for m, local, leaf in self._leaf_matchers(field, term, docs):
-            for d in _skip_through(m, local):
-                out[d + leaf.off] = m.value_as("positions")
+            leaf.positions(m, local, out)
         return out
 
     def _leaf_matchers(self, field: str, term: str, docs: list[int]) -> Iterator[tuple[Any, list[int], Leaf]]:
@@ -222,7 +254,8 @@ class Engine:
 
 
 _MATCHER_METHODS = ("_read_data", "_read_weights", "_read_values", "_next_block", "_skip_to_block", "is_active")
-_MATCHER_FIELDS = ("_ids", "_data", "_byteids", "_weights", "_values", "_i", "_maxid", "_blocklength")
+_MATCHER_FIELDS = ("_ids", "_data", "_byteids", "_weights", "_values", "_i", "_maxid", "_blocklength", "_postfile",
+                   "_dataoffset", "_nextoffset", "_compression", "_fixedsize")
 
 
 def fast_path(readers: list[tuple[Any, int]]) -> bool:
@@ -261,7 +294,8 @@ class Leaf:
         """The term's posting matcher in this segment; raises TermNotFound when the segment lacks it."""
         return self.reader.postings(field, term)
 
-    def decode(self, m: Any, ids: list[int], tfs: list[float], values: list[Any] | None) -> None:
+    def decode(self, m: Any, ids: list[int], tfs: list[float], values: list[Any] | None, *,
+               lean: bool = False) -> None:
         """Append the matcher's ids (shifted to global numbers), weights and (when asked) encoded positions."""
         off = self.off
         while m.is_active():
@@ -274,6 +308,11 @@ class Leaf:
     def holding(self, m: Any, docs: list[int], found: list[int]) -> None:
         """Append (as global ids) the sorted segment-local `docs` that the matcher holds."""
         found.extend(d + self.off for d in _skip_through(m, docs))
+
+    def positions(self, m: Any, docs: list[int], out: dict[int, list[int]]) -> None:
+        """Token positions of the sorted segment-local `docs` the matcher holds, into `out` by global id."""
+        for d in _skip_through(m, docs):
+            out[d + self.off] = m.value_as("positions")
 
     def lengths(self, field: str) -> bytes:
         """The field's length byte of every document in the segment."""
@@ -298,12 +337,13 @@ class FastLeaf(Leaf):
             raise TermNotFound(f"no field {field!r}")
         return reader._terms.matcher(field, reader._text_to_bytes(field, term), reader.schema[field].format)
 
-    def decode(self, m: Any, ids: list[int], tfs: list[float], values: list[Any] | None) -> None:
+    def decode(self, m: Any, ids: list[int], tfs: list[float], values: list[Any] | None, *,
+               lean: bool = False) -> None:
         if self.deleted:
             seg_ids: list[int] = []
             seg_tfs: list[float] = []
             seg_values: list[Any] | None = [] if values is not None else None
-            self._blocks(m, 0, seg_ids, seg_tfs, seg_values)
+            self._blocks(m, 0, seg_ids, seg_tfs, seg_values, lean)
             deleted, off = self.deleted, self.off
             for i, d in enumerate(seg_ids):
                 if d not in deleted:
@@ -312,11 +352,13 @@ class FastLeaf(Leaf):
                     if values is not None and seg_values is not None:
                         values.append(seg_values[i])
             return
-        self._blocks(m, self.off, ids, tfs, values)
+        self._blocks(m, self.off, ids, tfs, values, lean)
 
     @staticmethod
-    def _blocks(m: Any, off: int, ids: list[int], tfs: list[float], values: list[Any] | None) -> None:
+    def _blocks(m: Any, off: int, ids: list[int], tfs: list[float], values: list[Any] | None, lean: bool) -> None:
         while m.is_active():
+            if lean and values is None and m._data is None:
+                lean_block(m)
             if m._ids is None:
                 if m._data is None:
                     m._read_data()
@@ -357,11 +399,96 @@ class FastLeaf(Leaf):
             if i < m._blocklength and m._ids[i] == d and d not in deleted:
                 found.append(d + off)
 
+    def positions(self, m: Any, docs: list[int], out: dict[int, list[int]]) -> None:
+        """Like `holding`, skipping blocks by their last id; a block that holds one of `docs` is unpickled whole
+        (positions included) once, and only those documents' positions are decoded."""
+        from bisect import bisect_left
+
+        deleted, off = self.deleted, self.off
+        decode = m.format.decode_positions
+        for d in docs:
+            if not m.is_active():
+                return
+            if d > m._maxid:
+                m._skip_to_block(lambda d=d: d > m._maxid)
+                if not m.is_active():
+                    return
+            if m._values is None:
+                m._ids = m._weights = None  # a lean read of this block kept no positions: read it whole
+                m._read_data()
+                raw = m._data[0]
+                m._ids = raw if m._byteids else tuple(accumulate(raw))
+                m._read_values()
+            i = bisect_left(m._ids, d, m._i)
+            m._i = min(i, m._blocklength - 1) if i < m._blocklength else m._i
+            if i < m._blocklength and m._ids[i] == d and d not in deleted:
+                out[d + off] = decode(m._values[i])
+
     def lengths(self, field: str) -> bytes:
         n = self.n
         col = self.reader._perdoc._cached_reader(_lenfield(field), LENGTHS_COLUMN)
         raw = bytes(col._dbfile.get(col._basepos, col._count)) if col is not None else b""
         return raw[:n] + bytes(max(0, n - len(raw)))
+
+
+# The first object of a block's values in the pickle Whoosh writes (protocol 2): bytes are pickled as a call of
+# _codecs.encode (or, when empty, of bytes()). Neither string can occur in the ids and weights before them, whose
+# opcodes (MARK, BININT*, BINFLOAT, NONE, TUPLE*, BINPUT) and arguments (at most 8 bytes) contain neither.
+_VALUES_START = (b"c_codecs\nencode\n", b"c__builtin__\nbytes\n")
+_LEAN_CHUNK = 2048  # decompressed bytes read at a time while looking for the values (ids + weights: ~1-2 KB)
+
+
+def lean_block(m: Any) -> None:
+    """Read the current block's ids and weights without unpickling (or mostly without decompressing) its values.
+
+    A W3 block is one zlib'd pickle of (ids, weights, values); for a field with positions the values are 128
+    pickled byte strings, ~90% of the unpickling time (each one is a call of _codecs.encode). Scoring needs only
+    ids and weights, which come first: the pickle is cut where the values begin and closed with None in their
+    place. The cut result is checked (ids and weights of the block's length); if it does not fit, the block is
+    unpickled whole, as Whoosh would.
+    """
+    from pickle import UnpicklingError, loads
+    from zlib import decompressobj
+
+    raw = m._postfile.get(m._dataoffset, m._nextoffset - m._dataoffset)
+    if m._compression:
+        z = decompressobj()
+        data = z.decompress(raw, _LEAN_CHUNK)
+        cut = _values_start(data)
+        while cut < 0 and z.unconsumed_tail:
+            data += z.decompress(z.unconsumed_tail, _LEAN_CHUNK)
+            cut = _values_start(data)
+    else:
+        data = bytes(raw)
+        cut = _values_start(data)
+    n = m._blocklength
+    got: Any = None
+    if cut > 0:
+        head = data[:cut]
+        # A tuple of more than three values opens with MARK; fixed-size values are one byte string (no MARK).
+        if n > 3 and (m._fixedsize is None or m._fixedsize < 0) and head.endswith(b"("):
+            head = head[:-1]
+        try:
+            got = loads(head + b"N\x87.")
+        except (UnpicklingError, EOFError, IndexError, ValueError, TypeError):  # not the expected shape
+            got = None
+    if not (isinstance(got, tuple) and len(got) == 3 and got[2] is None and len(got[0]) == n
+            and (got[1] is None or isinstance(got[1], float) or len(got[1]) == n)):
+        if m._compression:
+            data = data + z.decompress(z.unconsumed_tail) + z.flush()
+        m._data = loads(data)
+        return
+    ids, weights = got[0], got[1]
+    m._ids = ids if m._byteids else tuple(accumulate(ids))
+    if weights is None or isinstance(weights, float):  # as Whoosh's _read_weights: float32 copies
+        m._weights = array("f", [1.0 if weights is None else weights]) * n
+    else:
+        m._weights = weights
+
+
+def _values_start(data: bytes) -> int:
+    found = [i for i in (data.find(mark) for mark in _VALUES_START) if i >= 0]
+    return min(found) if found else -1
 
 
 def index_of(ids: list[int]) -> Any:

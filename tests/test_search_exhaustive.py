@@ -1,0 +1,104 @@
+"""The lean scoring path (kb/whoosh/engine.py: block pickles cut before the positions, positions read per block for
+the documents checked; the candidate pool from the k-th best score) gives exactly what the reference path
+(`search.EXHAUSTIVE`: whole blocks, heapq.nlargest) gives: same hits, order, scores, totals and suggestions on the
+benchmark's 200 queries over its 1,000-page generated site, after the same edits, additions and deletions the
+benchmark makes (so that a segment with deleted documents is read too)."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from whoosh.reading import TermNotFound
+
+from benchmarks import gensite
+from kb import KnowledgeBase
+from kb import search as kb_search
+from kb.search import best_docs, engine_for
+from kb.whoosh.engine import FastLeaf, lean_block
+
+PAGES = 1000
+QUERIES = 200
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[KnowledgeBase, list[str]]]:
+    root: Path = tmp_path_factory.mktemp("exhaustive")
+    content = root / "site"
+    gensite.generate_site(content, PAGES, 0)
+    queries = gensite.make_queries(content, QUERIES, 0)
+    kb = KnowledgeBase(content, root / "index")
+    kb.reindex()
+    gensite.edit_page(content, 0)
+    gensite.add_pages(content, 10, 0)
+    gensite.delete_pages(content, 10, 0)
+    kb.reindex()
+    yield kb, queries
+    kb.close()
+
+
+def _results(kb: KnowledgeBase, queries: list[str], *, exhaustive: bool) -> list[Any]:
+    kb_search.EXHAUSTIVE = exhaustive
+    try:
+        out = []
+        for q in queries:
+            r = kb.search(q, limit=10)
+            out.append((q, r.total, r.suggestion, r.fallback,
+                        [(h.path, h.anchor, h.part, h.score, h.snippet, h.highlights) for h in r.hits]))
+        return out
+    finally:
+        kb_search.EXHAUSTIVE = False
+
+
+def test_lean_path_ranks_exactly_as_exhaustive_scoring(site: tuple[KnowledgeBase, list[str]]) -> None:
+    kb, queries = site
+    lean = _results(kb, queries, exhaustive=False)
+    reference = _results(kb, queries, exhaustive=True)
+    assert sum(1 for r in reference if r[4]) > QUERIES * 0.8  # the comparison is about real hit lists
+    for got, want in zip(lean, reference, strict=True):
+        assert got == want, got[0]
+
+
+def test_lean_blocks_read_the_ids_and_weights_whoosh_reads(site: tuple[KnowledgeBase, list[str]]) -> None:
+    kb, _ = site
+    checked = 0
+
+    def check(searcher: Any) -> None:
+        nonlocal checked
+        engine = engine_for(searcher)
+        assert engine.lean and engine.fast
+        for leaf in engine.leaves:
+            assert isinstance(leaf, FastLeaf)
+            for field, term in (("body", "return"), ("crumbs", "class"), ("exact", "returns"), ("title", "object"),
+                                ("heading", "function"), ("code", "self")):
+                for lean in (True, False):
+                    try:
+                        m, ref = leaf.matcher(field, term), leaf.matcher(field, term)
+                    except TermNotFound:  # a segment without the term
+                        continue
+                    while m.is_active():
+                        if lean:
+                            lean_block(m)
+                        ids = m._ids if m._ids is not None else None
+                        ref._read_ids()
+                        ref._read_weights()
+                        if ids is not None:
+                            assert ids == ref._ids and list(m._weights) == list(ref._weights)
+                            checked += 1
+                        m._next_block()
+                        ref._next_block()
+
+    kb._with_reader(lambda r: check(r.searcher))
+    assert checked > 100
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.integers(0, 500), st.sampled_from([0.5, 1.0, 1.5, 2.0, 2.5]), max_size=60),
+       st.integers(1, 40))
+def test_best_docs_picks_the_same_documents_as_nlargest(scores: dict[int, float], k: int) -> None:
+    assert set(best_docs(scores, k)) == set(heapq.nlargest(k, scores, key=scores.__getitem__))
