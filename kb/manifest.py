@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -131,6 +132,14 @@ class Plan:
     @property
     def stale(self) -> bool:
         return bool(self.new or self.changed or self.removed)
+
+
+def freshness(manifest: Manifest | None, stamp: str, discover: Callable[[], Discovery]) -> Plan | None:
+    """How the content differs from an index's manifest, by a stat walk only; None when there is no usable index
+    (no manifest, or one built by another kb version or with other settings: a rebuild, not an update)."""
+    if manifest is None or manifest.stamp != stamp:
+        return None
+    return plan(discover(), manifest)
 
 
 def plan(discovery: Discovery, manifest: Manifest) -> Plan:
