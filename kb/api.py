@@ -31,13 +31,14 @@ from .errors import (
 )
 from .limits import DEFAULT_LIMIT, LOCK_TIMEOUT, MAX_FILE_BYTES
 from .manifest import Manifest, Plan, Settings, format_stamp, freshness
-from .model import CRUMB_SEP, Hit, PageText, ReindexReport, SearchResult, SectionText, Status
+from .model import CRUMB_SEP, Hit, SearchResult
 from .sources import discover_all, make_sources, source_of
 from .store import IndexStore, Reader, resource_error
 from .urls import full_url
 
 if TYPE_CHECKING:
     from .index import Indexer  # the writer: imported when a reindex runs, never by a search of a fresh index
+    from .records import PageText, ReindexReport, SectionText, Status
 
 Note = Callable[[str], None]
 _UNSET: Any = object()
@@ -179,6 +180,8 @@ class KnowledgeBase:
 
     def status(self) -> Status:
         """Whether an index answers searches, and its size (what `/api/health` reports); reads only the manifest."""
+        from .records import Status
+
         gen, why = self.store.diagnose()
         manifest = self.store.manifest(gen) if gen is not None else None
         if manifest is None:
@@ -455,6 +458,8 @@ class KnowledgeBase:
         raise NotFound(f"no page {page!r} in the index", fix="search")
 
     def page(self, page: str) -> PageText:
+        from .records import PageText
+
         path = self.resolve_page(page)
         docs = sorted(self._stored(path=path), key=lambda d: (int(d["line"]), int(d["part"])))
         sections: dict[str, list[dict[str, Any]]] = {}
@@ -502,6 +507,8 @@ class KnowledgeBase:
 
 
 def _section_text(parts: list[dict[str, Any]]) -> SectionText:
+    from .records import SectionText
+
     first = parts[0]
     text = "\n".join(str(p.get("body", "")) for p in parts if p.get("body"))
     code = "\n".join(str(p.get("code", "")) for p in parts if p.get("code"))
