@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .config import SourceConfig
@@ -29,13 +29,16 @@ from .errors import (
     QueryError,
     ResourceExhausted,
 )
-from .index import Indexer
 from .limits import DEFAULT_LIMIT, LOCK_TIMEOUT, MAX_FILE_BYTES
-from .manifest import Settings, format_stamp
-from .model import CRUMB_SEP, Hit, PageText, ReindexReport, SearchResult, SectionText, Status
+from .manifest import Manifest, Plan, Settings, format_stamp, freshness
+from .model import CRUMB_SEP, Hit, SearchResult
 from .sources import discover_all, make_sources, source_of
 from .store import IndexStore, Reader, resource_error
 from .urls import full_url
+
+if TYPE_CHECKING:
+    from .index import Indexer  # the writer: imported when a reindex runs, never by a search of a fresh index
+    from .records import PageText, ReindexReport, SectionText, Status
 
 Note = Callable[[str], None]
 _UNSET: Any = object()
@@ -91,6 +94,7 @@ class KnowledgeBase:
         self.refresh_problem: str | None = None  # why the last refresh() could not update the index (it answered)
         self._model_asked = model  # a folder or name; None: KB_MODEL, else the bundled model if installed
         self._model: Any = _UNSET
+        self._checked: tuple[Path, Manifest] | None = None  # the live manifest the freshness check just read
 
     @property
     def model(self) -> Any:
@@ -103,10 +107,16 @@ class KnowledgeBase:
 
     # -- writing -------------------------------------------------------------------------------------------
 
-    def indexer(self) -> Indexer:
+    def _settings(self) -> Settings:
+        """The settings the index is built with: the knowledge base's, with the embedding model's id if any."""
         model = self.model
-        settings = replace(self.settings, model=model.id) if model is not None else self.settings
-        return Indexer(self.content_dir, self.store, settings, lock_timeout=self.lock_timeout,
+        return replace(self.settings, model=model.id) if model is not None else self.settings
+
+    def indexer(self) -> Indexer:
+        from .index import Indexer
+
+        model = self.model
+        return Indexer(self.content_dir, self.store, self._settings(), lock_timeout=self.lock_timeout,
                        on_note=self.note, discover_pages=lambda: discover_all(self.sources),
                        content_folders=[s.path for s in self.sources],
                        source_dialects=[(s.prefix, s.path, s.config.dialect) for s in self.sources], model=model)
@@ -132,7 +142,7 @@ class KnowledgeBase:
         """
         self.refresh_pending = False
         self.refresh_problem = None
-        plan = self.indexer().check()
+        plan = self._check()
         if plan is not None and not plan.stale:
             return None
         try:
@@ -160,8 +170,18 @@ class KnowledgeBase:
                 self.note(f"warning: {w}")
         return report
 
+    def _check(self) -> Plan | None:
+        """The stat-only freshness check (Indexer.check), without importing the writer; the manifest it reads is
+        kept for the search that follows, so that opening the index does not read and parse it again."""
+        gen = self.store.live()
+        manifest = self.store.manifest(gen) if gen is not None else None
+        self._checked = (gen, manifest) if gen is not None and manifest is not None else None
+        return freshness(manifest, self._settings().stamp(), lambda: discover_all(self.sources))
+
     def status(self) -> Status:
         """Whether an index answers searches, and its size (what `/api/health` reports); reads only the manifest."""
+        from .records import Status
+
         gen, why = self.store.diagnose()
         manifest = self.store.manifest(gen) if gen is not None else None
         if manifest is None:
@@ -173,8 +193,6 @@ class KnowledgeBase:
     # -- reading -------------------------------------------------------------------------------------------
 
     def _reader(self) -> Reader:
-        from .search import weighting
-
         held: Reader | None = getattr(self._local, "held", None)
         if held is not None and not held.closed:
             return held  # inside snapshot(): stay on its generation even if a newer one is published
@@ -186,11 +204,12 @@ class KnowledgeBase:
         adopted = self._adopt_orphan()
         if adopted is not None:
             return adopted
+        checked, self._checked = self._checked, None
         try:
-            reader = self.store.open_reader(weighting())
+            reader = self.store.open_reader(checked)
         except IndexDamaged as exc:
             self._heal(exc)
-            reader = self.store.open_reader(weighting())
+            reader = self.store.open_reader()
         if not reader.manifest.stamp.startswith(format_stamp() + ";"):
             # Built by another kb version: rebuild (with its one-line note) unless someone else is writing or the
             # folder is read-only, in which case the old index still answers. (Other page-selection settings,
@@ -201,7 +220,7 @@ class KnowledgeBase:
                 pass
             else:
                 reader.close()
-                reader = self.store.open_reader(weighting())
+                reader = self.store.open_reader()
         self._local.reader = reader
         with self._readers_lock:
             self._readers.add(reader)
@@ -439,6 +458,8 @@ class KnowledgeBase:
         raise NotFound(f"no page {page!r} in the index", fix="search")
 
     def page(self, page: str) -> PageText:
+        from .records import PageText
+
         path = self.resolve_page(page)
         docs = sorted(self._stored(path=path), key=lambda d: (int(d["line"]), int(d["part"])))
         sections: dict[str, list[dict[str, Any]]] = {}
@@ -486,6 +507,8 @@ class KnowledgeBase:
 
 
 def _section_text(parts: list[dict[str, Any]]) -> SectionText:
+    from .records import SectionText
+
     first = parts[0]
     text = "\n".join(str(p.get("body", "")) for p in parts if p.get("body"))
     code = "\n".join(str(p.get("code", "")) for p in parts if p.get("code"))

@@ -93,7 +93,12 @@ def _walk(
     files: list[SourceFile],
     problems: list[Problem],
     categories: tuple[tuple[str, str, int], ...],
+    real_folder: str = "",
 ) -> None:
+    """List one folder into `files` and `problems`, then its subfolders. This runs for every file on every search
+    (the freshness check), so the common case (a plain file or folder with an ASCII name) takes the fewest calls:
+    a folder's real path is its parent's plus its name unless it is a link, which alone needs os.path.realpath."""
+    real_folder = real_folder or real_root
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError as exc:
@@ -113,7 +118,7 @@ def _walk(
         if name.startswith("."):
             continue
         rel = f"{prefix}{name}"
-        if _undecodable(name):
+        if not name.isascii() and _undecodable(name):  # an ASCII name always is UTF-8: no encoding check
             # A name that is not UTF-8 can be neither stored, printed nor sent as JSON: skip it, say which.
             try:
                 relevant = entry.is_dir() or is_page_name(name)
@@ -125,9 +130,9 @@ def _walk(
         try:
             is_link = entry.is_symlink()
             is_dir = entry.is_dir()
-            is_file = entry.is_file()
         except OSError:
             continue
+        real = ""
         if is_link:
             real = os.path.realpath(entry.path)
             if not _inside(real, real_root):
@@ -141,14 +146,16 @@ def _walk(
         if is_dir:
             if name in SKIPPED_DIRS:
                 continue
-            real = os.path.realpath(entry.path)
+            real = real or os.path.join(real_folder, name)
             if real in seen_dirs:
                 problems.append(Problem(rel, "folder link loops back to a folder already read", "skipped"))
                 continue
             seen_dirs.add(real)
-            _walk(entry.path, rel + "/", real_root, seen_dirs, files, problems, categories)
-        elif is_file and is_page_name(name):
+            _walk(entry.path, rel + "/", real_root, seen_dirs, files, problems, categories, real)
+        elif name.lower().endswith(PAGE_SUFFIXES):  # a page name (names starting with "." were skipped above)
             try:
+                if not entry.is_file():
+                    continue
                 st = entry.stat()
             except OSError:
                 continue  # vanished between listing and stat: it is simply not a page any more

@@ -21,7 +21,7 @@ from .errors import IndexDamaged
 from .identity import unique, wanted_ids
 from .limits import LOCK_TIMEOUT
 from .locking import WriterLock
-from .manifest import Entry, Manifest, Plan, Settings, plan, without_model
+from .manifest import Entry, Manifest, Plan, Settings, freshness, plan, without_model
 from .model import Page, Passage, Problem, ReindexReport
 from .semantic import VECTOR_FILES, ModelChoice
 from .store import (
@@ -292,10 +292,7 @@ class Indexer:
 
     def check(self) -> Plan | None:
         """Stat-only freshness check; None means there is no usable index yet (or it needs a rebuild)."""
-        manifest = self.store.manifest()
-        if manifest is None or manifest.stamp != self.settings.stamp():
-            return None
-        return plan(self._discover(), manifest)
+        return freshness(self.store.manifest(), self.settings.stamp(), self._discover)
 
     def reindex(self, *, full: bool = False, progress: Progress | None = None, wait: bool = True,
                 why: str | None = None, verify: bool = False) -> ReindexReport:

@@ -23,10 +23,11 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from .model import Page, Problem
+from .model import Problem
 
 if TYPE_CHECKING:
     from .parse import RawPage
+    from .records import Page
 
 MAX_QUERY_CHARS = 500  # longer queries are refused by HTTP and MCP, and cut to this length by the library
 MAX_CLAUSES = 32  # query clauses beyond this are dropped (and reported in the result)

@@ -94,6 +94,8 @@ def discover_all(sources: tuple[Source, ...]) -> Discovery:
 def _filtered(s: Source, found: Discovery) -> Discovery:
     include = [_glob(g) for g in s.config.include]
     exclude = [_glob(g) for g in s.config.exclude]
+    if not include and not exclude and not s.prefix:
+        return found  # nothing to filter or rename (the usual single folder): no pass over every file
     files = []
     for f in found.files:
         if include and not any(g.match(f.rel) for g in include):

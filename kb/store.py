@@ -191,13 +191,16 @@ class IndexStore:
                     return f"{name} is corrupted (checksum mismatch)"
         return None
 
-    def open_reader(self, weighting: object) -> Reader:
+    def open_reader(self, loaded: tuple[Path, Manifest] | None = None) -> Reader:
         """Open a searcher on the live generation without ever waiting for a writer.
+
+        `loaded` is a generation and its manifest that the caller has just read (the freshness check does): when
+        that generation is still the live one, its manifest is not read and parsed a second time.
 
         A writer may publish a newer generation and delete ours between reading CURRENT and opening the files;
         that shows as the pointer having moved, and we simply follow it. Anything else that fails is damage.
         """
-        from .whoosh import open_index
+        from .whoosh.searcher import open_searcher
 
         for _ in range(20):
             gen, why = self.diagnose()
@@ -209,7 +212,7 @@ class IndexStore:
             if held is None:
                 continue  # being deleted: CURRENT has moved on
             try:
-                manifest = self.manifest(gen)
+                manifest = loaded[1] if loaded is not None and loaded[0] == gen else self.manifest(gen)
                 if manifest is None:
                     stamp = raw_stamp(gen / MANIFEST)
                     if stamp is not None:
@@ -219,8 +222,7 @@ class IndexStore:
                 problem = self.verify(gen, manifest, deep=False, small=SMALL_FILE)
                 if problem:
                     raise _Damage(problem)
-                ix = open_index(str(gen))
-                searcher = ix.searcher(weighting=weighting)
+                searcher = open_searcher(str(gen))
                 if searcher.doc_count() != manifest.docs:
                     searcher.close()
                     raise _Damage("its document count differs from its manifest")

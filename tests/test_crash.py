@@ -31,9 +31,7 @@ def stored(index: Path) -> list[dict[str, object]]:
 
     Opened without the self-healing of KnowledgeBase: a kill must leave nothing that needs healing.
     """
-    from kb.search import weighting
-
-    reader = IndexStore(index).open_reader(weighting())
+    reader = IndexStore(index).open_reader()
     try:
         docs = [dict(d) for d in reader.searcher.documents()]
     finally:

@@ -4,7 +4,9 @@ modules together: each needs the other to be understood, and the order they load
 from __future__ import annotations
 
 import ast
+import os
 from pathlib import Path
+from typing import Any
 
 PACKAGE = Path(__file__).resolve().parent.parent / "kb"
 
@@ -103,3 +105,33 @@ def test_no_import_cycles() -> None:
 
 def test_a_cycle_is_found() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == [["a", "b", "c"]]
+
+
+# What a `kb search` of a fresh index must not import (docs/performance.md, "Cold path"): the writer and the parsers,
+# Whoosh's query language and searcher (kb scores with kb/whoosh/engine.py), asyncio (which whoosh.reading's
+# `cached_property` package would pull in), and the records only a reindex or `kb show` builds.
+NOT_ON_THE_SEARCH_PATH = ("kb.index", "kb.records", "kb.parse", "kb.sections", "kb.dialects", "asyncio",
+                          "concurrent.futures", "whoosh.searching", "whoosh.query", "whoosh.qparser",
+                          "whoosh.highlight", "cached_property", "markdown_it", "bs4", "frontmatter", "yaml")
+
+
+def test_a_search_of_a_fresh_index_imports_only_what_it_needs(seed_kb: Any) -> None:
+    import json
+    import subprocess
+    import sys
+
+    code = ("import atexit, json, sys\n"
+            "atexit.register(lambda: print('LOADED', json.dumps(sorted(sys.modules)), file=sys.stderr))\n"
+            "from kb.cli import main\n"
+            f"sys.argv = ['kb', '--content', {str(seed_kb.content_dir)!r}, '--index', {str(seed_kb.index_dir)!r}, "
+            "'search', 'partners']\n"
+            "main()\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "KB_MODEL": "none"})
+    assert done.returncode == 0, done.stderr
+    assert "Atos" in done.stdout  # it did search (and found the partner passage)
+    loaded = set(json.loads(done.stderr.rsplit("LOADED ", 1)[1]))
+    assert {"kb.search", "kb.whoosh.searcher", "whoosh.reading"} <= loaded  # the check sees what it should
+    assert sorted(m for m in NOT_ON_THE_SEARCH_PATH if m in loaded) == []
+    # the real package stays importable for others: kb's stand-in is gone once whoosh.reading is in
+    assert "cached_property" not in loaded

@@ -11,7 +11,33 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from . import codec
+
+def _import_reading_without_asyncio() -> None:
+    """Import whoosh.reading with functools.cached_property standing in for the `cached_property` package.
+
+    whoosh.reading takes one decorator from that package, and the package imports asyncio (with concurrent.futures,
+    logging, subprocess...): over a third of the instructions of a cold `kb search`. functools' decorator does the
+    same for a plain method. The stand-in is removed again at once, so anyone importing `cached_property` later
+    gets the real package; when it (or whoosh.reading) is already loaded there is nothing to save.
+    """
+    if "whoosh.reading" in sys.modules or "cached_property" in sys.modules:
+        return
+    import functools
+    import types
+
+    stand_in = types.ModuleType("cached_property")
+    stand_in.cached_property = functools.cached_property  # type: ignore[attr-defined]
+    sys.modules["cached_property"] = stand_in
+    try:
+        import whoosh.reading  # noqa: F401
+    finally:
+        if sys.modules.get("cached_property") is stand_in:
+            del sys.modules["cached_property"]
+
+
+_import_reading_without_asyncio()
+
+from . import codec  # noqa: E402 - after whoosh.reading is in: the codec imports it
 
 sys.modules.setdefault("kb.codec", codec)
 
