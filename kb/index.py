@@ -34,7 +34,7 @@ from .store import (
     resource_error,
     write_error,
 )
-from .whoosh.codec import open_writer
+from .whoosh.writer import open_writer
 
 if TYPE_CHECKING:
     from multiprocessing.pool import AsyncResult
