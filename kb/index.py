@@ -39,6 +39,11 @@ from .whoosh.writer import open_writer
 if TYPE_CHECKING:
     from multiprocessing.pool import AsyncResult
 
+    from whoosh.fields import Schema
+
+    from .analysis import AnalysedPage
+    from .whoosh.writer import TermSegmentWriter
+
 Progress = Callable[[int, int], None]
 Note = Callable[[str], None]
 
@@ -51,21 +56,36 @@ class Processed:
     sha1: str
     page: Page | None
     problems: tuple[Problem, ...]
-    docs: tuple[dict[str, object], ...] = ()  # the page's passages as analysed Whoosh documents
+    analysed: AnalysedPage | None = None  # the page's passages, analysed (None: no page)
+
+    @property
+    def docs(self) -> list[dict[str, object]]:
+        """The page's passages as Whoosh documents."""
+        return self.analysed.docs if self.analysed is not None else []
 
 
-_SCHEMA: object | None = None  # this process's schema, whose fields analyse (and cache) values
+_SCHEMA: Schema | None = None  # this process's schema, whose fields analyse (and cache) values
 
 
-def _analysed_docs(page: Page, extra: dict[str, object] | None = None) -> tuple[dict[str, object], ...]:
-    """Analyse a page's passages here, in the (worker) process that parsed it, not in the one writing the index."""
+def _schema() -> Schema:
     global _SCHEMA
-    from .analysis import analyse_doc, build_schema
+    from .analysis import build_schema
 
     if _SCHEMA is None:
         _SCHEMA = build_schema()
-    return tuple(analyse_doc({**passage_doc(p), **(extra or {})}, _SCHEMA)  # type: ignore[arg-type]
-                 for p in page.passages)
+    return _SCHEMA
+
+
+def _analysed_docs(page: Page, extra: dict[str, object] | None = None) -> AnalysedPage:
+    """Analyse a page's passages here, in the (worker) process that parsed it, not in the one writing the index."""
+    from .analysis import analyse_page
+
+    return analyse_page([{**passage_doc(p), **(extra or {})} for p in page.passages], _schema())
+
+
+def _add_page(writer: TermSegmentWriter, proc: Processed) -> None:
+    if proc.analysed is not None:
+        writer.add_page(proc.analysed)
 
 
 def _page_fields(file: SourceFile, settings: Settings, meta: dict[str, object]) -> dict[str, object]:
@@ -131,8 +151,8 @@ def process_file(file: SourceFile, settings: Settings, known_sha1: str = "") -> 
     if page.draft and not settings.include_drafts:
         return Processed(file, sha1, None, page.problems + (
             Problem(file.rel, "page is marked draft or unlisted", "skipped (index it with --include-drafts)"),))
-    docs = _analysed_docs(page, _page_fields(file, settings, raw.meta))
-    return Processed(file, sha1, page, page.problems, docs)
+    analysed = _analysed_docs(page, _page_fields(file, settings, raw.meta))
+    return Processed(file, sha1, page, page.problems, analysed)
 
 
 _WARM = False
@@ -436,8 +456,7 @@ class Indexer:
                     else:
                         pages += 1
                         sections += len(proc.page.sections)
-                        for doc in proc.docs:
-                            writer.add_document(**doc)
+                        _add_page(writer, proc)
                     if progress:
                         progress(n, len(files))
                 writer.commit()
@@ -519,8 +538,7 @@ class Indexer:
                         writer.delete_by_term("path", rel)
                     for proc in results:
                         writer.delete_by_term("path", proc.file.rel)
-                        for doc in proc.docs:
-                            writer.add_document(**doc)
+                        _add_page(writer, proc)
                     writer.commit()
                 except BaseException:
                     writer.cancel()

@@ -160,3 +160,46 @@ def test_cancel_removes_spilled_runs() -> None:
     w.cancel()
     assert not w.pool.runs
     assert ix.doc_count_all() == 0
+
+
+def _pages(docs: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    pages: dict[str, list[dict[str, Any]]] = {}
+    for doc in docs:
+        pages.setdefault(doc["path"], []).append(doc)
+    return list(pages.values())
+
+
+@pytest.mark.parametrize("limit", [None, 60_000], ids=["in-memory", "spilled"])
+@pytest.mark.parametrize("fast", [True, False], ids=["per-term", "whoosh"])
+def test_pages_analysed_by_term_write_what_whoosh_writes(limit: int | None, fast: bool) -> None:
+    from kb.analysis import analyse_page
+
+    docs = _docs(600, seed=11)
+    ours, stock = RamStorage().create_index(build_schema()), RamStorage().create_index(build_schema())
+    w = open_writer(ours, limitmb=1, fast=fast)
+    if limit is not None:
+        w.pool.limit = limit
+    for page in _pages(docs):
+        w.add_page(analyse_page(page, build_schema()))
+    spilled = getattr(w.pool, "spilled", None)
+    w.commit()
+    if fast and limit is not None:
+        assert spilled is not None and spilled > 3
+    _write(stock, docs, ours=False, limit=limit, analysed=False)
+    _same(ours, stock)
+
+
+def test_a_renamed_page_is_indexed_under_its_new_id() -> None:
+    from kb.analysis import analyse_page
+
+    docs = _docs(10, seed=2)
+    page = analyse_page(docs[:5], build_schema())
+    renamed = page.with_field([{**d, "page": "other/id"} for d in page.docs], "page", build_schema())
+    ours, stock = RamStorage().create_index(build_schema()), RamStorage().create_index(build_schema())
+    w = open_writer(ours, limitmb=1)
+    w.add_page(renamed)
+    w.commit()
+    _write(stock, [{**d, "page": "other/id"} for d in docs[:5]], ours=False, analysed=False)
+    _same(ours, stock)
+    with ours.searcher() as s:
+        assert s.doc_count() == 5 and all(s.stored_fields(n)["page"] == "other/id" for n in range(5))

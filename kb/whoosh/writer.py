@@ -24,7 +24,7 @@ import zlib
 from array import array
 from collections.abc import Iterable, Iterator
 from pickle import dumps
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from whoosh.codec import whoosh3
 from whoosh.system import pack_ushort
@@ -33,13 +33,16 @@ from whoosh.writing import PostingPool, SegmentWriter
 
 from .codec import KbCodec, KbPerDocReader, KbPostingPool, codec, pool_supported
 
+if TYPE_CHECKING:
+    from ..analysis import AnalysedPage
+
 # An (unsorted) posting as the fields' `index()` gives it: (term bytes, frequency, weight, encoded value).
 Item = tuple[bytes, int, float, bytes]
 # One piece of a term's posting list, in document order: (document numbers, weights, encoded values).
 Chunk = tuple[list[int], list[float], list[bytes]]
 
-POSTING_BYTES = 200  # memory estimate per posting held in the pool (tuple, term and value bytes, list slots)
-TERM_BYTES = 300  # ... and per distinct (field, term): its dict entry and two lists
+POSTING_BYTES = 150  # memory estimate per posting held in the pool (document number, weight, value, list slots)
+TERM_BYTES = 400  # ... and per distinct (field, term): its term bytes, dict entry and three lists
 RUN_BATCH = 8192  # postings per marshalled batch in a run file (what the merge holds in memory per run)
 # Whoosh pickles a block's (ids, weights, values) with protocol 2, which spells every encoded value (bytes) as a
 # call to codecs.encode; its reader unpickles with `pickle.loads`, which reads any protocol. Protocol 4 (Python
@@ -56,7 +59,7 @@ class TermPool(PostingPool):
 
     def __init__(self, tempstore: Any, segment: Any, limitmb: int = 128) -> None:
         super().__init__(tempstore, segment, limitmb=limitmb)
-        self.terms: dict[str, dict[bytes, tuple[list[int], list[Item]]]] = {}
+        self.terms: dict[str, dict[bytes, Chunk]] = {}
         self.spilled = 0  # runs written so far
 
     def add(self, item: tuple[Any, ...]) -> None:
@@ -66,22 +69,47 @@ class TermPool(PostingPool):
 
     def add_doc(self, fieldname: str, docnum: int, items: list[Item]) -> None:
         """One document's postings in one field (documents must come in increasing order)."""
+        terms = self._field(fieldname)
+        size = POSTING_BYTES * len(items)
+        for tbytes, _freq, weight, value in items:
+            found = terms.get(tbytes)
+            if found is None:
+                terms[tbytes] = ([docnum], [weight], [value])
+                size += TERM_BYTES
+            else:
+                found[0].append(docnum)
+                found[1].append(weight)
+                found[2].append(value)
+        self.currentsize += size
+        if self.currentsize > self.limit:
+            self.save()
+
+    def add_page(self, fieldname: str, base: int, terms: dict[bytes, Chunk]) -> None:
+        """A page's postings in one field, grouped by term and numbered from 0: its documents are `base`, `base + 1`
+        ... (pages must come in order)."""
+        mine = self._field(fieldname)
+        postings = new = 0
+        for tbytes, (idx, weights, values) in terms.items():
+            docs = [base + i for i in idx]
+            postings += len(docs)
+            found = mine.get(tbytes)
+            if found is None:
+                mine[tbytes] = (docs, list(weights), list(values))
+                new += 1
+            else:
+                found[0].extend(docs)
+                found[1].extend(weights)
+                found[2].extend(values)
+        self.currentsize += postings * POSTING_BYTES + new * TERM_BYTES
+        if self.currentsize > self.limit:
+            self.save()
+
+    def _field(self, fieldname: str) -> dict[bytes, Chunk]:
         terms = self.terms.get(fieldname)
         if terms is None:
             terms = self.terms[fieldname] = {}
             self.fieldnames.add(fieldname)
-        size = POSTING_BYTES * len(items)
-        for item in items:
-            found = terms.get(item[0])
-            if found is None:
-                terms[item[0]] = ([docnum], [item])
-                size += TERM_BYTES
-            else:
-                found[0].append(docnum)
-                found[1].append(item)
-        self.currentsize += size
-        if self.currentsize > self.limit:
-            self.save()
+        return terms
 
     def _sorted(self) -> Iterator[tuple[str, bytes, Chunk]]:
         """The pool's postings by field and term, emptying it as it goes."""
@@ -90,8 +118,7 @@ class TermPool(PostingPool):
         for fieldname in sorted(fields):
             terms = fields.pop(fieldname)
             for tbytes in sorted(terms):
-                docs, items = terms.pop(tbytes)
-                yield fieldname, tbytes, (docs, [i[2] for i in items], [i[3] for i in items])
+                yield fieldname, tbytes, terms.pop(tbytes)
 
     def save(self) -> None:
         if not self.terms:
@@ -363,6 +390,50 @@ class TermSegmentWriter(SegmentWriter):
         perdoc.finish_doc()
         self._added = True
         self.docnum += 1
+
+    def add_page(self, page: AnalysedPage) -> None:
+        """Add a page's passages (analysed by `kb.analysis.analyse_page`) as consecutive documents."""
+        if not self.fast or any(name.startswith("_") and name.endswith("_boost") for doc in page.docs for name in doc):
+            for doc in page.docs:
+                self.add_document(**doc)  # Whoosh analyses them again
+            return
+        self._check_state()
+        perdoc = self.perdocwriter
+        schema = self.schema
+        base = self.docnum
+        analysed, lengths = page.names, page.lengths
+        for i, doc in enumerate(page.docs):
+            names = sorted(name for name in doc if not name.startswith("_"))
+            self._check_fields(schema, names)
+            perdoc.start_doc(self.docnum)
+            try:
+                for name in names:
+                    value = doc[name]
+                    if value is None:
+                        continue
+                    field = schema[name]
+                    length = 0
+                    if name in analysed:
+                        column = lengths.get(name)
+                        length = column[i] if column is not None else 0
+                    elif field.indexed:
+                        items = list(field.index(value))
+                        if field.scorable:
+                            length = sum([item[1] for item in items])
+                        self.pool.add_doc(name, self.docnum, items)
+                    stored = doc.get(f"_stored_{name}", value)
+                    perdoc.add_field(name, field, stored if field.stored else None, length)
+                    column_type = field.column_type
+                    if column_type and stored is not None:
+                        perdoc.add_column_value(name, column_type, field.to_column_value(stored))
+            except BaseException:
+                perdoc.cancel_doc()
+                raise
+            perdoc.finish_doc()
+            self._added = True
+            self.docnum += 1
+        for name, terms in page.terms.items():
+            self.pool.add_page(name, base, terms)
 
     def _flush_segment(self) -> None:
         if not self.fast:
