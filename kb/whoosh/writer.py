@@ -197,7 +197,7 @@ class TermPool(PostingPool):
 
 
 def _write_batch(f: Any, batch: list[Any]) -> None:
-    data = marshal.dumps(batch)
+    data = marshal.dumps(batch, 2)  # version 2: no back-references, 3x faster to write (runs are read once)
     f.write(len(data).to_bytes(8, "little"))
     f.write(data)
 
