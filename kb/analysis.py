@@ -261,6 +261,10 @@ class Analysed:
         self.postings = state
 
 
+_ONE_POSITION: dict[int, bytes] = {}  # Positions().encode([p]) by p (a pure function of p)
+_FREQUENCY = [pack_uint(n) for n in range(64)]  # Frequency's encoded value for small counts
+
+
 class KbText(TEXT):
     """A TEXT field that takes an `Analysed` value as given (its stored text comes in `_stored_<field>`).
 
@@ -284,11 +288,24 @@ class KbText(TEXT):
                 else:
                     found.append(pos)
             encode = fmt.encode
-            return [(term.encode("utf-8"), len(pl), float(len(pl)), encode(pl)) for term, pl in poses.items()]
+            one = _ONE_POSITION
+            if len(one) > 100_000:
+                one.clear()
+            out = []
+            for term, pl in poses.items():
+                if len(pl) == 1:  # most postings: the encoding of a one-position list, remembered
+                    encoded = one.get(pl[0])
+                    if encoded is None:
+                        encoded = one[pl[0]] = encode(pl)
+                    out.append((term.encode("utf-8"), 1, 1.0, encoded))
+                else:
+                    out.append((term.encode("utf-8"), len(pl), float(len(pl)), encode(pl)))
+            return out
         freqs: dict[str, int] = {}
         for term, _pos in self.analyzer.terms(value):
             freqs[term] = freqs.get(term, 0) + 1
-        return [(term.encode("utf-8"), n, float(n), pack_uint(n)) for term, n in freqs.items()]
+        return [(term.encode("utf-8"), n, float(n), _FREQUENCY[n] if n < 64 else pack_uint(n))
+                for term, n in freqs.items()]
 
 
 class CachedText(KbText):
