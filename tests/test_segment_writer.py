@@ -5,6 +5,7 @@ stored fields and document count, whether the pool spilled runs or not, and when
 from __future__ import annotations
 
 import random
+import zlib
 from typing import Any
 
 import pytest
@@ -62,7 +63,9 @@ def _blocks(reader: Any, field: str, term: bytes) -> list[tuple[Any, ...]]:
     out = []
     while True:
         m._read_data()  # the block's (ids, weights, values) tuple as stored
-        out.append((m._blocklength, m._maxid, m._maxweight, m._compression, m._minlength, m._maxlength, m._data))
+        raw = zlib.decompress(m._postfile.get(m._dataoffset, m._nextoffset - m._dataoffset))
+        out.append((m._blocklength, m._maxid, m._maxweight, m._compression, m._minlength, m._maxlength, m._data,
+                    raw[:2]))  # pickle protocol 2, as Whoosh writes it
         if m._lastblock:
             return out
         m._next_block()

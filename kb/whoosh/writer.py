@@ -44,10 +44,10 @@ Chunk = tuple[list[int], list[float], list[bytes]]
 POSTING_BYTES = 150  # memory estimate per posting held in the pool (document number, weight, value, list slots)
 TERM_BYTES = 400  # ... and per distinct (field, term): its term bytes, dict entry and three lists
 RUN_BATCH = 8192  # postings per marshalled batch in a run file (what the merge holds in memory per run)
-# Whoosh pickles a block's (ids, weights, values) with protocol 2, which spells every encoded value (bytes) as a
-# call to codecs.encode; its reader unpickles with `pickle.loads`, which reads any protocol. Protocol 4 (Python
-# 3.4+) stores bytes as bytes: blocks half the size, pickled 5x and unpickled 2x faster, the same values.
-BLOCK_PICKLE = 4
+# A block's (ids, weights, values) tuple is pickled with protocol 2, as Whoosh does: the ids and weights come out
+# byte for byte as Whoosh writes them (kb's search engine reads them straight from those bytes). Protocol 4 would
+# halve the blocks and pickle faster (~5% of a full build's CPU), but is not what other readers may expect.
+BLOCK_PICKLE = 2
 
 
 class TermPool(PostingPool):
