@@ -61,6 +61,7 @@ class TermPool(PostingPool):
         super().__init__(tempstore, segment, limitmb=limitmb)
         self.terms: dict[str, dict[bytes, Chunk]] = {}
         self.spilled = 0  # runs written so far
+        self.runs: list[str] = []  # run files (names in the temporary storage) not merged yet
 
     def add(self, item: tuple[Any, ...]) -> None:
         """A single (field, term, docnum, weight, value) posting: Whoosh's interface, used when merging segments."""
@@ -289,7 +290,7 @@ class TermWriter:
             minlength, maxlength = None, 0
         terminfo.add_block(_Block(ids, wf, minlength, maxlength, maxweight))
 
-        deltas = tuple([ids[0]] + [b - a for a, b in zip(ids, ids[1:])])
+        deltas = tuple([ids[0]] + [b - a for a, b in zip(ids, ids[1:], strict=False)])
         w0 = wf[0]
         if wf.count(w0) == len(wf):
             mini_weights: Any = None if w0 == 1.0 else w0
