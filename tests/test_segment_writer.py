@@ -5,19 +5,31 @@ stored fields and document count, whether the pool spilled runs or not, and when
 from __future__ import annotations
 
 import random
+from pathlib import Path
 import zlib
 from typing import Any
 
 import pytest
 from whoosh.codec.whoosh3 import W3LeafMatcher
 from whoosh.fields import ID, TEXT, Schema
-from whoosh.filedb.filestore import RamStorage
+from whoosh.filedb.filestore import FileStorage
 
 from kb.analysis import analyse_doc, build_schema
 from kb.whoosh.writer import TermPool, TermSegmentWriter, open_writer
 
 WORDS = ("alpha beta gamma delta token refresh forward call GetNetworkInfo mms.send.to_subscriber in-flight Café "
          "configure server webhook retries access index search page the of and").split()
+
+
+_COUNT = iter(range(1_000_000))
+
+
+def _new(tmp: Path, schema: Any = None) -> Any:
+    """An empty index in its own folder under the test's tmp_path (Whoosh's RamStorage keeps its temporary files
+    in one folder of the system's temp directory, shared by every process running these tests)."""
+    folder = tmp / f"ix{next(_COUNT)}"
+    folder.mkdir()
+    return FileStorage(str(folder)).create_index(schema if schema is not None else build_schema())
 
 
 def _docs(n: int, seed: int = 7) -> list[dict[str, Any]]:
@@ -98,9 +110,9 @@ def _same(a: Any, b: Any) -> None:
 
 @pytest.mark.parametrize("limit", [None, 60_000], ids=["in-memory", "spilled"])
 @pytest.mark.parametrize("analysed", [True, False], ids=["analysed", "plain"])
-def test_writes_what_whoosh_writes(limit: int | None, analysed: bool) -> None:
+def test_writes_what_whoosh_writes(limit: int | None, analysed: bool, tmp_path: Path) -> None:
     docs = _docs(700)
-    ours, stock = RamStorage().create_index(build_schema()), RamStorage().create_index(build_schema())
+    ours, stock = _new(tmp_path), _new(tmp_path)
     pool = _write(ours, docs, ours=True, limit=limit, analysed=analysed)
     _write(stock, docs, ours=False, limit=limit, analysed=analysed)
     if limit is not None:
@@ -110,9 +122,9 @@ def test_writes_what_whoosh_writes(limit: int | None, analysed: bool) -> None:
     _same(ours, stock)
 
 
-def test_merging_segments_and_deletions_write_what_whoosh_writes() -> None:
+def test_merging_segments_and_deletions_write_what_whoosh_writes(tmp_path: Path) -> None:
     docs = _docs(300, seed=3)
-    ours, stock = RamStorage().create_index(build_schema()), RamStorage().create_index(build_schema())
+    ours, stock = _new(tmp_path), _new(tmp_path)
     for ix, mine in ((ours, True), (stock, False)):
         for part in range(3):
             _write(ix, docs[part * 100:(part + 1) * 100], ours=mine)
@@ -124,11 +136,11 @@ def test_merging_segments_and_deletions_write_what_whoosh_writes() -> None:
     _same(ours, stock)
 
 
-def test_capability_check_falls_back_to_whoosh_for_what_it_does_not_write() -> None:
+def test_capability_check_falls_back_to_whoosh_for_what_it_does_not_write(tmp_path: Path) -> None:
     from whoosh.formats import Positions
 
     schema = Schema(key=ID(stored=True), body=TEXT(vector=Positions()))
-    ix = RamStorage().create_index(schema)
+    ix = _new(tmp_path, schema)
     w = open_writer(ix, limitmb=1)
     assert isinstance(w, TermSegmentWriter) and not w.fast  # vectors: Whoosh's own writer
     w.add_document(key="a", body="alpha beta")
@@ -138,9 +150,9 @@ def test_capability_check_falls_back_to_whoosh_for_what_it_does_not_write() -> N
         assert list(s.reader().vector_as("weight", 0, "body")) == [("alpha", 1.0), ("beta", 1.0)]
 
 
-def test_forced_stock_path_writes_the_same_index() -> None:
+def test_forced_stock_path_writes_the_same_index(tmp_path: Path) -> None:
     docs = _docs(200, seed=5)
-    fast, stock = RamStorage().create_index(build_schema()), RamStorage().create_index(build_schema())
+    fast, stock = _new(tmp_path), _new(tmp_path)
     _write(fast, docs, ours=True)
     w = open_writer(stock, limitmb=1, fast=False)
     assert not w.fast and not isinstance(w.pool, TermPool)
@@ -150,8 +162,8 @@ def test_forced_stock_path_writes_the_same_index() -> None:
     _same(fast, stock)
 
 
-def test_cancel_removes_spilled_runs() -> None:
-    ix = RamStorage().create_index(build_schema())
+def test_cancel_removes_spilled_runs(tmp_path: Path) -> None:
+    ix = _new(tmp_path)
     w = open_writer(ix, limitmb=1)
     w.pool.limit = 20_000
     for doc in _docs(100):
@@ -161,7 +173,7 @@ def test_cancel_removes_spilled_runs() -> None:
     names = list(temp.list())
     assert names
     w.cancel()
-    assert not w.pool.runs
+    assert not w.pool.runs and not Path(temp.folder).exists()
     assert ix.doc_count_all() == 0
 
 
@@ -174,11 +186,11 @@ def _pages(docs: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 
 @pytest.mark.parametrize("limit", [None, 60_000], ids=["in-memory", "spilled"])
 @pytest.mark.parametrize("fast", [True, False], ids=["per-term", "whoosh"])
-def test_pages_analysed_by_term_write_what_whoosh_writes(limit: int | None, fast: bool) -> None:
+def test_pages_analysed_by_term_write_what_whoosh_writes(limit: int | None, fast: bool, tmp_path: Path) -> None:
     from kb.analysis import analyse_page
 
     docs = _docs(600, seed=11)
-    ours, stock = RamStorage().create_index(build_schema()), RamStorage().create_index(build_schema())
+    ours, stock = _new(tmp_path), _new(tmp_path)
     w = open_writer(ours, limitmb=1, fast=fast)
     if limit is not None:
         w.pool.limit = limit
@@ -192,13 +204,13 @@ def test_pages_analysed_by_term_write_what_whoosh_writes(limit: int | None, fast
     _same(ours, stock)
 
 
-def test_a_renamed_page_is_indexed_under_its_new_id() -> None:
+def test_a_renamed_page_is_indexed_under_its_new_id(tmp_path: Path) -> None:
     from kb.analysis import analyse_page
 
     docs = _docs(10, seed=2)
     page = analyse_page(docs[:5], build_schema())
     renamed = page.with_field([{**d, "page": "other/id"} for d in page.docs], "page", build_schema())
-    ours, stock = RamStorage().create_index(build_schema()), RamStorage().create_index(build_schema())
+    ours, stock = _new(tmp_path), _new(tmp_path)
     w = open_writer(ours, limitmb=1)
     w.add_page(renamed)
     w.commit()
@@ -206,3 +218,18 @@ def test_a_renamed_page_is_indexed_under_its_new_id() -> None:
     _same(ours, stock)
     with ours.searcher() as s:
         assert s.doc_count() == 5 and all(s.stored_fields(n)["page"] == "other/id" for n in range(5))
+
+
+def test_postings_added_out_of_document_order_are_written_in_order(tmp_path: Path) -> None:
+    """Whoosh's pool sorts every posting; kb's relies on document order, so one out of order (a merge could
+    add an older document after a newer one) is sorted before its term is written."""
+    schema = Schema(key=ID(stored=True), body=TEXT())
+    ours, stock = _new(tmp_path, schema), _new(tmp_path, schema)
+    for ix, mine in ((ours, True), (stock, False)):
+        w = open_writer(ix, limitmb=1) if mine else ix.writer()
+        for n in range(4):
+            w.add_document(key=f"d{n}", body="alpha beta")
+        w.pool.add(("body", b"alpha", 1, 2.0, b"\x00\x00\x00\x02"))  # document 1 again, after document 3
+        w.commit()
+    with ours.reader() as a, stock.reader() as b:
+        assert list(a.postings("body", b"alpha").all_ids()) == list(b.postings("body", b"alpha").all_ids())

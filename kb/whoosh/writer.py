@@ -23,6 +23,7 @@ import marshal
 import zlib
 from array import array
 from collections.abc import Iterable, Iterator
+from operator import itemgetter
 from pickle import dumps
 from typing import TYPE_CHECKING, Any
 
@@ -62,10 +63,14 @@ class TermPool(PostingPool):
         self.terms: dict[str, dict[bytes, Chunk]] = {}
         self.spilled = 0  # runs written so far
         self.runs: list[str] = []  # run files (names in the temporary storage) not merged yet
+        self.unsorted: set[tuple[str, bytes]] = set()  # terms given a posting out of document order (`add`)
 
     def add(self, item: tuple[Any, ...]) -> None:
         """A single (field, term, docnum, weight, value) posting: Whoosh's interface, used when merging segments."""
         fieldname, tbytes, docnum, weight, vbytes = item
+        found = self.terms.get(fieldname, {}).get(tbytes)
+        if found is not None and found[0][-1] >= docnum:
+            self.unsorted.add((fieldname, tbytes))  # not in document order: sorted before it is written
         self.add_doc(fieldname, docnum, [(tbytes, 0, weight, vbytes or b"")])
 
     def add_doc(self, fieldname: str, docnum: int, items: list[Item]) -> None:
@@ -119,7 +124,12 @@ class TermPool(PostingPool):
         for fieldname in sorted(fields):
             terms = fields.pop(fieldname)
             for tbytes in sorted(terms):
-                yield fieldname, tbytes, terms.pop(tbytes)
+                chunk = terms.pop(tbytes)
+                if (fieldname, tbytes) in self.unsorted:
+                    docs, weights, values = zip(*sorted(zip(*chunk), key=itemgetter(0)), strict=True)
+                    chunk = (list(docs), list(weights), list(values))
+                yield fieldname, tbytes, chunk
+        self.unsorted = set()
 
     def save(self) -> None:
         if not self.terms:
