@@ -5,8 +5,8 @@ stored fields and document count, whether the pool spilled runs or not, and when
 from __future__ import annotations
 
 import random
-from pathlib import Path
 import zlib
+from pathlib import Path
 from typing import Any
 
 import pytest

@@ -126,7 +126,7 @@ class TermPool(PostingPool):
             for tbytes in sorted(terms):
                 chunk = terms.pop(tbytes)
                 if (fieldname, tbytes) in self.unsorted:
-                    docs, weights, values = zip(*sorted(zip(*chunk), key=itemgetter(0)), strict=True)
+                    docs, weights, values = zip(*sorted(zip(*chunk, strict=True), key=itemgetter(0)), strict=True)
                     chunk = (list(docs), list(weights), list(values))
                 yield fieldname, tbytes, chunk
         self.unsorted = set()
