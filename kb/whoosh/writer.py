@@ -44,7 +44,7 @@ Chunk = tuple[list[int], list[float], list[bytes]]
 
 POSTING_BYTES = 150  # memory estimate per posting held in the pool (document number, weight, value, list slots)
 TERM_BYTES = 400  # ... and per distinct (field, term): its term bytes, dict entry and three lists
-RUN_BATCH = 8192  # postings per marshalled batch in a run file (what the merge holds in memory per run)
+RUN_BATCH = 2048  # postings per marshalled batch in a run file: the merge holds one batch per run in memory
 # A block's (ids, weights, values) tuple is pickled with protocol 2, as Whoosh does: the ids and weights come out
 # byte for byte as Whoosh writes them (kb's search engine reads them straight from those bytes). Protocol 4 would
 # halve the blocks and pickle faster (~5% of a full build's CPU), but is not what other readers may expect.
