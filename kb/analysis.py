@@ -245,8 +245,8 @@ class IndexAnalyzer(Analyzer):
 class Analysed:
     """A field value already turned into postings, so that the process adding it to the index need not analyse it.
 
-    Parse workers analyse the passages of their pages (`analyse_doc`); the one process that owns the Whoosh
-    writer then only sorts and writes postings, so a full reindex uses every core for the analysis too.
+    `analyse_doc` makes such documents for Whoosh's own `add_document` (tests compare kb's writer with it); parse
+    workers send whole pages grouped by term instead (`analyse_page`).
     """
 
     __slots__ = ("postings",)
