@@ -245,8 +245,8 @@ class IndexAnalyzer(Analyzer):
 class Analysed:
     """A field value already turned into postings, so that the process adding it to the index need not analyse it.
 
-    Parse workers analyse the passages of their pages (`analyse_doc`); the one process that owns the Whoosh
-    writer then only sorts and writes postings, so a full reindex uses every core for the analysis too.
+    `analyse_doc` makes such documents for Whoosh's own `add_document` (tests compare kb's writer with it); parse
+    workers send whole pages grouped by term instead (`analyse_page`).
     """
 
     __slots__ = ("postings",)
@@ -259,6 +259,10 @@ class Analysed:
 
     def __setstate__(self, state: list[tuple[bytes, int, float, bytes]]) -> None:
         self.postings = state
+
+
+_ONE_POSITION: dict[int, bytes] = {}  # Positions().encode([p]) by p (a pure function of p)
+_FREQUENCY = [pack_uint(n) for n in range(64)]  # Frequency's encoded value for small counts
 
 
 class KbText(TEXT):
@@ -284,11 +288,24 @@ class KbText(TEXT):
                 else:
                     found.append(pos)
             encode = fmt.encode
-            return [(term.encode("utf-8"), len(pl), float(len(pl)), encode(pl)) for term, pl in poses.items()]
+            one = _ONE_POSITION
+            if len(one) > 100_000:
+                one.clear()
+            out = []
+            for term, pl in poses.items():
+                if len(pl) == 1:  # most postings: the encoding of a one-position list, remembered
+                    encoded = one.get(pl[0])
+                    if encoded is None:
+                        encoded = one[pl[0]] = encode(pl)
+                    out.append((term.encode("utf-8"), 1, 1.0, encoded))
+                else:
+                    out.append((term.encode("utf-8"), len(pl), float(len(pl)), encode(pl)))
+            return out
         freqs: dict[str, int] = {}
         for term, _pos in self.analyzer.terms(value):
             freqs[term] = freqs.get(term, 0) + 1
-        return [(term.encode("utf-8"), n, float(n), pack_uint(n)) for term, n in freqs.items()]
+        return [(term.encode("utf-8"), n, float(n), _FREQUENCY[n] if n < 64 else pack_uint(n))
+                for term, n in freqs.items()]
 
 
 class CachedText(KbText):
@@ -347,6 +364,79 @@ def analyse_doc(doc: dict[str, object], schema: Schema) -> dict[str, object]:
         else:
             out[name] = value
     return out
+
+
+# One term's postings within a page: (passage numbers, weights, encoded values), in passage order.
+TermPostings = tuple[list[int], list[float], list[bytes]]
+
+
+class AnalysedPage:
+    """A page's passages with their postings grouped by field and term, as a worker sends them to the writer.
+
+    Grouping by term in the worker means the writer handles each (field, term) of a page once instead of each
+    posting (page-level fields such as the title repeat on every passage), and what crosses the process boundary
+    is a few lists per term instead of a tuple per posting. `docs` are the passages as plain Whoosh documents:
+    what is stored, and what Whoosh's own writer indexes when kb's cannot be used (kb/whoosh/writer.py).
+    """
+
+    __slots__ = ("docs", "names", "terms", "lengths")
+
+    def __init__(self, docs: list[dict[str, object]], names: frozenset[str],
+                 terms: dict[str, dict[bytes, TermPostings]], lengths: dict[str, list[int]]) -> None:
+        self.docs = docs  # one per passage
+        self.names = names  # the fields analysed here: their postings are in `terms`, their lengths in `lengths`
+        self.terms = terms
+        self.lengths = lengths  # per scorable field: each passage's field length (its frequencies summed)
+
+    def __getstate__(self) -> tuple[object, ...]:
+        return self.docs, self.names, self.terms, self.lengths
+
+    def __setstate__(self, state: tuple[object, ...]) -> None:
+        self.docs, self.names, self.terms, self.lengths = state  # type: ignore[assignment]
+
+    def with_field(self, docs: list[dict[str, object]], name: str, schema: Schema) -> AnalysedPage:
+        """The same page with `docs` in which field `name` changed (a renamed page id), analysed again."""
+        fresh = analyse_page(docs, schema, only=frozenset((name,)))
+        terms = {**self.terms, name: fresh.terms.get(name, {})}
+        lengths = {**self.lengths, **fresh.lengths}
+        if name not in fresh.lengths:
+            lengths.pop(name, None)
+        return AnalysedPage(docs, self.names | fresh.names, terms, lengths)
+
+
+def analyse_page(docs: list[dict[str, object]], schema: Schema, *,
+                 only: frozenset[str] | None = None) -> AnalysedPage:
+    """Analyse every indexed field of a page's passages (or the fields in `only`), grouping postings by term."""
+    names: set[str] = set()
+    terms: dict[str, dict[bytes, TermPostings]] = {}
+    lengths: dict[str, list[int]] = {}
+    for i, doc in enumerate(docs):
+        for name, value in doc.items():
+            if value is None or name.startswith("_") or name not in schema or (only and name not in only):
+                continue
+            field = schema[name]
+            if not field.indexed:
+                continue
+            names.add(name)
+            found = terms.get(name)
+            if found is None:
+                found = terms[name] = {}
+            total = 0
+            for tbytes, freq, weight, vbytes in field.index(value):
+                total += freq
+                entry = found.get(tbytes)
+                if entry is None:
+                    found[tbytes] = ([i], [weight], [vbytes])
+                else:
+                    entry[0].append(i)
+                    entry[1].append(weight)
+                    entry[2].append(vbytes)
+            if field.scorable:
+                column = lengths.get(name)
+                if column is None:
+                    column = lengths[name] = [0] * len(docs)
+                column[i] = total
+    return AnalysedPage(docs, frozenset(names), terms, lengths)
 
 
 ANALYZER = make_analyzer()

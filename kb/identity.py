@@ -44,8 +44,12 @@ def unique(proc: Processed, taken: dict[str, str]) -> Processed:
     passages = tuple(replace(p, page=new) for p in page.passages)
     sections = tuple(replace(s, page=new) for s in page.sections)
     page = replace(page, id=new, passages=passages, sections=sections, problems=page.problems + (problem,))
-    docs = tuple({**d, "page": new} for d in proc.docs)
-    return replace(proc, page=page, problems=proc.problems + (problem,), docs=docs)
+    analysed = proc.analysed
+    if analysed is not None:
+        from .analysis import build_schema
+
+        analysed = analysed.with_field([{**d, "page": new} for d in analysed.docs], "page", build_schema())
+    return replace(proc, page=page, problems=proc.problems + (problem,), analysed=analysed)
 
 
 _WANTED = re.compile(r"page id ('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\") is already the id of ")

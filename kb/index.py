@@ -4,6 +4,7 @@ incremental generations through the store.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import signal
@@ -11,6 +12,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,10 +36,15 @@ from .store import (
     resource_error,
     write_error,
 )
-from .whoosh.codec import open_writer
+from .whoosh.writer import open_writer
 
 if TYPE_CHECKING:
     from multiprocessing.pool import AsyncResult
+
+    from whoosh.fields import Schema
+
+    from .analysis import AnalysedPage
+    from .whoosh.writer import TermSegmentWriter
 
 Progress = Callable[[int, int], None]
 Note = Callable[[str], None]
@@ -51,21 +58,36 @@ class Processed:
     sha1: str
     page: Page | None
     problems: tuple[Problem, ...]
-    docs: tuple[dict[str, object], ...] = ()  # the page's passages as analysed Whoosh documents
+    analysed: AnalysedPage | None = None  # the page's passages, analysed (None: no page)
+
+    @property
+    def docs(self) -> list[dict[str, object]]:
+        """The page's passages as Whoosh documents."""
+        return self.analysed.docs if self.analysed is not None else []
 
 
-_SCHEMA: object | None = None  # this process's schema, whose fields analyse (and cache) values
+_SCHEMA: Schema | None = None  # this process's schema, whose fields analyse (and cache) values
 
 
-def _analysed_docs(page: Page, extra: dict[str, object] | None = None) -> tuple[dict[str, object], ...]:
-    """Analyse a page's passages here, in the (worker) process that parsed it, not in the one writing the index."""
+def _schema() -> Schema:
     global _SCHEMA
-    from .analysis import analyse_doc, build_schema
+    from .analysis import build_schema
 
     if _SCHEMA is None:
         _SCHEMA = build_schema()
-    return tuple(analyse_doc({**passage_doc(p), **(extra or {})}, _SCHEMA)  # type: ignore[arg-type]
-                 for p in page.passages)
+    return _SCHEMA
+
+
+def _analysed_docs(page: Page, extra: dict[str, object] | None = None) -> AnalysedPage:
+    """Analyse a page's passages here, in the (worker) process that parsed it, not in the one writing the index."""
+    from .analysis import analyse_page
+
+    return analyse_page([{**passage_doc(p), **(extra or {})} for p in page.passages], _schema())
+
+
+def _add_page(writer: TermSegmentWriter, proc: Processed) -> None:
+    if proc.analysed is not None:
+        writer.add_page(proc.analysed)
 
 
 def _page_fields(file: SourceFile, settings: Settings, meta: dict[str, object]) -> dict[str, object]:
@@ -131,8 +153,8 @@ def process_file(file: SourceFile, settings: Settings, known_sha1: str = "") -> 
     if page.draft and not settings.include_drafts:
         return Processed(file, sha1, None, page.problems + (
             Problem(file.rel, "page is marked draft or unlisted", "skipped (index it with --include-drafts)"),))
-    docs = _analysed_docs(page, _page_fields(file, settings, raw.meta))
-    return Processed(file, sha1, page, page.problems, docs)
+    analysed = _analysed_docs(page, _page_fields(file, settings, raw.meta))
+    return Processed(file, sha1, page, page.problems, analysed)
 
 
 _WARM = False
@@ -244,6 +266,10 @@ def _worker_init() -> None:
     os.dup2(devnull, 2)
     os.close(devnull)
     _die_with_parent()
+    # What the worker inherited (modules, the parent's objects) is never cyclic garbage of its own: leave it out of
+    # the cycle collector's scans, and run them less often (a page makes thousands of short-lived containers).
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
 
 
 def _die_with_parent() -> None:
@@ -424,20 +450,20 @@ class Indexer:
             pages = sections = skipped = 0
             taken: dict[str, str] = {}
             try:
-                for n, proc in enumerate(process_all(files, self.parse_settings(), workers=self.workers), 1):
-                    proc = unique(proc, taken)
-                    entries[proc.file.rel] = _entry(proc)
-                    problems.extend(proc.problems)
-                    if proc.page is None:
-                        skipped += 1
-                    else:
-                        pages += 1
-                        sections += len(proc.page.sections)
-                        for doc in proc.docs:
-                            writer.add_document(**doc)
-                    if progress:
-                        progress(n, len(files))
-                writer.commit()
+                with _no_cycle_collection():
+                    for n, proc in enumerate(process_all(files, self.parse_settings(), workers=self.workers), 1):
+                        proc = unique(proc, taken)
+                        entries[proc.file.rel] = _entry(proc)
+                        problems.extend(proc.problems)
+                        if proc.page is None:
+                            skipped += 1
+                        else:
+                            pages += 1
+                            sections += len(proc.page.sections)
+                            _add_page(writer, proc)
+                        if progress:
+                            progress(n, len(files))
+                    writer.commit()
             except BaseException:
                 writer.cancel()
                 raise
@@ -516,8 +542,7 @@ class Indexer:
                         writer.delete_by_term("path", rel)
                     for proc in results:
                         writer.delete_by_term("path", proc.file.rel)
-                        for doc in proc.docs:
-                            writer.add_document(**doc)
+                        _add_page(writer, proc)
                     writer.commit()
                 except BaseException:
                     writer.cancel()
@@ -531,6 +556,23 @@ class Indexer:
         finally:
             if not published:
                 self.store.discard(gen)
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Pause Python's cycle collector while a full build fills the writer's pool.
+
+    The pool holds three lists per distinct term (hundreds of thousands): every full collection walks them all,
+    which cost a third of the writing process's time. Nothing in the build makes cyclic garbage that must go
+    before the build ends; the collector runs again afterwards.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _finish(report: ReindexReport, started: float) -> ReindexReport:

@@ -37,9 +37,10 @@ def test_index_written_with_kb_codec_searches_like_any_whoosh_index() -> None:
 
 
 def _build(ix, *, kb_pool: bool, limit: int) -> None:
-    from kb.whoosh.codec import KbPostingPool, open_writer
+    from kb.whoosh.codec import KbPostingPool
+    from kb.whoosh.writer import open_writer
 
-    w = open_writer(ix, limitmb=1) if kb_pool else ix.writer(limitmb=1)
+    w = open_writer(ix, limitmb=1, fast=False) if kb_pool else ix.writer(limitmb=1)
     assert isinstance(w.pool, KbPostingPool) == kb_pool
     w.pool.limit = limit  # force many spilled runs
     for i in range(60):

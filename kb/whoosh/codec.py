@@ -18,7 +18,7 @@ from typing import Any
 
 from whoosh.codec import whoosh3
 from whoosh.util.numeric import byte_to_length
-from whoosh.writing import PostingPool, SegmentWriter
+from whoosh.writing import PostingPool
 
 _UNSET = object()
 
@@ -108,17 +108,5 @@ class KbPostingPool(PostingPool):
         self.current.append(item)
 
 
-def open_writer(ix: Any, *, limitmb: int) -> Any:
-    """A Whoosh writer with kb's codec and posting pool (`limitmb` bounds the pool's memory).
-
-    Segments are written as separate files, not one compound file: Whoosh reads a compound segment into memory on
-    every open, which made a cold `kb search` on a large index pay for the whole index (hundreds of MB).
-    """
-    writer = ix.writer(limitmb=limitmb, codec=codec(), compound=False)
-    if isinstance(writer, SegmentWriter) and type(writer.pool) is PostingPool and _pool_supported():
-        writer.pool = KbPostingPool(writer._tempstorage, writer.newsegment, limitmb=limitmb)
-    return writer
-
-
-def _pool_supported() -> bool:
+def pool_supported() -> bool:
     return all(hasattr(PostingPool, name) for name in ("_write_run", "_read_run", "_open_run", "_remove_run", "save"))

@@ -1,0 +1,489 @@
+"""A Whoosh segment writer that works per term instead of per posting, writing Whoosh's own W3 segment files.
+
+Whoosh's writer handles every posting on its own several times: it adds it to a pool as a tuple, sorts all of them,
+spills and merges them through run files, then hands them one at a time to the codec, which asks the per-document
+reader for the document's field length and appends it to a block. That per-posting Python was most of a full
+reindex (docs/performance.md). Here each document's postings go straight into a list per (field, term); documents
+arrive in order, so those lists are already sorted, and when the pool is over its memory limit it spills a run
+sorted by term (memory stays flat in the size of the site). At commit, runs are merged term by term (a term's pieces
+concatenate in run order), and each term's postings are cut into blocks with list slices; a block's statistics
+(maximum weight, shortest and longest field length) come from the lengths column in one lookup per posting.
+
+The files are the W3 codec's, written by its own field writer, term index and per-document writer: any Whoosh reads
+them, and a stock reader sees the same terms, postings, block statistics, lengths and stored fields as from Whoosh's
+writer (tests/test_segment_writer.py checks it). What is Whoosh's own (the per-document writer, the TOC, deletions,
+merging of small segments, locking, cancel) is inherited unchanged. `supported()` is the one capability check; when
+it fails (another Whoosh, a schema with vectors or separate spelling words, another codec), kb uses Whoosh's writer.
+"""
+
+from __future__ import annotations
+
+import heapq
+import marshal
+import zlib
+from array import array
+from collections.abc import Iterable, Iterator
+from operator import itemgetter
+from pickle import dumps
+from typing import TYPE_CHECKING, Any
+
+from whoosh.codec import whoosh3
+from whoosh.system import pack_ushort
+from whoosh.util.numeric import byte_to_length, length_to_byte
+from whoosh.writing import PostingPool, SegmentWriter
+
+from .codec import KbCodec, KbPerDocReader, KbPostingPool, codec, pool_supported
+
+if TYPE_CHECKING:
+    from ..analysis import AnalysedPage
+
+# An (unsorted) posting as the fields' `index()` gives it: (term bytes, frequency, weight, encoded value).
+Item = tuple[bytes, int, float, bytes]
+# One piece of a term's posting list, in document order: (document numbers, weights, encoded values).
+Chunk = tuple[list[int], list[float], list[bytes]]
+
+POSTING_BYTES = 150  # memory estimate per posting held in the pool (document number, weight, value, list slots)
+TERM_BYTES = 400  # ... and per distinct (field, term): its term bytes, dict entry and three lists
+RUN_BATCH = 2048  # postings per marshalled batch in a run file: the merge holds one batch per run in memory
+# A block's (ids, weights, values) tuple is pickled with protocol 2, as Whoosh does: the ids and weights come out
+# byte for byte as Whoosh writes them (kb's search engine reads them straight from those bytes). Protocol 4 would
+# halve the blocks and pickle faster (~5% of a full build's CPU), but is not what other readers may expect.
+BLOCK_PICKLE = 2
+
+
+class TermPool(PostingPool):
+    """Postings grouped by field and term as they arrive, spilled to run files sorted by term when over `limit`.
+
+    Subclasses Whoosh's pool for its run-file handling (temporary storage, names, removal), so that the writer's
+    cancel and cleanup paths stay Whoosh's.
+    """
+
+    def __init__(self, tempstore: Any, segment: Any, limitmb: int = 128) -> None:
+        super().__init__(tempstore, segment, limitmb=limitmb)
+        self.terms: dict[str, dict[bytes, Chunk]] = {}
+        self.spilled = 0  # runs written so far
+        self.runs: list[str] = []  # run files (names in the temporary storage) not merged yet
+        self.unsorted: set[tuple[str, bytes]] = set()  # terms given a posting out of document order (`add`)
+
+    def add(self, item: tuple[Any, ...]) -> None:
+        """A single (field, term, docnum, weight, value) posting: Whoosh's interface, used when merging segments."""
+        fieldname, tbytes, docnum, weight, vbytes = item
+        found = self.terms.get(fieldname, {}).get(tbytes)
+        if found is not None and found[0][-1] >= docnum:
+            self.unsorted.add((fieldname, tbytes))  # not in document order: sorted before it is written
+        self.add_doc(fieldname, docnum, [(tbytes, 0, weight, vbytes or b"")])
+
+    def add_doc(self, fieldname: str, docnum: int, items: list[Item]) -> None:
+        """One document's postings in one field (documents must come in increasing order)."""
+        terms = self._field(fieldname)
+        size = POSTING_BYTES * len(items)
+        for tbytes, _freq, weight, value in items:
+            found = terms.get(tbytes)
+            if found is None:
+                terms[tbytes] = ([docnum], [weight], [value])
+                size += TERM_BYTES
+            else:
+                found[0].append(docnum)
+                found[1].append(weight)
+                found[2].append(value)
+        self.currentsize += size
+        if self.currentsize > self.limit:
+            self.save()
+
+    def add_page(self, fieldname: str, base: int, terms: dict[bytes, Chunk]) -> None:
+        """A page's postings in one field, grouped by term and numbered from 0: its documents are `base`, `base + 1`
+        ... (pages must come in order)."""
+        mine = self._field(fieldname)
+        postings = new = 0
+        for tbytes, (idx, weights, values) in terms.items():
+            docs = [base + i for i in idx]
+            postings += len(docs)
+            found = mine.get(tbytes)
+            if found is None:
+                mine[tbytes] = (docs, list(weights), list(values))
+                new += 1
+            else:
+                found[0].extend(docs)
+                found[1].extend(weights)
+                found[2].extend(values)
+        self.currentsize += postings * POSTING_BYTES + new * TERM_BYTES
+        if self.currentsize > self.limit:
+            self.save()
+
+    def _field(self, fieldname: str) -> dict[bytes, Chunk]:
+        terms = self.terms.get(fieldname)
+        if terms is None:
+            terms = self.terms[fieldname] = {}
+            self.fieldnames.add(fieldname)
+        return terms
+
+    def _sorted(self) -> Iterator[tuple[str, bytes, Chunk]]:
+        """The pool's postings by field and term, emptying it as it goes."""
+        fields, self.terms = self.terms, {}
+        self.currentsize = 0
+        for fieldname in sorted(fields):
+            terms = fields.pop(fieldname)
+            for tbytes in sorted(terms):
+                chunk = terms.pop(tbytes)
+                if (fieldname, tbytes) in self.unsorted:
+                    docs, weights, values = zip(*sorted(zip(*chunk, strict=True), key=itemgetter(0)), strict=True)
+                    chunk = (list(docs), list(weights), list(values))
+                yield fieldname, tbytes, chunk
+        self.unsorted = set()
+
+    def save(self) -> None:
+        if not self.terms:
+            return
+        path, f = self._new_run()
+        try:
+            batch: list[tuple[str, bytes, list[int], list[float], list[bytes]]] = []
+            held = 0
+            for fieldname, tbytes, (docs, weights, values) in self._sorted():
+                batch.append((fieldname, tbytes, docs, weights, values))
+                held += len(docs)
+                if held >= RUN_BATCH:
+                    _write_batch(f, batch)
+                    batch, held = [], 0
+            if batch:
+                _write_batch(f, batch)
+        finally:
+            f.close()
+        self.runs.append(path)
+        self.spilled += 1
+
+    def _read_run(self, path: str) -> Iterator[tuple[str, bytes, list[int], list[float], list[bytes]]]:
+        f = self._open_run(path)
+        try:
+            while True:
+                head = f.read(8)
+                if len(head) < 8:
+                    return
+                yield from marshal.loads(f.read(int.from_bytes(head, "little")))
+        finally:
+            f.close()
+            self._remove_run(path)
+
+    def iter_terms(self) -> Iterator[tuple[str, bytes, Iterator[Chunk]]]:
+        """(field, term, its posting list in pieces) in term order; consume each term's pieces before the next."""
+        if not self.runs:
+            for fieldname, tbytes, chunk in self._sorted():
+                yield fieldname, tbytes, iter((chunk,))
+            return
+        self.save()
+        runs, self.runs = self.runs, []
+        readers = [self._read_run(path) for path in runs]
+        heads: list[tuple[str, bytes, int, Any]] = []
+        for n, reader in enumerate(readers):
+            entry = next(reader, None)
+            if entry is not None:
+                heads.append((entry[0], entry[1], n, entry))
+        heapq.heapify(heads)
+
+        def pieces(fieldname: str, tbytes: bytes) -> Iterator[Chunk]:
+            # Ties on the term come off the heap in run order, i.e. in document order.
+            while heads and heads[0][1] == tbytes and heads[0][0] == fieldname:
+                _f, _t, n, entry = heads[0]
+                following = next(readers[n], None)
+                if following is None:
+                    heapq.heappop(heads)
+                else:
+                    heapq.heapreplace(heads, (following[0], following[1], n, following))
+                yield entry[2], entry[3], entry[4]
+
+        while heads:
+            fieldname, tbytes = heads[0][0], heads[0][1]
+            it = pieces(fieldname, tbytes)
+            yield fieldname, tbytes, it
+            for _ in it:  # whatever the caller left
+                pass
+
+    def cleanup(self) -> None:
+        for path in self.runs:
+            try:
+                self._remove_run(path)
+            except OSError:  # already gone with the temporary storage
+                pass
+        self.runs = []
+        self.terms = {}
+
+
+def _write_batch(f: Any, batch: list[Any]) -> None:
+    data = marshal.dumps(batch, 2)  # version 2: no back-references, 3x faster to write (runs are read once)
+    f.write(len(data).to_bytes(8, "little"))
+    f.write(data)
+
+
+class _Block:
+    """What `W3TermInfo.add_block` reads from a block (the interface of Whoosh's `W3PostingsWriter`)."""
+
+    __slots__ = ("_weights", "_ids", "_minlength", "_maxlength", "_maxweight")
+
+    def __init__(self, ids: list[int], weights: array[float], minlength: int | None, maxlength: int,
+                 maxweight: float) -> None:
+        self._ids, self._weights = ids, weights
+        self._minlength, self._maxlength, self._maxweight = minlength, maxlength, maxweight
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def min_id(self) -> int:
+        return self._ids[0]
+
+    def max_id(self) -> int:
+        return self._ids[-1]
+
+    def min_length(self) -> int | None:
+        return self._minlength
+
+    def max_length(self) -> int:
+        return self._maxlength
+
+    def max_weight(self) -> float:
+        return self._maxweight
+
+
+class TermWriter:
+    """Writes one field's posting lists as W3 blocks, the way `W3PostingsWriter` does posting by posting."""
+
+    def __init__(self, postfile: Any, fixedsize: int | None, lengths: bytes, *, blocklimit: int,
+                 compression: int) -> None:
+        self.postfile = postfile
+        self.fixedsize = fixedsize
+        self.lengths = lengths  # the field's lengths column: one length byte per document (b"" without one)
+        self.blocklimit = blocklimit
+        self.compression = compression
+
+    def write(self, chunks: Iterable[Chunk]) -> whoosh3.W3TermInfo:
+        terminfo = whoosh3.W3TermInfo()
+        start = self.postfile.tell()
+        limit = self.blocklimit
+        ids: list[int] = []
+        weights: list[float] = []
+        values: list[bytes] = []
+        first = True
+        for docs, ws, vs in chunks:
+            if ids and docs and docs[0] <= ids[-1]:
+                raise ValueError(f"postings out of document order ({docs[0]} after {ids[-1]})")
+            ids += docs
+            weights += ws
+            values += vs
+            at = 0
+            # A full block is written once more postings follow it: the last block is flagged as last.
+            while len(ids) - at > limit:
+                end = at + limit
+                self._block(terminfo, ids[at:end], weights[at:end], values[at:end], first=first, last=False)
+                first = False
+                at = end
+            if at:
+                del ids[:at], weights[:at], values[:at]
+        if ids:
+            self._block(terminfo, ids, weights, values, first=first, last=True)
+        terminfo.set_extent(start, self.postfile.tell() - start)
+        return terminfo
+
+    def _block(self, terminfo: whoosh3.W3TermInfo, ids: list[int], weights: list[float], values: list[bytes], *,
+               first: bool, last: bool) -> None:
+        postfile = self.postfile
+        if first:
+            postfile.write(whoosh3.WHOOSH3_HEADER_MAGIC)
+        wf = array("f", weights)  # the stock writer keeps weights as 32-bit floats
+        top = max(weights)
+        maxweight = top * 1.0 if top > 0 else 0  # as `if weight > maxweight` from an int 0 leaves it
+        lengths = self.lengths
+        if lengths:
+            n = len(lengths)
+            lbytes = [lengths[d] if d < n else 0 for d in ids]
+            present = [b for b in lbytes if b]
+            minlength = byte_to_length(min(present)) if present else None
+            maxlength = byte_to_length(max(lbytes)) if present else 0
+        else:
+            minlength, maxlength = None, 0
+        terminfo.add_block(_Block(ids, wf, minlength, maxlength, maxweight))
+
+        deltas = tuple([ids[0]] + [b - a for a, b in zip(ids, ids[1:], strict=False)])
+        w0 = wf[0]
+        if wf.count(w0) == len(wf):
+            mini_weights: Any = None if w0 == 1.0 else w0
+        else:
+            mini_weights = tuple(wf)
+        fixed = self.fixedsize
+        if fixed == 0:
+            mini_values: Any = None
+        else:
+            if not all(values):
+                values = [v for v in values if v]  # the stock writer keeps only non-empty values
+            mini_values = tuple(values) if fixed is None or fixed < 0 else b"".join(values)
+        data = dumps((deltas, mini_weights, mini_values), BLOCK_PICKLE)
+        comp = self.compression
+        if comp:
+            data = zlib.compress(data, comp)
+        info = dumps((len(ids), ids[-1], maxweight, comp, length_to_byte(minlength), length_to_byte(maxlength)), 2)
+        size = len(info) + len(data)
+        postfile.write_int(-size if last else size)
+        postfile.write(info)
+        postfile.write(data)
+
+
+def write_terms(fieldwriter: Any, schema: Any, perdoc: Any, terms: Iterator[tuple[str, bytes, Iterator[Chunk]]],
+                codec_: Any) -> None:
+    """Write every term's postings and its term-index entry through Whoosh's W3 field writer."""
+    tindex, postfile = fieldwriter._tindex, fieldwriter._postfile
+    current = None
+    termwriter: TermWriter | None = None
+    prefix = b""
+    for fieldname, tbytes, chunks in terms:
+        if fieldname != current:
+            if current is not None:
+                fieldwriter.finish_field()
+            fieldobj = schema[fieldname]
+            fieldwriter.start_field(fieldname, fieldobj)
+            lengths = perdoc._length_bytes(fieldname) if perdoc is not None else None
+            termwriter = TermWriter(postfile, fieldobj.format.fixed_value_size(), lengths or b"",
+                                    blocklimit=codec_._blocklimit, compression=codec_._compression)
+            prefix = pack_ushort(fieldwriter._fieldid)
+            current = fieldname
+        assert termwriter is not None
+        tindex.add(prefix + tbytes, termwriter.write(chunks).to_bytes())
+    if current is not None:
+        fieldwriter.finish_field()
+
+
+class TermSegmentWriter(SegmentWriter):
+    """Whoosh's segment writer with `TermPool` for the pool and `write_terms` for the postings at commit.
+
+    `fast` is decided once, when the writer opens (`supported`); without it the writer is Whoosh's own, with kb's
+    spilling pool (kb/whoosh/codec.py).
+    """
+
+    def __init__(self, ix: Any, *, limitmb: int, fast: bool | None = None) -> None:
+        super().__init__(ix, limitmb=limitmb, codec=codec(), compound=False)
+        self.fast = supported(self) if fast is None else fast
+        if self.fast:
+            self.pool = TermPool(self._tempstorage, self.newsegment, limitmb=limitmb)
+        elif type(self.pool) is PostingPool and pool_supported():
+            self.pool = KbPostingPool(self._tempstorage, self.newsegment, limitmb=limitmb)
+
+    def add_document(self, **fields: Any) -> None:
+        if not self.fast or any(name.endswith("_boost") and name.startswith("_") for name in fields):
+            super().add_document(**fields)  # boosts multiply weights posting by posting: Whoosh's way
+            return
+        self._check_state()
+        perdoc = self.perdocwriter
+        schema = self.schema
+        docnum = self.docnum
+        add = self.pool.add_doc
+        names = sorted(name for name in fields if not name.startswith("_"))
+        self._check_fields(schema, names)
+        perdoc.start_doc(docnum)
+        try:
+            for name in names:
+                value = fields[name]
+                if value is None:
+                    continue
+                field = schema[name]
+                length = 0
+                if field.indexed:
+                    items = field.index(value)
+                    if not isinstance(items, list):
+                        items = list(items)
+                    if items:
+                        if field.scorable:
+                            length = sum([item[1] for item in items])
+                        add(name, docnum, items)
+                stored = fields.get(f"_stored_{name}", value)
+                perdoc.add_field(name, field, stored if field.stored else None, length)
+                column = field.column_type
+                if column and stored is not None:
+                    perdoc.add_column_value(name, column, field.to_column_value(stored))
+        except BaseException:
+            perdoc.cancel_doc()
+            raise
+        perdoc.finish_doc()
+        self._added = True
+        self.docnum += 1
+
+    def add_page(self, page: AnalysedPage) -> None:
+        """Add a page's passages (analysed by `kb.analysis.analyse_page`) as consecutive documents."""
+        if not self.fast or any(name.startswith("_") and name.endswith("_boost") for doc in page.docs for name in doc):
+            for doc in page.docs:
+                self.add_document(**doc)  # Whoosh analyses them again
+            return
+        self._check_state()
+        perdoc = self.perdocwriter
+        schema = self.schema
+        base = self.docnum
+        analysed, lengths = page.names, page.lengths
+        for i, doc in enumerate(page.docs):
+            names = sorted(name for name in doc if not name.startswith("_"))
+            self._check_fields(schema, names)
+            perdoc.start_doc(self.docnum)
+            try:
+                for name in names:
+                    value = doc[name]
+                    if value is None:
+                        continue
+                    field = schema[name]
+                    length = 0
+                    if name in analysed:
+                        column = lengths.get(name)
+                        length = column[i] if column is not None else 0
+                    elif field.indexed:
+                        items = list(field.index(value))
+                        if field.scorable:
+                            length = sum([item[1] for item in items])
+                        self.pool.add_doc(name, self.docnum, items)
+                    stored = doc.get(f"_stored_{name}", value)
+                    perdoc.add_field(name, field, stored if field.stored else None, length)
+                    column_type = field.column_type
+                    if column_type and stored is not None:
+                        perdoc.add_column_value(name, column_type, field.to_column_value(stored))
+            except BaseException:
+                perdoc.cancel_doc()
+                raise
+            perdoc.finish_doc()
+            self._added = True
+            self.docnum += 1
+        for name, terms in page.terms.items():
+            self.pool.add_page(name, base, terms)
+
+    def _flush_segment(self) -> None:
+        if not self.fast:
+            super()._flush_segment()
+            return
+        self.perdocwriter.close()
+        perdoc = self.per_document_reader()
+        try:
+            write_terms(self.fieldwriter, self.schema, perdoc, self.pool.iter_terms(), self.codec)
+        finally:
+            perdoc.close()
+        self.fieldwriter.close()
+
+
+def supported(writer: SegmentWriter) -> bool:
+    """Whether `TermSegmentWriter` writes the same files as Whoosh's writer would: Whoosh's W3 codec (kb's
+    subclass) with its default block settings, its field writer, and a schema without vectors or separate
+    spelling words (which the per-term path does not write)."""
+    codec_, fw = writer.codec, writer.fieldwriter
+    if not (isinstance(codec_, KbCodec) and type(fw) is whoosh3.W3FieldWriter and codec_.length_stats):
+        return False
+    if (getattr(codec_, "_blocklimit", None) != 128 or getattr(codec_, "_inlinelimit", None) != 1
+            or getattr(codec_, "_compression", None) not in range(10)):
+        return False
+    if not all(hasattr(fw, name) for name in ("_tindex", "_postfile", "_fieldid")):
+        return False
+    if not all(hasattr(whoosh3.W3TermInfo, name) for name in ("add_block", "set_extent", "to_bytes")):
+        return False
+    if not all(hasattr(PostingPool, name) for name in ("_new_run", "_open_run", "_remove_run")):
+        return False
+    if not hasattr(whoosh3, "WHOOSH3_HEADER_MAGIC") or not hasattr(KbPerDocReader, "_length_bytes"):
+        return False
+    return not any(field.vector or field.separate_spelling() for _name, field in writer.schema.items())
+
+
+def open_writer(ix: Any, *, limitmb: int, fast: bool | None = None) -> SegmentWriter:
+    """The writer kb adds documents with (`limitmb` bounds its pool's memory); `fast=False` forces Whoosh's.
+
+    Segments are written as separate files, not one compound file: Whoosh reads a compound segment into memory on
+    every open, which made a cold `kb search` on a large index pay for the whole index (hundreds of MB).
+    """
+    return TermSegmentWriter(ix, limitmb=limitmb, fast=fast)

@@ -1,0 +1,235 @@
+"""kb's per-term segment writer (kb/whoosh/writer.py) must write what Whoosh's own writer writes: a stock Whoosh
+reader sees the same terms, postings (ids, weights, values), block statistics, term statistics, field lengths,
+stored fields and document count, whether the pool spilled runs or not, and when segments are merged."""
+
+from __future__ import annotations
+
+import random
+import zlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from whoosh.codec.whoosh3 import W3LeafMatcher
+from whoosh.fields import ID, TEXT, Schema
+from whoosh.filedb.filestore import FileStorage
+
+from kb.analysis import analyse_doc, build_schema
+from kb.whoosh.writer import TermPool, TermSegmentWriter, open_writer
+
+WORDS = ("alpha beta gamma delta token refresh forward call GetNetworkInfo mms.send.to_subscriber in-flight Café "
+         "configure server webhook retries access index search page the of and").split()
+
+
+_COUNT = iter(range(1_000_000))
+
+
+def _new(tmp: Path, schema: Any = None) -> Any:
+    """An empty index in its own folder under the test's tmp_path (Whoosh's RamStorage keeps its temporary files
+    in one folder of the system's temp directory, shared by every process running these tests)."""
+    folder = tmp / f"ix{next(_COUNT)}"
+    folder.mkdir()
+    return FileStorage(str(folder)).create_index(schema if schema is not None else build_schema())
+
+
+def _docs(n: int, seed: int = 7) -> list[dict[str, Any]]:
+    rnd = random.Random(seed)
+    docs = []
+    for i in range(n):
+        body = " ".join(rnd.choice(WORDS) for _ in range(rnd.choice([0, 1, 3, 12, 40, 400])))
+        doc: dict[str, Any] = {
+            "key": f"p{i // 5}#{i}", "path": f"p{i // 5}.md", "page": f"p{i // 5}", "anchor": f"a{i}",
+            "section": f"Section {i}", "breadcrumb": "A > B", "line": i, "part": 0,
+            "title": f"Page {i // 5} about {WORDS[i % len(WORDS)]}", "heading": "Heading " + WORDS[i % 7],
+            "crumbs": "" if i % 3 else "Guide \n Setup", "body": body, "code": "x = GetNetworkInfo()" if i % 4 else "",
+            "meta": "a description", "tags": "api,guide" if i % 2 else "", "exact": body, "source": "docs",
+            "route": f"/p{i // 5}",
+        }
+        if i % 11 == 0:
+            doc["meta"] = None  # a field given as None is left out, as Whoosh does
+        docs.append(doc)
+    return docs
+
+
+def _write(ix: Any, docs: list[dict[str, Any]], *, ours: bool, limit: int | None = None, analysed: bool = True,
+           **commit: Any) -> Any:
+    schema = build_schema()
+    w = open_writer(ix, limitmb=1) if ours else ix.writer(limitmb=1)
+    assert isinstance(w, TermSegmentWriter) == ours
+    if ours:
+        assert w.fast and isinstance(w.pool, TermPool)
+    if limit is not None:
+        w.pool.limit = limit
+    for doc in docs:
+        w.add_document(**(analyse_doc(doc, schema) if analysed else doc))
+    pool = w.pool
+    w.commit(**commit)
+    return pool
+
+
+def _blocks(reader: Any, field: str, term: bytes) -> list[tuple[Any, ...]]:
+    """Every block's header as a stock matcher reads it, and its decoded postings."""
+    m = reader.postings(field, term)
+    if not isinstance(m, W3LeafMatcher):
+        return [("inline", tuple(m.all_ids()))]
+    out = []
+    while True:
+        m._read_data()  # the block's (ids, weights, values) tuple as stored
+        raw = zlib.decompress(m._postfile.get(m._dataoffset, m._nextoffset - m._dataoffset))
+        out.append((m._blocklength, m._maxid, m._maxweight, m._compression, m._minlength, m._maxlength, m._data,
+                    raw[:2]))  # pickle protocol 2, as Whoosh writes it
+        if m._lastblock:
+            return out
+        m._next_block()
+
+
+def _same(a: Any, b: Any) -> None:
+    """Everything a stock reader sees in index `a` equals what it sees in `b`."""
+    with a.reader() as ra, b.reader() as rb:
+        assert ra.doc_count_all() == rb.doc_count_all() and ra.doc_count() == rb.doc_count()
+        terms = list(ra.all_terms())
+        assert terms == list(rb.all_terms()) and terms
+        for field, term in terms:
+            ia, ib = ra.term_info(field, term), rb.term_info(field, term)
+            assert (ia.weight(), ia.doc_frequency(), ia.min_length(), ia.max_length(), ia.max_weight(),
+                    ia.min_id(), ia.max_id()) == \
+                   (ib.weight(), ib.doc_frequency(), ib.min_length(), ib.max_length(), ib.max_weight(),
+                    ib.min_id(), ib.max_id()), (field, term)
+            assert ra.doc_frequency(field, term) == rb.doc_frequency(field, term)
+            assert ra.frequency(field, term) == rb.frequency(field, term)
+            assert _blocks(ra, field, term) == _blocks(rb, field, term), (field, term)
+        fields = set(build_schema().names())
+        for field in fields:
+            assert ra.field_length(field) == rb.field_length(field), field
+            for doc in range(ra.doc_count_all()):
+                assert ra.doc_field_length(doc, field) == rb.doc_field_length(doc, field), (field, doc)
+        assert list(ra.all_stored_fields()) == list(rb.all_stored_fields())
+        assert [ra.is_deleted(d) for d in range(ra.doc_count_all())] == \
+               [rb.is_deleted(d) for d in range(rb.doc_count_all())]
+
+
+@pytest.mark.parametrize("limit", [None, 60_000], ids=["in-memory", "spilled"])
+@pytest.mark.parametrize("analysed", [True, False], ids=["analysed", "plain"])
+def test_writes_what_whoosh_writes(limit: int | None, analysed: bool, tmp_path: Path) -> None:
+    docs = _docs(700)
+    ours, stock = _new(tmp_path), _new(tmp_path)
+    pool = _write(ours, docs, ours=True, limit=limit, analysed=analysed)
+    _write(stock, docs, ours=False, limit=limit, analysed=analysed)
+    if limit is not None:
+        assert pool.spilled > 3  # several runs merged term by term
+    with ours.reader() as r:  # common terms span several blocks
+        assert max(len(_blocks(r, "body", t)) for f, t in r.all_terms() if f == "body") >= 3
+    _same(ours, stock)
+
+
+def test_merging_segments_and_deletions_write_what_whoosh_writes(tmp_path: Path) -> None:
+    docs = _docs(300, seed=3)
+    ours, stock = _new(tmp_path), _new(tmp_path)
+    for ix, mine in ((ours, True), (stock, False)):
+        for part in range(3):
+            _write(ix, docs[part * 100:(part + 1) * 100], ours=mine)
+        w = open_writer(ix, limitmb=1) if mine else ix.writer(limitmb=1)
+        w.delete_by_term("path", "p3.md")
+        for doc in docs[:5]:
+            w.add_document(**analyse_doc(doc, build_schema()))
+        w.commit(optimize=True)  # every segment's postings go through the pool of the new one
+    _same(ours, stock)
+
+
+def test_capability_check_falls_back_to_whoosh_for_what_it_does_not_write(tmp_path: Path) -> None:
+    from whoosh.formats import Positions
+
+    schema = Schema(key=ID(stored=True), body=TEXT(vector=Positions()))
+    ix = _new(tmp_path, schema)
+    w = open_writer(ix, limitmb=1)
+    assert isinstance(w, TermSegmentWriter) and not w.fast  # vectors: Whoosh's own writer
+    w.add_document(key="a", body="alpha beta")
+    w.commit()
+    with ix.searcher() as s:
+        assert s.document(key="a") == {"key": "a"}
+        assert list(s.reader().vector_as("weight", 0, "body")) == [("alpha", 1.0), ("beta", 1.0)]
+
+
+def test_forced_stock_path_writes_the_same_index(tmp_path: Path) -> None:
+    docs = _docs(200, seed=5)
+    fast, stock = _new(tmp_path), _new(tmp_path)
+    _write(fast, docs, ours=True)
+    w = open_writer(stock, limitmb=1, fast=False)
+    assert not w.fast and not isinstance(w.pool, TermPool)
+    for doc in docs:
+        w.add_document(**analyse_doc(doc, build_schema()))
+    w.commit()
+    _same(fast, stock)
+
+
+def test_cancel_removes_spilled_runs(tmp_path: Path) -> None:
+    ix = _new(tmp_path)
+    w = open_writer(ix, limitmb=1)
+    w.pool.limit = 20_000
+    for doc in _docs(100):
+        w.add_document(**doc)
+    assert w.pool.runs
+    temp = w._tempstorage
+    names = list(temp.list())
+    assert names
+    w.cancel()
+    assert not w.pool.runs and not Path(temp.folder).exists()
+    assert ix.doc_count_all() == 0
+
+
+def _pages(docs: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    pages: dict[str, list[dict[str, Any]]] = {}
+    for doc in docs:
+        pages.setdefault(doc["path"], []).append(doc)
+    return list(pages.values())
+
+
+@pytest.mark.parametrize("limit", [None, 60_000], ids=["in-memory", "spilled"])
+@pytest.mark.parametrize("fast", [True, False], ids=["per-term", "whoosh"])
+def test_pages_analysed_by_term_write_what_whoosh_writes(limit: int | None, fast: bool, tmp_path: Path) -> None:
+    from kb.analysis import analyse_page
+
+    docs = _docs(600, seed=11)
+    ours, stock = _new(tmp_path), _new(tmp_path)
+    w = open_writer(ours, limitmb=1, fast=fast)
+    if limit is not None:
+        w.pool.limit = limit
+    for page in _pages(docs):
+        w.add_page(analyse_page(page, build_schema()))
+    spilled = getattr(w.pool, "spilled", None)
+    w.commit()
+    if fast and limit is not None:
+        assert spilled is not None and spilled > 3
+    _write(stock, docs, ours=False, limit=limit, analysed=False)
+    _same(ours, stock)
+
+
+def test_a_renamed_page_is_indexed_under_its_new_id(tmp_path: Path) -> None:
+    from kb.analysis import analyse_page
+
+    docs = _docs(10, seed=2)
+    page = analyse_page(docs[:5], build_schema())
+    renamed = page.with_field([{**d, "page": "other/id"} for d in page.docs], "page", build_schema())
+    ours, stock = _new(tmp_path), _new(tmp_path)
+    w = open_writer(ours, limitmb=1)
+    w.add_page(renamed)
+    w.commit()
+    _write(stock, [{**d, "page": "other/id"} for d in docs[:5]], ours=False, analysed=False)
+    _same(ours, stock)
+    with ours.searcher() as s:
+        assert s.doc_count() == 5 and all(s.stored_fields(n)["page"] == "other/id" for n in range(5))
+
+
+def test_postings_added_out_of_document_order_are_written_in_order(tmp_path: Path) -> None:
+    """Whoosh's pool sorts every posting; kb's relies on document order, so one out of order (a merge could
+    add an older document after a newer one) is sorted before its term is written."""
+    schema = Schema(key=ID(stored=True), body=TEXT())
+    ours, stock = _new(tmp_path, schema), _new(tmp_path, schema)
+    for ix, mine in ((ours, True), (stock, False)):
+        w = open_writer(ix, limitmb=1) if mine else ix.writer()
+        for n in range(4):
+            w.add_document(key=f"d{n}", body="alpha beta")
+        w.pool.add(("body", b"alpha", 1, 2.0, b"\x00\x00\x00\x02"))  # document 1 again, after document 3
+        w.commit()
+    with ours.reader() as a, stock.reader() as b:
+        assert list(a.postings("body", b"alpha").all_ids()) == list(b.postings("body", b"alpha").all_ids())
