@@ -75,29 +75,14 @@ class KbPostingPool(PostingPool):
         for item in items:
             batch.append(item)
             if len(batch) >= self.BATCH:
-                self._write_batch(f, batch)
+                write_batch(f, batch)
                 batch = []
         if batch:
-            self._write_batch(f, batch)
+            write_batch(f, batch)
         f.close()
 
-    @staticmethod
-    def _write_batch(f: Any, batch: list[tuple[Any, ...]]) -> None:
-        data = marshal.dumps(batch)
-        f.write(len(data).to_bytes(8, "little"))
-        f.write(data)
-
     def _read_run(self, path: str) -> Iterator[tuple[Any, ...]]:
-        f = self._open_run(path)
-        try:
-            while True:
-                head = f.read(8)
-                if len(head) < 8:
-                    return
-                yield from marshal.loads(f.read(int.from_bytes(head, "little")))
-        finally:
-            f.close()
-            self._remove_run(path)
+        return read_batches(self, path)
 
     def add(self, item: tuple[Any, ...]) -> None:
         # Whoosh's size estimate per posting, in one expression (this runs once per posting).
@@ -106,6 +91,28 @@ class KbPostingPool(PostingPool):
             self.save()
         self.fieldnames.add(item[0])
         self.current.append(item)
+
+
+def write_batch(f: Any, batch: list[Any]) -> None:
+    """One batch of a run file: its length, then the marshalled list. Version 2: no back-references, 3x faster to
+    write (a run is read once)."""
+    data = marshal.dumps(batch, 2)
+    f.write(len(data).to_bytes(8, "little"))
+    f.write(data)
+
+
+def read_batches(pool: Any, path: str) -> Iterator[Any]:
+    """The items of a run file written with `write_batch`, one batch in memory at a time; the file is removed after."""
+    f = pool._open_run(path)
+    try:
+        while True:
+            head = f.read(8)
+            if len(head) < 8:
+                return
+            yield from marshal.loads(f.read(int.from_bytes(head, "little")))
+    finally:
+        f.close()
+        pool._remove_run(path)
 
 
 def pool_supported() -> bool:

@@ -19,10 +19,9 @@ it fails (another Whoosh, a schema with vectors or separate spelling words, anot
 from __future__ import annotations
 
 import heapq
-import marshal
 import zlib
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from operator import itemgetter
 from pickle import dumps
 from typing import TYPE_CHECKING, Any
@@ -32,7 +31,7 @@ from whoosh.system import pack_ushort
 from whoosh.util.numeric import byte_to_length, length_to_byte
 from whoosh.writing import PostingPool, SegmentWriter
 
-from .codec import KbCodec, KbPerDocReader, KbPostingPool, codec, pool_supported
+from .codec import KbCodec, KbPerDocReader, KbPostingPool, codec, pool_supported, read_batches, write_batch
 
 if TYPE_CHECKING:
     from ..analysis import AnalysedPage
@@ -142,26 +141,17 @@ class TermPool(PostingPool):
                 batch.append((fieldname, tbytes, docs, weights, values))
                 held += len(docs)
                 if held >= RUN_BATCH:
-                    _write_batch(f, batch)
+                    write_batch(f, batch)
                     batch, held = [], 0
             if batch:
-                _write_batch(f, batch)
+                write_batch(f, batch)
         finally:
             f.close()
         self.runs.append(path)
         self.spilled += 1
 
     def _read_run(self, path: str) -> Iterator[tuple[str, bytes, list[int], list[float], list[bytes]]]:
-        f = self._open_run(path)
-        try:
-            while True:
-                head = f.read(8)
-                if len(head) < 8:
-                    return
-                yield from marshal.loads(f.read(int.from_bytes(head, "little")))
-        finally:
-            f.close()
-            self._remove_run(path)
+        return read_batches(self, path)
 
     def iter_terms(self) -> Iterator[tuple[str, bytes, Iterator[Chunk]]]:
         """(field, term, its posting list in pieces) in term order; consume each term's pieces before the next."""
@@ -205,12 +195,6 @@ class TermPool(PostingPool):
                 pass
         self.runs = []
         self.terms = {}
-
-
-def _write_batch(f: Any, batch: list[Any]) -> None:
-    data = marshal.dumps(batch, 2)  # version 2: no back-references, 3x faster to write (runs are read once)
-    f.write(len(data).to_bytes(8, "little"))
-    f.write(data)
 
 
 class _Block:
@@ -367,40 +351,7 @@ class TermSegmentWriter(SegmentWriter):
         if not self.fast or any(name.endswith("_boost") and name.startswith("_") for name in fields):
             super().add_document(**fields)  # boosts multiply weights posting by posting: Whoosh's way
             return
-        self._check_state()
-        perdoc = self.perdocwriter
-        schema = self.schema
-        docnum = self.docnum
-        add = self.pool.add_doc
-        names = sorted(name for name in fields if not name.startswith("_"))
-        self._check_fields(schema, names)
-        perdoc.start_doc(docnum)
-        try:
-            for name in names:
-                value = fields[name]
-                if value is None:
-                    continue
-                field = schema[name]
-                length = 0
-                if field.indexed:
-                    items = field.index(value)
-                    if not isinstance(items, list):
-                        items = list(items)
-                    if items:
-                        if field.scorable:
-                            length = sum([item[1] for item in items])
-                        add(name, docnum, items)
-                stored = fields.get(f"_stored_{name}", value)
-                perdoc.add_field(name, field, stored if field.stored else None, length)
-                column = field.column_type
-                if column and stored is not None:
-                    perdoc.add_column_value(name, column, field.to_column_value(stored))
-        except BaseException:
-            perdoc.cancel_doc()
-            raise
-        perdoc.finish_doc()
-        self._added = True
-        self.docnum += 1
+        self._write_doc(fields)
 
     def add_page(self, page: AnalysedPage) -> None:
         """Add a page's passages (analysed by `kb.analysis.analyse_page`) as consecutive documents."""
@@ -408,43 +359,53 @@ class TermSegmentWriter(SegmentWriter):
             for doc in page.docs:
                 self.add_document(**doc)  # Whoosh analyses them again
             return
+        base = self.docnum
+        for i, doc in enumerate(page.docs):
+            self._write_doc(doc, page.names, page.lengths, i)
+        for name, terms in page.terms.items():
+            self.pool.add_page(name, base, terms)
+
+    def _write_doc(self, doc: dict[str, Any], analysed: Collection[str] = (), lengths: dict[str, Any] | None = None,
+                   i: int = 0) -> None:
+        """One document's stored fields, lengths and columns; postings of fields not in `analysed` (those the page
+        brings grouped by term, with their lengths at `lengths[name][i]`) go to the pool here."""
         self._check_state()
         perdoc = self.perdocwriter
         schema = self.schema
-        base = self.docnum
-        analysed, lengths = page.names, page.lengths
-        for i, doc in enumerate(page.docs):
-            names = sorted(name for name in doc if not name.startswith("_"))
-            self._check_fields(schema, names)
-            perdoc.start_doc(self.docnum)
-            try:
-                for name in names:
-                    value = doc[name]
-                    if value is None:
-                        continue
-                    field = schema[name]
-                    length = 0
-                    if name in analysed:
-                        column = lengths.get(name)
-                        length = column[i] if column is not None else 0
-                    elif field.indexed:
-                        items = list(field.index(value))
+        docnum = self.docnum
+        lengths = lengths or {}
+        names = sorted(name for name in doc if not name.startswith("_"))
+        self._check_fields(schema, names)
+        perdoc.start_doc(docnum)
+        try:
+            for name in names:
+                value = doc[name]
+                if value is None:
+                    continue
+                field = schema[name]
+                length = 0
+                if name in analysed:
+                    column = lengths.get(name)
+                    length = column[i] if column is not None else 0
+                elif field.indexed:
+                    items = field.index(value)
+                    if not isinstance(items, list):
+                        items = list(items)
+                    if items:
                         if field.scorable:
                             length = sum([item[1] for item in items])
-                        self.pool.add_doc(name, self.docnum, items)
-                    stored = doc.get(f"_stored_{name}", value)
-                    perdoc.add_field(name, field, stored if field.stored else None, length)
-                    column_type = field.column_type
-                    if column_type and stored is not None:
-                        perdoc.add_column_value(name, column_type, field.to_column_value(stored))
-            except BaseException:
-                perdoc.cancel_doc()
-                raise
-            perdoc.finish_doc()
-            self._added = True
-            self.docnum += 1
-        for name, terms in page.terms.items():
-            self.pool.add_page(name, base, terms)
+                        self.pool.add_doc(name, docnum, items)
+                stored = doc.get(f"_stored_{name}", value)
+                perdoc.add_field(name, field, stored if field.stored else None, length)
+                column_type = field.column_type
+                if column_type and stored is not None:
+                    perdoc.add_column_value(name, column_type, field.to_column_value(stored))
+        except BaseException:
+            perdoc.cancel_doc()
+            raise
+        perdoc.finish_doc()
+        self._added = True
+        self.docnum += 1
 
     def _flush_segment(self) -> None:
         if not self.fast:
