@@ -16,7 +16,8 @@ reaches the search's verify-and-rebuild path instead of looking like a missing w
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Iterator
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator
 from itertools import accumulate
 from math import log
 from typing import Any
@@ -379,33 +380,21 @@ class FastLeaf(Leaf):
 
     def holding(self, m: Any, docs: list[int], found: list[int]) -> None:
         """Skip whole blocks by their last id (header only), and bisect inside the few blocks that may hold a doc."""
-        from bisect import bisect_left
-
-        deleted, off = self.deleted, self.off
-        for d in docs:
-            if not m.is_active():
-                return
-            if d > m._maxid:
-                m._skip_to_block(lambda d=d: d > m._maxid)
-                if not m.is_active():
-                    return
-            if m._ids is None:
-                if m._data is None:
-                    m._read_data()
-                raw = m._data[0]
-                m._ids = raw if m._byteids else tuple(accumulate(raw))
-            i = bisect_left(m._ids, d, m._i)
-            m._i = min(i, m._blocklength - 1) if i < m._blocklength else m._i
-            if i < m._blocklength and m._ids[i] == d and d not in deleted:
-                found.append(d + off)
+        off = self.off
+        found.extend(d + off for d, _ in self._matching(m, docs, _load_ids))
 
     def positions(self, m: Any, docs: list[int], out: dict[int, list[int]]) -> None:
         """Like `holding`, skipping blocks by their last id; a block that holds one of `docs` is unpickled whole
         (positions included) once, and only those documents' positions are decoded."""
-        from bisect import bisect_left
-
-        deleted, off = self.deleted, self.off
+        off = self.off
         decode = m.format.decode_positions
+        for d, i in self._matching(m, docs, _load_whole):
+            out[d + off] = decode(m._values[i])
+
+    def _matching(self, m: Any, docs: list[int], load: Callable[[Any], None]) -> Iterator[tuple[int, int]]:
+        """(doc, index in its block) for each of the sorted segment-local `docs` the term's list holds, skipping
+        blocks by their last id; `load` reads what the caller needs of a block it stops in."""
+        deleted = self.deleted
         for d in docs:
             if not m.is_active():
                 return
@@ -413,16 +402,11 @@ class FastLeaf(Leaf):
                 m._skip_to_block(lambda d=d: d > m._maxid)
                 if not m.is_active():
                     return
-            if m._values is None:
-                m._ids = m._weights = None  # a lean read of this block kept no positions: read it whole
-                m._read_data()
-                raw = m._data[0]
-                m._ids = raw if m._byteids else tuple(accumulate(raw))
-                m._read_values()
+            load(m)
             i = bisect_left(m._ids, d, m._i)
             m._i = min(i, m._blocklength - 1) if i < m._blocklength else m._i
             if i < m._blocklength and m._ids[i] == d and d not in deleted:
-                out[d + off] = decode(m._values[i])
+                yield d, i
 
     def lengths(self, field: str) -> bytes:
         n = self.n
@@ -489,6 +473,25 @@ def lean_block(m: Any) -> None:
 def _values_start(data: bytes) -> int:
     found = [i for i in (data.find(mark) for mark in _VALUES_START) if i >= 0]
     return min(found) if found else -1
+
+
+def _load_ids(m: Any) -> None:
+    """A block's ids (not its weights or positions), once."""
+    if m._ids is None:
+        if m._data is None:
+            m._read_data()
+        raw = m._data[0]
+        m._ids = raw if m._byteids else tuple(accumulate(raw))
+
+
+def _load_whole(m: Any) -> None:
+    """A block's ids and positions, once (a lean read of the block kept no positions: it is read whole)."""
+    if m._values is None:
+        m._ids = m._weights = None
+        m._read_data()
+        raw = m._data[0]
+        m._ids = raw if m._byteids else tuple(accumulate(raw))
+        m._read_values()
 
 
 def index_of(ids: list[int]) -> Any:
