@@ -60,11 +60,6 @@ class Processed:
     problems: tuple[Problem, ...]
     analysed: AnalysedPage | None = None  # the page's passages, analysed (None: no page)
 
-    @property
-    def docs(self) -> list[dict[str, object]]:
-        """The page's passages as Whoosh documents."""
-        return self.analysed.docs if self.analysed is not None else []
-
 
 _SCHEMA: Schema | None = None  # this process's schema, whose fields analyse (and cache) values
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +50,8 @@ PROXIMITY_POOL = 3  # the proximity bonus is computed for this many x the candid
 # The reference path for tests and benchmarks/warm.py: every posting block unpickled whole (positions kept) and the
 # candidate pool picked by heapq.nlargest with a key, as before the lean path. Same results, slower.
 EXHAUSTIVE = False
+# terms matched by a candidate -> (share, bonus, complete) per group of the query (see coverage, coverer)
+Cover = Callable[[set[str]], list[tuple[float, float, bool]]]
 
 
 @dataclass
@@ -551,7 +554,7 @@ def coverage(needs: list[Need], terms: set[str]) -> tuple[float, float, bool]:
 
 def rank(engine: Engine, scored: list[tuple[float, int]], terms: dict[int, set[str]],
          group_needs: list[list[Need]], *, limit: int, partial: bool, per_passage: bool = False,
-         cover: Any = None) -> list[Candidate]:
+         cover: Cover | None = None) -> list[Candidate]:
     """Re-score the candidates: one result per section (its other passages ride along in `riders`), or with
     `per_passage` each passage its own hit, a section's later passages yielding to others.
 
@@ -590,7 +593,7 @@ def rank(engine: Engine, scored: list[tuple[float, int]], terms: dict[int, set[s
     return [c for c in done if c.complete or partial or c.chrome][:limit]
 
 
-def coverer(group_needs: list[list[Need]]) -> Any:
+def coverer(group_needs: list[list[Need]]) -> Cover:
     """terms -> [coverage(needs, terms) per group with needs], remembered per distinct set of matched terms (the
     candidates of one query share a few)."""
     memo: dict[frozenset[str], list[tuple[float, float, bool]]] = {}
@@ -605,7 +608,7 @@ def coverer(group_needs: list[list[Need]]) -> Any:
 
 
 def _rescored(scored: list[tuple[float, int]], terms: dict[int, set[str]],
-              group_needs: list[list[Need]], cover: Any = None) -> list[Candidate]:
+              group_needs: list[list[Need]], cover: Cover | None = None) -> list[Candidate]:
     """Each candidate's BM25F x coverage^COVERAGE_POWER x (1 + exact-form bonus), by its best group."""
     pre: list[Candidate] = []
     cover = cover or coverer(group_needs)
