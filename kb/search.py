@@ -50,6 +50,7 @@ PROXIMITY_POOL = 3  # the proximity bonus is computed for this many x the candid
 # The reference path for tests and benchmarks/warm.py: every posting block unpickled whole (positions kept) and the
 # candidate pool picked by heapq.nlargest with a key, as before the lean path. Same results, slower.
 EXHAUSTIVE = False
+IMPACTS = True  # lean reads take long lists from the segments' impacts files (kb/whoosh/impacts.py) where present
 # terms matched by a candidate -> (share, bonus, complete) per group of the query (see coverage, coverer)
 Cover = Callable[[set[str]], list[tuple[float, float, bool]]]
 
@@ -635,8 +636,8 @@ def _filled(done: list[Candidate], score: float, *, want_complete: int, want_par
 def engine_for(searcher: Any) -> Engine:
     """The searcher's scoring engine, made once per searcher (its caches live as long as the searcher)."""
     eng = getattr(searcher, "_kb_engine", None)
-    if eng is None or eng.lean == EXHAUSTIVE:
-        eng = Engine(searcher, K1=BM25_K1, B=BM25_B, field_B=FIELD_B, lean=not EXHAUSTIVE)
+    if eng is None or eng.lean == EXHAUSTIVE or eng.use_impacts != IMPACTS:
+        eng = Engine(searcher, K1=BM25_K1, B=BM25_B, field_B=FIELD_B, lean=not EXHAUSTIVE, impacts=IMPACTS)
         searcher._kb_engine = eng
     return eng
 

@@ -17,13 +17,15 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import accumulate
 from math import log
 from typing import Any
 
 from whoosh.reading import TermNotFound
 from whoosh.util.numeric import byte_to_length, length_to_byte
+
+from .impacts import Impacts
 
 try:  # private names of Whoosh's default codec: only the fast path uses them, and only after fast_path() said so
     from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3Codec, _lenfield
@@ -42,7 +44,7 @@ class Engine:
     """Per-searcher view of the index for scoring: decoded postings, field-length norms, idf."""
 
     def __init__(self, searcher: Any, *, K1: float, B: float, field_B: dict[str, float],
-                 fast: bool | None = None, lean: bool = True) -> None:
+                 fast: bool | None = None, lean: bool = True, impacts: bool = True) -> None:
         self.searcher = searcher
         # lean: score from ids and weights alone, cutting each block's pickle before its positions (see
         # FastLeaf.lean_block); positions are then read only for the documents a phrase or the proximity bonus
@@ -53,6 +55,12 @@ class Engine:
         self.fast = fast_path(readers) if fast is None else fast
         kind = FastLeaf if self.fast else Leaf
         self.leaves = [kind(reader, off) for reader, off in readers]
+        self.use_impacts = impacts
+        if self.fast and lean and impacts:
+            # Also once per searcher: which segments have their long lists stored as arrays (kb/whoosh/impacts.py);
+            # a lean read takes a list from there when it is stored, from the blocks otherwise.
+            for leaf in self.leaves:
+                leaf.impacts = Impacts.open(leaf.reader)
         self.N = max(1, searcher.doc_count_all())
         self.K1, self.B, self.field_B = K1, B, field_B
         # Decoded lists, least recently used first (evicted from the front when over POSTINGS_BUDGET), kept as
@@ -78,17 +86,27 @@ class Engine:
             self._postings[key] = hit  # now the most recently used
             if not with_values or key in self._values:
                 return hit
-        ids: list[int] = []
-        tfs: list[float] = []
+        ids = array("i")
+        tfs = array("d")
         lean = self.lean and not with_values
         values: list[Any] | None = [] if field in POSITION_FIELDS and not lean else None
         for leaf in self.leaves:
+            if lean and leaf.impacts is not None:
+                stored = leaf.stored_postings(field, term)
+                if stored is not None:
+                    ids.extend(stored[0])
+                    tfs.extend(stored[1])
+                    continue
             try:
                 m = leaf.matcher(field, term)
             except TermNotFound:  # the only expected miss: this segment lacks the term (or the field)
                 continue
-            leaf.decode(m, ids, tfs, values, lean=lean)
-        got: Postings = (array("i", ids), array("d", tfs))
+            seg_ids: list[int] = []
+            seg_tfs: list[float] = []
+            leaf.decode(m, seg_ids, seg_tfs, values, lean=lean)
+            ids.fromlist(seg_ids)
+            tfs.fromlist(seg_tfs)
+        got: Postings = (ids, tfs)
         self._forget(key)
         size = len(ids) * (VALUES_COST if values is not None else 1) + 1
         while self._postings and self._held + size > POSTINGS_BUDGET:
@@ -286,6 +304,8 @@ def fast_path(readers: list[tuple[Any, int]]) -> bool:
 class Leaf:
     """One segment read through Whoosh's public API (the stock path): deletions filtered by Whoosh itself."""
 
+    impacts: Impacts | None = None  # the segment's long lists as arrays, when it has them and the engine uses them
+
     def __init__(self, reader: Any, off: int) -> None:
         self.reader = reader
         self.off = off
@@ -354,6 +374,27 @@ class FastLeaf(Leaf):
                     values.extend(seg_values[a:b])
             return
         self._blocks(m, self.off, ids, tfs, values, lean)
+
+    def stored_postings(self, field: str, term: str) -> Postings | None:
+        """(global ids, weights) of the term from the segment's impacts file, without deleted documents; None when
+        the file does not hold the list (short, or absent from the segment)."""
+        reader = self.reader
+        if self.impacts is None or field not in reader.schema:
+            return None
+        got = self.impacts.postings(field, reader._text_to_bytes(field, term))
+        if got is None:
+            return None
+        ids, weights = got
+        if self.deleted:
+            keep = live_runs(ids, self.deleted)
+            if len(keep) != 1 or keep[0] != (0, len(ids)):
+                ids, weights = array("i"), array("d")
+                for a, b in keep:
+                    ids.extend(got[0][a:b])
+                    weights.extend(got[1][a:b])
+        if self.off:
+            ids = array("i", [d + self.off for d in ids])
+        return ids, weights
 
     @staticmethod
     def _blocks(m: Any, off: int, ids: list[int], tfs: list[float], values: list[Any] | None, lean: bool) -> None:
@@ -494,7 +535,7 @@ def _load_whole(m: Any) -> None:
         m._read_values()
 
 
-def live_runs(ids: list[int], deleted: frozenset[int]) -> list[tuple[int, int]]:
+def live_runs(ids: Sequence[int], deleted: frozenset[int]) -> list[tuple[int, int]]:
     """[start, end) runs of the sorted `ids` that are not deleted, so that the live postings are copied by slices.
 
     A segment usually has few deleted documents against long lists: each is found by bisection (and the runs
