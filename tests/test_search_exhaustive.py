@@ -135,3 +135,26 @@ def test_fast_decode_drops_deleted_passages_as_whoosh_does(site: tuple[Knowledge
 def test_live_runs_keep_exactly_the_ids_not_deleted(ids: list[int], deleted: frozenset[int]) -> None:
     kept = [ids[i] for a, b in live_runs(ids, deleted) for i in range(a, b)]
     assert kept == [d for d in ids if d not in deleted]
+
+
+def test_memoized_key_search_finds_what_whooshs_finds(site: tuple[KnowledgeBase, list[str]]) -> None:
+    """Typo correction and prefix expansion walk the term index with `closest_key_pos`; the engine's memoized
+    copy of that binary search must land on the same slot for every key, present or not."""
+    kb, _ = site
+    checked = 0
+
+    def check(searcher: Any) -> None:
+        nonlocal checked
+        engine_for(searcher)
+        for leaf, _off in searcher.leaf_searchers():
+            tindex = leaf.reader()._terms._tindex
+            assert "closest_key_pos" in vars(tindex)  # installed when the engine was made
+            whoosh = type(tindex).closest_key_pos.__get__(tindex)
+            keys = [k for k, _v in zip(tindex.keys(), range(3000), strict=False)]
+            probes = [b"", b"\x00", b"\xff" * 4] + keys + [k + b"\x00" for k in keys] + [k[:-1] for k in keys if k]
+            for key in probes:
+                assert tindex.closest_key_pos(key) == whoosh(key), key
+                checked += 1
+
+    kb._with_reader(lambda r: check(r.searcher))
+    assert checked > 3000

@@ -56,6 +56,9 @@ class Engine:
         kind = FastLeaf if self.fast else Leaf
         self.leaves = [kind(reader, off) for reader, off in readers]
         self.use_impacts = impacts
+        if self.fast:
+            for leaf in self.leaves:
+                memoize_key_search(getattr(getattr(leaf.reader, "_terms", None), "_tindex", None))
         if self.fast and lean and impacts:
             # Also once per searcher: which segments have their long lists stored as arrays (kb/whoosh/impacts.py);
             # a lean read takes a list from there when it is stored, from the blocks otherwise.
@@ -533,6 +536,49 @@ def _load_whole(m: Any) -> None:
         raw = m._data[0]
         m._ids = raw if m._byteids else tuple(accumulate(raw))
         m._read_values()
+
+
+KEY_MEMO = 65536  # term-index probes remembered per segment (~100 bytes each)
+
+
+def memoize_key_search(tindex: Any) -> None:
+    """Make the term index's `closest_key_pos` (the binary search behind prefix expansion and typo correction's
+    word-list walk) remember the keys it reads by index slot.
+
+    Every search starts at the same middle slots, and each probe is three small reads and a slice from the file;
+    typo correction makes hundreds of searches per word (~25 ms). The search itself is Whoosh's, step for step,
+    so it finds the same position; the files of a segment never change. Whoosh's own method stays when the
+    index is not the ordered hash file it expects.
+    """
+    needed = ("closest_key_pos", "key_at", "_get_pos", "indexbase", "indexsize", "indexlen")
+    if tindex is None or not all(hasattr(tindex, n) for n in needed) or "closest_key_pos" in vars(tindex):
+        return
+    key_at, get_pos = tindex.key_at, tindex._get_pos
+    base, size, length = tindex.indexbase, tindex.indexsize, tindex.indexlen
+    memo: dict[int, tuple[int, bytes]] = {}
+
+    def closest_key_pos(key: bytes) -> int | None:
+        if not isinstance(key, bytes):
+            raise TypeError(f"Key {key!r} should be bytes")
+        lo, hi = 0, length
+        while lo < hi:
+            mid = (lo + hi) // 2
+            got = memo.get(mid)
+            if got is None:
+                pos = get_pos(base + mid * size)
+                got = (pos, key_at(pos))
+                if len(memo) < KEY_MEMO:
+                    memo[mid] = got
+            if got[1] < key:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo == length:
+            return None
+        got = memo.get(lo)
+        return got[0] if got is not None else get_pos(base + lo * size)
+
+    tindex.closest_key_pos = closest_key_pos
 
 
 def live_runs(ids: Sequence[int], deleted: frozenset[int]) -> list[tuple[int, int]]:
