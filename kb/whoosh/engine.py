@@ -318,6 +318,10 @@ class Leaf:
         """The term's posting matcher in this segment; raises TermNotFound when the segment lacks it."""
         return self.reader.postings(field, term)
 
+    def stored_postings(self, field: str, term: str) -> Postings | None:
+        """The term's list from an impacts file: only the fast path reads them."""
+        return None
+
     def decode(self, m: Any, ids: list[int], tfs: list[float], values: list[Any] | None, *,
                lean: bool = False) -> None:
         """Append the matcher's ids (shifted to global numbers), weights and (when asked) encoded positions."""
