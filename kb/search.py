@@ -332,7 +332,7 @@ def _phrase_docs(engine: Engine, phrase: tuple[tuple[str, ...], list[int], tuple
         if not per_token:
             continue
         per_token.sort(key=len)
-        common = [d for d in per_token[0] if all(d in other for other in per_token[1:])]
+        common = _in_all(per_token)
         if not common:
             continue
         bag = {d: sum(a[d] for a in per_token) for d in common}
@@ -357,6 +357,16 @@ def _phrase_docs(engine: Engine, phrase: tuple[tuple[str, ...], list[int], tuple
         if extra:
             check(f, extra, bag, checked)
     return out
+
+
+def _in_all(per_token: list[dict[int, float]]) -> list[int]:
+    """The documents of the first dict that every other one holds, in the first one's order (which decides the
+    order phrases are checked in, and so ties)."""
+    first, rest = per_token[0], per_token[1:]
+    if not rest:
+        return list(first)
+    within = rest[0] if len(rest) == 1 else set(rest[0]).intersection(*rest[1:])
+    return [d for d in first if d in within]
 
 
 def _group_scores(engine: Engine, g: GroupPlan) -> dict[int, float]:

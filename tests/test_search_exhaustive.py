@@ -158,3 +158,9 @@ def test_memoized_key_search_finds_what_whooshs_finds(site: tuple[KnowledgeBase,
 
     kb._with_reader(lambda r: check(r.searcher))
     assert checked > 3000
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.dictionaries(st.integers(0, 60), st.just(1.0), max_size=40), min_size=1, max_size=4))
+def test_phrase_candidates_are_the_documents_in_every_list_in_first_order(per_token: list[dict[int, float]]) -> None:
+    assert kb_search._in_all(per_token) == [d for d in per_token[0] if all(d in o for o in per_token[1:])]
