@@ -555,7 +555,8 @@ def memoize_key_search(tindex: Any) -> None:
     index is not the ordered hash file it expects.
     """
     needed = ("closest_key_pos", "key_at", "_get_pos", "indexbase", "indexsize", "indexlen")
-    if tindex is None or not all(hasattr(tindex, n) for n in needed) or "closest_key_pos" in vars(tindex):
+    own = getattr(tindex, "__dict__", None)
+    if own is None or "closest_key_pos" in own or not all(hasattr(tindex, n) for n in needed):
         return
     key_at, get_pos = tindex.key_at, tindex._get_pos
     base, size, length = tindex.indexbase, tindex.indexsize, tindex.indexlen
