@@ -8,7 +8,7 @@ the run or dump every result so that two versions of kb can be compared for iden
 Usage::
 
     KB_MODEL=none .venv/bin/python benchmarks/warm.py SITE INDEX QUERIES.json [--rounds 3] [--profile OUT.prof]
-        [--dump OUT.json] [--exhaustive]
+        [--dump OUT.json] [--exhaustive] [--ab | --ab-impacts]
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--exhaustive", action="store_true", help="score every posting (no block skipping)")
     ap.add_argument("--ab", action="store_true",
                     help="paired A/B: each query on a lean and an exhaustive searcher in turn (same load for both)")
+    ap.add_argument("--ab-impacts", action="store_true",
+                    help="paired A/B of the lean path with and without the segments' impacts files")
     ap.add_argument("--limit", type=int, default=10)
     ap.add_argument("--slowest", type=int, default=8)
     args = ap.parse_args(argv)
@@ -52,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     from kb import search as kb_search
 
     queries = json.loads(Path(args.queries).read_text(encoding="utf-8"))
-    if args.ab:
+    if args.ab or args.ab_impacts:
         return paired(args, queries)
     if args.exhaustive:
         kb_search.EXHAUSTIVE = True
@@ -95,13 +97,20 @@ def main(argv: list[str] | None = None) -> int:
 
 def paired(args: argparse.Namespace, queries: list[str]) -> int:
     """Each query timed on two searchers, lean and exhaustive, one right after the other (the order alternating),
-    so that both see the same machine load: a fair comparison on a shared machine. Results must be identical."""
+    so that both see the same machine load: a fair comparison on a shared machine. Results must be identical.
+    With --ab-impacts the reference ("exhaustive" in the table) is the lean path reading every list from the
+    blocks instead of the impacts files."""
     from kb import KnowledgeBase
     from kb import search as kb_search
 
     kbs = {False: KnowledgeBase(args.site, args.index), True: KnowledgeBase(args.site, args.index)}
+    reference = "IMPACTS" if args.ab_impacts else "EXHAUSTIVE"
+
+    def use(ref: bool) -> None:
+        setattr(kb_search, reference, ref if reference == "EXHAUSTIVE" else not ref)
+
     for exhaustive, kb in kbs.items():
-        kb_search.EXHAUSTIVE = exhaustive
+        use(exhaustive)
         kb.search(queries[0], limit=args.limit)
     cpu: dict[bool, list[float]] = {False: [], True: []}
     wall: dict[bool, list[float]] = {False: [], True: []}
@@ -109,14 +118,16 @@ def paired(args: argparse.Namespace, queries: list[str]) -> int:
     for i, q in enumerate(queries):
         got = {}
         for exhaustive in ((False, True) if i % 2 else (True, False)):
-            kb_search.EXHAUSTIVE = exhaustive
+            use(exhaustive)
             start, start_cpu = time.perf_counter(), time.process_time()
             got[exhaustive] = result_json(kbs[exhaustive].search(q, limit=args.limit))
             wall[exhaustive].append(time.perf_counter() - start)
             cpu[exhaustive].append(time.process_time() - start_cpu)
         differ += got[False] != got[True]
-    kb_search.EXHAUSTIVE = False
+    use(False)
     ms = 1000.0
+    if args.ab_impacts:
+        print("reference (\"exhaustive\" below): lean path without the impacts files")
     print(f"{len(queries)} queries paired, load {os.getloadavg()[0]:.1f}, results differing: {differ}")
     for name, data in (("cpu", cpu), ("wall", wall)):
         for exhaustive in (True, False):

@@ -50,6 +50,7 @@ PROXIMITY_POOL = 3  # the proximity bonus is computed for this many x the candid
 # The reference path for tests and benchmarks/warm.py: every posting block unpickled whole (positions kept) and the
 # candidate pool picked by heapq.nlargest with a key, as before the lean path. Same results, slower.
 EXHAUSTIVE = False
+IMPACTS = True  # lean reads take long lists from the segments' impacts files (kb/whoosh/impacts.py) where present
 # terms matched by a candidate -> (share, bonus, complete) per group of the query (see coverage, coverer)
 Cover = Callable[[set[str]], list[tuple[float, float, bool]]]
 
@@ -331,7 +332,7 @@ def _phrase_docs(engine: Engine, phrase: tuple[tuple[str, ...], list[int], tuple
         if not per_token:
             continue
         per_token.sort(key=len)
-        common = [d for d in per_token[0] if all(d in other for other in per_token[1:])]
+        common = _in_all(per_token)
         if not common:
             continue
         bag = {d: sum(a[d] for a in per_token) for d in common}
@@ -356,6 +357,16 @@ def _phrase_docs(engine: Engine, phrase: tuple[tuple[str, ...], list[int], tuple
         if extra:
             check(f, extra, bag, checked)
     return out
+
+
+def _in_all(per_token: list[dict[int, float]]) -> list[int]:
+    """The documents of the first dict that every other one holds, in the first one's order (which decides the
+    order phrases are checked in, and so ties)."""
+    first, rest = per_token[0], per_token[1:]
+    if not rest:
+        return list(first)
+    within = rest[0] if len(rest) == 1 else set(rest[0]).intersection(*rest[1:])
+    return [d for d in first if d in within]
 
 
 def _group_scores(engine: Engine, g: GroupPlan) -> dict[int, float]:
@@ -635,8 +646,8 @@ def _filled(done: list[Candidate], score: float, *, want_complete: int, want_par
 def engine_for(searcher: Any) -> Engine:
     """The searcher's scoring engine, made once per searcher (its caches live as long as the searcher)."""
     eng = getattr(searcher, "_kb_engine", None)
-    if eng is None or eng.lean == EXHAUSTIVE:
-        eng = Engine(searcher, K1=BM25_K1, B=BM25_B, field_B=FIELD_B, lean=not EXHAUSTIVE)
+    if eng is None or eng.lean == EXHAUSTIVE or eng.use_impacts != IMPACTS:
+        eng = Engine(searcher, K1=BM25_K1, B=BM25_B, field_B=FIELD_B, lean=not EXHAUSTIVE, impacts=IMPACTS)
         searcher._kb_engine = eng
     return eng
 

@@ -23,6 +23,7 @@ KINDS = {
     "stored fields": "_stored.col",
     "field lengths": "_body_len.col",
     "table of contents": ".toc",
+    "impacts": ".kbi",
 }
 
 

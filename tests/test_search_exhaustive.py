@@ -21,7 +21,7 @@ from benchmarks import gensite
 from kb import KnowledgeBase
 from kb import search as kb_search
 from kb.search import best_docs, engine_for
-from kb.whoosh.engine import FastLeaf, lean_block
+from kb.whoosh.engine import FastLeaf, Leaf, lean_block, live_runs
 
 PAGES = 400  # common words span dozens of blocks, deleted passages included; 1,000 pages cost CI ~1 min more
 QUERIES = 200
@@ -103,3 +103,64 @@ def test_lean_blocks_read_the_ids_and_weights_whoosh_reads(site: tuple[Knowledge
        st.integers(1, 40))
 def test_best_docs_picks_the_same_documents_as_nlargest(scores: dict[int, float], k: int) -> None:
     assert set(best_docs(scores, k)) == set(heapq.nlargest(k, scores, key=scores.__getitem__))
+
+
+def test_fast_decode_drops_deleted_passages_as_whoosh_does(site: tuple[KnowledgeBase, list[str]]) -> None:
+    """The fast path's posting lists (deleted documents cut out by runs) equal Whoosh's own matcher's, which
+    filters deletions itself, in a segment with deleted passages."""
+    kb, _ = site
+    seen_deleted = 0
+
+    def check(searcher: Any) -> None:
+        nonlocal seen_deleted
+        for leaf in engine_for(searcher).leaves:
+            stock = Leaf(leaf.reader, leaf.off)
+            seen_deleted += len(leaf.reader.deleted_docs_set)
+            for field, term in (("body", "return"), ("body", "file"), ("title", "object"), ("code", "self")):
+                try:
+                    got: tuple[list[int], list[float], list[Any]] = ([], [], [])
+                    leaf.decode(leaf.matcher(field, term), *got)
+                    want: tuple[list[int], list[float], list[Any]] = ([], [], [])
+                    stock.decode(leaf.reader.postings(field, term), *want)
+                except TermNotFound:
+                    continue
+                assert got == want, (field, term)
+
+    kb._with_reader(lambda r: check(r.searcher))
+    assert seen_deleted > 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 400), unique=True).map(sorted), st.frozensets(st.integers(0, 400)))
+def test_live_runs_keep_exactly_the_ids_not_deleted(ids: list[int], deleted: frozenset[int]) -> None:
+    kept = [ids[i] for a, b in live_runs(ids, deleted) for i in range(a, b)]
+    assert kept == [d for d in ids if d not in deleted]
+
+
+def test_memoized_key_search_finds_what_whooshs_finds(site: tuple[KnowledgeBase, list[str]]) -> None:
+    """Typo correction and prefix expansion walk the term index with `closest_key_pos`; the engine's memoized
+    copy of that binary search must land on the same slot for every key, present or not."""
+    kb, _ = site
+    checked = 0
+
+    def check(searcher: Any) -> None:
+        nonlocal checked
+        engine_for(searcher)
+        for leaf, _off in searcher.leaf_searchers():
+            tindex = leaf.reader()._terms._tindex
+            assert "closest_key_pos" in vars(tindex)  # installed when the engine was made
+            whoosh = type(tindex).closest_key_pos.__get__(tindex)
+            keys = [k for k, _v in zip(tindex.keys(), range(3000), strict=False)]
+            probes = [b"", b"\x00", b"\xff" * 4] + keys + [k + b"\x00" for k in keys] + [k[:-1] for k in keys if k]
+            for key in probes:
+                assert tindex.closest_key_pos(key) == whoosh(key), key
+                checked += 1
+
+    kb._with_reader(lambda r: check(r.searcher))
+    assert checked > 3000
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.dictionaries(st.integers(0, 60), st.just(1.0), max_size=40), min_size=1, max_size=4))
+def test_phrase_candidates_are_the_documents_in_every_list_in_first_order(per_token: list[dict[int, float]]) -> None:
+    assert kb_search._in_all(per_token) == [d for d in per_token[0] if all(d in o for o in per_token[1:])]

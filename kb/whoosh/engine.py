@@ -17,13 +17,15 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import accumulate
 from math import log
 from typing import Any
 
 from whoosh.reading import TermNotFound
 from whoosh.util.numeric import byte_to_length, length_to_byte
+
+from .impacts import Impacts
 
 try:  # private names of Whoosh's default codec: only the fast path uses them, and only after fast_path() said so
     from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3Codec, _lenfield
@@ -42,7 +44,7 @@ class Engine:
     """Per-searcher view of the index for scoring: decoded postings, field-length norms, idf."""
 
     def __init__(self, searcher: Any, *, K1: float, B: float, field_B: dict[str, float],
-                 fast: bool | None = None, lean: bool = True) -> None:
+                 fast: bool | None = None, lean: bool = True, impacts: bool = True) -> None:
         self.searcher = searcher
         # lean: score from ids and weights alone, cutting each block's pickle before its positions (see
         # FastLeaf.lean_block); positions are then read only for the documents a phrase or the proximity bonus
@@ -53,6 +55,15 @@ class Engine:
         self.fast = fast_path(readers) if fast is None else fast
         kind = FastLeaf if self.fast else Leaf
         self.leaves = [kind(reader, off) for reader, off in readers]
+        self.use_impacts = impacts
+        if self.fast:
+            for leaf in self.leaves:
+                memoize_key_search(getattr(getattr(leaf.reader, "_terms", None), "_tindex", None))
+        if self.fast and lean and impacts:
+            # Also once per searcher: which segments have their long lists stored as arrays (kb/whoosh/impacts.py);
+            # a lean read takes a list from there when it is stored, from the blocks otherwise.
+            for leaf in self.leaves:
+                leaf.impacts = Impacts.open(leaf.reader)
         self.N = max(1, searcher.doc_count_all())
         self.K1, self.B, self.field_B = K1, B, field_B
         # Decoded lists, least recently used first (evicted from the front when over POSTINGS_BUDGET), kept as
@@ -78,17 +89,27 @@ class Engine:
             self._postings[key] = hit  # now the most recently used
             if not with_values or key in self._values:
                 return hit
-        ids: list[int] = []
-        tfs: list[float] = []
+        ids = array("i")
+        tfs = array("d")
         lean = self.lean and not with_values
         values: list[Any] | None = [] if field in POSITION_FIELDS and not lean else None
         for leaf in self.leaves:
+            if lean and leaf.impacts is not None:
+                stored = leaf.stored_postings(field, term)
+                if stored is not None:
+                    ids.extend(stored[0])
+                    tfs.extend(stored[1])
+                    continue
             try:
                 m = leaf.matcher(field, term)
             except TermNotFound:  # the only expected miss: this segment lacks the term (or the field)
                 continue
-            leaf.decode(m, ids, tfs, values, lean=lean)
-        got: Postings = (array("i", ids), array("d", tfs))
+            seg_ids: list[int] = []
+            seg_tfs: list[float] = []
+            leaf.decode(m, seg_ids, seg_tfs, values, lean=lean)
+            ids.fromlist(seg_ids)
+            tfs.fromlist(seg_tfs)
+        got: Postings = (ids, tfs)
         self._forget(key)
         size = len(ids) * (VALUES_COST if values is not None else 1) + 1
         while self._postings and self._held + size > POSTINGS_BUDGET:
@@ -286,6 +307,8 @@ def fast_path(readers: list[tuple[Any, int]]) -> bool:
 class Leaf:
     """One segment read through Whoosh's public API (the stock path): deletions filtered by Whoosh itself."""
 
+    impacts: Impacts | None = None  # the segment's long lists as arrays, when it has them and the engine uses them
+
     def __init__(self, reader: Any, off: int) -> None:
         self.reader = reader
         self.off = off
@@ -294,6 +317,10 @@ class Leaf:
     def matcher(self, field: str, term: str) -> Any:
         """The term's posting matcher in this segment; raises TermNotFound when the segment lacks it."""
         return self.reader.postings(field, term)
+
+    def stored_postings(self, field: str, term: str) -> Postings | None:
+        """The term's list from an impacts file: only the fast path reads them."""
+        return None
 
     def decode(self, m: Any, ids: list[int], tfs: list[float], values: list[Any] | None, *,
                lean: bool = False) -> None:
@@ -345,15 +372,36 @@ class FastLeaf(Leaf):
             seg_tfs: list[float] = []
             seg_values: list[Any] | None = [] if values is not None else None
             self._blocks(m, 0, seg_ids, seg_tfs, seg_values, lean)
-            deleted, off = self.deleted, self.off
-            for i, d in enumerate(seg_ids):
-                if d not in deleted:
-                    ids.append(d + off)
-                    tfs.append(seg_tfs[i])
-                    if values is not None and seg_values is not None:
-                        values.append(seg_values[i])
+            keep = live_runs(seg_ids, self.deleted)
+            off = self.off
+            for a, b in keep:
+                ids.extend(seg_ids[a:b] if not off else [d + off for d in seg_ids[a:b]])
+                tfs.extend(seg_tfs[a:b])
+                if values is not None and seg_values is not None:
+                    values.extend(seg_values[a:b])
             return
         self._blocks(m, self.off, ids, tfs, values, lean)
+
+    def stored_postings(self, field: str, term: str) -> Postings | None:
+        """(global ids, weights) of the term from the segment's impacts file, without deleted documents; None when
+        the file does not hold the list (short, or absent from the segment)."""
+        reader = self.reader
+        if self.impacts is None or field not in reader.schema:
+            return None
+        got = self.impacts.postings(field, reader._text_to_bytes(field, term))
+        if got is None:
+            return None
+        ids, weights = got
+        if self.deleted:
+            keep = live_runs(ids, self.deleted)
+            if len(keep) != 1 or keep[0] != (0, len(ids)):
+                ids, weights = array("i"), array("d")
+                for a, b in keep:
+                    ids.extend(got[0][a:b])
+                    weights.extend(got[1][a:b])
+        if self.off:
+            ids = array("i", [d + self.off for d in ids])
+        return ids, weights
 
     @staticmethod
     def _blocks(m: Any, off: int, ids: list[int], tfs: list[float], values: list[Any] | None, lean: bool) -> None:
@@ -492,6 +540,72 @@ def _load_whole(m: Any) -> None:
         raw = m._data[0]
         m._ids = raw if m._byteids else tuple(accumulate(raw))
         m._read_values()
+
+
+KEY_MEMO = 65536  # term-index probes remembered per segment (~100 bytes each)
+
+
+def memoize_key_search(tindex: Any) -> None:
+    """Make the term index's `closest_key_pos` (the binary search behind prefix expansion and typo correction's
+    word-list walk) remember the keys it reads by index slot.
+
+    Every search starts at the same middle slots, and each probe is three small reads and a slice from the file;
+    typo correction makes hundreds of searches per word (~25 ms). The search itself is Whoosh's, step for step,
+    so it finds the same position; the files of a segment never change. Whoosh's own method stays when the
+    index is not the ordered hash file it expects.
+    """
+    needed = ("closest_key_pos", "key_at", "_get_pos", "indexbase", "indexsize", "indexlen")
+    own = getattr(tindex, "__dict__", None)
+    if own is None or "closest_key_pos" in own or not all(hasattr(tindex, n) for n in needed):
+        return
+    key_at, get_pos = tindex.key_at, tindex._get_pos
+    base, size, length = tindex.indexbase, tindex.indexsize, tindex.indexlen
+    memo: dict[int, tuple[int, bytes]] = {}
+
+    def closest_key_pos(key: bytes) -> int | None:
+        if not isinstance(key, bytes):
+            raise TypeError(f"Key {key!r} should be bytes")
+        lo, hi = 0, length
+        while lo < hi:
+            mid = (lo + hi) // 2
+            got = memo.get(mid)
+            if got is None:
+                pos = get_pos(base + mid * size)
+                got = (pos, key_at(pos))
+                if len(memo) < KEY_MEMO:
+                    memo[mid] = got
+            if got[1] < key:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo == length:
+            return None
+        got = memo.get(lo)
+        return got[0] if got is not None else get_pos(base + lo * size)
+
+    tindex.closest_key_pos = closest_key_pos
+
+
+def live_runs(ids: Sequence[int], deleted: frozenset[int]) -> list[tuple[int, int]]:
+    """[start, end) runs of the sorted `ids` that are not deleted, so that the live postings are copied by slices.
+
+    A segment usually has few deleted documents against long lists: each is found by bisection (and the runs
+    between them copied at C speed) instead of testing every posting; with many deletions, every id is tested.
+    """
+    n = len(ids)
+    if len(deleted) * 16 < n:
+        cuts = [i for d in sorted(deleted) for i in [bisect_left(ids, d)] if i < n and ids[i] == d]
+    else:
+        cuts = [i for i, d in enumerate(ids) if d in deleted]
+    runs: list[tuple[int, int]] = []
+    start = 0
+    for i in cuts:
+        if i > start:
+            runs.append((start, i))
+        start = i + 1
+    if start < n:
+        runs.append((start, n))
+    return runs
 
 
 def index_of(ids: list[int]) -> Any:

@@ -32,6 +32,7 @@ from whoosh.util.numeric import byte_to_length, length_to_byte
 from whoosh.writing import PostingPool, SegmentWriter
 
 from .codec import KbCodec, KbPerDocReader, KbPostingPool, codec, pool_supported, read_batches, write_batch
+from .impacts import ImpactsWriter
 
 if TYPE_CHECKING:
     from ..analysis import AnalysedPage
@@ -309,8 +310,9 @@ class TermWriter:
 
 
 def write_terms(fieldwriter: Any, schema: Any, perdoc: Any, terms: Iterator[tuple[str, bytes, Iterator[Chunk]]],
-                codec_: Any) -> None:
-    """Write every term's postings and its term-index entry through Whoosh's W3 field writer."""
+                codec_: Any, sink: ImpactsWriter | None = None) -> None:
+    """Write every term's postings and its term-index entry through Whoosh's W3 field writer (and, with `sink`,
+    the long lists again as arrays: kb/whoosh/impacts.py)."""
     tindex, postfile = fieldwriter._tindex, fieldwriter._postfile
     current = None
     termwriter: TermWriter | None = None
@@ -327,6 +329,8 @@ def write_terms(fieldwriter: Any, schema: Any, perdoc: Any, terms: Iterator[tupl
             prefix = pack_ushort(fieldwriter._fieldid)
             current = fieldname
         assert termwriter is not None
+        if sink is not None:
+            chunks = sink.term(fieldname, tbytes, chunks)
         tindex.add(prefix + tbytes, termwriter.write(chunks).to_bytes())
     if current is not None:
         fieldwriter.finish_field()
@@ -413,10 +417,12 @@ class TermSegmentWriter(SegmentWriter):
             return
         self.perdocwriter.close()
         perdoc = self.per_document_reader()
+        sink = ImpactsWriter(self.storage, self.newsegment)
         try:
-            write_terms(self.fieldwriter, self.schema, perdoc, self.pool.iter_terms(), self.codec)
+            write_terms(self.fieldwriter, self.schema, perdoc, self.pool.iter_terms(), self.codec, sink)
         finally:
             perdoc.close()
+            sink.close()
         self.fieldwriter.close()
 
 

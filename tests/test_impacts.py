@@ -1,0 +1,239 @@
+"""Long posting lists stored beside each segment as arrays (kb/whoosh/impacts.py): written by kb's writer for new and
+merged segments, read back exactly as Whoosh reads the blocks, used by the lean search path with the same results
+as without them and as exhaustive scoring, absent from segments Whoosh's own writer wrote (those are read from the
+blocks), and a damaged file heals like any other index file."""
+
+from __future__ import annotations
+
+import marshal
+import os
+import random
+import shutil
+from array import array
+from pathlib import Path
+from typing import Any
+
+import pytest
+from whoosh.reading import TermNotFound
+
+from benchmarks import gensite
+from kb import KnowledgeBase, store
+from kb import search as kb_search
+from kb.search import engine_for
+from kb.store import IndexStore
+from kb.whoosh import impacts
+from kb.whoosh.engine import FastLeaf
+from kb.whoosh.impacts import DamagedImpacts, Impacts, decode, encode
+from kb.whoosh.writer import open_writer
+from tests.sitegen import make_site, marker, revision
+from tests.test_segment_writer import _docs, _new, _write
+
+
+@pytest.fixture
+def short_lists(monkeypatch: pytest.MonkeyPatch) -> int:
+    """Store lists from 16 postings, so that small test indexes have many."""
+    monkeypatch.setattr(impacts, "MIN_POSTINGS", 16)
+    return 16
+
+
+def _whoosh_lists(reader: Any) -> dict[tuple[str, bytes], tuple[list[int], list[float]]]:
+    """Every term's (ids, weights) as Whoosh's own matcher reads them (deleted documents included)."""
+    out = {}
+    for field, term in reader.all_terms():
+        m = reader._terms.matcher(field, term, reader.schema[field].format)
+        ids, weights = [], []
+        while m.is_active():
+            ids.append(m.id())
+            weights.append(m.weight())
+            m.next()
+        out[(field, term)] = (ids, weights)
+    return out
+
+
+def _check_segments(ix: Any, minimum: int) -> int:
+    """Each segment's impacts file holds exactly its lists of at least `minimum` postings, as Whoosh reads them."""
+    stored = 0
+    with ix.reader() as r:
+        for leaf, _off in r.leaf_readers():
+            found = Impacts.open(leaf)
+            assert found is not None
+            for (field, term), (ids, weights) in _whoosh_lists(leaf).items():
+                got = found.postings(field, term)
+                if len(ids) < minimum:
+                    assert got is None, (field, term)
+                    continue
+                assert got is not None, (field, term)
+                assert list(got[0]) == ids and list(got[1]) == weights, (field, term)
+                stored += 1
+    return stored
+
+
+@pytest.mark.parametrize("limit", [None, 60_000], ids=["in-memory", "spilled"])
+def test_long_lists_are_stored_as_whoosh_reads_them(short_lists: int, limit: int | None, tmp_path: Path) -> None:
+    ix = _new(tmp_path)
+    _write(ix, _docs(700), ours=True, limit=limit)
+    assert _check_segments(ix, short_lists) > 20
+
+
+def test_merged_segments_with_deletions_get_their_own_lists(short_lists: int, tmp_path: Path) -> None:
+    ix = _new(tmp_path)
+    docs = _docs(300, seed=3)
+    for part in range(3):
+        _write(ix, docs[part * 100:(part + 1) * 100], ours=True)
+    w = open_writer(ix, limitmb=1)
+    w.delete_by_term("path", "p3.md")
+    w.commit()
+    with ix.reader() as r:
+        assert len(r.leaf_readers()) == 3 and r.has_deletions()
+    assert _check_segments(ix, short_lists) > 20  # the lists keep the deleted documents: the reader drops them
+    w = open_writer(ix, limitmb=1)
+    w.commit(optimize=True)  # every segment's postings go through the pool of the new one
+    with ix.reader() as r:
+        assert len(r.leaf_readers()) == 1 and not r.has_deletions()
+    assert _check_segments(ix, short_lists) > 20
+    names = os.listdir(ix.storage.folder)
+    assert len([n for n in names if n.endswith(impacts.EXT)]) == 1  # the merged segments' files went with them
+
+
+def test_whoosh_written_segments_have_none_and_are_read_from_blocks(short_lists: int, tmp_path: Path) -> None:
+    ix = _new(tmp_path)
+    _write(ix, _docs(200), ours=False)
+    with ix.reader() as r:
+        assert all(Impacts.open(leaf) is None for leaf, _ in r.leaf_readers())
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, 1000])
+def test_encoding_round_trips(n: int) -> None:
+    rng = random.Random(n)
+    ids = array("i", sorted(rng.sample(range(10 * n + 1), n)))
+    weights = array("d", array("f", [rng.choice([1.0, 2.0, 3.5, 1e-3]) for _ in range(n)]))
+    got = decode(encode(ids, weights), n)
+    assert got == (ids, weights)
+    with pytest.raises(DamagedImpacts):
+        decode(encode(ids, weights), n + 1)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    root: Path = tmp_path_factory.mktemp("impacts")
+    content = root / "site"
+    gensite.generate_site(content, 120, 1)
+    queries = gensite.make_queries(content, 120, 1)
+    mp = pytest.MonkeyPatch()
+    mp.setattr(impacts, "MIN_POSTINGS", 16)
+    kb = KnowledgeBase(content, root / "index")
+    kb.reindex()
+    gensite.edit_page(content, 1)
+    gensite.add_pages(content, 5, 1)
+    gensite.delete_pages(content, 5, 1)
+    kb.reindex()  # a segment with deleted passages, and new ones
+    mp.undo()
+    yield kb, queries
+    kb.close()
+
+
+def _results(kb: KnowledgeBase, queries: list[str]) -> list[Any]:
+    return [(q, r.total, r.suggestion, r.fallback, [(h.path, h.anchor, h.part, h.score, h.snippet, h.highlights)
+                                                     for h in r.hits])
+            for q in queries for r in [kb.search(q, limit=10)]]
+
+
+def test_search_with_impacts_gives_what_the_blocks_give(site: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    kb, queries = site
+    used = 0
+    real = Impacts.postings
+
+    def counting(self: Impacts, field: str, tbytes: bytes) -> Any:
+        nonlocal used
+        got = real(self, field, tbytes)
+        used += got is not None
+        return got
+
+    monkeypatch.setattr(Impacts, "postings", counting)
+    with_impacts = _results(kb, queries)
+    assert used > 100
+    monkeypatch.setattr(kb_search, "IMPACTS", False)
+    without = _results(kb, queries)
+    monkeypatch.setattr(kb_search, "EXHAUSTIVE", True)
+    exhaustive = _results(kb, queries)
+    assert sum(1 for r in exhaustive if r[4]) > len(queries) * 0.8
+    for a, b, c in zip(with_impacts, without, exhaustive, strict=True):
+        assert a == b == c, a[0]
+
+    def leaves(searcher: Any) -> list[Any]:
+        return engine_for(searcher).leaves
+
+    monkeypatch.setattr(kb_search, "EXHAUSTIVE", False)
+    monkeypatch.setattr(kb_search, "IMPACTS", True)
+    found = kb._with_reader(lambda r: leaves(r.searcher))
+    assert len(found) > 1 and all(isinstance(x, FastLeaf) and x.impacts is not None for x in found)
+    assert any(x.deleted for x in found)
+
+
+def _damage_list(index: Path, field: str, term: str) -> None:
+    """Flip bytes inside the stored list of (field, term) in the live generation."""
+    gen = IndexStore(index).live()
+    assert gen is not None
+    damaged = 0
+    for path in gen.iterdir():
+        if not path.name.endswith(impacts.EXT):
+            continue
+        data = bytearray(path.read_bytes())
+        offset, size, _crc, _end = impacts.TRAILER.unpack(data[-impacts.TRAILER.size:])
+        for f, t, off, n_bytes, _n, _c in marshal.loads(bytes(data[offset:offset + size])):
+            if (f, t) == (field, term.encode()):
+                at = off + n_bytes // 2
+                data[at] ^= 0xFF
+                damaged += 1
+        path.write_bytes(bytes(data))
+    assert damaged
+
+
+def test_a_damaged_list_is_caught_by_its_checksum_and_healed(short_lists: int, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large impacts file is only size-checked at open (store.SMALL_FILE): a wrong byte in a list must reach the
+    verify-and-rebuild path when it is read, not give wrong scores."""
+    monkeypatch.setattr(impacts, "MIN_POSTINGS", 1)
+    monkeypatch.setattr(store, "SMALL_FILE", 0)
+    site = make_site(tmp_path / "content", pages=6)
+    with KnowledgeBase(site.root, tmp_path / "index") as kb:
+        kb.reindex()
+    clean = tmp_path / "clean"
+    shutil.copytree(tmp_path / "index", clean, symlinks=True)
+    _damage_list(tmp_path / "index", "body", revision(0))
+    notes: list[str] = []
+    with KnowledgeBase(site.root, tmp_path / "index", on_note=notes.append) as kb:
+        assert {h.path for h in kb.search(revision(0), limit=1000).hits} == site.expected(0)
+        assert [h.path for h in kb.search(marker(3)).hits][:1] == [site.rel(3)]
+    assert len(notes) == 1 and "damaged" in notes[0], notes
+
+
+def test_reading_a_damaged_list_raises(short_lists: int, tmp_path: Path) -> None:
+    ix = _new(tmp_path)
+    _write(ix, _docs(300), ours=True)
+    name = next(n for n in os.listdir(ix.storage.folder) if n.endswith(impacts.EXT))
+    path = Path(ix.storage.folder) / name
+    data = bytearray(path.read_bytes())
+    data[len(impacts.MAGIC) + 4] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with ix.reader() as r:
+        found = Impacts.open(r)
+        assert found is not None
+        field, term = next((f, t) for (f, t), (off, _s, _n, _c) in found.directory().items()
+                           if off == len(impacts.MAGIC))
+        with pytest.raises(DamagedImpacts):
+            found.postings(field, term)
+    path.write_bytes(bytes(data[:-3]))  # truncated: the trailer is gone
+    with ix.reader() as r, pytest.raises(DamagedImpacts):
+        Impacts.open(r).postings("body", b"alpha")  # type: ignore[union-attr]
+
+
+def test_engine_ignores_terms_not_in_the_file(short_lists: int, tmp_path: Path) -> None:
+    ix = _new(tmp_path)
+    _write(ix, _docs(100), ours=True)
+    with ix.reader() as r:
+        found = Impacts.open(r)
+        assert found is not None
+        assert found.postings("body", b"no-such-term") is None
+        with pytest.raises(TermNotFound):
+            r.postings("body", b"no-such-term")
