@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__
+from . import whoosh as _whoosh  # noqa: F401 - first: Whoosh without urllib.request and asyncio (kb/whoosh)
 from .analysis import ANALYSIS_VERSION
 from .discover import Discovery, SourceFile
 from .limits import MAX_FILE_BYTES
