@@ -30,7 +30,7 @@ from .errors import (
     ResourceExhausted,
 )
 from .limits import DEFAULT_LIMIT, LOCK_TIMEOUT, MAX_FILE_BYTES
-from .manifest import Manifest, Plan, Settings, format_stamp, freshness
+from .manifest import Manifest, Plan, Settings, format_stamp, freshness, quick_freshness
 from .model import CRUMB_SEP, Hit, SearchResult
 from .sources import discover_all, make_sources, source_of
 from .store import IndexStore, Reader, resource_error
@@ -174,6 +174,11 @@ class KnowledgeBase:
         """The stat-only freshness check (Indexer.check), without importing the writer; the manifest it reads is
         kept for the search that follows, so that opening the index does not read and parse it again."""
         gen = self.store.live()
+        head = self.store.manifest_head(gen) if gen is not None else None
+        if gen is not None and head is not None:  # the usual case: no need to load the whole manifest
+            self._checked = (gen, head)
+            return quick_freshness(head, self._settings().stamp(), lambda: discover_all(self.sources),
+                                   lambda: self.store.manifest(gen))
         manifest = self.store.manifest(gen) if gen is not None else None
         self._checked = (gen, manifest) if gen is not None and manifest is not None else None
         return freshness(manifest, self._settings().stamp(), lambda: discover_all(self.sources))

@@ -45,7 +45,7 @@ from .errors import (
     ResourceExhausted,
 )
 from .locking import LOCK_NAME, PIN_NAME, Pin, claim, make_pin_file, pin
-from .manifest import Manifest
+from .manifest import Manifest, ManifestHead
 
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
@@ -154,6 +154,19 @@ class IndexStore:
                 raise resource from None
             return None
         except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+    def manifest_head(self, gen: Path) -> ManifestHead | None:
+        """The generation's manifest head (what a search needs of its manifest, kb/manifest.py); None when it has
+        none that matches its manifest, or it cannot be read (then `manifest` decides)."""
+        try:
+            return ManifestHead.read(gen / MANIFEST)
+        except OSError as exc:
+            resource = resource_error(exc, self.folder)
+            if resource is not None:
+                raise resource from None
+            return None
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError):
             return None
 
     def verify(self, gen: Path, manifest: Manifest, *, deep: bool, small: int = 0) -> str | None:
