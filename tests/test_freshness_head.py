@@ -164,3 +164,17 @@ def test_signatures_are_equal_exactly_when_the_files_are(a: list[tuple[str, int,
     manifest = Manifest("s", "c", {rel: Entry(size, mtime, "") for rel, size, mtime in a})
     assert (signature_of(files(a)) == signature_of(files(b))) == (a == b)
     assert manifest.signature().encode("utf-8") == signature_of(files(a))
+
+
+def test_the_walk_makes_the_same_source_files_as_the_dataclass(built: KnowledgeBase) -> None:
+    from dataclasses import asdict, replace
+
+    files = discover_all(built.sources).files
+    assert [f.rel for f in files] == ["a.md", "sub/b.md", "ünïcode/c.md"]
+    for f in files:
+        same = SourceFile(f.path, f.rel, f.size, f.mtime_ns, f.categories)
+        assert f == same and hash(f) == hash(same) and repr(f) == repr(same) and asdict(f) == asdict(same)
+        assert replace(f, rel="x") == replace(same, rel="x")
+        with pytest.raises(AttributeError):
+            f.rel = "changed"  # type: ignore[misc]
+    assert files[1].categories and files[1].mtime_ns >= (built.content_dir / "sub/_category_.json").stat().st_mtime_ns
