@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 Note = Callable[[str], None]
 _UNSET: Any = object()
+MODEL_OFF = ("none", "off", "lexical", "")  # kb.semantic.OFF: the model settings that mean lexical only
 
 
 class KnowledgeBase:
@@ -100,9 +101,13 @@ class KnowledgeBase:
     def model(self) -> Any:
         """The embedding model (kb.semantic.ModelChoice) or None for lexical only; ModelError if unusable."""
         if self._model is _UNSET:
-            from .semantic import choose
+            asked = self._model_asked if self._model_asked is not None else os.environ.get("KB_MODEL")
+            if asked is not None and asked.strip().lower() in MODEL_OFF:
+                self._model = None  # turned off, as choose() would say, without importing kb.semantic
+            else:
+                from .semantic import choose
 
-            self._model = choose(self._model_asked)
+                self._model = choose(self._model_asked)
         return self._model
 
     # -- writing -------------------------------------------------------------------------------------------

@@ -115,7 +115,8 @@ NOT_ON_THE_SEARCH_PATH = ("kb.index", "kb.records", "kb.parse", "kb.sections", "
                           "concurrent.futures", "whoosh.searching", "whoosh.query", "whoosh.qparser",
                           "whoosh.highlight", "cached_property", "markdown_it", "bs4", "frontmatter", "yaml",
                           # whoosh.compat's `urlretrieve` would pull these in (kb/whoosh/__init__.py)
-                          "urllib.request", "http.client", "email.parser", "ssl")
+                          "urllib.request", "http.client", "email.parser", "ssl",
+                          "kb.semantic")  # with the model turned off (KB_MODEL=none)
 
 
 def test_a_search_of_a_fresh_index_imports_only_what_it_needs(seed_kb: Any) -> None:
@@ -174,3 +175,10 @@ def test_whoosh_imported_before_kb_is_left_as_it_is() -> None:
             "assert sys.modules['urllib.request'] is urllib.request\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_the_model_settings_that_mean_off_are_the_same_in_both_places() -> None:
+    import kb.api
+    import kb.semantic
+
+    assert kb.api.MODEL_OFF == kb.semantic.OFF
