@@ -6,6 +6,7 @@ Layout of an index folder::
     writer.lock      flock held by the one process writing (the OS drops it when that process dies)
     .kb-index        marker written when kb makes (or adopts) the folder: kb writes only into folders it marks
     gen-<id>/        Whoosh files + manifest.json (stamp, source file signatures, index file checksums)
+                     + .manifest-head (what a search needs of the manifest, kb/manifest.py; optional)
                      + reader.lock (shared flock held by every searcher open on this generation)
 
 A published generation is never modified. A full build writes a fresh generation; an incremental update hard-links
