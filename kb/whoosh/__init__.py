@@ -26,7 +26,7 @@ def _import_compat_without_urllib() -> None:
     """Import whoosh.compat with a stand-in `urllib.request` that holds only a lazy `urlretrieve`.
 
     whoosh.compat re-exports `urllib.request.urlretrieve` (which nothing in Whoosh calls), and importing
-    urllib.request pulls in http.client, email, ssl, socket and tempfile: about a quarter of `import whoosh.index`
+    urllib.request pulls in http.client, email, ssl and socket: about a quarter of `import whoosh.index`
     itself. The stand-in is removed again at once, so anyone importing `urllib.request` later gets the real module;
     when it (or whoosh.compat) is already loaded there is nothing to save.
     """
