@@ -30,7 +30,7 @@ from .errors import (
     ResourceExhausted,
 )
 from .limits import DEFAULT_LIMIT, LOCK_TIMEOUT, MAX_FILE_BYTES
-from .manifest import Manifest, Plan, Settings, format_stamp, freshness
+from .manifest import Manifest, Plan, Settings, format_stamp, freshness, quick_freshness
 from .model import CRUMB_SEP, Hit, SearchResult
 from .sources import discover_all, make_sources, source_of
 from .store import IndexStore, Reader, resource_error
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 Note = Callable[[str], None]
 _UNSET: Any = object()
+MODEL_OFF = ("none", "off", "lexical", "")  # kb.semantic.OFF: the model settings that mean lexical only
 
 
 class KnowledgeBase:
@@ -100,9 +101,13 @@ class KnowledgeBase:
     def model(self) -> Any:
         """The embedding model (kb.semantic.ModelChoice) or None for lexical only; ModelError if unusable."""
         if self._model is _UNSET:
-            from .semantic import choose
+            asked = self._model_asked if self._model_asked is not None else os.environ.get("KB_MODEL")
+            if asked is not None and asked.strip().lower() in MODEL_OFF:
+                self._model = None  # turned off, as choose() would say, without importing kb.semantic
+            else:
+                from .semantic import choose
 
-            self._model = choose(self._model_asked)
+                self._model = choose(self._model_asked)
         return self._model
 
     # -- writing -------------------------------------------------------------------------------------------
@@ -174,6 +179,11 @@ class KnowledgeBase:
         """The stat-only freshness check (Indexer.check), without importing the writer; the manifest it reads is
         kept for the search that follows, so that opening the index does not read and parse it again."""
         gen = self.store.live()
+        head = self.store.manifest_head(gen) if gen is not None else None
+        if gen is not None and head is not None:  # the usual case: no need to load the whole manifest
+            self._checked = (gen, head)
+            return quick_freshness(head, self._settings().stamp(), lambda: discover_all(self.sources),
+                                   lambda: self.store.manifest(gen))
         manifest = self.store.manifest(gen) if gen is not None else None
         self._checked = (gen, manifest) if gen is not None and manifest is not None else None
         return freshness(manifest, self._settings().stamp(), lambda: discover_all(self.sources))

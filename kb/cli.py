@@ -75,7 +75,26 @@ Examples:
   kb search thunk --vimgrep               file:line:col: lines for vim's quickfix (:cexpr system(...))"""
 
 
-class KbCommand(click.Command):
+class _GlobalOptions:
+    """`params` with the global options after the command's own, made the first time anything reads them (only the
+    commands a run parses do: a cold `kb search` builds two sets of nine options, not one per command)."""
+
+    _kb_params: list[click.Parameter]
+
+    @property
+    def params(self) -> list[click.Parameter]:
+        if not self.__dict__.get("_kb_globals", True):
+            self.__dict__["_kb_globals"] = True
+            self._kb_params.extend(global_options())
+        return self._kb_params
+
+    @params.setter
+    def params(self, value: list[click.Parameter]) -> None:
+        self._kb_params = value
+        self.__dict__.setdefault("_kb_globals", False)  # only click's __init__ sets them before they are added
+
+
+class KbCommand(_GlobalOptions, click.Command):
     """A command that also accepts the global options (--content, --index, --config, ...) after its name.
 
     Every command made with `@cli.command()` is one (KbGroup.command_class), so commands added later get the
@@ -85,7 +104,6 @@ class KbCommand(click.Command):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.params.extend(global_options())
         self.short_help = self.short_help or _first_paragraph(self.help)
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -97,13 +115,9 @@ class KbCommand(click.Command):
         return super().invoke(ctx)
 
 
-class KbGroup(click.Group):
+class KbGroup(_GlobalOptions, click.Group):
     command_class = KbCommand
     group_class = type  # sub-groups are KbGroups too, whose commands are KbCommands
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.params.extend(global_options())
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -6,6 +6,7 @@ Layout of an index folder::
     writer.lock      flock held by the one process writing (the OS drops it when that process dies)
     .kb-index        marker written when kb makes (or adopts) the folder: kb writes only into folders it marks
     gen-<id>/        Whoosh files + manifest.json (stamp, source file signatures, index file checksums)
+                     + .manifest-head (what a search needs of the manifest, kb/manifest.py; optional)
                      + reader.lock (shared flock held by every searcher open on this generation)
 
 A published generation is never modified. A full build writes a fresh generation; an incremental update hard-links
@@ -45,7 +46,7 @@ from .errors import (
     ResourceExhausted,
 )
 from .locking import LOCK_NAME, PIN_NAME, Pin, claim, make_pin_file, pin
-from .manifest import Manifest
+from .manifest import Manifest, ManifestHead
 
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
@@ -154,6 +155,19 @@ class IndexStore:
                 raise resource from None
             return None
         except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+    def manifest_head(self, gen: Path) -> ManifestHead | None:
+        """The generation's manifest head (what a search needs of its manifest, kb/manifest.py); None when it has
+        none that matches its manifest, or it cannot be read (then `manifest` decides)."""
+        try:
+            return ManifestHead.read(gen / MANIFEST)
+        except OSError as exc:
+            resource = resource_error(exc, self.folder)
+            if resource is not None:
+                raise resource from None
+            return None
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError):
             return None
 
     def verify(self, gen: Path, manifest: Manifest, *, deep: bool, small: int = 0) -> str | None:

@@ -109,10 +109,14 @@ def test_a_cycle_is_found() -> None:
 
 # What a `kb search` of a fresh index must not import (docs/performance.md, "Cold path"): the writer and the parsers,
 # Whoosh's query language and searcher (kb scores with kb/whoosh/engine.py), asyncio (which whoosh.reading's
-# `cached_property` package would pull in), and the records only a reindex or `kb show` builds.
+# `cached_property` package would pull in), urllib.request with http/email/ssl (whoosh.compat's `urlretrieve`), and
+# the records only a reindex or `kb show` builds.
 NOT_ON_THE_SEARCH_PATH = ("kb.index", "kb.records", "kb.parse", "kb.sections", "kb.dialects", "asyncio",
                           "concurrent.futures", "whoosh.searching", "whoosh.query", "whoosh.qparser",
-                          "whoosh.highlight", "cached_property", "markdown_it", "bs4", "frontmatter", "yaml")
+                          "whoosh.highlight", "cached_property", "markdown_it", "bs4", "frontmatter", "yaml",
+                          # whoosh.compat's `urlretrieve` would pull these in (kb/whoosh/__init__.py)
+                          "urllib.request", "http.client", "email.parser", "ssl",
+                          "kb.semantic")  # with the model turned off (KB_MODEL=none)
 
 
 def test_a_search_of_a_fresh_index_imports_only_what_it_needs(seed_kb: Any) -> None:
@@ -135,3 +139,46 @@ def test_a_search_of_a_fresh_index_imports_only_what_it_needs(seed_kb: Any) -> N
     assert sorted(m for m in NOT_ON_THE_SEARCH_PATH if m in loaded) == []
     # the real package stays importable for others: kb's stand-in is gone once whoosh.reading is in
     assert "cached_property" not in loaded
+
+
+def test_whoosh_imported_by_kb_leaves_the_real_modules_to_others(tmp_path: Path) -> None:
+    """kb's stand-ins (urllib.request, cached_property) exist only while Whoosh is imported: afterwards a program
+    importing those modules gets the real ones, and whoosh.compat.urlretrieve still downloads."""
+    import subprocess
+    import sys
+
+    source = tmp_path / "page.txt"
+    source.write_text("fetched", encoding="utf-8")
+    code = ("import sys\n"
+            "import kb.whoosh\n"
+            "import whoosh.compat, whoosh.reading\n"
+            "assert 'urllib.request' not in sys.modules and 'cached_property' not in sys.modules\n"
+            "import urllib, urllib.request\n"
+            "assert urllib.request.__file__ and hasattr(urllib.request, 'urlopen'), urllib.request\n"
+            "assert urllib.request is sys.modules['urllib.request']\n"
+            "import cached_property\n"
+            "assert hasattr(cached_property, 'threaded_cached_property'), cached_property\n"
+            f"path, _ = whoosh.compat.urlretrieve({source.as_uri()!r}, {str(tmp_path / 'copy.txt')!r})\n"
+            "print(open(path, encoding='utf-8').read())\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "fetched"
+
+
+def test_whoosh_imported_before_kb_is_left_as_it_is() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, urllib.request, whoosh.compat\n"
+            "import kb.whoosh, kb.manifest\n"
+            "assert whoosh.compat.urlretrieve is urllib.request.urlretrieve\n"
+            "assert sys.modules['urllib.request'] is urllib.request\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_model_settings_that_mean_off_are_the_same_in_both_places() -> None:
+    import kb.api
+    import kb.semantic
+
+    assert kb.api.MODEL_OFF == kb.semantic.OFF

@@ -1,5 +1,7 @@
 """Everything that touches Whoosh's internals, fenced here: the codec and posting pool (`codec`), the posting-list
-scoring engine (`engine`), and the one capability check that picks their fast path or Whoosh's stock path.
+scoring engine (`engine`), and the one capability check that picks their fast path or Whoosh's stock path. Importing
+this package imports Whoosh itself without two modules it would pull in for nothing (urllib.request, asyncio), so
+kb imports it before any other Whoosh module.
 
 whoosh-reloaded is no longer maintained upstream; kb pins the version it is tested with. Indexes pickle the codec
 by import path: segments written before this package existed name `kb.codec.KbCodec`, so that name is kept as an
@@ -10,6 +12,39 @@ from __future__ import annotations
 
 import sys
 from typing import Any
+
+
+def urlretrieve(*args: Any, **kwargs: Any) -> Any:
+    """`urllib.request.urlretrieve`, imported when called: what `whoosh.compat.urlretrieve` is when kb imported
+    Whoosh (kb never calls it; anyone else who does gets the real function's behaviour)."""
+    from urllib.request import urlretrieve as real
+
+    return real(*args, **kwargs)
+
+
+def _import_compat_without_urllib() -> None:
+    """Import whoosh.compat with a stand-in `urllib.request` that holds only a lazy `urlretrieve`.
+
+    whoosh.compat re-exports `urllib.request.urlretrieve` (which nothing in Whoosh calls), and importing
+    urllib.request pulls in http.client, email, ssl and socket: about a quarter of `import whoosh.index`
+    itself. The stand-in is removed again at once, so anyone importing `urllib.request` later gets the real module;
+    when it (or whoosh.compat) is already loaded there is nothing to save.
+    """
+    if "whoosh.compat" in sys.modules or "urllib.request" in sys.modules:
+        return
+    import types
+
+    stand_in = types.ModuleType("urllib.request")
+    stand_in.urlretrieve = urlretrieve  # type: ignore[attr-defined]
+    sys.modules["urllib.request"] = stand_in
+    try:
+        import whoosh.compat  # noqa: F401
+    finally:
+        if sys.modules.get("urllib.request") is stand_in:
+            del sys.modules["urllib.request"]
+        parent = sys.modules.get("urllib")
+        if parent is not None and getattr(parent, "request", None) is stand_in:
+            del parent.request  # type: ignore[attr-defined]
 
 
 def _import_reading_without_asyncio() -> None:
@@ -35,6 +70,7 @@ def _import_reading_without_asyncio() -> None:
             del sys.modules["cached_property"]
 
 
+_import_compat_without_urllib()
 _import_reading_without_asyncio()
 
 from . import codec  # noqa: E402 - after whoosh.reading is in: the codec imports it
