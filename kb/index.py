@@ -10,7 +10,6 @@ import os
 import signal
 import sys
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -39,8 +38,6 @@ from .store import (
 from .whoosh.writer import open_writer
 
 if TYPE_CHECKING:
-    from multiprocessing.pool import AsyncResult
-
     from whoosh.fields import Schema
 
     from .analysis import AnalysedPage
@@ -176,19 +173,12 @@ def process_all(files: list[SourceFile], settings: Settings, *, workers: int,
     content hash already indexed (see `process_file`).
     """
     known = known or {}
-    if workers > 1 and len(files) >= 200:
-        import multiprocessing
+    if workers > 1 and len(files) >= 200 and hasattr(os, "fork"):
+        from .parse_workers import run_forked
 
-        ctx = multiprocessing.get_context("fork") if hasattr(os, "fork") else multiprocessing.get_context()
-        with ctx.Pool(workers, initializer=_worker_init) as pool:
-            # A bounded window of pages in flight: workers run ahead of the writer, but never by the whole site.
-            window: deque[AsyncResult[Processed]] = deque()
-            for f in files:
-                window.append(pool.apply_async(process_file, (f, settings, known.get(f.rel, ""))))
-                if len(window) >= workers * 8:
-                    yield window.popleft().get()
-            while window:
-                yield window.popleft().get()
+        # Forked workers (kb/parse_workers.py): each parses every `workers`-th page, a few pages ahead at most.
+        yield from run_forked(len(files), lambda i: process_file(files[i], settings, known.get(files[i].rel, "")),
+                              workers=workers, init=_worker_init, name=lambda i: files[i].rel)
     else:
         for f in files:
             yield process_file(f, settings, known.get(f.rel, ""))
