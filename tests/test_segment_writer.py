@@ -233,3 +233,27 @@ def test_postings_added_out_of_document_order_are_written_in_order(tmp_path: Pat
         w.commit()
     with ours.reader() as a, stock.reader() as b:
         assert list(a.postings("body", b"alpha").all_ids()) == list(b.postings("body", b"alpha").all_ids())
+
+
+def test_equal_values_of_a_block_are_pickled_once(tmp_path: Path) -> None:
+    """Pages analysed in other processes bring equal position values as separate objects; the block writer
+    pickles each distinct value once per block and refers back to it (what a stock reader reads is unchanged)."""
+    import pickle
+
+    from kb.analysis import analyse_page
+
+    docs = [{**d, "body": "alpha beta gamma", "exact": "alpha beta gamma"} for d in _docs(60, seed=4)]
+    pages = [pickle.loads(pickle.dumps(analyse_page(page, build_schema()))) for page in _pages(docs)]
+    ours = _new(tmp_path)
+    w = open_writer(ours, limitmb=1)
+    for page in pages:
+        w.add_page(page)
+    w.commit()
+    with ours.reader() as r:
+        m = r.postings("body", b"alpha")
+        m._read_data()
+        raw = zlib.decompress(m._postfile.get(m._dataoffset, m._nextoffset - m._dataoffset))
+        values = pickle.loads(raw)[2]
+        assert len(values) == 60 and len(set(values)) == 1 and len({id(v) for v in values}) == 1
+        assert raw.count(values[0].decode("latin-1").encode("utf-8")) == 1  # the value is written once
+        assert list(m.all_ids()) == list(range(60))

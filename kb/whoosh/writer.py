@@ -48,6 +48,7 @@ RUN_BATCH = 2048  # postings per marshalled batch in a run file: the merge holds
 # byte for byte as Whoosh writes them (kb's search engine reads them straight from those bytes). Protocol 4 would
 # halve the blocks and pickle faster (~5% of a full build's CPU), but is not what other readers may expect.
 BLOCK_PICKLE = 2
+SHARED_VALUES = 200_000  # distinct encoded values a field's block writer keeps one object of, before starting afresh
 
 
 class TermPool(PostingPool):
@@ -236,6 +237,11 @@ class TermWriter:
         self.lengths = lengths  # the field's lengths column: one length byte per document (b"" without one)
         self.blocklimit = blocklimit
         self.compression = compression
+        # One object per distinct value: equal values (a one-position list is the same bytes wherever the position
+        # is the same) then pickle once per block and are referenced after, as Whoosh's own writer does when its
+        # values happen to be one object. Across a 1,000-page site ~17k distinct values make up 1.3M postings:
+        # a third less to pickle and compress, and a smaller postings file.
+        self.shared: dict[bytes, bytes] = {}
 
     def write(self, chunks: Iterable[Chunk]) -> whoosh3.W3TermInfo:
         terminfo = whoosh3.W3TermInfo()
@@ -296,7 +302,13 @@ class TermWriter:
         else:
             if not all(values):
                 values = [v for v in values if v]  # the stock writer keeps only non-empty values
-            mini_values = tuple(values) if fixed is None or fixed < 0 else b"".join(values)
+            if fixed is None or fixed < 0:
+                shared = self.shared
+                if len(shared) > SHARED_VALUES:
+                    shared.clear()
+                mini_values = tuple(map(shared.setdefault, values, values))
+            else:
+                mini_values = b"".join(values)
         data = dumps((deltas, mini_weights, mini_values), BLOCK_PICKLE)
         comp = self.compression
         if comp:
