@@ -257,3 +257,48 @@ def test_equal_values_of_a_block_are_pickled_once(tmp_path: Path) -> None:
         assert len(values) == 60 and len(set(values)) == 1 and len({id(v) for v in values}) == 1
         assert raw.count(values[0].decode("latin-1").encode("utf-8")) == 1  # the value is written once
         assert list(m.all_ids()) == list(range(60))
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="the commit helper is a forked process")
+@pytest.mark.parametrize("limit", [None, 60_000], ids=["in-memory", "spilled"])
+@pytest.mark.parametrize("helper", ["works", "fails"])
+def test_commit_shared_with_a_helper_process_writes_what_whoosh_writes(
+        limit: int | None, helper: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large segment's later fields are written by a forked helper and appended; if the helper fails, the
+    writer writes them itself. Either way a stock reader sees what Whoosh's own writer wrote."""
+    import os
+
+    import kb.whoosh.writer as writer_module
+    from kb.analysis import analyse_page
+
+    monkeypatch.setattr(writer_module, "PARALLEL_POSTINGS", 1)
+    parent = os.getpid()
+    splits: list[int | None] = []
+    real_split, real_encode = writer_module._split, writer_module._encode
+
+    def split(fields: list[str], counts: dict[str, int]) -> int | None:
+        splits.append(real_split(fields, counts))
+        return splits[-1]
+
+    def encode(*args: Any) -> Any:
+        if helper == "fails" and os.getpid() != parent:
+            raise OSError(28, "No space left on device")
+        return real_encode(*args)
+
+    monkeypatch.setattr(writer_module, "_split", split)
+    monkeypatch.setattr(writer_module, "_encode", encode)
+    docs = _docs(600, seed=13)
+    ours, stock = _new(tmp_path), _new(tmp_path)
+    w = open_writer(ours, limitmb=1)
+    if limit is not None:
+        w.pool.limit = limit
+    for page in _pages(docs):
+        w.add_page(analyse_page(page, build_schema()))
+    spilled = w.pool.spilled
+    w.commit()
+    assert splits and splits[0] is not None and 0 < splits[0]  # the work was shared
+    if limit is not None:
+        assert spilled > 3
+    _write(stock, docs, ours=False, limit=limit, analysed=False)
+    _same(ours, stock)
+    assert not [p for p in Path(w._tempstorage.folder).parent.glob("*_helper*")]

@@ -19,9 +19,11 @@ it fails (another Whoosh, a schema with vectors or separate spelling words, anot
 from __future__ import annotations
 
 import heapq
+import os
+import pickle
 import zlib
 from array import array
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from operator import itemgetter
 from pickle import dumps
 from typing import TYPE_CHECKING, Any
@@ -64,6 +66,7 @@ class TermPool(PostingPool):
         self.spilled = 0  # runs written so far
         self.runs: list[str] = []  # run files (names in the temporary storage) not merged yet
         self.unsorted: set[tuple[str, bytes]] = set()  # terms given a posting out of document order (`add`)
+        self.counts: dict[str, int] = {}  # postings added per field (how `write_segment_terms` shares the work)
 
     def add(self, item: tuple[Any, ...]) -> None:
         """A single (field, term, docnum, weight, value) posting: Whoosh's interface, used when merging segments."""
@@ -86,6 +89,7 @@ class TermPool(PostingPool):
                 found[0].append(docnum)
                 found[1].append(weight)
                 found[2].append(value)
+        self.counts[fieldname] = self.counts.get(fieldname, 0) + len(items)
         self.currentsize += size
         if self.currentsize > self.limit:
             self.save()
@@ -106,6 +110,7 @@ class TermPool(PostingPool):
                 found[0].extend(docs)
                 found[1].extend(weights)
                 found[2].extend(values)
+        self.counts[fieldname] = self.counts.get(fieldname, 0) + postings
         self.currentsize += postings * POSTING_BYTES + new * TERM_BYTES
         if self.currentsize > self.limit:
             self.save()
@@ -117,11 +122,13 @@ class TermPool(PostingPool):
             self.fieldnames.add(fieldname)
         return terms
 
-    def _sorted(self) -> Iterator[tuple[str, bytes, Chunk]]:
-        """The pool's postings by field and term, emptying it as it goes."""
-        fields, self.terms = self.terms, {}
-        self.currentsize = 0
-        for fieldname in sorted(fields):
+    def _sorted(self, only: Collection[str] | None = None) -> Iterator[tuple[str, bytes, Chunk]]:
+        """The pool's postings by field and term (of the fields in `only`), emptying it of them as it goes."""
+        fields = self.terms
+        if only is None:
+            self.terms = {}
+            self.currentsize = 0
+        for fieldname in sorted(f for f in fields if only is None or f in only):
             terms = fields.pop(fieldname)
             for tbytes in sorted(terms):
                 chunk = terms.pop(tbytes)
@@ -129,7 +136,8 @@ class TermPool(PostingPool):
                     docs, weights, values = zip(*sorted(zip(*chunk, strict=True), key=itemgetter(0)), strict=True)
                     chunk = (list(docs), list(weights), list(values))
                 yield fieldname, tbytes, chunk
-        self.unsorted = set()
+        if only is None:
+            self.unsorted = set()
 
     def save(self) -> None:
         if not self.terms:
@@ -151,18 +159,31 @@ class TermPool(PostingPool):
         self.runs.append(path)
         self.spilled += 1
 
-    def _read_run(self, path: str) -> Iterator[tuple[str, bytes, list[int], list[float], list[bytes]]]:
-        return read_batches(self, path)
+    def _read_run(self, path: str, only: Collection[str] | None = None,
+                  keep: bool = False) -> Iterator[tuple[str, bytes, list[int], list[float], list[bytes]]]:
+        entries = read_batches(self, path, remove=not keep)
+        return entries if only is None else (e for e in entries if e[0] in only)
 
-    def iter_terms(self) -> Iterator[tuple[str, bytes, Iterator[Chunk]]]:
-        """(field, term, its posting list in pieces) in term order; consume each term's pieces before the next."""
+    def finish(self) -> None:
+        """Spill what is in memory if runs were spilled before: then every posting is in a run, and any number of
+        readers (`iter_terms(keep=True)`, in this process or a forked one) can merge them."""
+        if self.runs:
+            self.save()
+
+    def iter_terms(self, only: Collection[str] | None = None,
+                   keep: bool = False) -> Iterator[tuple[str, bytes, Iterator[Chunk]]]:
+        """(field, term, its posting list in pieces) in term order, for every field or those in `only`; consume
+        each term's pieces before the next. With `keep`, run files stay for another reader (the writer's temporary
+        storage removes them at the end)."""
         if not self.runs:
-            for fieldname, tbytes, chunk in self._sorted():
+            for fieldname, tbytes, chunk in self._sorted(only):
                 yield fieldname, tbytes, iter((chunk,))
             return
-        self.save()
-        runs, self.runs = self.runs, []
-        readers = [self._read_run(path) for path in runs]
+        self.finish()
+        runs = list(self.runs)
+        if not keep:
+            self.runs = []
+        readers = [self._read_run(path, only, keep) for path in runs]
         heads: list[tuple[str, bytes, int, Any]] = []
         for n, reader in enumerate(readers):
             entry = next(reader, None)
@@ -320,28 +341,117 @@ class TermWriter:
         postfile.write(data)
 
 
-def write_terms(fieldwriter: Any, schema: Any, perdoc: Any, terms: Iterator[tuple[str, bytes, Iterator[Chunk]]],
-                codec_: Any) -> None:
+def write_terms(fieldwriter: Any, schema: Any, lengths_of: Callable[[str], bytes | None],
+                terms: Iterator[tuple[str, bytes, Iterator[Chunk]]], codec_: Any) -> None:
     """Write every term's postings and its term-index entry through Whoosh's W3 field writer."""
-    tindex, postfile = fieldwriter._tindex, fieldwriter._postfile
+    _index_terms(fieldwriter, schema, _encode(fieldwriter._postfile, schema, lengths_of, terms, codec_))
+
+
+def _index_terms(fieldwriter: Any, schema: Any, infos: Iterable[tuple[str, bytes, whoosh3.W3TermInfo]],
+                 base: int = 0) -> None:
+    """Add (field, term, term info) entries to the term index, in order; `base` moves their postings' offsets."""
+    tindex = fieldwriter._tindex
     current = None
-    termwriter: TermWriter | None = None
     prefix = b""
-    for fieldname, tbytes, chunks in terms:
+    for fieldname, tbytes, terminfo in infos:
         if fieldname != current:
             if current is not None:
                 fieldwriter.finish_field()
-            fieldobj = schema[fieldname]
-            fieldwriter.start_field(fieldname, fieldobj)
-            lengths = perdoc._length_bytes(fieldname) if perdoc is not None else None
-            termwriter = TermWriter(postfile, fieldobj.format.fixed_value_size(), lengths or b"",
-                                    blocklimit=codec_._blocklimit, compression=codec_._compression)
+            fieldwriter.start_field(fieldname, schema[fieldname])
             prefix = pack_ushort(fieldwriter._fieldid)
             current = fieldname
-        assert termwriter is not None
-        tindex.add(prefix + tbytes, termwriter.write(chunks).to_bytes())
+        if base:
+            terminfo._offset += base
+        tindex.add(prefix + tbytes, terminfo.to_bytes())
     if current is not None:
         fieldwriter.finish_field()
+
+
+def _encode(postfile: Any, schema: Any, lengths_of: Callable[[str], bytes | None],
+            terms: Iterator[tuple[str, bytes, Iterator[Chunk]]],
+            codec_: Any) -> Iterator[tuple[str, bytes, whoosh3.W3TermInfo]]:
+    """(field, term, its term info) as each term's blocks are written to `postfile`."""
+    current = None
+    termwriter: TermWriter | None = None
+    for fieldname, tbytes, chunks in terms:
+        if fieldname != current:
+            fieldobj = schema[fieldname]
+            termwriter = TermWriter(postfile, fieldobj.format.fixed_value_size(), lengths_of(fieldname) or b"",
+                                    blocklimit=codec_._blocklimit, compression=codec_._compression)
+            current = fieldname
+        assert termwriter is not None
+        yield fieldname, tbytes, termwriter.write(chunks)
+
+
+PARALLEL_POSTINGS = 300_000  # a segment with fewer postings than this is written by one process
+
+
+def write_segment_terms(fieldwriter: Any, schema: Any, perdoc: Any, pool: TermPool, codec_: Any,
+                        tempstore: Any) -> None:
+    """Write the pool's postings, the later fields by a forked helper process when the segment is large.
+
+    Commit is the one stretch of a full build where the parse workers are done and one core idles. The fields
+    are split in two runs of the (sorted) field order with about as many postings each: a forked helper writes
+    the second run's blocks to a file of its own, with their term infos, while this process writes the first;
+    then the helper's blocks are appended to the postings file and its terms added to the term index with their
+    offsets moved by where they landed. The files are those a single process writes (same blocks, same term
+    order and field numbers). If the helper fails, this process writes those fields itself.
+    """
+    fields = sorted(name for name, n in pool.counts.items() if n)
+    lengths = {name: perdoc._length_bytes(name) if perdoc is not None else None for name in fields}
+    split = _split(fields, {name: pool.counts[name] * (1 if schema[name].format.fixed_value_size() else 2)
+                            for name in fields})
+    if split is None or not hasattr(os, "fork"):
+        write_terms(fieldwriter, schema, lengths.get, pool.iter_terms(), codec_)
+        return
+    mine, theirs = frozenset(fields[:split]), frozenset(fields[split:])
+    pool.finish()  # every posting in runs (if any were spilled), which both processes then read
+    name = f"{pool.segment.segment_id()}_helper"
+    part, infos = f"{name}.pst", f"{name}.terms"
+    pid = os.fork()
+    if pid == 0:  # the helper: writes the later fields' blocks, never returns
+        code = 1
+        try:
+            postfile = tempstore.create_file(part)
+            encoded = list(_encode(postfile, schema, lengths.get, pool.iter_terms(theirs, keep=True), codec_))
+            postfile.close()
+            with tempstore.create_file(infos) as out:
+                out.write(pickle.dumps(encoded, pickle.HIGHEST_PROTOCOL))
+            code = 0
+        finally:
+            os._exit(code)
+    write_terms(fieldwriter, schema, lengths.get, pool.iter_terms(mine, keep=True), codec_)
+    _pid, status = os.waitpid(pid, 0)
+    if status != 0 or not tempstore.file_exists(infos):
+        write_terms(fieldwriter, schema, lengths.get, pool.iter_terms(theirs, keep=True), codec_)
+        return
+    with tempstore.open_file(infos) as f:
+        encoded = pickle.loads(f.read())
+    postfile = fieldwriter._postfile
+    base = postfile.tell()
+    with tempstore.open_file(part) as f:
+        while True:
+            data = f.read(1 << 20)
+            if not data:
+                break
+            postfile.write(data)
+    _index_terms(fieldwriter, schema, encoded, base)
+
+
+def _split(fields: list[str], counts: dict[str, int]) -> int | None:
+    """Where to cut the sorted fields so that the first run has about 45% of the work (this process also appends
+    the helper's part), or None when the segment is too small to repay a second process. A posting with a value
+    of its own (positions: pickled one by one) counts double."""
+    total = sum(counts[f] for f in fields)
+    if total < PARALLEL_POSTINGS or len(fields) < 2:
+        return None
+    best, best_gap, before = None, total, 0
+    for i in range(1, len(fields)):
+        before += counts[fields[i - 1]]
+        gap = abs(before - 0.45 * total)
+        if gap < best_gap:
+            best, best_gap = i, gap
+    return best
 
 
 class TermSegmentWriter(SegmentWriter):
@@ -426,7 +536,7 @@ class TermSegmentWriter(SegmentWriter):
         self.perdocwriter.close()
         perdoc = self.per_document_reader()
         try:
-            write_terms(self.fieldwriter, self.schema, perdoc, self.pool.iter_terms(), self.codec)
+            write_segment_terms(self.fieldwriter, self.schema, perdoc, self.pool, self.codec, self._tempstorage)
         finally:
             perdoc.close()
         self.fieldwriter.close()
