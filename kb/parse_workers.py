@@ -37,7 +37,7 @@ def run_forked(count: int, job: Callable[[int], T], *, workers: int, init: Calla
     `init` runs first in each worker; `name(i)` names item i in the error when its worker dies.
     """
     pids: list[int] = []
-    readers = []
+    readers: list[BinaryIO] = []
     try:
         for k in range(workers):
             r, w = os.pipe()
@@ -54,8 +54,8 @@ def run_forked(count: int, job: Callable[[int], T], *, workers: int, init: Calla
         for i in range(count):
             ok, value = _receive(readers[i % workers], name(i), pids[i % workers])
             if not ok:
-                raise value
-            yield value
+                raise value  # type: ignore[misc]  # a worker's exception (see `_serve`)
+            yield value  # type: ignore[misc]
     finally:
         for f in readers:
             f.close()

@@ -445,7 +445,8 @@ def _split(fields: list[str], counts: dict[str, int]) -> int | None:
     total = sum(counts[f] for f in fields)
     if total < PARALLEL_POSTINGS or len(fields) < 2:
         return None
-    best, best_gap, before = None, total, 0
+    best: int | None = None
+    best_gap, before = float(total), 0
     for i in range(1, len(fields)):
         before += counts[fields[i - 1]]
         gap = abs(before - 0.45 * total)
