@@ -464,6 +464,7 @@ class TermSegmentWriter(SegmentWriter):
 
     def __init__(self, ix: Any, *, limitmb: int, fast: bool | None = None) -> None:
         super().__init__(ix, limitmb=limitmb, codec=codec(), compound=False)
+        self._fields_of: dict[tuple[str, ...], list[tuple[str, Any, str]]] = {}  # see `_write_doc`
         self.fast = supported(self) if fast is None else fast
         if self.fast:
             self.pool = TermPool(self._tempstorage, self.newsegment, limitmb=limitmb)
@@ -497,15 +498,18 @@ class TermSegmentWriter(SegmentWriter):
         schema = self.schema
         docnum = self.docnum
         lengths = lengths or {}
-        names = sorted(name for name in doc if not name.startswith("_"))
-        self._check_fields(schema, names)
+        keys = tuple(doc)
+        fields = self._fields_of.get(keys)
+        if fields is None:  # once per distinct set of fields (every passage of a page has the same)
+            names = sorted(name for name in doc if not name.startswith("_"))
+            self._check_fields(schema, names)
+            fields = self._fields_of[keys] = [(name, schema[name], f"_stored_{name}") for name in names]
         perdoc.start_doc(docnum)
         try:
-            for name in names:
+            for name, field, stored_as in fields:
                 value = doc[name]
                 if value is None:
                     continue
-                field = schema[name]
                 length = 0
                 if name in analysed:
                     column = lengths.get(name)
@@ -518,7 +522,7 @@ class TermSegmentWriter(SegmentWriter):
                         if field.scorable:
                             length = sum([item[1] for item in items])
                         self.pool.add_doc(name, docnum, items)
-                stored = doc.get(f"_stored_{name}", value)
+                stored = doc.get(stored_as, value)
                 perdoc.add_field(name, field, stored if field.stored else None, length)
                 column_type = field.column_type
                 if column_type and stored is not None:
