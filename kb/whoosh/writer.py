@@ -164,26 +164,23 @@ class TermPool(PostingPool):
         entries = read_batches(self, path, remove=not keep)
         return entries if only is None else (e for e in entries if e[0] in only)
 
-    def finish(self) -> None:
-        """Spill what is in memory if runs were spilled before: then every posting is in a run, and any number of
-        readers (`iter_terms(keep=True)`, in this process or a forked one) can merge them."""
-        if self.runs:
-            self.save()
-
     def iter_terms(self, only: Collection[str] | None = None,
                    keep: bool = False) -> Iterator[tuple[str, bytes, Iterator[Chunk]]]:
         """(field, term, its posting list in pieces) in term order, for every field or those in `only`; consume
         each term's pieces before the next. With `keep`, run files stay for another reader (the writer's temporary
-        storage removes them at the end)."""
+        storage removes them at the end). Postings still in memory are merged in as the last run (the fields read
+        are taken out of memory)."""
         if not self.runs:
             for fieldname, tbytes, chunk in self._sorted(only):
                 yield fieldname, tbytes, iter((chunk,))
             return
-        self.finish()
         runs = list(self.runs)
         if not keep:
             self.runs = []
-        readers = [self._read_run(path, only, keep) for path in runs]
+        readers: list[Iterator[tuple[str, bytes, list[int], list[float], list[bytes]]]] = [
+            self._read_run(path, only, keep) for path in runs]
+        # What is still in memory holds the latest documents: merged as the last run, without a trip to disk.
+        readers.append((f, t, *chunk) for f, t, chunk in self._sorted(only))
         heads: list[tuple[str, bytes, int, Any]] = []
         for n, reader in enumerate(readers):
             entry = next(reader, None)
@@ -405,7 +402,6 @@ def write_segment_terms(fieldwriter: Any, schema: Any, perdoc: Any, pool: TermPo
         write_terms(fieldwriter, schema, lengths.get, pool.iter_terms(), codec_)
         return
     mine, theirs = frozenset(fields[:split]), frozenset(fields[split:])
-    pool.finish()  # every posting in runs (if any were spilled), which both processes then read
     name = f"{pool.segment.segment_id()}_helper"
     part, infos = f"{name}.pst", f"{name}.terms"
     pid = os.fork()
