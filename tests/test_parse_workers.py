@@ -115,3 +115,28 @@ def test_workers_do_not_run_the_callers_exit_handlers(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == str(sum(range(20))), out.stderr
     assert marker.read_text() == "exit\n"  # the caller's handler ran once; no worker ran it or flushed stdout
+
+
+def test_pages_from_workers_carry_what_the_writer_records(tmp_path: Path) -> None:
+    """A worker sends a page without its sections and passages (they travel analysed); the manifest entries and
+    section counts the writer records are those of pages parsed in the writing process."""
+    from kb.discover import discover
+    from kb.identity import unique
+    from kb.index import _entry, process_all
+    from kb.manifest import Settings
+
+    for i in range(210):
+        extra = "".join(f"\n\n## Part {j}\n\nText {j} of page {i}." for j in range(i % 4))
+        ident = "id: shared\n" if i % 50 == 7 else ""  # contested ids: later pages are renamed by the writer
+        (tmp_path / f"p{i:03}.md").write_text(f"---\ntitle: Page {i}\n{ident}---\n# Page {i}\n\nIntro {i}.{extra}\n")
+    files = list(discover(tmp_path).files)
+    taken: dict[str, str] = {}
+    here = [unique(p, taken) for p in process_all(files, Settings(), workers=1)]
+    taken = {}
+    forked = [unique(p, taken) for p in process_all(files, Settings(), workers=2)]
+    assert sum("is already the id of" in str(p.problems) for p in forked) == 4
+    assert [_entry(p) for p in forked] == [_entry(p) for p in here]
+    assert [(p.sections, p.passages) for p in forked] == [(p.sections, p.passages) for p in here]
+    assert sum(p.sections for p in forked) == sum(1 + i % 4 for i in range(210))
+    assert all(p.page is not None and not p.page.passages for p in forked)  # not sent twice
+    assert [p.analysed.docs for p in forked] == [p.analysed.docs for p in here]  # type: ignore[union-attr]
