@@ -302,3 +302,95 @@ def test_commit_shared_with_a_helper_process_writes_what_whoosh_writes(
     _write(stock, docs, ours=False, limit=limit, analysed=False)
     _same(ours, stock)
     assert not [p for p in Path(w._tempstorage.folder).parent.glob("*_helper*")]
+
+
+class _SideFile:
+    """A sink with ImpactsWriter's interface (the search engine's side file of long lists): a header, then one
+    entry per list of at least 5 postings."""
+
+    HEADER = b"SIDE1\n"
+
+    def __init__(self, storage: Any, segment: Any) -> None:
+        self.file = segment.create_file(storage, ".side")
+        self.file.write(self.HEADER)
+        self.offset = len(self.HEADER)
+        self.entries: list[tuple[str, bytes, int, int]] = []
+
+    def term(self, fieldname: str, tbytes: bytes, chunks: Any) -> Any:
+        ids: list[int] = []
+        for chunk in chunks:
+            ids.extend(chunk[0])
+            yield chunk
+        if len(ids) >= 5:
+            blob = repr((fieldname, bytes(tbytes), ids)).encode()
+            self.file.write(blob)
+            self.entries.append((fieldname, bytes(tbytes), self.offset, len(blob)))
+            self.offset += len(blob)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="the commit helper is a forked process")
+@pytest.mark.parametrize("helper", ["shared", "works", "fails"])
+def test_a_side_file_sink_sees_every_term_whoever_writes_it(helper: str, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A per-segment side file fed term by term (`sink`) gets every long list once, at the right offset, whether
+    one process writes the segment, the helper writes the later fields (its part is appended), or the helper
+    fails and the writer writes them itself."""
+    import os
+
+    from whoosh.filedb.filestore import FileStorage
+
+    import kb.whoosh.writer as writer_module
+    from kb.analysis import analyse_page
+
+    monkeypatch.setattr(writer_module, "PARALLEL_POSTINGS", 10**12 if helper == "shared" else 1)
+    parent = os.getpid()
+    real_encode, real_write = writer_module._encode, writer_module.write_segment_terms
+
+    def encode(*args: Any) -> Any:
+        if helper == "fails" and os.getpid() != parent:
+            raise OSError(28, "No space left on device")
+        return real_encode(*args)
+
+    side_folder = tmp_path / "side"
+    side_folder.mkdir()
+    side_storage = FileStorage(str(side_folder))
+    sinks: list[_SideFile] = []
+
+    class Segment:
+        def create_file(self, storage: Any, ext: str) -> Any:
+            return storage.create_file(f"segment{ext}")
+
+    def write_with_sink(*args: Any) -> None:
+        sinks.append(_SideFile(side_storage, Segment()))
+        real_write(*args, sinks[-1])
+        sinks[-1].file.close()
+
+    merged: list[int] = []
+    real_merge = writer_module._SinkPart.merge
+
+    def merge(sink: Any, side: Any, tempstore: Any) -> None:
+        merged.append(len(side[1]))
+        real_merge(sink, side, tempstore)
+
+    monkeypatch.setattr(writer_module, "_encode", encode)
+    monkeypatch.setattr(writer_module, "write_segment_terms", write_with_sink)
+    monkeypatch.setattr(writer_module._SinkPart, "merge", staticmethod(merge))
+    docs = _docs(300, seed=17)
+    ours = _new(tmp_path)
+    w = open_writer(ours, limitmb=1)
+    for page in _pages(docs):
+        w.add_page(analyse_page(page, build_schema()))
+    w.commit()
+    [sink] = sinks
+    data = (side_folder / "segment.side").read_bytes()
+    assert data.startswith(_SideFile.HEADER) and sink.offset == len(data)
+    with ours.reader() as r:
+        want = {(f, t): list(r.postings(f, t).all_ids()) for f, t in r.all_terms()}
+    want = {key: ids for key, ids in want.items() if len(ids) >= 5}
+    got = {}
+    for fieldname, tbytes, offset, size in sink.entries:
+        assert (fieldname, tbytes) not in got
+        got[(fieldname, tbytes)] = eval(data[offset:offset + size].decode())[2]  # noqa: S307 - our own repr
+    assert got == want and len(got) > 20
+    assert sum(size for *_k, size in sink.entries) == len(data) - len(_SideFile.HEADER)
+    assert (merged and merged[0] > 0) if helper == "works" else not merged  # the helper's part was appended

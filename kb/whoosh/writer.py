@@ -339,9 +339,10 @@ class TermWriter:
 
 
 def write_terms(fieldwriter: Any, schema: Any, lengths_of: Callable[[str], bytes | None],
-                terms: Iterator[tuple[str, bytes, Iterator[Chunk]]], codec_: Any) -> None:
-    """Write every term's postings and its term-index entry through Whoosh's W3 field writer."""
-    _index_terms(fieldwriter, schema, _encode(fieldwriter._postfile, schema, lengths_of, terms, codec_))
+                terms: Iterator[tuple[str, bytes, Iterator[Chunk]]], codec_: Any, sink: Any = None) -> None:
+    """Write every term's postings and its term-index entry through Whoosh's W3 field writer (see `_encode` for
+    `sink`)."""
+    _index_terms(fieldwriter, schema, _encode(fieldwriter._postfile, schema, lengths_of, terms, codec_, sink))
 
 
 def _index_terms(fieldwriter: Any, schema: Any, infos: Iterable[tuple[str, bytes, whoosh3.W3TermInfo]],
@@ -365,9 +366,11 @@ def _index_terms(fieldwriter: Any, schema: Any, infos: Iterable[tuple[str, bytes
 
 
 def _encode(postfile: Any, schema: Any, lengths_of: Callable[[str], bytes | None],
-            terms: Iterator[tuple[str, bytes, Iterator[Chunk]]],
-            codec_: Any) -> Iterator[tuple[str, bytes, whoosh3.W3TermInfo]]:
-    """(field, term, its term info) as each term's blocks are written to `postfile`."""
+            terms: Iterator[tuple[str, bytes, Iterator[Chunk]]], codec_: Any,
+            sink: Any = None) -> Iterator[tuple[str, bytes, whoosh3.W3TermInfo]]:
+    """(field, term, its term info) as each term's blocks are written to `postfile`. A `sink` sees every term's
+    chunks on their way (`sink.term(field, term, chunks)` passes them through): a side file written per segment,
+    such as the search engine's arrays of long lists (see `_SinkPart`)."""
     current = None
     termwriter: TermWriter | None = None
     for fieldname, tbytes, chunks in terms:
@@ -377,6 +380,8 @@ def _encode(postfile: Any, schema: Any, lengths_of: Callable[[str], bytes | None
                                     blocklimit=codec_._blocklimit, compression=codec_._compression)
             current = fieldname
         assert termwriter is not None
+        if sink is not None:
+            chunks = sink.term(fieldname, tbytes, chunks)
         yield fieldname, tbytes, termwriter.write(chunks)
 
 
@@ -384,7 +389,7 @@ PARALLEL_POSTINGS = 300_000  # a segment with fewer postings than this is writte
 
 
 def write_segment_terms(fieldwriter: Any, schema: Any, perdoc: Any, pool: TermPool, codec_: Any,
-                        tempstore: Any) -> None:
+                        tempstore: Any, sink: Any = None) -> None:
     """Write the pool's postings, the later fields by a forked helper process when the segment is large.
 
     Commit is the one stretch of a full build where the parse workers are done and one core idles. The fields
@@ -392,14 +397,15 @@ def write_segment_terms(fieldwriter: Any, schema: Any, perdoc: Any, pool: TermPo
     the second run's blocks to a file of its own, with their term infos, while this process writes the first;
     then the helper's blocks are appended to the postings file and its terms added to the term index with their
     offsets moved by where they landed. The files are those a single process writes (same blocks, same term
-    order and field numbers). If the helper fails, this process writes those fields itself.
+    order and field numbers). If the helper fails, this process writes those fields itself. A `sink` (see
+    `_encode`) gets the helper's part of its side file the same way (`_SinkPart`).
     """
     fields = sorted(name for name, n in pool.counts.items() if n)
     lengths = {name: perdoc._length_bytes(name) if perdoc is not None else None for name in fields}
     split = _split(fields, {name: pool.counts[name] * (1 if schema[name].format.fixed_value_size() else 2)
                             for name in fields})
     if split is None or not hasattr(os, "fork"):
-        write_terms(fieldwriter, schema, lengths.get, pool.iter_terms(), codec_)
+        write_terms(fieldwriter, schema, lengths.get, pool.iter_terms(), codec_, sink)
         return
     mine, theirs = frozenset(fields[:split]), frozenset(fields[split:])
     name = f"{pool.segment.segment_id()}_helper"
@@ -409,29 +415,83 @@ def write_segment_terms(fieldwriter: Any, schema: Any, perdoc: Any, pool: TermPo
         code = 1
         try:
             postfile = tempstore.create_file(part)
-            encoded = list(_encode(postfile, schema, lengths.get, pool.iter_terms(theirs, keep=True), codec_))
+            helper_sink, where = _SinkPart.start(sink, tempstore, f"{name}_side")
+            encoded = list(_encode(postfile, schema, lengths.get, pool.iter_terms(theirs, keep=True), codec_,
+                                   helper_sink))
             postfile.close()
+            side = _SinkPart.finish(helper_sink, where)
             with tempstore.create_file(infos) as out:
-                out.write(pickle.dumps(encoded, pickle.HIGHEST_PROTOCOL))
+                out.write(pickle.dumps((encoded, side), pickle.HIGHEST_PROTOCOL))
             code = 0
         finally:
             os._exit(code)
-    write_terms(fieldwriter, schema, lengths.get, pool.iter_terms(mine, keep=True), codec_)
+    write_terms(fieldwriter, schema, lengths.get, pool.iter_terms(mine, keep=True), codec_, sink)
     _pid, status = os.waitpid(pid, 0)
     if status != 0 or not tempstore.file_exists(infos):
-        write_terms(fieldwriter, schema, lengths.get, pool.iter_terms(theirs, keep=True), codec_)
+        write_terms(fieldwriter, schema, lengths.get, pool.iter_terms(theirs, keep=True), codec_, sink)
         return
     with tempstore.open_file(infos) as f:
-        encoded = pickle.loads(f.read())
+        encoded, side = pickle.loads(f.read())
     postfile = fieldwriter._postfile
     base = postfile.tell()
-    with tempstore.open_file(part) as f:
+    _append(tempstore, part, postfile, 0)
+    _index_terms(fieldwriter, schema, encoded, base)
+    _SinkPart.merge(sink, side, tempstore)
+
+
+def _append(tempstore: Any, name: str, out: Any, skip: int) -> int:
+    """Copy a temporary file (after its first `skip` bytes) to the end of `out`; how many bytes were copied."""
+    copied = 0
+    with tempstore.open_file(name) as f:
+        f.seek(skip)
         while True:
             data = f.read(1 << 20)
             if not data:
-                break
-            postfile.write(data)
-    _index_terms(fieldwriter, schema, encoded, base)
+                return copied
+            out.write(data)
+            copied += len(data)
+
+
+class _SinkPart:
+    """The helper's share of a sink's side file. The sink's interface is that of `ImpactsWriter` (the search
+    engine's arrays of long lists): made from (storage, segment) with `segment.create_file(storage, ext)`, it
+    writes a header, then appends entries to `file`, each recorded in `entries` as (field, term, offset, ...) with
+    `offset` counting the bytes written so far. The helper makes one of the same class over a temporary file
+    (this object stands in for the segment); afterwards the part's bytes past its header are appended to the
+    sink's file and its entries added with their offsets moved."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.created = ""
+
+    def create_file(self, storage: Any, ext: str) -> Any:
+        self.created = f"{self.name}{ext}"
+        return storage.create_file(self.created)
+
+    @classmethod
+    def start(cls, sink: Any, tempstore: Any, name: str) -> tuple[Any, tuple[str, int] | None]:
+        """A sink like `sink` writing to a temporary file, and (that file's name, its header's length)."""
+        if sink is None:
+            return None, None
+        part = cls(name)
+        helper = type(sink)(tempstore, part)
+        return helper, (part.created, helper.offset)
+
+    @staticmethod
+    def finish(helper: Any, where: tuple[str, int] | None) -> Any:
+        if helper is None:
+            return None
+        helper.file.close()
+        return where, list(helper.entries)
+
+    @staticmethod
+    def merge(sink: Any, side: Any, tempstore: Any) -> None:
+        if sink is None or side is None:
+            return
+        (name, header), entries = side
+        shift = sink.offset - header
+        sink.offset += _append(tempstore, name, sink.file, header)
+        sink.entries.extend((e[0], e[1], e[2] + shift, *e[3:]) for e in entries)
 
 
 def _split(fields: list[str], counts: dict[str, int]) -> int | None:
