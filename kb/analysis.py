@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from whoosh.analysis import Analyzer, Filter, RegexTokenizer, StemFilter, StopFilter, Token
 from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
@@ -287,25 +287,35 @@ class KbText(TEXT):
                     poses[term] = [pos]
                 else:
                     found.append(pos)
-            encode = fmt.encode
-            one = _ONE_POSITION
-            if len(one) > 100_000:
-                one.clear()
-            out = []
-            for term, pl in poses.items():
-                if len(pl) == 1:  # most postings: the encoding of a one-position list, remembered
-                    encoded = one.get(pl[0])
-                    if encoded is None:
-                        encoded = one[pl[0]] = encode(pl)
-                    out.append((term.encode("utf-8"), 1, 1.0, encoded))
-                else:
-                    out.append((term.encode("utf-8"), len(pl), float(len(pl)), encode(pl)))
-            return out
+            return _positions_items(poses, fmt)
         freqs: dict[str, int] = {}
         for term, _pos in self.analyzer.terms(value):
             freqs[term] = freqs.get(term, 0) + 1
-        return [(term.encode("utf-8"), n, float(n), _FREQUENCY[n] if n < 64 else pack_uint(n))
-                for term, n in freqs.items()]
+        return _frequency_items(freqs)
+
+
+def _positions_items(poses: dict[str, list[int]], fmt: Positions) -> list[tuple[bytes, int, float, bytes]]:
+    """Postings of a Positions field from each term's positions: `Positions.word_values`'s tuples."""
+    encode = fmt.encode
+    one = _ONE_POSITION
+    if len(one) > 100_000:
+        one.clear()
+    out = []
+    for term, pl in poses.items():
+        if len(pl) == 1:  # most postings: the encoding of a one-position list, remembered
+            encoded = one.get(pl[0])
+            if encoded is None:
+                encoded = one[pl[0]] = encode(pl)
+            out.append((term.encode("utf-8"), 1, 1.0, encoded))
+        else:
+            out.append((term.encode("utf-8"), len(pl), float(len(pl)), encode(pl)))
+    return out
+
+
+def _frequency_items(freqs: dict[str, int]) -> list[tuple[bytes, int, float, bytes]]:
+    """Postings of a Frequency field from each term's count: `Frequency.word_values`'s tuples."""
+    return [(term.encode("utf-8"), n, float(n), _FREQUENCY[n] if n < 64 else pack_uint(n))
+            for term, n in freqs.items()]
 
 
 class CachedText(KbText):
@@ -406,11 +416,20 @@ class AnalysedPage:
 
 def analyse_page(docs: list[dict[str, object]], schema: Schema, *,
                  only: frozenset[str] | None = None) -> AnalysedPage:
-    """Analyse every indexed field of a page's passages (or the fields in `only`), grouping postings by term."""
+    """Analyse every indexed field of a page's passages (or the fields in `only`), grouping postings by term.
+
+    Two shortcuts give the same postings as each field's `index()`: a field analysed by Whoosh (ids, tags) is
+    analysed once per distinct value of the page (path, page and tags repeat on every passage), and `exact` reuses
+    the body's pass over its words (see `_BodyAndExact`).
+    """
     names: set[str] = set()
     terms: dict[str, dict[bytes, TermPostings]] = {}
     lengths: dict[str, list[int]] = {}
+    fused = _BodyAndExact.of(schema)
+    memo: dict[tuple[str, str], list[tuple[bytes, int, float, bytes]]] = {}
+    befores: dict[str, dict[str, int]] = {}  # unstemmed counts of what `exact` says before the body
     for i, doc in enumerate(docs):
+        body: tuple[str, dict[str, int]] | None = None  # this passage's body and its unstemmed word counts
         for name, value in doc.items():
             if value is None or name.startswith("_") or name not in schema or (only and name not in only):
                 continue
@@ -421,8 +440,23 @@ def analyse_page(docs: list[dict[str, object]], schema: Schema, *,
             found = terms.get(name)
             if found is None:
                 found = terms[name] = {}
+            items: Iterable[tuple[bytes, int, float, bytes]]
+            if fused is not None and name == "body" and isinstance(value, str):
+                items, counts = fused.body(value)
+                body = (value, counts)
+            elif (fused is not None and name == "exact" and body is not None and isinstance(value, str)
+                  and fused.ends_with(value, body[0])):
+                items = fused.exact(value[: len(value) - len(body[0])], body[1], befores)
+            elif not isinstance(field, KbText) and isinstance(value, str):
+                key = (name, value)
+                cached = memo.get(key)
+                if cached is None:
+                    cached = memo[key] = list(field.index(value))
+                items = cached
+            else:
+                items = field.index(value)
             total = 0
-            for tbytes, freq, weight, vbytes in field.index(value):
+            for tbytes, freq, weight, vbytes in items:
                 total += freq
                 entry = found.get(tbytes)
                 if entry is None:
@@ -437,6 +471,84 @@ def analyse_page(docs: list[dict[str, object]], schema: Schema, *,
                     column = lengths[name] = [0] * len(docs)
                 column[i] = total
     return AnalysedPage(docs, frozenset(names), terms, lengths)
+
+
+class _BodyAndExact:
+    """`body` (stemmed, positions) and `exact` (unstemmed counts of the title, headings and then the body) from
+    one pass over the body's words.
+
+    Each distinct word is looked up once for both forms, and `exact`'s text, being something said before the
+    body (repeated on every passage of a section: counted once per page) and then the body itself, is counted from
+    those two parts. That is the same as analysing the whole text when the part before ends in whitespace (no
+    word runs across it: WORD_PATTERN matches no whitespace), which `ends_with` checks. Used only when both fields
+    are kb's fields with kb's indexing analyzers (`of`).
+    """
+
+    _words: dict[str, tuple[tuple[tuple[str, int], ...], tuple[tuple[str, int], ...], int]] = {}
+
+    def __init__(self, body_format: Positions, stem: IndexAnalyzer, plain: IndexAnalyzer) -> None:
+        self.format = body_format
+        self.stem, self.plain = stem, plain
+
+    @classmethod
+    def of(cls, schema: Schema) -> _BodyAndExact | None:
+        if "body" not in schema or "exact" not in schema:
+            return None
+        body, exact = schema["body"], schema["exact"]
+        if not (type(body) in (KbText, SpelledText) and type(exact) is KbText):
+            return None
+        if not (isinstance(body.analyzer, IndexAnalyzer) and body.analyzer.stem and type(body.format) is Positions
+                and body.format.field_boost == 1.0):
+            return None
+        if not (isinstance(exact.analyzer, IndexAnalyzer) and not exact.analyzer.stem
+                and type(exact.format) is Frequency and exact.format.field_boost == 1.0):
+            return None
+        return cls(body.format, body.analyzer, exact.analyzer)
+
+    @staticmethod
+    def ends_with(exact: str, body: str) -> bool:
+        cut = len(exact) - len(body)
+        return exact.endswith(body) and (cut == 0 or exact[cut - 1].isspace())
+
+    def body(self, text: str) -> tuple[list[tuple[bytes, int, float, bytes]], dict[str, int]]:
+        """The body's postings, and its unstemmed words' counts."""
+        words = self._words
+        if len(words) > _CACHE_MAX:
+            words.clear()
+        poses: dict[str, list[int]] = {}
+        counts: dict[str, int] = {}
+        pos = 0
+        for word in _WORD.findall(text):
+            found = words.get(word)
+            if found is None:
+                stemmed, shift = self.stem._analyse(word)
+                found = words[word] = (stemmed, self.plain._analyse(word)[0], shift)
+            stemmed, plain, shift = found
+            for term, offset in stemmed:
+                at = poses.get(term)
+                if at is None:
+                    poses[term] = [pos + offset]
+                else:
+                    at.append(pos + offset)
+            for term, _offset in plain:
+                counts[term] = counts.get(term, 0) + 1
+            pos += 1 + shift
+        return _positions_items(poses, self.format), counts
+
+    def exact(self, before: str, body: dict[str, int],
+              befores: dict[str, dict[str, int]]) -> list[tuple[bytes, int, float, bytes]]:
+        """`exact`'s postings: the unstemmed counts of `before` (remembered per page) and of the body."""
+        head = befores.get(before)
+        if head is None:
+            head = befores[before] = {}
+            for term, _pos in self.plain.terms(before):
+                head[term] = head.get(term, 0) + 1
+        if not head:
+            return _frequency_items(body)
+        counts = dict(body)
+        for term, n in head.items():
+            counts[term] = counts.get(term, 0) + n
+        return _frequency_items(counts)
 
 
 ANALYZER = make_analyzer()

@@ -10,7 +10,6 @@ import os
 import signal
 import sys
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -39,8 +38,6 @@ from .store import (
 from .whoosh.writer import open_writer
 
 if TYPE_CHECKING:
-    from multiprocessing.pool import AsyncResult
-
     from whoosh.fields import Schema
 
     from .analysis import AnalysedPage
@@ -59,6 +56,24 @@ class Processed:
     page: Page | None
     problems: tuple[Problem, ...]
     analysed: AnalysedPage | None = None  # the page's passages, analysed (None: no page)
+    counts: tuple[int, int] | None = None  # (sections, passages) of a page sent without them (`_for_writer`)
+
+    @property
+    def sections(self) -> int:
+        return self.counts[0] if self.counts is not None else len(self.page.sections) if self.page else 0
+
+    @property
+    def passages(self) -> int:
+        return self.counts[1] if self.counts is not None else len(self.page.passages) if self.page else 0
+
+
+def _for_writer(proc: Processed) -> Processed:
+    """What a parse worker sends: the page without its sections and passages (the writer needs its id, title,
+    problems and how many there are; the passages travel analysed), a fifth less to pickle and unpickle."""
+    if proc.page is None:
+        return proc
+    page = replace(proc.page, sections=(), passages=())
+    return replace(proc, page=page, counts=(proc.sections, proc.passages))
 
 
 _SCHEMA: Schema | None = None  # this process's schema, whose fields analyse (and cache) values
@@ -176,19 +191,13 @@ def process_all(files: list[SourceFile], settings: Settings, *, workers: int,
     content hash already indexed (see `process_file`).
     """
     known = known or {}
-    if workers > 1 and len(files) >= 200:
-        import multiprocessing
+    if workers > 1 and len(files) >= 200 and hasattr(os, "fork"):
+        from .parse_workers import run_forked
 
-        ctx = multiprocessing.get_context("fork") if hasattr(os, "fork") else multiprocessing.get_context()
-        with ctx.Pool(workers, initializer=_worker_init) as pool:
-            # A bounded window of pages in flight: workers run ahead of the writer, but never by the whole site.
-            window: deque[AsyncResult[Processed]] = deque()
-            for f in files:
-                window.append(pool.apply_async(process_file, (f, settings, known.get(f.rel, ""))))
-                if len(window) >= workers * 8:
-                    yield window.popleft().get()
-            while window:
-                yield window.popleft().get()
+        # Forked workers (kb/parse_workers.py): each parses every `workers`-th page, a few pages ahead at most.
+        yield from run_forked(len(files),
+                              lambda i: _for_writer(process_file(files[i], settings, known.get(files[i].rel, ""))),
+                              workers=workers, init=_worker_init, name=lambda i: files[i].rel)
     else:
         for f in files:
             yield process_file(f, settings, known.get(f.rel, ""))
@@ -226,8 +235,8 @@ def _entry(proc: Processed) -> Entry:
         sha1=proc.sha1,
         page=page.id if page else None,
         title=page.title if page else "",
-        sections=len(page.sections) if page else 0,
-        passages=len(page.passages) if page else 0,
+        sections=proc.sections,
+        passages=proc.passages,
         problems=[p.__dict__ for p in proc.problems],
     )
 
@@ -454,7 +463,7 @@ class Indexer:
                             skipped += 1
                         else:
                             pages += 1
-                            sections += len(proc.page.sections)
+                            sections += proc.sections
                             _add_page(writer, proc)
                         if progress:
                             progress(n, len(files))

@@ -78,3 +78,46 @@ def test_fields_build_the_postings_whoosh_would_build(text: str) -> None:
         ours = schema[name]
         stock = TEXT(analyzer=ours.analyzer, phrase=name not in ("code", "exact"))
         assert list(ours.index(text)) == list(stock.index(text)), name
+
+
+def _per_field(docs: list[dict[str, object]], schema) -> dict[str, dict[bytes, tuple[list, list, list]]]:
+    """What analyse_page must give: each field's own `index()` of each passage, grouped by term."""
+    out: dict[str, dict[bytes, tuple[list, list, list]]] = {}
+    for i, doc in enumerate(docs):
+        for name, value in doc.items():
+            if value is None or name not in schema or not schema[name].indexed:
+                continue
+            found = out.setdefault(name, {})
+            for tbytes, _freq, weight, vbytes in schema[name].index(value):
+                entry = found.setdefault(tbytes, ([], [], []))
+                entry[0].append(i)
+                entry[1].append(weight)
+                entry[2].append(vbytes)
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(TEXTS, TEXTS, TEXTS), min_size=1, max_size=4), TEXTS,
+       st.sampled_from([" \n ", "", " ", "-", "x"]))
+def test_a_page_is_analysed_as_each_field_alone_would_be(passages: list[tuple[str, str, str]], title: str,
+                                                         sep: str) -> None:
+    """Body and exact share one pass over the body's words, and id-like fields are analysed once per value of the
+    page; the postings and lengths are those of every field analysed on its own (also when `exact` does not end
+    in the body after whitespace, where the shortcut must not apply)."""
+    from kb.analysis import _BodyAndExact, analyse_page
+
+    schema = build_schema()
+    assert _BodyAndExact.of(schema) is not None  # kb's own schema takes the shortcut
+    docs: list[dict[str, object]] = [
+        {"key": f"p#{n}", "path": "p.md", "page": "p", "title": title, "heading": heading, "body": body,
+         "tags": "api,Guide", "exact": sep.join([title, heading, body]) if n % 2 == 0 else body + sep + title,
+         "source": "docs"}
+        for n, (heading, body, _other) in enumerate(passages)]
+    page = analyse_page(docs, schema)
+    want = _per_field(docs, build_schema())
+    assert {name: {t: tuple(map(list, v)) for t, v in terms.items()} for name, terms in page.terms.items()
+            if terms} == {name: terms for name, terms in want.items() if terms}
+    for name, column in page.lengths.items():
+        field = schema[name]
+        assert column == [sum(f for _t, f, _w, _v in field.index(d[name])) if d.get(name) is not None else 0
+                          for d in docs], name

@@ -233,3 +233,124 @@ def test_postings_added_out_of_document_order_are_written_in_order(tmp_path: Pat
         w.commit()
     with ours.reader() as a, stock.reader() as b:
         assert list(a.postings("body", b"alpha").all_ids()) == list(b.postings("body", b"alpha").all_ids())
+
+
+def test_equal_values_of_a_block_are_pickled_once(tmp_path: Path) -> None:
+    """Pages analysed in other processes bring equal position values as separate objects; the block writer
+    pickles each distinct value once per block and refers back to it (what a stock reader reads is unchanged)."""
+    import pickle
+
+    from kb.analysis import analyse_page
+
+    docs = [{**d, "body": "alpha beta gamma", "exact": "alpha beta gamma"} for d in _docs(60, seed=4)]
+    pages = [pickle.loads(pickle.dumps(analyse_page(page, build_schema()))) for page in _pages(docs)]
+    ours = _new(tmp_path)
+    w = open_writer(ours, limitmb=1)
+    for page in pages:
+        w.add_page(page)
+    w.commit()
+    with ours.reader() as r:
+        m = r.postings("body", b"alpha")
+        m._read_data()
+        raw = zlib.decompress(m._postfile.get(m._dataoffset, m._nextoffset - m._dataoffset))
+        values = pickle.loads(raw)[2]
+        assert len(values) == 60 and len(set(values)) == 1 and len({id(v) for v in values}) == 1
+        assert raw.count(values[0].decode("latin-1").encode("utf-8")) == 1  # the value is written once
+        assert list(m.all_ids()) == list(range(60))
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="the commit helper is a forked process")
+@pytest.mark.parametrize("limit", [None, 60_000], ids=["in-memory", "spilled"])
+@pytest.mark.parametrize("helper", ["works", "fails"])
+def test_commit_shared_with_a_helper_process_writes_what_whoosh_writes(
+        limit: int | None, helper: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large segment's later fields are written by a forked helper and appended; if the helper fails, the
+    writer writes them itself. Either way a stock reader sees what Whoosh's own writer wrote."""
+    import os
+
+    import kb.whoosh.writer as writer_module
+    from kb.analysis import analyse_page
+
+    monkeypatch.setattr(writer_module, "PARALLEL_POSTINGS", 1)
+    parent = os.getpid()
+    splits: list[int | None] = []
+    real_split, real_encode = writer_module._split, writer_module._encode
+
+    def split(fields: list[str], counts: dict[str, int]) -> int | None:
+        splits.append(real_split(fields, counts))
+        return splits[-1]
+
+    def encode(*args: Any) -> Any:
+        if helper == "fails" and os.getpid() != parent:
+            raise OSError(28, "No space left on device")
+        return real_encode(*args)
+
+    monkeypatch.setattr(writer_module, "_split", split)
+    monkeypatch.setattr(writer_module, "_encode", encode)
+    docs = _docs(600, seed=13)
+    ours, stock = _new(tmp_path), _new(tmp_path)
+    w = open_writer(ours, limitmb=1)
+    if limit is not None:
+        w.pool.limit = limit
+    for page in _pages(docs):
+        w.add_page(analyse_page(page, build_schema()))
+    spilled = w.pool.spilled
+    w.commit()
+    assert splits and splits[0] is not None and 0 < splits[0]  # the work was shared
+    if limit is not None:
+        assert spilled > 3
+    _write(stock, docs, ours=False, limit=limit, analysed=False)
+    _same(ours, stock)
+    assert not [p for p in Path(w._tempstorage.folder).parent.glob("*_helper*")]
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="the commit helper is a forked process")
+@pytest.mark.parametrize("helper", ["shared", "works", "fails"])
+def test_the_impacts_file_gets_every_long_list_whoever_writes_it(helper: str, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The segment's impacts file (kb/whoosh/impacts.py, fed term by term) gets every long list once, readable at
+    its offset, whether one process writes the segment, the helper writes the later fields (its part is appended),
+    or the helper fails and the writer writes them itself."""
+    import os
+
+    import kb.whoosh.impacts as impacts
+    import kb.whoosh.writer as writer_module
+    from kb.analysis import analyse_page
+
+    monkeypatch.setattr(writer_module, "PARALLEL_POSTINGS", 10**12 if helper == "shared" else 1)
+    monkeypatch.setattr(impacts, "MIN_POSTINGS", 5)
+    parent = os.getpid()
+    real_encode = writer_module._encode
+
+    def encode(*args: Any) -> Any:
+        if helper == "fails" and os.getpid() != parent:
+            raise OSError(28, "No space left on device")
+        return real_encode(*args)
+
+    merged: list[int] = []
+    real_merge = writer_module._SinkPart.merge
+
+    def merge(sink: Any, side: Any, tempstore: Any) -> None:
+        merged.append(len(side[1]))
+        real_merge(sink, side, tempstore)
+
+    monkeypatch.setattr(writer_module, "_encode", encode)
+    monkeypatch.setattr(writer_module._SinkPart, "merge", staticmethod(merge))
+    docs = _docs(300, seed=17)
+    ours = _new(tmp_path)
+    w = open_writer(ours, limitmb=1)
+    for page in _pages(docs):
+        w.add_page(analyse_page(page, build_schema()))
+    w.commit()
+    with ours.reader() as r:
+        want = {(f, t): tuple(map(list, zip(*r.postings(f, t).items_as("weight")))) for f, t in r.all_terms()}
+        want = {key: v for key, v in want.items() if len(v[0]) >= 5}
+        side = impacts.Impacts.open(r)
+        assert side is not None
+        got = {}
+        for fieldname, tbytes in side.directory():
+            found = side.postings(fieldname, tbytes)
+            assert found is not None
+            got[(fieldname, tbytes)] = (list(found[0]), list(found[1]))
+    assert got == want and len(got) > 20
+    assert (merged and merged[0] > 0) if helper == "works" else not merged  # the helper's part was appended

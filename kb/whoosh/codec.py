@@ -101,8 +101,9 @@ def write_batch(f: Any, batch: list[Any]) -> None:
     f.write(data)
 
 
-def read_batches(pool: Any, path: str) -> Iterator[Any]:
-    """The items of a run file written with `write_batch`, one batch in memory at a time; the file is removed after."""
+def read_batches(pool: Any, path: str, *, remove: bool = True) -> Iterator[Any]:
+    """The items of a run file written with `write_batch`, one batch in memory at a time; the file is removed after
+    (unless `remove` is False)."""
     f = pool._open_run(path)
     try:
         while True:
@@ -112,7 +113,8 @@ def read_batches(pool: Any, path: str) -> Iterator[Any]:
             yield from marshal.loads(f.read(int.from_bytes(head, "little")))
     finally:
         f.close()
-        pool._remove_run(path)
+        if remove:
+            pool._remove_run(path)
 
 
 def pool_supported() -> bool:

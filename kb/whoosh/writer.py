@@ -19,9 +19,11 @@ it fails (another Whoosh, a schema with vectors or separate spelling words, anot
 from __future__ import annotations
 
 import heapq
+import os
+import pickle
 import zlib
 from array import array
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from operator import itemgetter
 from pickle import dumps
 from typing import TYPE_CHECKING, Any
@@ -49,6 +51,7 @@ RUN_BATCH = 2048  # postings per marshalled batch in a run file: the merge holds
 # byte for byte as Whoosh writes them (kb's search engine reads them straight from those bytes). Protocol 4 would
 # halve the blocks and pickle faster (~5% of a full build's CPU), but is not what other readers may expect.
 BLOCK_PICKLE = 2
+SHARED_VALUES = 200_000  # distinct encoded values a field's block writer keeps one object of, before starting afresh
 
 
 class TermPool(PostingPool):
@@ -64,6 +67,7 @@ class TermPool(PostingPool):
         self.spilled = 0  # runs written so far
         self.runs: list[str] = []  # run files (names in the temporary storage) not merged yet
         self.unsorted: set[tuple[str, bytes]] = set()  # terms given a posting out of document order (`add`)
+        self.counts: dict[str, int] = {}  # postings added per field (how `write_segment_terms` shares the work)
 
     def add(self, item: tuple[Any, ...]) -> None:
         """A single (field, term, docnum, weight, value) posting: Whoosh's interface, used when merging segments."""
@@ -86,6 +90,7 @@ class TermPool(PostingPool):
                 found[0].append(docnum)
                 found[1].append(weight)
                 found[2].append(value)
+        self.counts[fieldname] = self.counts.get(fieldname, 0) + len(items)
         self.currentsize += size
         if self.currentsize > self.limit:
             self.save()
@@ -106,6 +111,7 @@ class TermPool(PostingPool):
                 found[0].extend(docs)
                 found[1].extend(weights)
                 found[2].extend(values)
+        self.counts[fieldname] = self.counts.get(fieldname, 0) + postings
         self.currentsize += postings * POSTING_BYTES + new * TERM_BYTES
         if self.currentsize > self.limit:
             self.save()
@@ -117,11 +123,13 @@ class TermPool(PostingPool):
             self.fieldnames.add(fieldname)
         return terms
 
-    def _sorted(self) -> Iterator[tuple[str, bytes, Chunk]]:
-        """The pool's postings by field and term, emptying it as it goes."""
-        fields, self.terms = self.terms, {}
-        self.currentsize = 0
-        for fieldname in sorted(fields):
+    def _sorted(self, only: Collection[str] | None = None) -> Iterator[tuple[str, bytes, Chunk]]:
+        """The pool's postings by field and term (of the fields in `only`), emptying it of them as it goes."""
+        fields = self.terms
+        if only is None:
+            self.terms = {}
+            self.currentsize = 0
+        for fieldname in sorted(f for f in fields if only is None or f in only):
             terms = fields.pop(fieldname)
             for tbytes in sorted(terms):
                 chunk = terms.pop(tbytes)
@@ -129,7 +137,8 @@ class TermPool(PostingPool):
                     docs, weights, values = zip(*sorted(zip(*chunk, strict=True), key=itemgetter(0)), strict=True)
                     chunk = (list(docs), list(weights), list(values))
                 yield fieldname, tbytes, chunk
-        self.unsorted = set()
+        if only is None:
+            self.unsorted = set()
 
     def save(self) -> None:
         if not self.terms:
@@ -151,18 +160,28 @@ class TermPool(PostingPool):
         self.runs.append(path)
         self.spilled += 1
 
-    def _read_run(self, path: str) -> Iterator[tuple[str, bytes, list[int], list[float], list[bytes]]]:
-        return read_batches(self, path)
+    def _read_run(self, path: str, only: Collection[str] | None = None,
+                  keep: bool = False) -> Iterator[tuple[str, bytes, list[int], list[float], list[bytes]]]:
+        entries = read_batches(self, path, remove=not keep)
+        return entries if only is None else (e for e in entries if e[0] in only)
 
-    def iter_terms(self) -> Iterator[tuple[str, bytes, Iterator[Chunk]]]:
-        """(field, term, its posting list in pieces) in term order; consume each term's pieces before the next."""
+    def iter_terms(self, only: Collection[str] | None = None,
+                   keep: bool = False) -> Iterator[tuple[str, bytes, Iterator[Chunk]]]:
+        """(field, term, its posting list in pieces) in term order, for every field or those in `only`; consume
+        each term's pieces before the next. With `keep`, run files stay for another reader (the writer's temporary
+        storage removes them at the end). Postings still in memory are merged in as the last run (the fields read
+        are taken out of memory)."""
         if not self.runs:
-            for fieldname, tbytes, chunk in self._sorted():
+            for fieldname, tbytes, chunk in self._sorted(only):
                 yield fieldname, tbytes, iter((chunk,))
             return
-        self.save()
-        runs, self.runs = self.runs, []
-        readers = [self._read_run(path) for path in runs]
+        runs = list(self.runs)
+        if not keep:
+            self.runs = []
+        readers: list[Iterator[tuple[str, bytes, list[int], list[float], list[bytes]]]] = [
+            self._read_run(path, only, keep) for path in runs]
+        # What is still in memory holds the latest documents: merged as the last run, without a trip to disk.
+        readers.append((f, t, *chunk) for f, t, chunk in self._sorted(only))
         heads: list[tuple[str, bytes, int, Any]] = []
         for n, reader in enumerate(readers):
             entry = next(reader, None)
@@ -237,6 +256,11 @@ class TermWriter:
         self.lengths = lengths  # the field's lengths column: one length byte per document (b"" without one)
         self.blocklimit = blocklimit
         self.compression = compression
+        # One object per distinct value: equal values (a one-position list is the same bytes wherever the position
+        # is the same) then pickle once per block and are referenced after, as Whoosh's own writer does when its
+        # values happen to be one object. Across a 1,000-page site ~17k distinct values make up 1.3M postings:
+        # a third less to pickle and compress, and a smaller postings file.
+        self.shared: dict[bytes, bytes] = {}
 
     def write(self, chunks: Iterable[Chunk]) -> whoosh3.W3TermInfo:
         terminfo = whoosh3.W3TermInfo()
@@ -297,7 +321,13 @@ class TermWriter:
         else:
             if not all(values):
                 values = [v for v in values if v]  # the stock writer keeps only non-empty values
-            mini_values = tuple(values) if fixed is None or fixed < 0 else b"".join(values)
+            if fixed is None or fixed < 0:
+                shared = self.shared
+                if len(shared) > SHARED_VALUES:
+                    shared.clear()
+                mini_values = tuple(map(shared.setdefault, values, values))
+            else:
+                mini_values = b"".join(values)
         data = dumps((deltas, mini_weights, mini_values), BLOCK_PICKLE)
         comp = self.compression
         if comp:
@@ -309,31 +339,177 @@ class TermWriter:
         postfile.write(data)
 
 
-def write_terms(fieldwriter: Any, schema: Any, perdoc: Any, terms: Iterator[tuple[str, bytes, Iterator[Chunk]]],
-                codec_: Any, sink: ImpactsWriter | None = None) -> None:
-    """Write every term's postings and its term-index entry through Whoosh's W3 field writer (and, with `sink`,
-    the long lists again as arrays: kb/whoosh/impacts.py)."""
-    tindex, postfile = fieldwriter._tindex, fieldwriter._postfile
+def write_terms(fieldwriter: Any, schema: Any, lengths_of: Callable[[str], bytes | None],
+                terms: Iterator[tuple[str, bytes, Iterator[Chunk]]], codec_: Any, sink: ImpactsWriter | None = None) -> None:
+    """Write every term's postings and its term-index entry through Whoosh's W3 field writer (see `_encode` for
+    `sink`)."""
+    _index_terms(fieldwriter, schema, _encode(fieldwriter._postfile, schema, lengths_of, terms, codec_, sink))
+
+
+def _index_terms(fieldwriter: Any, schema: Any, infos: Iterable[tuple[str, bytes, whoosh3.W3TermInfo]],
+                 base: int = 0) -> None:
+    """Add (field, term, term info) entries to the term index, in order; `base` moves their postings' offsets."""
+    tindex = fieldwriter._tindex
     current = None
-    termwriter: TermWriter | None = None
     prefix = b""
-    for fieldname, tbytes, chunks in terms:
+    for fieldname, tbytes, terminfo in infos:
         if fieldname != current:
             if current is not None:
                 fieldwriter.finish_field()
-            fieldobj = schema[fieldname]
-            fieldwriter.start_field(fieldname, fieldobj)
-            lengths = perdoc._length_bytes(fieldname) if perdoc is not None else None
-            termwriter = TermWriter(postfile, fieldobj.format.fixed_value_size(), lengths or b"",
-                                    blocklimit=codec_._blocklimit, compression=codec_._compression)
+            fieldwriter.start_field(fieldname, schema[fieldname])
             prefix = pack_ushort(fieldwriter._fieldid)
+            current = fieldname
+        if base:
+            terminfo._offset += base
+        tindex.add(prefix + tbytes, terminfo.to_bytes())
+    if current is not None:
+        fieldwriter.finish_field()
+
+
+def _encode(postfile: Any, schema: Any, lengths_of: Callable[[str], bytes | None],
+            terms: Iterator[tuple[str, bytes, Iterator[Chunk]]], codec_: Any,
+            sink: Any = None) -> Iterator[tuple[str, bytes, whoosh3.W3TermInfo]]:
+    """(field, term, its term info) as each term's blocks are written to `postfile`. A `sink` sees every term's
+    chunks on their way (`sink.term(field, term, chunks)` passes them through): a side file written per segment,
+    such as the search engine's arrays of long lists (see `_SinkPart`)."""
+    current = None
+    termwriter: TermWriter | None = None
+    for fieldname, tbytes, chunks in terms:
+        if fieldname != current:
+            fieldobj = schema[fieldname]
+            termwriter = TermWriter(postfile, fieldobj.format.fixed_value_size(), lengths_of(fieldname) or b"",
+                                    blocklimit=codec_._blocklimit, compression=codec_._compression)
             current = fieldname
         assert termwriter is not None
         if sink is not None:
             chunks = sink.term(fieldname, tbytes, chunks)
-        tindex.add(prefix + tbytes, termwriter.write(chunks).to_bytes())
-    if current is not None:
-        fieldwriter.finish_field()
+        yield fieldname, tbytes, termwriter.write(chunks)
+
+
+PARALLEL_POSTINGS = 300_000  # a segment with fewer postings than this is written by one process
+
+
+def write_segment_terms(fieldwriter: Any, schema: Any, perdoc: Any, pool: TermPool, codec_: Any,
+                        tempstore: Any, sink: Any = None) -> None:
+    """Write the pool's postings, the later fields by a forked helper process when the segment is large.
+
+    Commit is the one stretch of a full build where the parse workers are done and one core idles. The fields
+    are split in two runs of the (sorted) field order with about as many postings each: a forked helper writes
+    the second run's blocks to a file of its own, with their term infos, while this process writes the first;
+    then the helper's blocks are appended to the postings file and its terms added to the term index with their
+    offsets moved by where they landed. The files are those a single process writes (same blocks, same term
+    order and field numbers). If the helper fails, this process writes those fields itself. A `sink` (see
+    `_encode`) gets the helper's part of its side file the same way (`_SinkPart`).
+    """
+    fields = sorted(name for name, n in pool.counts.items() if n)
+    lengths = {name: perdoc._length_bytes(name) if perdoc is not None else None for name in fields}
+    split = _split(fields, {name: pool.counts[name] * (1 if schema[name].format.fixed_value_size() else 2)
+                            for name in fields})
+    if split is None or not hasattr(os, "fork"):
+        write_terms(fieldwriter, schema, lengths.get, pool.iter_terms(), codec_, sink)
+        return
+    mine, theirs = frozenset(fields[:split]), frozenset(fields[split:])
+    name = f"{pool.segment.segment_id()}_helper"
+    part, infos = f"{name}.pst", f"{name}.terms"
+    pid = os.fork()
+    if pid == 0:  # the helper: writes the later fields' blocks, never returns
+        code = 1
+        try:
+            postfile = tempstore.create_file(part)
+            helper_sink, where = _SinkPart.start(sink, tempstore, f"{name}_side")
+            encoded = list(_encode(postfile, schema, lengths.get, pool.iter_terms(theirs, keep=True), codec_,
+                                   helper_sink))
+            postfile.close()
+            side = _SinkPart.finish(helper_sink, where)
+            with tempstore.create_file(infos) as out:
+                out.write(pickle.dumps((encoded, side), pickle.HIGHEST_PROTOCOL))
+            code = 0
+        finally:
+            os._exit(code)
+    write_terms(fieldwriter, schema, lengths.get, pool.iter_terms(mine, keep=True), codec_, sink)
+    _pid, status = os.waitpid(pid, 0)
+    if status != 0 or not tempstore.file_exists(infos):
+        write_terms(fieldwriter, schema, lengths.get, pool.iter_terms(theirs, keep=True), codec_, sink)
+        return
+    with tempstore.open_file(infos) as f:
+        encoded, side = pickle.loads(f.read())
+    postfile = fieldwriter._postfile
+    base = postfile.tell()
+    _append(tempstore, part, postfile, 0)
+    _index_terms(fieldwriter, schema, encoded, base)
+    _SinkPart.merge(sink, side, tempstore)
+
+
+def _append(tempstore: Any, name: str, out: Any, skip: int) -> int:
+    """Copy a temporary file (after its first `skip` bytes) to the end of `out`; how many bytes were copied."""
+    copied = 0
+    with tempstore.open_file(name) as f:
+        f.seek(skip)
+        while True:
+            data = f.read(1 << 20)
+            if not data:
+                return copied
+            out.write(data)
+            copied += len(data)
+
+
+class _SinkPart:
+    """The helper's share of a sink's side file. The sink's interface is that of `ImpactsWriter` (the search
+    engine's arrays of long lists): made from (storage, segment) with `segment.create_file(storage, ext)`, it
+    writes a header, then appends entries to `file`, each recorded in `entries` as (field, term, offset, ...) with
+    `offset` counting the bytes written so far. The helper makes one of the same class over a temporary file
+    (this object stands in for the segment); afterwards the part's bytes past its header are appended to the
+    sink's file and its entries added with their offsets moved."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.created = ""
+
+    def create_file(self, storage: Any, ext: str) -> Any:
+        self.created = f"{self.name}{ext}"
+        return storage.create_file(self.created)
+
+    @classmethod
+    def start(cls, sink: Any, tempstore: Any, name: str) -> tuple[Any, tuple[str, int] | None]:
+        """A sink like `sink` writing to a temporary file, and (that file's name, its header's length)."""
+        if sink is None:
+            return None, None
+        part = cls(name)
+        helper = type(sink)(tempstore, part)
+        return helper, (part.created, helper.offset)
+
+    @staticmethod
+    def finish(helper: Any, where: tuple[str, int] | None) -> Any:
+        if helper is None:
+            return None
+        helper.file.close()
+        return where, list(helper.entries)
+
+    @staticmethod
+    def merge(sink: Any, side: Any, tempstore: Any) -> None:
+        if sink is None or side is None:
+            return
+        (name, header), entries = side
+        shift = sink.offset - header
+        sink.offset += _append(tempstore, name, sink.file, header)
+        sink.entries.extend((e[0], e[1], e[2] + shift, *e[3:]) for e in entries)
+
+
+def _split(fields: list[str], counts: dict[str, int]) -> int | None:
+    """Where to cut the sorted fields so that the first run has about 45% of the work (this process also appends
+    the helper's part), or None when the segment is too small to repay a second process. A posting with a value
+    of its own (positions: pickled one by one) counts double."""
+    total = sum(counts[f] for f in fields)
+    if total < PARALLEL_POSTINGS or len(fields) < 2:
+        return None
+    best: int | None = None
+    best_gap, before = float(total), 0
+    for i in range(1, len(fields)):
+        before += counts[fields[i - 1]]
+        gap = abs(before - 0.45 * total)
+        if gap < best_gap:
+            best, best_gap = i, gap
+    return best
 
 
 class TermSegmentWriter(SegmentWriter):
@@ -345,6 +521,7 @@ class TermSegmentWriter(SegmentWriter):
 
     def __init__(self, ix: Any, *, limitmb: int, fast: bool | None = None) -> None:
         super().__init__(ix, limitmb=limitmb, codec=codec(), compound=False)
+        self._fields_of: dict[tuple[str, ...], list[tuple[str, Any, str]]] = {}  # see `_write_doc`
         self.fast = supported(self) if fast is None else fast
         if self.fast:
             self.pool = TermPool(self._tempstorage, self.newsegment, limitmb=limitmb)
@@ -378,15 +555,18 @@ class TermSegmentWriter(SegmentWriter):
         schema = self.schema
         docnum = self.docnum
         lengths = lengths or {}
-        names = sorted(name for name in doc if not name.startswith("_"))
-        self._check_fields(schema, names)
+        keys = tuple(doc)
+        fields = self._fields_of.get(keys)
+        if fields is None:  # once per distinct set of fields (every passage of a page has the same)
+            names = sorted(name for name in doc if not name.startswith("_"))
+            self._check_fields(schema, names)
+            fields = self._fields_of[keys] = [(name, schema[name], f"_stored_{name}") for name in names]
         perdoc.start_doc(docnum)
         try:
-            for name in names:
+            for name, field, stored_as in fields:
                 value = doc[name]
                 if value is None:
                     continue
-                field = schema[name]
                 length = 0
                 if name in analysed:
                     column = lengths.get(name)
@@ -399,7 +579,7 @@ class TermSegmentWriter(SegmentWriter):
                         if field.scorable:
                             length = sum([item[1] for item in items])
                         self.pool.add_doc(name, docnum, items)
-                stored = doc.get(f"_stored_{name}", value)
+                stored = doc.get(stored_as, value)
                 perdoc.add_field(name, field, stored if field.stored else None, length)
                 column_type = field.column_type
                 if column_type and stored is not None:
@@ -419,7 +599,8 @@ class TermSegmentWriter(SegmentWriter):
         perdoc = self.per_document_reader()
         sink = ImpactsWriter(self.storage, self.newsegment)
         try:
-            write_terms(self.fieldwriter, self.schema, perdoc, self.pool.iter_terms(), self.codec, sink)
+            write_segment_terms(self.fieldwriter, self.schema, perdoc, self.pool, self.codec, self._tempstorage,
+                                sink)
         finally:
             perdoc.close()
             sink.close()
