@@ -343,8 +343,8 @@ def test_the_impacts_file_gets_every_long_list_whoever_writes_it(helper: str, tm
         w.add_page(analyse_page(page, build_schema()))
     w.commit()
     with ours.reader() as r:
-        want = {(f, t): tuple(map(list, zip(*r.postings(f, t).items_as("weight")))) for f, t in r.all_terms()}
-        want = {key: v for key, v in want.items() if len(v[0]) >= 5}
+        lists = {(f, t): list(r.postings(f, t).items_as("weight")) for f, t in r.all_terms()}
+        want = {key: ([i for i, _ in v], [w for _, w in v]) for key, v in lists.items() if len(v) >= 5}
         side = impacts.Impacts.open(r)
         assert side is not None
         got = {}

@@ -340,7 +340,8 @@ class TermWriter:
 
 
 def write_terms(fieldwriter: Any, schema: Any, lengths_of: Callable[[str], bytes | None],
-                terms: Iterator[tuple[str, bytes, Iterator[Chunk]]], codec_: Any, sink: ImpactsWriter | None = None) -> None:
+                terms: Iterator[tuple[str, bytes, Iterator[Chunk]]], codec_: Any,
+                sink: ImpactsWriter | None = None) -> None:
     """Write every term's postings and its term-index entry through Whoosh's W3 field writer (see `_encode` for
     `sink`)."""
     _index_terms(fieldwriter, schema, _encode(fieldwriter._postfile, schema, lengths_of, terms, codec_, sink))
