@@ -246,14 +246,12 @@ def test_serve_holds_no_more_descriptors_or_memory_after_idle_burst_cycles(conte
         for _cycle in range(3):
             statuses = _burst(server.base)
             assert set(statuses) == {200}
+            time.sleep(11)  # anyio ends worker threads idle for 10 s
+            # One request after the idle threads have ended: its thread adopts one orphaned searcher and closes the
+            # rest. Measured here, not right after the burst, whose thread count depends on the machine's load.
+            assert _burst(server.base, n=1) == [200] * 3
             fds.append(_fds(pid))
             rss.append(_rss_kb(pid))
-            time.sleep(11)  # anyio ends worker threads idle for 10 s
-        # Under load the idle threads may retire late: a leak never comes back down, a slow retirement does.
-        deadline = time.monotonic() + 30
-        while _fds(pid) > fds[0] + 4 and time.monotonic() < deadline:
-            time.sleep(1)
-        fds.append(_fds(pid))
         assert fds[-1] <= fds[0] + 4, f"descriptors grew across cycles: {fds}"
         assert rss[-1] <= rss[0] * 1.25 + 4096, f"memory grew across cycles: {rss} KB"
     finally:
