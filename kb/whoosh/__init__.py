@@ -51,7 +51,7 @@ class _CompatFinder:
 
         spec = PathFinder.find_spec(name, path)
         if spec is not None and hasattr(spec.loader, "exec_module"):
-            spec.loader = _CompatLoader(spec.loader)
+            spec.loader = _CompatLoader(spec.loader)  # type: ignore[assignment]
         return spec
 
 
