@@ -63,8 +63,13 @@ class _CompatLoader:
         return self.loader.create_module(spec)
 
     def exec_module(self, module: Any) -> None:
-        module.__builtins__ = _compat_builtins()  # exec() keeps a module's own builtins
-        self.loader.exec_module(module)
+        import builtins
+
+        own = module.__builtins__ = _compat_builtins()  # exec() keeps a module's own builtins
+        try:
+            self.loader.exec_module(module)
+        finally:  # its functions keep `own`: they import as everyone else does from now on
+            own["__import__"] = builtins.__import__
 
 
 def _compat_builtins() -> dict[str, Any]:
