@@ -31,11 +31,11 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import (
     IndexDamaged,
@@ -48,6 +48,7 @@ from .errors import (
 from .locking import LOCK_NAME, PIN_NAME, Pin, claim, make_pin_file, pin
 from .manifest import Manifest, ManifestHead
 
+_T = TypeVar("_T")
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 MARKER = ".kb-index"
@@ -147,21 +148,18 @@ class IndexStore:
         gen = gen or self.live()
         if gen is None:
             return None
-        try:
-            return Manifest.load(gen / MANIFEST)
-        except OSError as exc:
-            resource = resource_error(exc, self.folder)
-            if resource is not None:
-                raise resource from None
-            return None
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return None
+        return self._unless_unreadable(Manifest.load, gen / MANIFEST)
 
     def manifest_head(self, gen: Path) -> ManifestHead | None:
         """The generation's manifest head (what a search needs of its manifest, kb/manifest.py); None when it has
         none that matches its manifest, or it cannot be read (then `manifest` decides)."""
+        return self._unless_unreadable(ManifestHead.read, gen / MANIFEST)
+
+    def _unless_unreadable(self, read: Callable[[Path], _T], path: Path) -> _T | None:
+        """`read(path)`, or None when the file is missing or not what kb wrote (the caller then treats the
+        generation as having no manifest); running out of descriptors or memory is raised, not taken for damage."""
         try:
-            return ManifestHead.read(gen / MANIFEST)
+            return read(path)
         except OSError as exc:
             resource = resource_error(exc, self.folder)
             if resource is not None:

@@ -178,3 +178,18 @@ def test_the_walk_makes_the_same_source_files_as_the_dataclass(built: KnowledgeB
         with pytest.raises(AttributeError):
             f.rel = "changed"  # type: ignore[misc]
     assert files[1].categories and files[1].mtime_ns >= (built.content_dir / "sub/_category_.json").stat().st_mtime_ns
+
+
+def test_a_manifest_with_a_short_index_entry_is_unreadable_not_a_traceback(built: KnowledgeBase) -> None:
+    """store.manifest and store.manifest_head share one reading of damage: an index entry cut short (IndexError)
+    makes the manifest unusable (diagnosed and rebuilt), as it already did for the head."""
+    import json
+
+    gen = built.store.live()
+    assert gen is not None
+    path = gen / "manifest.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["index"][next(iter(data["index"]))] = []
+    path.write_text(json.dumps(data), encoding="utf-8")
+    assert built.store.manifest(gen) is None
+    assert built.store.manifest_head(gen) is None  # written with the manifest as it was

@@ -182,3 +182,34 @@ def test_the_model_settings_that_mean_off_are_the_same_in_both_places() -> None:
     import kb.semantic
 
     assert kb.api.MODEL_OFF == kb.semantic.OFF
+
+
+def test_a_thread_importing_urllib_request_while_kb_imports_whoosh_gets_the_real_module() -> None:
+    """The urllib.request stand-in is whoosh.compat's alone: another thread importing urllib.request while
+    kb.whoosh is being imported (here: while whoosh.compat imports pickle) must not get it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, threading\n"
+            "seen, threads = [], []\n"
+            "def other():\n"
+            "    try:\n"
+            "        from urllib.request import Request  # noqa: F401\n"
+            "        seen.append('ok')\n"
+            "    except ImportError as exc:\n"
+            "        seen.append(repr(exc))\n"
+            "class Hook:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name == 'pickle' and 'whoosh.compat' in sys.modules and not threads:\n"
+            "            threads.append(threading.Thread(target=other))\n"
+            "            threads[0].start()\n"
+            "            threads[0].join(1)  # it may have to wait for this import's lock\n"
+            "        return None\n"
+            "assert 'pickle' not in sys.modules and 'urllib.request' not in sys.modules\n"
+            "sys.meta_path.insert(0, Hook())\n"
+            "import kb.whoosh\n"
+            "threads[0].join()\n"
+            "print(seen)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['ok']"

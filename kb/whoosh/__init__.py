@@ -23,28 +23,67 @@ def urlretrieve(*args: Any, **kwargs: Any) -> Any:
 
 
 def _import_compat_without_urllib() -> None:
-    """Import whoosh.compat with a stand-in `urllib.request` that holds only a lazy `urlretrieve`.
+    """Import whoosh.compat with its own `__import__` handing it a stand-in `urllib.request` (a lazy `urlretrieve`).
 
     whoosh.compat re-exports `urllib.request.urlretrieve` (which nothing in Whoosh calls), and importing
     urllib.request pulls in http.client, email, ssl and socket: about a quarter of `import whoosh.index`
-    itself. The stand-in is removed again at once, so anyone importing `urllib.request` later gets the real module;
-    when it (or whoosh.compat) is already loaded there is nothing to save.
+    itself. The stand-in is given to whoosh.compat's code alone and never enters sys.modules, so a thread of the
+    user's that imports urllib.request meanwhile gets the real module; when it (or whoosh.compat) is already
+    loaded there is nothing to save.
     """
     if "whoosh.compat" in sys.modules or "urllib.request" in sys.modules:
         return
+    finder = _CompatFinder()
+    sys.meta_path.insert(0, finder)
+    try:
+        import whoosh.compat  # noqa: F401
+    finally:
+        sys.meta_path.remove(finder)
+
+
+class _CompatFinder:
+    """Finds whoosh.compat as the other finders do, with a loader that runs it under `_compat_builtins`."""
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        if name != "whoosh.compat":
+            return None
+        from importlib.machinery import PathFinder
+
+        spec = PathFinder.find_spec(name, path)
+        if spec is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _CompatLoader(spec.loader)  # type: ignore[assignment]
+        return spec
+
+
+class _CompatLoader:
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+
+    def create_module(self, spec: Any) -> Any:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        import builtins
+
+        own = module.__builtins__ = _compat_builtins()  # exec() keeps a module's own builtins
+        try:
+            self.loader.exec_module(module)
+        finally:  # its functions keep `own`: they import as everyone else does from now on
+            own["__import__"] = builtins.__import__
+
+
+def _compat_builtins() -> dict[str, Any]:
+    import builtins
     import types
 
     stand_in = types.ModuleType("urllib.request")
     stand_in.urlretrieve = urlretrieve  # type: ignore[attr-defined]
-    sys.modules["urllib.request"] = stand_in
-    try:
-        import whoosh.compat  # noqa: F401
-    finally:
-        if sys.modules.get("urllib.request") is stand_in:
-            del sys.modules["urllib.request"]
-        parent = sys.modules.get("urllib")
-        if parent is not None and getattr(parent, "request", None) is stand_in:
-            del parent.request  # type: ignore[attr-defined]
+    real_import = builtins.__import__
+
+    def compat_import(name: str, *args: Any, **kwargs: Any) -> Any:
+        return stand_in if name == "urllib.request" else real_import(name, *args, **kwargs)
+
+    return {**vars(builtins), "__import__": compat_import}
 
 
 def _import_reading_without_asyncio() -> None:
