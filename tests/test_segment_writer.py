@@ -354,3 +354,26 @@ def test_the_impacts_file_gets_every_long_list_whoever_writes_it(helper: str, tm
             got[(fieldname, tbytes)] = (list(found[0]), list(found[1]))
     assert got == want and len(got) > 20
     assert (merged and merged[0] > 0) if helper == "works" else not merged  # the helper's part was appended
+
+
+def test_a_failed_segment_write_raises_its_own_error_not_the_impacts_file_s(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """When writing the postings fails (disk full), the impacts file is abandoned, not finished: finishing it could
+    fail too and replace the error the user needs to see."""
+    import kb.whoosh.impacts as impacts
+    import kb.whoosh.writer as writer_module
+    from kb.analysis import analyse_page
+
+    def full(*_args: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    def finish(_self: Any) -> None:
+        raise ValueError("I/O operation on closed file")
+
+    monkeypatch.setattr(writer_module, "write_segment_terms", full)
+    monkeypatch.setattr(impacts.ImpactsWriter, "close", finish)
+    w = open_writer(_new(tmp_path), limitmb=1)
+    for page in _pages(_docs(5)):
+        w.add_page(analyse_page(page, build_schema()))
+    with pytest.raises(OSError, match="No space left"):
+        w.commit()

@@ -113,6 +113,10 @@ class ImpactsWriter:
         self.entries.append((fieldname, bytes(tbytes), self.offset, len(blob), len(ids), zlib.crc32(blob)))
         self.offset += len(blob)
 
+    def abandon(self) -> None:
+        """Close the file as it is (its segment failed to write and will not be committed)."""
+        self.file.close()
+
     def close(self) -> None:
         directory = marshal.dumps(tuple(self.entries), 4)
         self.file.write(directory)

@@ -602,9 +602,13 @@ class TermSegmentWriter(SegmentWriter):
         try:
             write_segment_terms(self.fieldwriter, self.schema, perdoc, self.pool, self.codec, self._tempstorage,
                                 sink)
+        except BaseException:
+            sink.abandon()  # the segment is never committed: no directory, and the first error is the one raised
+            raise
+        else:
+            sink.close()
         finally:
             perdoc.close()
-            sink.close()
         self.fieldwriter.close()
 
 
