@@ -13,7 +13,7 @@ one byte per document); `codec()` falls back to the stock codec when they are no
 from __future__ import annotations
 
 import marshal
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from whoosh.codec import whoosh3
@@ -93,12 +93,21 @@ class KbPostingPool(PostingPool):
         self.current.append(item)
 
 
-def write_batch(f: Any, batch: list[Any]) -> None:
-    """One batch of a run file: its length, then the marshalled list. Version 2: no back-references, 3x faster to
-    write (a run is read once)."""
-    data = marshal.dumps(batch, 2)
+def write_batch(f: Any, batch: list[Any], encode: Callable[[list[Any]], bytes] | None = None) -> None:
+    """One batch of a run file: its length, then the marshalled list (or `encode`d, for items marshal cannot
+    write). Marshal version 2: no back-references, 3x faster to write (a run is read once)."""
+    data = marshal.dumps(batch, 2) if encode is None else encode(batch)
     f.write(len(data).to_bytes(8, "little"))
     f.write(data)
+
+
+def iter_batches(f: Any, decode: Callable[[bytes], list[Any]] = marshal.loads) -> Iterator[Any]:
+    """The items of an open file written with `write_batch`, one batch in memory at a time."""
+    while True:
+        head = f.read(8)
+        if len(head) < 8:
+            return
+        yield from decode(f.read(int.from_bytes(head, "little")))
 
 
 def read_batches(pool: Any, path: str, *, remove: bool = True) -> Iterator[Any]:
@@ -106,11 +115,7 @@ def read_batches(pool: Any, path: str, *, remove: bool = True) -> Iterator[Any]:
     (unless `remove` is False)."""
     f = pool._open_run(path)
     try:
-        while True:
-            head = f.read(8)
-            if len(head) < 8:
-                return
-            yield from marshal.loads(f.read(int.from_bytes(head, "little")))
+        yield from iter_batches(f)
     finally:
         f.close()
         if remove:

@@ -33,7 +33,16 @@ from whoosh.system import pack_ushort
 from whoosh.util.numeric import byte_to_length, length_to_byte
 from whoosh.writing import PostingPool, SegmentWriter
 
-from .codec import KbCodec, KbPerDocReader, KbPostingPool, codec, pool_supported, read_batches, write_batch
+from .codec import (
+    KbCodec,
+    KbPerDocReader,
+    KbPostingPool,
+    codec,
+    iter_batches,
+    pool_supported,
+    read_batches,
+    write_batch,
+)
 from .impacts import ImpactsWriter
 
 if TYPE_CHECKING:
@@ -411,34 +420,54 @@ def write_segment_terms(fieldwriter: Any, schema: Any, perdoc: Any, pool: TermPo
         return
     mine, theirs = frozenset(fields[:split]), frozenset(fields[split:])
     name = f"{pool.segment.segment_id()}_helper"
-    part, infos = f"{name}.pst", f"{name}.terms"
+    part, infos, sidepart = f"{name}.pst", f"{name}.terms", f"{name}.sink"
     pid = os.fork()
     if pid == 0:  # the helper: writes the later fields' blocks, never returns
         code = 1
         try:
             postfile = tempstore.create_file(part)
             helper_sink, where = _SinkPart.start(sink, tempstore, f"{name}_side")
-            encoded = list(_encode(postfile, schema, lengths.get, pool.iter_terms(theirs, keep=True), codec_,
-                                   helper_sink))
-            postfile.close()
-            side = _SinkPart.finish(helper_sink, where)
+            encoded = _encode(postfile, schema, lengths.get, pool.iter_terms(theirs, keep=True), codec_, helper_sink)
             with tempstore.create_file(infos) as out:
-                out.write(pickle.dumps((encoded, side), pickle.HIGHEST_PROTOCOL))
+                _write_infos(out, encoded)
+            postfile.close()
+            with tempstore.create_file(sidepart) as out:
+                out.write(pickle.dumps(_SinkPart.finish(helper_sink, where), pickle.HIGHEST_PROTOCOL))
             code = 0
         finally:
             os._exit(code)
     write_terms(fieldwriter, schema, lengths.get, pool.iter_terms(mine, keep=True), codec_, sink)
     _pid, status = os.waitpid(pid, 0)
-    if status != 0 or not tempstore.file_exists(infos):
+    if status != 0:
         write_terms(fieldwriter, schema, lengths.get, pool.iter_terms(theirs, keep=True), codec_, sink)
         return
-    with tempstore.open_file(infos) as f:
-        encoded, side = pickle.loads(f.read())
     postfile = fieldwriter._postfile
     base = postfile.tell()
     _append(tempstore, part, postfile, 0)
-    _index_terms(fieldwriter, schema, encoded, base)
-    _SinkPart.merge(sink, side, tempstore)
+    with tempstore.open_file(infos) as f:
+        _index_terms(fieldwriter, schema, _read_infos(f), base)
+    with tempstore.open_file(sidepart) as f:
+        _SinkPart.merge(sink, pickle.loads(f.read()), tempstore)
+
+
+def _write_infos(out: Any, encoded: Iterable[tuple[str, bytes, whoosh3.W3TermInfo]]) -> None:
+    """The helper's term infos, streamed in batches: a large segment has millions of terms, which held as one list
+    (in the helper, then again in the writer) made peak memory grow with the vocabulary."""
+    def encode(batch: list[Any]) -> bytes:
+        return pickle.dumps(batch, pickle.HIGHEST_PROTOCOL)  # term infos as objects (from_bytes loses `_length`)
+
+    batch: list[tuple[str, bytes, whoosh3.W3TermInfo]] = []
+    for entry in encoded:
+        batch.append(entry)
+        if len(batch) >= RUN_BATCH:
+            write_batch(out, batch, encode)
+            batch = []
+    if batch:
+        write_batch(out, batch, encode)
+
+
+def _read_infos(f: Any) -> Iterator[tuple[str, bytes, whoosh3.W3TermInfo]]:
+    return iter_batches(f, pickle.loads)
 
 
 def _append(tempstore: Any, name: str, out: Any, skip: int) -> int:
