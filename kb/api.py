@@ -209,6 +209,11 @@ class KnowledgeBase:
         cached: Reader | None = getattr(self._local, "reader", None)
         if cached is not None:
             if not cached.closed and cached.gen == self.store.live():
+                if len(self._readers) > 1:
+                    # A server's pool stops idle threads when the next request comes, after that request has
+                    # found its reader: their searchers become orphans only then, so look again on later requests.
+                    with self._readers_lock:
+                        self._close_idle_others(cached)
                 return cached
             self._drop_reader()
         adopted = self._adopt_orphan()
@@ -235,14 +240,17 @@ class KnowledgeBase:
         with self._readers_lock:
             self._readers.add(reader)
             self._owners[reader] = threading.current_thread()
-            # Idle searchers of other threads on older generations, and those of threads that have ended (a
-            # server's thread pool retires idle threads and starts new ones): close them, so that they neither
-            # keep old generations on disk nor hold descriptors and memory for nobody.
-            for other in [r for r in self._readers if not r.busy and (r.gen != reader.gen or self._orphan(r))]:
-                self._readers.discard(other)
-                self._owners.pop(other, None)
-                other.close()
+            self._close_idle_others(reader)
         return reader
+
+    def _close_idle_others(self, reader: Reader) -> None:
+        """Close idle searchers of other threads on older generations, and those of threads that have ended (a
+        server's thread pool retires idle threads and starts new ones), so that they neither keep old generations
+        on disk nor hold descriptors and memory for nobody. The caller holds `_readers_lock`."""
+        for other in [r for r in self._readers if not r.busy and (r.gen != reader.gen or self._orphan(r))]:
+            self._readers.discard(other)
+            self._owners.pop(other, None)
+            other.close()
 
     def _orphan(self, reader: Reader) -> bool:
         owner = self._owners.get(reader)

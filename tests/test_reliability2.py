@@ -233,6 +233,23 @@ def _burst(base: str, n: int = 32) -> list[int]:
         return list(pool.map(one, range(n * 3)))
 
 
+def _settled_fds(base: str, pid: int, seconds: float = 3.0) -> int:
+    """The server's descriptors once the burst's threads have ended: single requests (each makes its thread adopt
+    one orphaned searcher and close the rest) for a few seconds, the fewest seen. Right after a burst the count
+    depends on how many threads the burst used, and under load idle threads retire late: neither is a leak, and
+    a searcher left open for nobody raises this minimum every cycle."""
+    from tests.serve_support import get
+
+    fewest = None
+    deadline = time.monotonic() + seconds
+    while fewest is None or time.monotonic() < deadline:
+        assert get(f"{base}/api/search?q=zebrafish")[0] == 200
+        n = _fds(pid)
+        fewest = n if fewest is None else min(fewest, n)
+        time.sleep(0.5)
+    return fewest
+
+
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
 def test_serve_holds_no_more_descriptors_or_memory_after_idle_burst_cycles(content: Path, tmp_path: Path) -> None:
     """The server's thread pool retires threads idle for 10 s; each new thread's searcher must not pile up."""
@@ -246,11 +263,8 @@ def test_serve_holds_no_more_descriptors_or_memory_after_idle_burst_cycles(conte
         for _cycle in range(3):
             statuses = _burst(server.base)
             assert set(statuses) == {200}
-            time.sleep(11)  # anyio ends worker threads idle for 10 s
-            # One request after the idle threads have ended: its thread adopts one orphaned searcher and closes the
-            # rest. Measured here, not right after the burst, whose thread count depends on the machine's load.
-            assert _burst(server.base, n=1) == [200] * 3
-            fds.append(_fds(pid))
+            time.sleep(15)  # anyio ends worker threads idle for 10 s (late under load: a margin)
+            fds.append(_settled_fds(server.base, pid))
             rss.append(_rss_kb(pid))
         assert fds[-1] <= fds[0] + 4, f"descriptors grew across cycles: {fds}"
         assert rss[-1] <= rss[0] * 1.25 + 4096, f"memory grew across cycles: {rss} KB"
