@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .config import SourceConfig
+from .config import MODEL_OFF as MODEL_OFF  # re-exported: the values kb.semantic.OFF holds too
+from .config import SourceConfig, model_off
 from .errors import (
     IndexDamaged,
     IndexLocked,
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
 
 Note = Callable[[str], None]
 _UNSET: Any = object()
-MODEL_OFF = ("none", "off", "lexical", "")  # kb.semantic.OFF: the model settings that mean lexical only
 
 
 class KnowledgeBase:
@@ -102,7 +102,7 @@ class KnowledgeBase:
         """The embedding model (kb.semantic.ModelChoice) or None for lexical only; ModelError if unusable."""
         if self._model is _UNSET:
             asked = self._model_asked if self._model_asked is not None else os.environ.get("KB_MODEL")
-            if asked is not None and asked.strip().lower() in MODEL_OFF:
+            if model_off(asked):
                 self._model = None  # turned off, as choose() would say, without importing kb.semantic
             else:
                 from .semantic import choose

@@ -16,6 +16,14 @@ from typing import Any, cast
 
 from .errors import ConfigError
 
+MODEL_OFF = ("none", "off", "lexical", "")  # model settings that mean lexical only (kb/semantic)
+
+
+def model_off(asked: str | None) -> bool:
+    """Whether a model setting turns semantic retrieval off: known here, so that a search need not import
+    kb.semantic to learn it."""
+    return asked is not None and asked.strip().lower() in MODEL_OFF
+
 CONFIG_NAME = "kb.toml"
 DIALECTS = ("docusaurus", "mkdocs", "hugo", "jekyll", "obsidian", "github", "plain", "auto")
 

