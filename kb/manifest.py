@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -124,9 +124,7 @@ class Manifest:
 
     def save(self, path: Path) -> None:
         """Write the manifest, then its head (kb/manifest.py, `save_head`) beside it."""
-        data = {"stamp": self.stamp, "content": self.content, "docs": self.docs,
-                "index": {name: list(v) for name, v in sorted(self.index.items())},
-                "files": {rel: e.__dict__ for rel, e in sorted(self.files.items())}}
+        data = {**self._summary(), "files": {rel: e.__dict__ for rel, e in sorted(self.files.items())}}
         _write(path, json.dumps(data, separators=(",", ":")).encode("utf-8"))
         self.save_head(path)
 
@@ -137,15 +135,18 @@ class Manifest:
         manifest it was written with. A search of a fresh index then compares one string instead of loading the
         whole manifest (at 10,000 pages 2.7 MB of JSON with titles, checksums and problems: ~70 CPU-ms)."""
         st = os.stat(path)
-        head = {"stamp": self.stamp, "content": self.content, "docs": self.docs,
-                "index": {name: list(v) for name, v in sorted(self.index.items())},
-                "manifest": [st.st_size, st.st_mtime_ns]}
+        head = {**self._summary(), "manifest": [st.st_size, st.st_mtime_ns]}
         _write(path.with_name(HEAD_NAME), json.dumps(head, separators=(",", ":")).encode("utf-8") + b"\n"
                + _encode(self.signature()))
 
+    def _summary(self) -> dict[str, object]:
+        """What both the manifest and its head hold: stamp, content, document count, index files."""
+        return {"stamp": self.stamp, "content": self.content, "docs": self.docs,
+                "index": {name: list(v) for name, v in sorted(self.index.items())}}
+
     def signature(self) -> str:
         """Every file's path and stat signature in path order, as `signature_of` gives them for a discovery."""
-        return "\0".join([f"{rel}\0{e.size}\0{e.mtime_ns}" for rel, e in sorted(self.files.items())])
+        return _signature((rel, e.size, e.mtime_ns) for rel, e in sorted(self.files.items()))
 
 
 class ManifestHead(Manifest):
@@ -188,7 +189,11 @@ def signature_of(files: Sequence[SourceFile]) -> bytes:
     """A discovery's files (in path order) as one string: equal to a manifest's `signature` exactly when no file
     was added, removed or changed since (a path holds no NUL and sizes and times are integers, so the string
     cannot be read two ways)."""
-    return _encode("\0".join([f"{f.rel}\0{f.size}\0{f.mtime_ns}" for f in files]))
+    return _encode(_signature((f.rel, f.size, f.mtime_ns) for f in files))
+
+
+def _signature(files: Iterable[tuple[str, int, int]]) -> str:
+    return "\0".join([f"{rel}\0{size}\0{mtime_ns}" for rel, size, mtime_ns in files])
 
 
 def _encode(text: str) -> bytes:
