@@ -370,15 +370,10 @@ class FastLeaf(Leaf):
         if self.deleted:
             seg_ids: list[int] = []
             seg_tfs: list[float] = []
-            seg_values: list[Any] | None = [] if values is not None else None
-            self._blocks(m, 0, seg_ids, seg_tfs, seg_values, lean)
-            keep = live_runs(seg_ids, self.deleted)
-            off = self.off
-            for a, b in keep:
-                ids.extend(seg_ids[a:b] if not off else [d + off for d in seg_ids[a:b]])
-                tfs.extend(seg_tfs[a:b])
-                if values is not None and seg_values is not None:
-                    values.extend(seg_values[a:b])
+            seg_values: list[Any] = []
+            self._blocks(m, 0, seg_ids, seg_tfs, seg_values if values is not None else None, lean)
+            columns = [(seg_tfs, tfs)] + ([(seg_values, values)] if values is not None else [])
+            self.copy_live(seg_ids, live_runs(seg_ids, self.deleted), ids, columns)
             return
         self._blocks(m, self.off, ids, tfs, values, lean)
 
@@ -392,16 +387,22 @@ class FastLeaf(Leaf):
         if got is None:
             return None
         ids, weights = got
-        if self.deleted:
-            keep = live_runs(ids, self.deleted)
-            if len(keep) != 1 or keep[0] != (0, len(ids)):
-                ids, weights = array("i"), array("d")
-                for a, b in keep:
-                    ids.extend(got[0][a:b])
-                    weights.extend(got[1][a:b])
-        if self.off:
-            ids = array("i", [d + self.off for d in ids])
-        return ids, weights
+        runs = live_runs(ids, self.deleted) if self.deleted else [(0, len(ids))]
+        if not self.off and runs == [(0, len(ids))]:
+            return ids, weights  # nothing to cut or shift: the arrays as read
+        live_ids, live_weights = array("i"), array("d")
+        self.copy_live(ids, runs, live_ids, [(weights, live_weights)])
+        return live_ids, live_weights
+
+    def copy_live(self, ids: Sequence[int], runs: list[tuple[int, int]], out: Any,
+                  columns: list[tuple[Sequence[Any], Any]]) -> None:
+        """Append the postings of the `runs` of segment-local `ids` (`live_runs`: deleted documents cut out) to
+        `out` as global ids (the segment's offset added), and the same items of each (column, out) pair."""
+        off = self.off
+        for a, b in runs:
+            out.extend(ids[a:b] if not off else [d + off for d in ids[a:b]])
+            for column, into in columns:
+                into.extend(column[a:b])
 
     @staticmethod
     def _blocks(m: Any, off: int, ids: list[int], tfs: list[float], values: list[Any] | None, lean: bool) -> None:
