@@ -8,7 +8,7 @@ the run or dump every result so that two versions of kb can be compared for iden
 Usage::
 
     KB_MODEL=none .venv/bin/python benchmarks/warm.py SITE INDEX QUERIES.json [--rounds 3] [--profile OUT.prof]
-        [--dump OUT.json] [--exhaustive] [--ab | --ab-impacts]
+        [--dump OUT.json] [--exhaustive] [--dense auto|on|off] [--ab | --ab-impacts | --ab-dense]
 """
 
 from __future__ import annotations
@@ -45,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="paired A/B: each query on a lean and an exhaustive searcher in turn (same load for both)")
     ap.add_argument("--ab-impacts", action="store_true",
                     help="paired A/B of the lean path with and without the segments' impacts files")
+    ap.add_argument("--ab-dense", action="store_true",
+                    help="paired A/B of the lean path with numpy scoring (kb/dense.py) for every query and without")
+    ap.add_argument("--dense", choices=["auto", "on", "off"], default="auto",
+                    help="numpy scoring: by the query's size (search.DENSE None, the default), always, never")
     ap.add_argument("--limit", type=int, default=10)
     ap.add_argument("--slowest", type=int, default=8)
     args = ap.parse_args(argv)
@@ -54,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     from kb import search as kb_search
 
     queries = json.loads(Path(args.queries).read_text(encoding="utf-8"))
-    if args.ab or args.ab_impacts:
+    kb_search.DENSE = {"auto": None, "on": True, "off": False}[args.dense]
+    if args.ab or args.ab_impacts or args.ab_dense:
         return paired(args, queries)
     if args.exhaustive:
         kb_search.EXHAUSTIVE = True
@@ -99,15 +104,18 @@ def paired(args: argparse.Namespace, queries: list[str]) -> int:
     """Each query timed on two searchers, lean and exhaustive, one right after the other (the order alternating),
     so that both see the same machine load: a fair comparison on a shared machine. Results must be identical.
     With --ab-impacts the reference ("exhaustive" in the table) is the lean path reading every list from the
-    blocks instead of the impacts files."""
+    blocks instead of the impacts files; with --ab-dense it is the lean path scoring in dicts (search.DENSE False)
+    and "lean" scores with numpy for every query (DENSE True)."""
     from kb import KnowledgeBase
     from kb import search as kb_search
 
     kbs = {False: KnowledgeBase(args.site, args.index), True: KnowledgeBase(args.site, args.index)}
-    reference = "IMPACTS" if args.ab_impacts else "EXHAUSTIVE"
+    reference = "IMPACTS" if args.ab_impacts else "DENSE" if args.ab_dense else "EXHAUSTIVE"
 
     def use(ref: bool) -> None:
         setattr(kb_search, reference, ref if reference == "EXHAUSTIVE" else not ref)
+        if args.ab_dense:
+            kb_search.DENSE = not ref
 
     for exhaustive, kb in kbs.items():
         use(exhaustive)
@@ -128,6 +136,8 @@ def paired(args: argparse.Namespace, queries: list[str]) -> int:
     ms = 1000.0
     if args.ab_impacts:
         print("reference (\"exhaustive\" below): lean path without the impacts files")
+    if args.ab_dense:
+        print("reference (\"exhaustive\" below): lean path scoring in dicts; \"lean\": numpy for every query")
     print(f"{len(queries)} queries paired, load {os.getloadavg()[0]:.1f}, results differing: {differ}")
     for name, data in (("cpu", cpu), ("wall", wall)):
         for exhaustive in (True, False):
