@@ -734,6 +734,7 @@ def _lexical(searcher: Any, query: str, *, limit: int, per_passage: bool = False
         total, scores = _dense_pool(vector, engine, plans, parsed.dropped, fetch * PROXIMITY_POOL)
     else:
         total, scores = _dict_pool(engine, plans, parsed.dropped, fetch * PROXIMITY_POOL)
+    engine.searched += 1
     # The proximity bonus (words within PROXIMITY_SLOP) needs positions: read them for the best few only.
     pool = list(scores.items())
     if any(g.proximity for g in plans):
@@ -789,22 +790,18 @@ def _vector(engine: Engine, plans: list[GroupPlan]) -> Dense | None:
     """kb/dense.py's numpy scoring for this query, or None for the dicts: the same results, so a question of cost.
 
     numpy's import costs ~0.1 CPU-s, as much as scoring ~1 M postings in dicts. So with DENSE None a lean search
-    uses numpy when its lists hold at least DENSE_MIN postings and numpy is already imported (a long-lived process
-    that imported it for an earlier search, or the semantic extra), or DENSE_IMPORT_MIN when it is not (a one-shot
-    `kb search` of common words at 10,000 pages). The lists are decoded here to be counted; scoring needs them anyway.
+    uses numpy when its lists hold at least DENSE_MIN postings and numpy is imported already (the semantic extra,
+    an earlier search) or the searcher has answered a search before (a long-lived process: the API, `kb serve`,
+    `kb mcp`, where the import pays over the searches to come); in a process's first search (a one-shot `kb search`)
+    only from DENSE_IMPORT_MIN postings (common words at 10,000 pages). The lists are decoded here to be counted;
+    scoring needs them anyway.
     """
     global _NO_NUMPY
     if DENSE is False or not engine.lean or _NO_NUMPY:
         return None
-    if DENSE is None:
-        limit = DENSE_MIN if "numpy" in sys.modules else DENSE_IMPORT_MIN
-        held = 0
-        for f, t in _scored_refs(plans):
-            held += len(engine.postings(f, t)[0])
-            if held >= limit:
-                break
-        else:
-            return None
+    if DENSE is None and not _large(engine, plans, DENSE_MIN if engine.searched or _numpy_imported()
+                                    else DENSE_IMPORT_MIN):
+        return None
     try:
         from .dense import Dense
     except ImportError:  # numpy is not installed: the dicts, from now on
@@ -814,6 +811,20 @@ def _vector(engine: Engine, plans: list[GroupPlan]) -> Dense | None:
 
 
 _NO_NUMPY = False  # numpy's import failed once: not tried again
+
+
+def _numpy_imported() -> bool:
+    return "numpy" in sys.modules
+
+
+def _large(engine: Engine, plans: list[GroupPlan], limit: int) -> bool:
+    """Whether the lists the plans score hold at least `limit` postings."""
+    held = 0
+    for f, t in _scored_refs(plans):
+        held += len(engine.postings(f, t)[0])
+        if held >= limit:
+            return True
+    return False
 
 
 def _scored_refs(plans: list[GroupPlan]) -> Iterator[tuple[str, str]]:
