@@ -58,8 +58,8 @@ IMPACTS = True  # lean reads take long lists from the segments' impacts files (k
 # Scoring with numpy (kb/dense.py; numpy comes with the extra `fast`), same results: None decides per query before
 # scoring (`_vector`), True uses it for every lean search when numpy is installed, False never (the dicts below).
 DENSE: bool | None = None
-DENSE_MIN = 20_000  # postings in a query's lists from which numpy pays, once it is imported
-DENSE_IMPORT_MIN = 1_000_000  # postings from which it pays in a process that has not imported it (~0.1 CPU-s)
+DENSE_MIN = 2_000  # postings in a query's lists from which numpy pays, once it is imported (docs/performance.md)
+DENSE_IMPORT_MIN = 400_000  # postings from which it pays its own import too (~0.1-0.14 CPU-s), in a first search
 # terms matched by a candidate -> (share, bonus, complete) per group of the query (see coverage, coverer)
 Cover = Callable[[set[str]], list[tuple[float, float, bool]]]
 
@@ -789,7 +789,8 @@ def _dict_pool(engine: Engine, plans: list[GroupPlan], dropped: tuple[str, ...],
 def _vector(engine: Engine, plans: list[GroupPlan]) -> Dense | None:
     """kb/dense.py's numpy scoring for this query, or None for the dicts: the same results, so a question of cost.
 
-    numpy's import costs ~0.1 CPU-s, as much as scoring ~1 M postings in dicts. So with DENSE None a lean search
+    numpy saves ~0.2-0.35 CPU-ms per 1,000 postings scored, but its import costs ~0.1-0.14 CPU-s, what scoring
+    ~400,000 postings in dicts costs more than with numpy (docs/performance.md). So with DENSE None a lean search
     uses numpy when its lists hold at least DENSE_MIN postings and numpy is imported already (the semantic extra,
     an earlier search) or the searcher has answered a search before (a long-lived process: the API, `kb serve`,
     `kb mcp`, where the import pays over the searches to come); in a process's first search (a one-shot `kb search`)
