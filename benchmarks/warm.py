@@ -137,17 +137,18 @@ def paired(args: argparse.Namespace, queries: list[str]) -> int:
     if args.ab_impacts:
         print("reference (\"exhaustive\" below): lean path without the impacts files")
     if args.ab_dense:
-        print("reference (\"exhaustive\" below): lean path scoring in dicts; \"lean\": numpy for every query")
+        print("lean path scoring in dicts (search.DENSE False) and with numpy for every query (DENSE True)")
     print(f"{len(queries)} queries paired, load {os.getloadavg()[0]:.1f}, results differing: {differ}")
+    names = ("dicts", "numpy") if args.ab_dense else ("exhaustive", "lean")
     for name, data in (("cpu", cpu), ("wall", wall)):
         for exhaustive in (True, False):
             v = data[exhaustive]
             p = [percentile(v, x) * ms for x in (50, 95, 99)]
-            label = "exhaustive" if exhaustive else "lean"
+            label = names[0] if exhaustive else names[1]
             print(f"{name:4s} {label:10s} p50 {p[0]:7.1f}  p95 {p[1]:7.1f}  p99 {p[2]:7.1f}  "
                   f"mean {sum(v) / len(v) * ms:7.1f} ms")
         ratios = sorted(a / b for a, b in zip(data[False], data[True], strict=True) if b > 0)
-        print(f"{name:4s} lean/exhaustive: total {sum(data[False]) / sum(data[True]):.2f}, "
+        print(f"{name:4s} {names[1]}/{names[0]}: total {sum(data[False]) / sum(data[True]):.2f}, "
               f"median per query {ratios[len(ratios) // 2]:.2f}")
     return 0 if not differ else 1
 
