@@ -117,6 +117,16 @@ def paired(args: argparse.Namespace, queries: list[str]) -> int:
         if args.ab_dense:
             kb_search.DENSE = not ref
 
+    held: list[int] = []  # --ab-dense: postings in the lists of the query's searches (both arms count them)
+    postings: list[int] = []
+    if args.ab_dense:
+        choose = kb_search._vector
+
+        def counting(engine: Any, plans: Any) -> Any:
+            held.append(sum(len(engine.postings(f, t)[0]) for f, t in kb_search._scored_refs(plans)))
+            return choose(engine, plans)
+
+        kb_search._vector = counting
     for exhaustive, kb in kbs.items():
         use(exhaustive)
         kb.search(queries[0], limit=args.limit)
@@ -124,6 +134,7 @@ def paired(args: argparse.Namespace, queries: list[str]) -> int:
     wall: dict[bool, list[float]] = {False: [], True: []}
     differ = 0
     for i, q in enumerate(queries):
+        held.clear()
         got = {}
         for exhaustive in ((False, True) if i % 2 else (True, False)):
             use(exhaustive)
@@ -132,6 +143,7 @@ def paired(args: argparse.Namespace, queries: list[str]) -> int:
             wall[exhaustive].append(time.perf_counter() - start)
             cpu[exhaustive].append(time.process_time() - start_cpu)
         differ += got[False] != got[True]
+        postings.append(max(held, default=0))
     use(False)
     ms = 1000.0
     if args.ab_impacts:
@@ -150,7 +162,24 @@ def paired(args: argparse.Namespace, queries: list[str]) -> int:
         ratios = sorted(a / b for a, b in zip(data[False], data[True], strict=True) if b > 0)
         print(f"{name:4s} {names[1]}/{names[0]}: total {sum(data[False]) / sum(data[True]):.2f}, "
               f"median per query {ratios[len(ratios) // 2]:.2f}")
+    if args.ab_dense:
+        by_size(postings, cpu[True], cpu[False])
     return 0 if not differ else 1
+
+
+def by_size(postings: list[int], dicts: list[float], numpy: list[float]) -> None:
+    """CPU of both ways of scoring by the postings in a query's lists: where numpy starts to pay (search.DENSE_MIN)
+    and how much it saves per posting (against its import, search.DENSE_IMPORT_MIN)."""
+    bands = [0, 1_000, 2_000, 5_000, 20_000, 100_000, 300_000, 10**12]
+    for lo, hi in zip(bands, bands[1:], strict=False):
+        rows = [i for i, n in enumerate(postings) if lo <= n < hi]
+        if not rows:
+            continue
+        a, b = sum(dicts[i] for i in rows) * 1000, sum(numpy[i] for i in rows) * 1000
+        n = sum(postings[i] for i in rows)
+        top = f"{hi:,}" if hi < bands[-1] else ""
+        print(f"postings {lo:>7,}-{top:<9} {len(rows):3d} queries: cpu dicts {a / len(rows):6.1f}  numpy "
+              f"{b / len(rows):6.1f} ms each, saved {(a - b) / max(n, 1) * 1000:6.3f} ms per 1,000 postings")
 
 
 if __name__ == "__main__":
