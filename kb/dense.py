@@ -165,6 +165,34 @@ class Dense:
 
         return Scores(score, mask, order)
 
+    def candidates(self, field: str, tokens: tuple[str, ...], boost: float) -> tuple[list[int], dict[int, float]]:
+        """_phrase_docs' candidates in a field: the documents holding every token (ascending) and their bag score,
+        the sum of the tokens' boost x BM25 added shortest list first (by Python's `sum`, as the dicts do: from 3.12
+        it is not plain addition). Nothing when a token is missing."""
+        lists = []
+        for t in tokens:
+            ids, vals = self.term(field, t)
+            if not len(ids):
+                return [], {}
+            lists.append((ids, vals if boost == 1.0 else vals * boost))
+        lists.sort(key=lambda x: len(x[0]))
+        common = lists[0][0]
+        for ids, _vals in lists[1:]:
+            common = common[np.isin(common, ids, assume_unique=True)]
+        if not len(common):
+            return [], {}
+        columns = [vals[np.searchsorted(ids, common)].tolist() for ids, vals in lists]
+        docs = common.tolist()
+        return docs, dict(zip(docs, map(sum, zip(*columns, strict=True)), strict=True))
+
+    @staticmethod
+    def best_first(docs: list[int], bag: dict[int, float], limit: int) -> list[int]:
+        """`docs` (ascending) by their `bag` score (`candidates`: the same documents, in the same order), best
+        first, ties in ascending order (as the stable sort with reverse=True leaves them), at most `limit`."""
+        ids = np.array(docs, dtype=np.int64)
+        scores = np.fromiter(bag.values(), dtype=np.float64, count=len(bag))
+        return ids[np.lexsort((ids, -scores))[:limit]].tolist()
+
     @staticmethod
     def best(scores: Scores, k: int) -> tuple[int, dict[int, float]]:
         """(documents matched, the best k of them with their scores): search.best_docs over the dict, i.e. the k-th

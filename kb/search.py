@@ -311,8 +311,10 @@ def _satisfying(engine: Engine, plan: Plan, *, score: bool = True) -> dict[int, 
 
 
 def _phrase_docs(engine: Engine, phrase: tuple[tuple[str, ...], list[int], tuple[str, ...]], *, slop: int,
-                 among: set[int] | None = None, weight: float = 1.0) -> dict[int, float]:
-    """Documents with the tokens standing together in a field, scored as the tokens' BM25 in those fields."""
+                 among: set[int] | None = None, weight: float = 1.0, vector: Dense | None = None
+                 ) -> dict[int, float]:
+    """Documents with the tokens standing together in a field, scored as the tokens' BM25 in those fields (the
+    candidates of a quoted phrase found with numpy when `vector` is given: the same documents, scores, order)."""
     tokens, offsets, fields = phrase
     out: dict[int, float] = {}
     pending: list[tuple[str, dict[int, float], set[int]]] = []  # per field: bag scores, documents checked
@@ -328,6 +330,16 @@ def _phrase_docs(engine: Engine, phrase: tuple[tuple[str, ...], list[int], tuple
         return found
 
     for f in fields:
+        if vector is not None and among is None:
+            common, bag = vector.candidates(f, tokens, FIELD_WEIGHTS[f] * weight)
+            if not common:
+                continue
+            checked: set[int] = set()
+            pending.append((f, bag, checked))
+            if len(common) > PHRASE_ENOUGH:
+                common = vector.best_first(common, bag, MAX_PHRASE_CHECKS)
+            _check_phrase(engine, f, tokens, common, bag, checked, check, prefetch=True)
+            continue
         per_token: list[dict[int, float]] = []
         for t in tokens:
             if among is None:
@@ -345,27 +357,35 @@ def _phrase_docs(engine: Engine, phrase: tuple[tuple[str, ...], list[int], tuple
         if not common:
             continue
         bag = {d: sum(a[d] for a in per_token) for d in common}
-        checked: set[int] = set()
+        checked = set()
         pending.append((f, bag, checked))
         if len(common) > PHRASE_ENOUGH:
             # Best bag-of-words score first; stop once enough documents hold the phrase (their score is that bag
             # score, so later ones cannot outrank them in this field) or after MAX_PHRASE_CHECKS.
             common.sort(key=bag.__getitem__, reverse=True)
             common = common[:MAX_PHRASE_CHECKS]
-        if among is None:  # a quoted phrase: its checks come in chunks, read the lists' positions once if wide
-            for t in tokens:
-                engine.prefetch_positions(f, t, min(len(common), PHRASE_ENOUGH))
-        found = 0
-        for i in range(0, len(common), PHRASE_ENOUGH):
-            found += check(f, common[i: i + PHRASE_ENOUGH], bag, checked)
-            if found >= PHRASE_ENOUGH:
-                break
+        # checked best first, in chunks (a quoted phrase reads its lists' positions once when wide)
+        _check_phrase(engine, f, tokens, common, bag, checked, check, prefetch=among is None)
     # A document found in one field is also checked in the fields that stopped early: its score sums them all.
     for f, bag, checked in pending:
         extra = [d for d in out if d in bag and d not in checked]
         if extra:
             check(f, extra, bag, checked)
     return out
+
+
+def _check_phrase(engine: Engine, f: str, tokens: tuple[str, ...], common: list[int], bag: dict[int, float],
+                  checked: set[int], check: Callable[[str, list[int], dict[int, float], set[int]], int], *,
+                  prefetch: bool) -> None:
+    """A phrase's checks in a field, best candidates first, in chunks until PHRASE_ENOUGH hold it; with `prefetch`
+    (a quoted phrase) the lists' positions are read once when the chunks will touch most of their blocks."""
+    for t in tokens if prefetch else ():
+        engine.prefetch_positions(f, t, min(len(common), PHRASE_ENOUGH))
+    found = 0
+    for i in range(0, len(common), PHRASE_ENOUGH):
+        found += check(f, common[i: i + PHRASE_ENOUGH], bag, checked)
+        if found >= PHRASE_ENOUGH:
+            break
 
 
 def _in_all(per_token: list[dict[int, float]]) -> list[int]:
@@ -864,7 +884,7 @@ def _dense_group(vector: Dense, engine: Engine, g: GroupPlan) -> Scores:
 def _dense_satisfying(vector: Dense, engine: Engine, plan: Plan, *, score: bool = True) -> Scores:
     """_satisfying with numpy (a quoted phrase is found by _phrase_docs and taken as it is)."""
     if plan.phrase is not None:
-        return vector.from_dict(_phrase_docs(engine, plan.phrase, slop=0))
+        return vector.from_dict(_phrase_docs(engine, plan.phrase, slop=0, vector=vector))
     docs: Scores | None = None
     for slot in plan.required:
         acc = vector.sum(slot)

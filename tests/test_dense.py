@@ -132,3 +132,11 @@ def test_a_search_without_numpy_scores_in_dicts(monkeypatch: pytest.MonkeyPatch)
     engine = ListEngine({})
     assert kb_search._vector(engine, []) is None
     assert kb_search._NO_NUMPY
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.integers(0, 500), st.sampled_from(VALUES), max_size=60), st.integers(1, 40))
+def test_phrase_candidates_best_first_as_the_stable_sort(bag: dict[int, float], limit: int) -> None:
+    docs = sorted(bag)
+    bag = {d: bag[d] for d in docs}  # as Dense.candidates builds it: in the documents' order
+    assert Dense.best_first(docs, bag, limit) == sorted(docs, key=bag.__getitem__, reverse=True)[:limit]
