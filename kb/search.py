@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .analysis import ANALYZER, CRUMB_SEP, EXACT_ANALYZER, TEXT_FIELDS, fold
 from .chrome import CHROME_FACTOR, is_chrome
@@ -19,6 +20,9 @@ from .model import Excerpt, Hit, SearchResult
 from .query import Clause, ParsedQuery, parse, render
 from .snippets import Matcher, make_snippet
 from .whoosh.engine import Engine, index_of, phrase_at
+
+if TYPE_CHECKING:
+    from .dense import Dense, Scores
 
 FIELD_WEIGHTS: dict[str, float] = {"title": 2.0, "heading": 4.0, "crumbs": 1.2, "body": 1.0, "code": 0.5,
                                    "meta": 1.2}
@@ -51,6 +55,11 @@ PROXIMITY_POOL = 3  # the proximity bonus is computed for this many x the candid
 # candidate pool picked by heapq.nlargest with a key, as before the lean path. Same results, slower.
 EXHAUSTIVE = False
 IMPACTS = True  # lean reads take long lists from the segments' impacts files (kb/whoosh/impacts.py) where present
+# Scoring with numpy (kb/dense.py; numpy comes with the extra `fast`), same results: None decides per query before
+# scoring (`_vector`), True uses it for every lean search when numpy is installed, False never (the dicts below).
+DENSE: bool | None = None
+DENSE_MIN = 2_000  # postings in a query's lists from which numpy pays, once it is imported (docs/performance.md)
+DENSE_IMPORT_MIN = 400_000  # postings from which it pays its own import too (~0.1-0.14 CPU-s), in a first search
 # terms matched by a candidate -> (share, bonus, complete) per group of the query (see coverage, coverer)
 Cover = Callable[[set[str]], list[tuple[float, float, bool]]]
 
@@ -302,8 +311,10 @@ def _satisfying(engine: Engine, plan: Plan, *, score: bool = True) -> dict[int, 
 
 
 def _phrase_docs(engine: Engine, phrase: tuple[tuple[str, ...], list[int], tuple[str, ...]], *, slop: int,
-                 among: set[int] | None = None, weight: float = 1.0) -> dict[int, float]:
-    """Documents with the tokens standing together in a field, scored as the tokens' BM25 in those fields."""
+                 among: set[int] | None = None, weight: float = 1.0, vector: Dense | None = None
+                 ) -> dict[int, float]:
+    """Documents with the tokens standing together in a field, scored as the tokens' BM25 in those fields (the
+    candidates of a quoted phrase found with numpy when `vector` is given: the same documents, scores, order)."""
     tokens, offsets, fields = phrase
     out: dict[int, float] = {}
     pending: list[tuple[str, dict[int, float], set[int]]] = []  # per field: bag scores, documents checked
@@ -319,6 +330,16 @@ def _phrase_docs(engine: Engine, phrase: tuple[tuple[str, ...], list[int], tuple
         return found
 
     for f in fields:
+        if vector is not None and among is None:
+            common, bag = vector.candidates(f, tokens, FIELD_WEIGHTS[f] * weight)
+            if not common:
+                continue
+            checked: set[int] = set()
+            pending.append((f, bag, checked))
+            if len(common) > PHRASE_ENOUGH:
+                common = vector.best_first(common, bag, MAX_PHRASE_CHECKS)
+            _check_phrase(engine, f, tokens, common, bag, checked, check, prefetch=True)
+            continue
         per_token: list[dict[int, float]] = []
         for t in tokens:
             if among is None:
@@ -336,27 +357,35 @@ def _phrase_docs(engine: Engine, phrase: tuple[tuple[str, ...], list[int], tuple
         if not common:
             continue
         bag = {d: sum(a[d] for a in per_token) for d in common}
-        checked: set[int] = set()
+        checked = set()
         pending.append((f, bag, checked))
         if len(common) > PHRASE_ENOUGH:
             # Best bag-of-words score first; stop once enough documents hold the phrase (their score is that bag
             # score, so later ones cannot outrank them in this field) or after MAX_PHRASE_CHECKS.
             common.sort(key=bag.__getitem__, reverse=True)
             common = common[:MAX_PHRASE_CHECKS]
-        if among is None:  # a quoted phrase: its checks come in chunks, read the lists' positions once if wide
-            for t in tokens:
-                engine.prefetch_positions(f, t, min(len(common), PHRASE_ENOUGH))
-        found = 0
-        for i in range(0, len(common), PHRASE_ENOUGH):
-            found += check(f, common[i: i + PHRASE_ENOUGH], bag, checked)
-            if found >= PHRASE_ENOUGH:
-                break
+        # checked best first, in chunks (a quoted phrase reads its lists' positions once when wide)
+        _check_phrase(engine, f, tokens, common, bag, checked, check, prefetch=among is None)
     # A document found in one field is also checked in the fields that stopped early: its score sums them all.
     for f, bag, checked in pending:
         extra = [d for d in out if d in bag and d not in checked]
         if extra:
             check(f, extra, bag, checked)
     return out
+
+
+def _check_phrase(engine: Engine, f: str, tokens: tuple[str, ...], common: list[int], bag: dict[int, float],
+                  checked: set[int], check: Callable[[str, list[int], dict[int, float], set[int]], int], *,
+                  prefetch: bool) -> None:
+    """A phrase's checks in a field, best candidates first, in chunks until PHRASE_ENOUGH hold it; with `prefetch`
+    (a quoted phrase) the lists' positions are read once when the chunks will touch most of their blocks."""
+    for t in tokens if prefetch else ():
+        engine.prefetch_positions(f, t, min(len(common), PHRASE_ENOUGH))
+    found = 0
+    for i in range(0, len(common), PHRASE_ENOUGH):
+        found += check(f, common[i: i + PHRASE_ENOUGH], bag, checked)
+        if found >= PHRASE_ENOUGH:
+            break
 
 
 def _in_all(per_token: list[dict[int, float]]) -> list[int]:
@@ -646,8 +675,9 @@ def _filled(done: list[Candidate], score: float, *, want_complete: int, want_par
 def engine_for(searcher: Any) -> Engine:
     """The searcher's scoring engine, made once per searcher (its caches live as long as the searcher)."""
     eng = getattr(searcher, "_kb_engine", None)
-    if eng is None or eng.lean == EXHAUSTIVE or eng.use_impacts != IMPACTS:
+    if eng is None or eng.lean == EXHAUSTIVE or eng.use_impacts != IMPACTS or eng.dense != DENSE:
         eng = Engine(searcher, K1=BM25_K1, B=BM25_B, field_B=FIELD_B, lean=not EXHAUSTIVE, impacts=IMPACTS)
+        eng.dense = DENSE
         searcher._kb_engine = eng
     return eng
 
@@ -719,18 +749,14 @@ def _lexical(searcher: Any, query: str, *, limit: int, per_passage: bool = False
     plans = builder.build(parsed)
     if not plans:
         return SearchResult(query=query, total=0, suggestion=suggestion, hits=(), searched=parsed.text())
-    scores: dict[int, float] = {}
-    for n, g in enumerate(plans):
-        found = _group_scores(engine, g)
-        if n == 0:
-            scores = found
-            continue
-        for d, s in found.items():
-            scores[d] = scores.get(d, 0.0) + s
-    soft_boost(engine, scores, parsed.dropped)
-    total = len(scores)
+    vector = _vector(engine, plans)  # numpy or dicts, chosen before scoring
+    if vector is not None:
+        total, scores = _dense_pool(vector, engine, plans, parsed.dropped, fetch * PROXIMITY_POOL)
+    else:
+        total, scores = _dict_pool(engine, plans, parsed.dropped, fetch * PROXIMITY_POOL)
+    engine.searched += 1
     # The proximity bonus (words within PROXIMITY_SLOP) needs positions: read them for the best few only.
-    pool = [(d, scores[d]) for d in best_docs(scores, fetch * PROXIMITY_POOL, exhaustive=not engine.lean)]
+    pool = list(scores.items())
     if any(g.proximity for g in plans):
         among = {d for d, _ in pool}
         for g in plans:
@@ -765,6 +791,114 @@ def _lexical(searcher: Any, query: str, *, limit: int, per_passage: bool = False
                         searched=parsed.text(), fallback=fallback if hits else None)
 
 
+def _dict_pool(engine: Engine, plans: list[GroupPlan], dropped: tuple[str, ...], k: int
+               ) -> tuple[int, dict[int, float]]:
+    """(passages matched, the best k with their scores): every matching passage scored in dicts."""
+    scores: dict[int, float] = {}
+    for n, g in enumerate(plans):
+        found = _group_scores(engine, g)
+        if n == 0:
+            scores = found
+            continue
+        for d, s in found.items():
+            scores[d] = scores.get(d, 0.0) + s
+    soft_boost(engine, scores, dropped)
+    return len(scores), {d: scores[d] for d in best_docs(scores, k, exhaustive=not engine.lean)}
+
+
+def _vector(engine: Engine, plans: list[GroupPlan]) -> Dense | None:
+    """kb/dense.py's numpy scoring for this query, or None for the dicts: the same results, so a question of cost.
+
+    numpy saves ~0.2-0.35 CPU-ms per 1,000 postings scored, but its import costs ~0.1-0.14 CPU-s, what scoring
+    ~400,000 postings in dicts costs more than with numpy (docs/performance.md). So with DENSE None a lean search
+    uses numpy when its lists hold at least DENSE_MIN postings and numpy is imported already (the semantic extra,
+    an earlier search) or the searcher has answered a search before (a long-lived process: the API, `kb serve`,
+    `kb mcp`, where the import pays over the searches to come); in a process's first search (a one-shot `kb search`)
+    only from DENSE_IMPORT_MIN postings (common words at 10,000 pages). The lists are decoded here to be counted;
+    scoring needs them anyway.
+    """
+    global _NO_NUMPY
+    if DENSE is False or not engine.lean or _NO_NUMPY:
+        return None
+    if DENSE is None and not _large(engine, plans, DENSE_MIN if engine.searched or _numpy_imported()
+                                    else DENSE_IMPORT_MIN):
+        return None
+    try:
+        from .dense import Dense
+    except ImportError:  # numpy is not installed: the dicts, from now on
+        _NO_NUMPY = True
+        return None
+    return Dense(engine)
+
+
+_NO_NUMPY = False  # numpy's import failed once: not tried again
+
+
+def _numpy_imported() -> bool:
+    return "numpy" in sys.modules
+
+
+def _large(engine: Engine, plans: list[GroupPlan], limit: int) -> bool:
+    """Whether the lists the plans score hold at least `limit` postings."""
+    held = 0
+    for f, t in _scored_refs(plans):
+        held += len(engine.postings(f, t)[0])
+        if held >= limit:
+            return True
+    return False
+
+
+def _scored_refs(plans: list[GroupPlan]) -> Iterator[tuple[str, str]]:
+    """The (field, term) lists the plans score, in about the order scoring reads them."""
+    for g in plans:
+        for plan in g.positives + g.negatives:
+            if plan.phrase is not None:
+                tokens, _offsets, fields = plan.phrase
+                yield from ((f, t) for f in fields for t in tokens)
+            for f, t, _boost in [r for slot in plan.required for r in slot] + plan.optional:
+                yield f, t
+
+
+def _dense_pool(vector: Dense, engine: Engine, plans: list[GroupPlan], dropped: tuple[str, ...], k: int
+                ) -> tuple[int, dict[int, float]]:
+    """_dict_pool with numpy: the same scores, total and pool (see kb/dense.py)."""
+    scores = vector.union([_dense_group(vector, engine, g) for g in plans])
+    for t in _soft_tokens(dropped):
+        for f in SOFT_FIELDS:
+            vector.add(scores, f, t, FIELD_WEIGHTS[f] * SOFT_WEIGHT)
+    return vector.best(scores, k)
+
+
+def _dense_group(vector: Dense, engine: Engine, g: GroupPlan) -> Scores:
+    """_group_scores with numpy."""
+    scores = vector.union([_dense_satisfying(vector, engine, plan) for plan in g.positives]) if g.positives \
+        else vector.empty()
+    if g.filters:
+        allowed = set.intersection(*g.filters)
+        scores = vector.keep(scores, allowed) if g.positives else vector.from_dict(dict.fromkeys(allowed, 1.0))
+    for plan in g.negatives:
+        scores = vector.drop(scores, _dense_satisfying(vector, engine, plan, score=False))
+    return scores
+
+
+def _dense_satisfying(vector: Dense, engine: Engine, plan: Plan, *, score: bool = True) -> Scores:
+    """_satisfying with numpy (a quoted phrase is found by _phrase_docs and taken as it is)."""
+    if plan.phrase is not None:
+        return vector.from_dict(_phrase_docs(engine, plan.phrase, slop=0, vector=vector))
+    docs: Scores | None = None
+    for slot in plan.required:
+        acc = vector.sum(slot)
+        docs = acc if docs is None else vector.both(docs, acc)
+        if not docs.count:
+            return vector.empty()
+    if docs is None:
+        return vector.empty()
+    if score:
+        for f, t, boost in plan.optional:
+            vector.add(docs, f, t, boost)
+    return docs
+
+
 def best_docs(scores: dict[int, float], k: int, *, exhaustive: bool = False) -> list[int]:
     """The k best-scored documents; on a tie at the k-th score the earlier in `scores` wins (as heapq.nlargest).
 
@@ -791,10 +925,14 @@ def soft_boost(engine: Engine, scores: dict[int, float], dropped: tuple[str, ...
     """
     if not scores:
         return
-    for t in dict.fromkeys(tok.text for w in dropped for tok in ANALYZER(w)):
+    for t in _soft_tokens(dropped):
         for f in SOFT_FIELDS:
             for d, s in engine.score_docs(scores, f, t, FIELD_WEIGHTS[f] * SOFT_WEIGHT).items():
                 scores[d] += s
+
+
+def _soft_tokens(dropped: tuple[str, ...]) -> list[str]:
+    return list(dict.fromkeys(tok.text for w in dropped for tok in ANALYZER(w)))
 
 
 def _excerpt(c: Candidate, matcher: Matcher) -> Excerpt:

@@ -5,6 +5,7 @@ blocks), and a damaged file heals like any other index file."""
 
 from __future__ import annotations
 
+import importlib.util
 import marshal
 import os
 import random
@@ -150,15 +151,21 @@ def test_search_with_impacts_gives_what_the_blocks_give(site: Any, monkeypatch: 
         return got
 
     monkeypatch.setattr(Impacts, "postings", counting)
+    monkeypatch.setattr(kb_search, "DENSE", False)
     with_impacts = _results(kb, queries)
     assert used > 100
+    dense = with_impacts
+    if importlib.util.find_spec("numpy") is not None:  # numpy scoring (kb/dense.py) over the same lists
+        monkeypatch.setattr(kb_search, "DENSE", True)
+        dense = _results(kb, queries)
+        monkeypatch.setattr(kb_search, "DENSE", False)
     monkeypatch.setattr(kb_search, "IMPACTS", False)
     without = _results(kb, queries)
     monkeypatch.setattr(kb_search, "EXHAUSTIVE", True)
     exhaustive = _results(kb, queries)
     assert sum(1 for r in exhaustive if r[4]) > len(queries) * 0.8
-    for a, b, c in zip(with_impacts, without, exhaustive, strict=True):
-        assert a == b == c, a[0]
+    for a, b, c, d in zip(with_impacts, without, exhaustive, dense, strict=True):
+        assert a == b == c == d, a[0]
 
     def leaves(searcher: Any) -> list[Any]:
         return engine_for(searcher).leaves

@@ -20,8 +20,9 @@ from whoosh.reading import TermNotFound
 from benchmarks import gensite
 from kb import KnowledgeBase
 from kb import search as kb_search
+from kb.query import parse
 from kb.search import best_docs, engine_for
-from kb.whoosh.engine import FastLeaf, Leaf, lean_block, live_runs
+from kb.whoosh.engine import Engine, FastLeaf, Leaf, lean_block, live_runs
 
 PAGES = 400  # common words span dozens of blocks, deleted passages included; 1,000 pages cost CI ~1 min more
 QUERIES = 200
@@ -56,13 +57,94 @@ def _results(kb: KnowledgeBase, queries: list[str], *, exhaustive: bool) -> list
         kb_search.EXHAUSTIVE = False
 
 
-def test_lean_path_ranks_exactly_as_exhaustive_scoring(site: tuple[KnowledgeBase, list[str]]) -> None:
+@pytest.fixture(scope="module")
+def reference(site: tuple[KnowledgeBase, list[str]]) -> list[Any]:
     kb, queries = site
+    got = _results(kb, queries, exhaustive=True)
+    assert sum(1 for r in got if r[4]) > QUERIES * 0.8  # the comparison is about real hit lists
+    return got
+
+
+@pytest.mark.parametrize("dense", [False, True], ids=["dicts", "numpy"])
+def test_lean_path_ranks_exactly_as_exhaustive_scoring(site: tuple[KnowledgeBase, list[str]], reference: list[Any],
+                                                       dense: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both ways of scoring the lean path (kb/dense.py with numpy for every query; the dicts) equal the reference."""
+    kb, queries = site
+    if dense:
+        pytest.importorskip("numpy")
+    monkeypatch.setattr(kb_search, "DENSE", dense)
+    used = 0
+    real = kb_search._dense_pool
+
+    def counting(*args: Any) -> Any:
+        nonlocal used
+        used += 1
+        return real(*args)
+
+    monkeypatch.setattr(kb_search, "_dense_pool", counting)
     lean = _results(kb, queries, exhaustive=False)
-    reference = _results(kb, queries, exhaustive=True)
-    assert sum(1 for r in reference if r[4]) > QUERIES * 0.8  # the comparison is about real hit lists
+    assert used > QUERIES * 0.8 if dense else used == 0
     for got, want in zip(lean, reference, strict=True):
         assert got == want, got[0]
+
+
+def test_numpy_bm25_has_the_loops_bits(site: tuple[KnowledgeBase, list[str]]) -> None:
+    """kb.dense.bm25 over a whole list gives the bits of Engine.term_scores' loop, on real lists and lengths."""
+    pytest.importorskip("numpy")
+    from kb.dense import bm25
+
+    kb, _ = site
+    compared = 0
+
+    def check(searcher: Any) -> None:
+        nonlocal compared
+        made = [Engine(searcher, K1=kb_search.BM25_K1, B=kb_search.BM25_B, field_B=kb_search.FIELD_B)
+                for _ in range(2)]
+        for field in ("title", "heading", "crumbs", "body", "code", "meta"):
+            for term in ("return", "object", "file", "function", "self", "class", "data"):
+                ids, loop = made[0].term_scores(field, term)
+                same_ids, vector = made[1].term_scores(field, term, vector=bm25)
+                assert ids == same_ids and [v.hex() for v in loop] == [v.hex() for v in vector], (field, term)
+                compared += len(ids)
+
+    kb._with_reader(lambda r: check(r.searcher))
+    assert compared > 10_000
+
+
+def test_numpy_is_chosen_by_the_postings_a_query_reads(site: tuple[KnowledgeBase, list[str]],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """search.DENSE None: numpy from DENSE_MIN postings once imported or on a searcher that has searched before,
+    from DENSE_IMPORT_MIN in a process's first search; DENSE True or False decide alone."""
+    pytest.importorskip("numpy")
+    kb, _ = site
+    monkeypatch.setattr(kb_search, "DENSE", None)
+    monkeypatch.setattr(kb_search, "_numpy_imported", lambda: False)
+
+    def check(searcher: Any) -> None:
+        engine = Engine(searcher, K1=kb_search.BM25_K1, B=kb_search.BM25_B, field_B=kb_search.FIELD_B)
+        rare, common = (kb_search.QueryBuilder(engine).build(parse(q)) for q in ("zzzz", "return value"))
+        n_rare, n_common = (sum(len(engine.postings(f, t)[0]) for f, t in kb_search._scored_refs(p))
+                            for p in (rare, common))
+        assert n_rare < 100 < n_common
+        monkeypatch.setattr(kb_search, "DENSE_MIN", n_rare + 1)
+        monkeypatch.setattr(kb_search, "DENSE_IMPORT_MIN", n_common)
+
+        def chosen() -> list[bool]:
+            return [kb_search._vector(engine, p) is not None for p in (rare, common)]
+
+        assert chosen() == [False, True]
+        monkeypatch.setattr(kb_search, "DENSE_IMPORT_MIN", n_common + 1)
+        assert chosen() == [False, False]
+        engine.searched = 1  # a long-lived process: it pays to import numpy
+        assert chosen() == [False, True]
+        engine.searched = 0
+        monkeypatch.setattr(kb_search, "_numpy_imported", lambda: True)
+        assert chosen() == [False, True]
+        for always in (True, False):
+            monkeypatch.setattr(kb_search, "DENSE", always)
+            assert chosen() == [always, always]
+
+    kb._with_reader(lambda r: check(r.searcher))
 
 
 def test_lean_blocks_read_the_ids_and_weights_whoosh_reads(site: tuple[KnowledgeBase, list[str]]) -> None:

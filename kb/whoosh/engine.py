@@ -36,8 +36,11 @@ POSTINGS_BUDGET = 5_000_000  # decoded postings kept per searcher (least recentl
 VALUES_COST = 5  # a posting kept with its positions counts as this many (a byte string per posting)
 STORED_CACHE = 5000  # stored documents (with their text) kept per searcher
 LEAN_POSITIONS = 128  # positions of at least 1 document per block (128 postings): read the whole list with them
+VECTOR_MIN = 256  # postings from which a list's BM25 is computed with `Engine.vector` when there is one
 POSITION_FIELDS = frozenset({"title", "heading", "body"})  # phrase fields: their encoded positions are kept too
 Postings = tuple[Any, Any]  # (doc ids, weights): array('i'), array('d')
+# (ids, weights, length bytes, norms by length byte, idf x (K1 + 1)) -> BM25 of each posting, array('d')
+Bm25 = Callable[[Any, Any, bytes, list[float], float], Any]
 
 
 class Engine:
@@ -74,6 +77,10 @@ class Engine:
         self._sizes: dict[tuple[str, str], int] = {}
         self._held = 0
         self.corrections: dict[str, str | None] = {}
+        # BM25 of a whole list at once (kb.dense.bm25, the same bits as term_scores' loop), once numpy is in use
+        self.vector: Bm25 | None = None
+        self.dense: bool | None = None  # search.DENSE when this engine was made
+        self.searched = 0  # searches scored with this engine (kb/search.py's choice of numpy counts them)
         self._lengths: dict[str, bytes] = {}
         self._norms: dict[str, list[float]] = {}
         self._stored: dict[int, dict[str, Any]] = {}
@@ -176,20 +183,28 @@ class Engine:
     def idf(self, field: str, term: str) -> float:
         return log(self.N / (self.searcher.doc_frequency(field, term) + 1)) + 1
 
-    def term_scores(self, field: str, term: str) -> tuple[Any, Any]:
-        """(doc ids, BM25 of the term in each) for one field, unboosted; cached with the postings."""
+    def term_scores(self, field: str, term: str, *, vector: Bm25 | None = None) -> tuple[Any, Any]:
+        """(doc ids, BM25 of the term in each) for one field, unboosted; cached with the postings.
+
+        `vector` computes the same values over the whole list at once (kb/dense.py, with numpy): the same operations
+        in the same order on the same float64 values, so the same bits as the loop here.
+        """
         key = (field, term)
         got = self._scores.get(key)
         if got is not None:
             return got
         ids, tfs = self.postings(field, term)
-        vals: list[float] = []
+        vals = array("d")
         if ids:
             lens = self._length_bytes(field)
             norm = self.norms(field)
             scale = self.idf(field, term) * (self.K1 + 1)
-            vals = [scale * tf / (tf + norm[lens[d]]) for d, tf in zip(ids, tfs, strict=True)]
-        got = (ids, array("d", vals))
+            vector = vector or (self.vector if len(ids) >= VECTOR_MIN else None)
+            if vector is not None:
+                vals = vector(ids, tfs, lens, norm, scale)
+            else:
+                vals = array("d", [scale * tf / (tf + norm[lens[d]]) for d, tf in zip(ids, tfs, strict=True)])
+        got = (ids, vals)
         if key in self._postings:  # kept (and evicted) with its postings
             self._scores[key] = got
         return got
@@ -370,15 +385,10 @@ class FastLeaf(Leaf):
         if self.deleted:
             seg_ids: list[int] = []
             seg_tfs: list[float] = []
-            seg_values: list[Any] | None = [] if values is not None else None
-            self._blocks(m, 0, seg_ids, seg_tfs, seg_values, lean)
-            keep = live_runs(seg_ids, self.deleted)
-            off = self.off
-            for a, b in keep:
-                ids.extend(seg_ids[a:b] if not off else [d + off for d in seg_ids[a:b]])
-                tfs.extend(seg_tfs[a:b])
-                if values is not None and seg_values is not None:
-                    values.extend(seg_values[a:b])
+            seg_values: list[Any] = []
+            self._blocks(m, 0, seg_ids, seg_tfs, seg_values if values is not None else None, lean)
+            columns = [(seg_tfs, tfs)] + ([(seg_values, values)] if values is not None else [])
+            self.copy_live(seg_ids, live_runs(seg_ids, self.deleted), ids, columns)
             return
         self._blocks(m, self.off, ids, tfs, values, lean)
 
@@ -392,16 +402,22 @@ class FastLeaf(Leaf):
         if got is None:
             return None
         ids, weights = got
-        if self.deleted:
-            keep = live_runs(ids, self.deleted)
-            if len(keep) != 1 or keep[0] != (0, len(ids)):
-                ids, weights = array("i"), array("d")
-                for a, b in keep:
-                    ids.extend(got[0][a:b])
-                    weights.extend(got[1][a:b])
-        if self.off:
-            ids = array("i", [d + self.off for d in ids])
-        return ids, weights
+        runs = live_runs(ids, self.deleted) if self.deleted else [(0, len(ids))]
+        if not self.off and runs == [(0, len(ids))]:
+            return ids, weights  # nothing to cut or shift: the arrays as read
+        live_ids, live_weights = array("i"), array("d")
+        self.copy_live(ids, runs, live_ids, [(weights, live_weights)])
+        return live_ids, live_weights
+
+    def copy_live(self, ids: Sequence[int], runs: list[tuple[int, int]], out: Any,
+                  columns: list[tuple[Sequence[Any], Any]]) -> None:
+        """Append the postings of the `runs` of segment-local `ids` (`live_runs`: deleted documents cut out) to
+        `out` as global ids (the segment's offset added), and the same items of each (column, out) pair."""
+        off = self.off
+        for a, b in runs:
+            out.extend(ids[a:b] if not off else [d + off for d in ids[a:b]])
+            for column, into in columns:
+                into.extend(column[a:b])
 
     @staticmethod
     def _blocks(m: Any, off: int, ids: list[int], tfs: list[float], values: list[Any] | None, lean: bool) -> None:
