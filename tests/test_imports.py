@@ -116,7 +116,9 @@ NOT_ON_THE_SEARCH_PATH = ("kb.index", "kb.records", "kb.parse", "kb.sections", "
                           "whoosh.highlight", "cached_property", "markdown_it", "bs4", "frontmatter", "yaml",
                           # whoosh.compat's `urlretrieve` would pull these in (kb/whoosh/__init__.py)
                           "urllib.request", "http.client", "email.parser", "ssl",
-                          "kb.semantic")  # with the model turned off (KB_MODEL=none)
+                          "kb.semantic",  # with the model turned off (KB_MODEL=none)
+                          # a plain `kb search` is read without click (kb/fastcli.py), nor what click imports
+                          "click", "kb.commands", "gettext", "uuid", "platform")
 
 
 def test_a_search_of_a_fresh_index_imports_only_what_it_needs(seed_kb: Any) -> None:
