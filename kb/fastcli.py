@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 EXIT_NO_MATCH = 1
 EXIT_USAGE = 2
@@ -67,12 +67,14 @@ SEARCH_DEFAULTS: dict[str, Any] = {"limit": 10, "as_json": False, "no_refresh": 
                                    "vimgrep": False, "passages": False, "mode": None}
 
 
-class SearchLine(NamedTuple):
-    """A `kb search` command line as click would read it: the global options typed, the query words, the options."""
+class SearchLine:
+    """A `kb search` command line as click would read it: the global options typed, the query words, the options.
+    (A plain class: a NamedTuple compiles its string annotations at import, ~10 M instructions.)"""
 
-    given: dict[str, Any]
-    query: tuple[str, ...]
-    options: dict[str, Any]
+    __slots__ = ("given", "query", "options")
+
+    def __init__(self, given: dict[str, Any], query: tuple[str, ...], options: dict[str, Any]) -> None:
+        self.given, self.query, self.options = given, query, options
 
 
 def read_search(argv: list[str]) -> SearchLine | None:
