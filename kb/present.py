@@ -7,12 +7,21 @@ import shlex
 from collections.abc import Callable
 from pathlib import Path
 
-import click
-
 from .model import Hit, SearchResult
 
 CRUMB = " › "
 MORE_SHOWN = 2  # a section's other matching passages shown under its hit
+
+
+_COLORS = {"yellow": 33, "cyan": 36}
+BOLD, RESET = "\033[1m", "\033[0m"
+
+
+def style(text: str, *, fg: str | None = None, bold: bool = False) -> str:
+    """click.style for the few styles kb prints (the same escapes: tests/test_fastcli.py), without importing click
+    for a search printed to a terminal."""
+    color = f"\033[{_COLORS[fg]}m" if fg else ""
+    return f"{color}{BOLD if bold else ''}{text}{RESET}"
 
 
 _BIDI = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -47,7 +56,7 @@ def emphasise(snippet: str, highlights: tuple[tuple[int, int], ...], *, color: b
     out, pos = [], 0
     for start, end in highlights:
         out.append(term_safe(snippet[pos:start]))
-        out.append(click.style(term_safe(snippet[start:end]), bold=True, fg="yellow"))
+        out.append(style(term_safe(snippet[start:end]), bold=True, fg="yellow"))
         pos = end
     out.append(term_safe(snippet[pos:]))
     return "".join(out)
@@ -61,8 +70,8 @@ def address(hit: Hit) -> str:
 
 def format_hit(hit: Hit, *, color: bool, indent: str = "") -> list[str]:
     crumbs = term_safe(CRUMB.join(hit.breadcrumb))
-    head = f"{indent}{hit.rank}. {click.style(crumbs, bold=True) if color else crumbs}"
-    where = click.style(address(hit), fg='cyan') if color else address(hit)
+    head = f"{indent}{hit.rank}. {style(crumbs, bold=True) if color else crumbs}"
+    where = style(address(hit), fg='cyan') if color else address(hit)
     if hit.url:
         where += f"  {hyperlink(hit.url) if color else hit.url}"
     lines = [head, f"{indent}   {where}"]

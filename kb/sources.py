@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .config import SourceConfig
-from .discover import Discovery, SourceFile, discover
+from .discover import Discovery, SourceFile, discover, discover_signature
 from .errors import ContentError, NotFound
 from .model import Problem
 from .urls import Routing
@@ -89,6 +89,15 @@ def discover_all(sources: tuple[Source, ...]) -> Discovery:
         raise ContentError("no source has any page: " + "; ".join(failures))
     files.sort(key=lambda f: f.rel)
     return Discovery(tuple(files), tuple(problems))
+
+
+def signature_rows(sources: tuple[Source, ...]) -> list[tuple[str, int, int]] | None:
+    """discover_all(sources)'s files as (rel, size, mtime_ns), for the freshness check of a search, when one walk
+    gives them as they are (one source, no globs, no prefix: the usual case); None otherwise, or when discover_all
+    would report more than files (kb.discover.discover_signature)."""
+    if len(sources) != 1 or sources[0].prefix or sources[0].config.include or sources[0].config.exclude:
+        return None
+    return discover_signature(sources[0].path)
 
 
 def _filtered(s: Source, found: Discovery) -> Discovery:

@@ -193,3 +193,32 @@ def test_a_manifest_with_a_short_index_entry_is_unreadable_not_a_traceback(built
     path.write_text(json.dumps(data), encoding="utf-8")
     assert built.store.manifest(gen) is None
     assert built.store.manifest_head(gen) is None  # written with the manifest as it was
+
+
+def test_the_signature_walk_lists_what_discover_lists(tmp_path: Path) -> None:
+    """kb.discover.discover_signature (a search's freshness check) walks as discover() does: same pages, order,
+    sizes and times (a `_category_` file's newer time included), or None when discover() has more to say."""
+    from kb.discover import discover, discover_signature
+
+    root = write_pages(tmp_path / "content", {**PAGES, "z/deep/d.md": "# D\n", "node_modules/x.md": "# X\n",
+                                              ".hidden.md": "# H\n", "notes.txt": "no page"})
+    os.symlink(root / "a.md", root / "link.md")
+    os.utime(root / "sub" / "_category_.json", ns=(2_000_000_000_000_000_000, 2_000_000_000_000_000_000))
+    expected = [(f.rel, f.size, f.mtime_ns) for f in discover(root).files]
+    assert discover_signature(root) == expected
+    assert ("sub/b.md", len(PAGES["sub/b.md"]), 2_000_000_000_000_000_000) in expected
+    os.symlink(tmp_path / "nowhere.md", root / "broken.md")  # a problem discover() reports: the caller walks again
+    assert discover(root).problems and discover_signature(root) is None
+    assert discover_signature(tmp_path / "missing") is None
+
+
+def test_a_fresh_search_builds_no_source_file(built: KnowledgeBase, monkeypatch: pytest.MonkeyPatch) -> None:
+    import kb.discover
+
+    made: list[str] = []
+    real = kb.discover._source_file
+    monkeypatch.setattr(kb.discover, "_source_file", lambda *a: made.append(a[1]) or real(*a))
+    assert built.refresh() is None and built.search("apples").hits and made == []
+    (built.content_dir / "a.md").write_text("# Alpha\n\nApples grow on tall trees.\n", encoding="utf-8")
+    assert built.refresh() is not None and "a.md" in made  # stale: the full discovery and the update ran
+    assert built.search("tall").hits

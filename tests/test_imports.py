@@ -115,9 +115,11 @@ NOT_ON_THE_SEARCH_PATH = ("kb.index", "kb.records", "kb.parse", "kb.sections", "
                           "concurrent.futures", "whoosh.searching", "whoosh.query", "whoosh.qparser",
                           "whoosh.highlight", "cached_property", "markdown_it", "bs4", "frontmatter", "yaml",
                           # whoosh.compat's `urlretrieve` would pull these in (kb/whoosh/__init__.py)
-                          "urllib.request", "http.client", "email.parser", "ssl",
+                          "urllib.request", "http.client", "email.parser", "ssl", "html", "html.entities",
                           "kb.semantic",  # with the model turned off (KB_MODEL=none)
-                          "numpy", "kb.dense")  # a small query's first search: numpy's import would not pay
+                          "numpy", "kb.dense",  # a small query's first search: numpy's import would not pay
+                          # a plain `kb search` is read without click (kb/fastcli.py), nor what click imports
+                          "click", "kb.commands", "gettext", "uuid", "platform")
 
 
 def test_a_search_of_a_fresh_index_imports_only_what_it_needs(seed_kb: Any) -> None:
@@ -154,6 +156,9 @@ def test_whoosh_imported_by_kb_leaves_the_real_modules_to_others(tmp_path: Path)
             "import kb.whoosh\n"
             "import whoosh.compat, whoosh.reading\n"
             "assert 'urllib.request' not in sys.modules and 'cached_property' not in sys.modules\n"
+            "assert 'html' not in sys.modules and whoosh.compat.htmlescape('<a \"b\">') == '&lt;a &quot;b&quot;&gt;'\n"
+            "import html\n"
+            "assert whoosh.compat.htmlescape('<a>', quote=False) == html.escape('<a>', False)\n"
             "import urllib, urllib.request\n"
             "assert urllib.request.__file__ and hasattr(urllib.request, 'urlopen'), urllib.request\n"
             "assert urllib.request is sys.modules['urllib.request']\n"

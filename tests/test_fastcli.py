@@ -1,0 +1,180 @@
+"""kb/fastcli.py reads plain `kb search` command lines without click: it must read them exactly as click does, hand
+everything else to click, and print the same bytes with the same exit status."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import kb.cli
+import kb.commands
+from kb import KnowledgeBase
+from kb.commands import GIVEN, cli
+from kb.fastcli import GLOBAL_OPTIONS, SEARCH_DEFAULTS, SEARCH_OPTIONS, read_search
+from kb.present import style
+
+
+def streams() -> tuple[io.TextIOWrapper, io.TextIOWrapper]:
+    return (io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict"),
+            io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict"))
+
+
+def click_reads(argv: list[str]) -> tuple[dict[str, Any], tuple[str, ...], dict[str, Any]] | None:
+    """What click makes of a command line when it is a search it would run; None when it would not."""
+    try:
+        ctx = cli.make_context("kb", list(argv))
+        name, cmd, rest = cli.resolve_command(ctx, [*ctx._protected_args, *ctx.args])
+        if name != "search" or cmd is None:
+            return None
+        sub = cmd.make_context(name, rest, parent=ctx)
+    except (click.exceptions.Exit, click.ClickException):
+        return None
+    params = dict(sub.params)
+    return dict(sub.meta.get(GIVEN, {})), tuple(params.pop("query")), params
+
+
+def test_the_tables_match_the_click_options() -> None:
+    search = cli.commands["search"]
+    options = {o: p for p in search.params if isinstance(p, click.Option) for o in p.opts}
+    assert set(options) == set(GLOBAL_OPTIONS) | set(SEARCH_OPTIONS)  # help is added per context
+    for table in (GLOBAL_OPTIONS, SEARCH_OPTIONS):
+        for opt, (dest, kind) in table.items():
+            param = options[opt]
+            assert param.name == dest and param.is_flag == (kind == "flag") and not param.multiple, opt
+            if isinstance(kind, tuple):
+                assert isinstance(param.type, click.Choice) and tuple(param.type.choices) == kind
+            elif isinstance(kind, range):
+                assert isinstance(param.type, click.IntRange)
+                assert (param.type.min, param.type.max) == (kind.start, kind.stop - 1)
+            elif isinstance(kind, float):
+                assert isinstance(param.type, click.FloatRange) and param.type.min == kind
+                assert not param.type.min_open
+            elif kind == "path":
+                assert isinstance(param.type, click.Path)
+    assert {p.name for p in search.params if isinstance(p, click.Argument)} == {"query"}
+    assert click_reads(["search", "x"]) == ({}, ("x",), SEARCH_DEFAULTS)
+    assert not {o for p in cli.params for o in p.opts} - set(GLOBAL_OPTIONS) - {"-V", "--version"}
+
+
+TOKENS = ["search", "search", "gateway", "partners", "a b", "-", "--", "-h", "--help", "-V", "--version", "show",
+          "reindex", "-routing", "-word", "-x=y", "-nn", "-n", "-n5", "-n0", "-n-1", "-n 3", "5", "0", "1001",
+          "10", "007", "1_0", "+5", " 5", "1e3", "0.5", "nan", ".5", "5.", "page", "Page", "lexical", "hybrid",
+          "semantic", "--limit", "--limit=3", "--limit=", "--json", "--json=1", "--no-refresh", "--group",
+          "--group=page", "--vimgrep", "--passages", "--mode", "--mode=lexical", "--mode=x", "--content",
+          "--content=docs", "--content=", "--index", "--config", "--base-url", "--base-url=http://x",
+          "--include-drafts", "--include-drafts=1", "--max-file-size", "--max-file-size=0", "--lock-timeout",
+          "--model", "--dialect", "--unknown", "--cont", "ünï", "", "title:x", '"phrase q"', "conf*"]
+
+
+WORD = st.sampled_from(TOKENS) | st.text(max_size=6)
+BEFORE = st.lists(st.sampled_from(["--content", "--index=x", "--include-drafts", "--model", "none", "c", "-n"]),
+                  max_size=3)
+LINES = st.lists(WORD, max_size=9) | st.builds(lambda a, b: [*a, "search", *b], BEFORE, st.lists(WORD, max_size=7))
+
+
+@settings(max_examples=500, deadline=None)
+@given(LINES)
+def test_a_command_line_is_read_as_click_reads_it_or_left_to_click(argv: list[str]) -> None:
+    out, err = streams()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sys, "stdout", out)
+        mp.setattr(sys, "stderr", err)
+        mine = read_search(argv)
+        if mine is None:
+            return
+        theirs = click_reads(argv)
+    assert theirs is not None, argv
+    assert (mine.given, mine.query, mine.options) == theirs, argv
+
+
+@pytest.mark.parametrize("argv", [
+    ["search", "gateway"], ["--content", "c", "search", "a", "b", "-n", "3", "--json"],
+    ["search", "gateway", "-roads", "--index=i", "--limit=5", "-n7", "--group", "page", "--mode", "lexical"],
+    ["--include-drafts", "--max-file-size", "2.5", "search", "x", "--lock-timeout", "0", "--vimgrep"],
+])
+def test_plain_searches_take_the_fast_path(argv: list[str]) -> None:
+    assert read_search(argv) is not None
+
+
+@pytest.mark.parametrize("argv", [
+    ["search"], ["search", "--help"], ["search", "x", "-h"], ["--help", "search", "x"], ["search", "--", "-x"],
+    ["show", "x"], ["-V"], [], ["search", "x", "-routing-n"], ["search", "x", "--limit", "0"],
+    ["search", "x", "--unknown"], ["search", "x", "--json=yes"], ["--json", "search", "x"],
+    ["search", "x", "--content"], ["search", "x", "--mode", "Lexical"],
+])
+def test_anything_else_goes_to_click(argv: list[str]) -> None:
+    assert read_search(argv) is None
+
+
+def test_shell_completion_and_ascii_streams_go_to_click(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("_KB_COMPLETE", "bash_source")
+    assert read_search(["search", "x"]) is None
+    monkeypatch.delenv("_KB_COMPLETE")
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(io.BytesIO(), encoding="ascii"))
+    assert read_search(["search", "x"]) is None
+
+
+def test_styles_are_clicks() -> None:
+    for kw in ({"bold": True, "fg": "yellow"}, {"bold": True}, {"fg": "cyan"}):
+        assert style("a b", **kw) == click.style("a b", **kw)
+
+
+def run(main: Any, argv: list[str], monkeypatch: pytest.MonkeyPatch, *, fast: bool) -> tuple[int, bytes, bytes]:
+    out, err = streams()
+    code: Any = 0
+    with monkeypatch.context() as mp:
+        mp.setattr(sys, "argv", ["kb", *argv])
+        mp.setattr(sys, "stdout", out)
+        mp.setattr(sys, "stderr", err)
+        assert (read_search(argv) is not None) == fast, argv
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code
+    out.flush()
+    err.flush()
+    return code, out.buffer.getvalue(), err.buffer.getvalue()  # type: ignore[attr-defined]
+
+
+def test_both_paths_print_the_same_bytes_and_exit_the_same(seed_kb: KnowledgeBase, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    where = ["--content", str(seed_kb.content_dir), "--index", str(seed_kb.index_dir)]
+    page = seed_kb.content_dir / "introduction.md"
+    lines = [
+        ["search", "partners"], ["search", "partners", "--json"], ["search", "partners", "--vimgrep"],
+        ["search", "partners", "--group", "page", "-n", "2"], ["search", "partners", "--passages", "-n1"],
+        ["search", "zzzxqy"], ["search", "zzzxqy", "--json"], ["search", "partnrs"], ["search", "partners", "-atos"],
+        ["search", "partners", "gateway", "qqqq"], ["search", "!!!"], ["search", "partners", "--mode", "semantic"],
+        ["search", "partners", "--mode", "lexical", "--no-refresh"], ["search", "partners", "--dialect", "bogus"],
+        ["search", "partners", "--base-url", "https://docs.example.com/x"], ["search", "partners", "--config",
+                                                                            str(tmp_path / "none.toml")],
+        ["search", "partners", "--lock-timeout", "1", "--include-drafts"], ["search", "p" * 200],
+        ["search", "title:", "tag:"], ["search", "partners", "--index", str(tmp_path / "content")],
+    ]
+    text, indexed = page.read_text(encoding="utf-8"), page.stat()
+    saved = tmp_path / "saved-index"
+    shutil.copytree(seed_kb.index_dir, saved)
+    missing = ["--content", str(tmp_path / "missing"), "--index", str(tmp_path / "i2"), "search", "x"]
+    for n, argv in enumerate([*[where + a for a in lines], *[a + where for a in lines[:3]], missing]):
+        done = []
+        for main in (kb.commands.main, kb.cli.main):  # each from the same state (some options rebuild the index)
+            shutil.rmtree(seed_kb.index_dir)
+            shutil.copytree(saved, seed_kb.index_dir)
+            if n < 3:  # an edited page: the refresh's note is printed too
+                page.write_text(text + "\nEdited.\n", encoding="utf-8")
+                os.utime(page, (1_700_000_000, 1_700_000_000))
+            else:  # the page as indexed: the index is fresh
+                page.write_text(text, encoding="utf-8")
+                os.utime(page, ns=(indexed.st_atime_ns, indexed.st_mtime_ns))
+            done.append(run(main, argv, monkeypatch, fast=True))
+        assert done[0] == done[1], argv
+        assert done[0][0] in (0, 1, 2), (argv, done[0])
