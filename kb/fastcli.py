@@ -4,7 +4,7 @@ gettext, uuid, platform...) cost about as much as the search itself on a small s
 `read_search` accepts only the plainest command lines, `kb [global options] search WORDS [options]` with values
 that click would take as they are, and returns None for anything else (help, completion, `--`, unknown or odd
 options, a value click would refuse or read differently, a terminal click would re-wrap): those go to click
-(kb/commands.py), which prints its help and errors. What both paths then run is the same code, `search_command`,
+(kb/cli.py), which prints its help and errors. What both paths then run is the same code, `search_command`,
 and a library error is worded here for both (`failure`), so they print the same bytes and exit with the same status
 (tests/test_fastcli.py compares them over many command lines). The options are declared here once, as data, and the
 click options are checked against these tables by the tests.
@@ -39,7 +39,7 @@ FIXES = {
     "model": "pass --model FOLDER (or set KB_MODEL), or --mode lexical",
 }
 
-# The global options (kb/commands.py, global_options): option -> (setting name, kind). Kinds: "path", "text",
+# The global options (kb/cli.py, global_options): option -> (setting name, kind). Kinds: "path", "text",
 # "flag", and the smallest accepted number for the numeric ones.
 GLOBAL_OPTIONS: dict[str, tuple[str, Any]] = {
     "--config": ("config", "path"),
@@ -274,7 +274,7 @@ def search_command(kb: Any, query: tuple[str, ...], *, limit: int, as_json: bool
 
 
 def run_search(line: SearchLine) -> int:
-    """Run a command line `read_search` accepted as click would (kb/commands.py, KbGroup and KbCommand): the exit
+    """Run a command line `read_search` accepted as click would (kb/cli.py, KbGroup and KbCommand): the exit
     status, or SystemExit from the command itself."""
     from .errors import KbError
     from .settings import open_kb

@@ -12,7 +12,7 @@ from kb.errors import FIXES, ContentError, IndexLocked, KbError
 from kb.locking import WriterLock
 
 PACKAGE = Path(__file__).resolve().parent.parent / "kb"
-INTERFACES = {"cli.py", "commands.py", "fastcli.py", "server.py", "mcp_server.py"}
+INTERFACES = {"cli.py", "fastcli.py", "server.py", "mcp_server.py"}
 ERRORS = {name for name, obj in vars(__import__("kb.errors", fromlist=["x"])).items()
           if isinstance(obj, type) and issubclass(obj, KbError)}
 

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import kb.__main__
 import kb.cli
-import kb.commands
 from kb import KnowledgeBase
-from kb.commands import GIVEN, cli
+from kb.cli import GIVEN, cli
 from kb.fastcli import GLOBAL_OPTIONS, SEARCH_DEFAULTS, SEARCH_OPTIONS, read_search
 from kb.present import style
 
@@ -166,7 +166,7 @@ def test_both_paths_print_the_same_bytes_and_exit_the_same(seed_kb: KnowledgeBas
     missing = ["--content", str(tmp_path / "missing"), "--index", str(tmp_path / "i2"), "search", "x"]
     for n, argv in enumerate([*[where + a for a in lines], *[a + where for a in lines[:3]], missing]):
         done = []
-        for main in (kb.commands.main, kb.cli.main):  # each from the same state (some options rebuild the index)
+        for main in (kb.cli.main, kb.__main__.main):  # each from the same state (some options rebuild the index)
             shutil.rmtree(seed_kb.index_dir)
             shutil.copytree(saved, seed_kb.index_dir)
             if n < 3:  # an edited page: the refresh's note is printed too

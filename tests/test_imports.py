@@ -119,7 +119,7 @@ NOT_ON_THE_SEARCH_PATH = ("kb.index", "kb.records", "kb.parse", "kb.sections", "
                           "kb.semantic",  # with the model turned off (KB_MODEL=none)
                           "numpy", "kb.dense",  # a small query's first search: numpy's import would not pay
                           # a plain `kb search` is read without click (kb/fastcli.py), nor what click imports
-                          "click", "kb.commands", "gettext", "uuid", "platform")
+                          "click", "kb.cli", "gettext", "uuid", "platform")
 
 
 def test_a_search_of_a_fresh_index_imports_only_what_it_needs(seed_kb: Any) -> None:
@@ -129,7 +129,7 @@ def test_a_search_of_a_fresh_index_imports_only_what_it_needs(seed_kb: Any) -> N
 
     code = ("import atexit, json, sys\n"
             "atexit.register(lambda: print('LOADED', json.dumps(sorted(sys.modules)), file=sys.stderr))\n"
-            "from kb.cli import main\n"
+            "from kb.__main__ import main\n"
             f"sys.argv = ['kb', '--content', {str(seed_kb.content_dir)!r}, '--index', {str(seed_kb.index_dir)!r}, "
             "'search', 'partners']\n"
             "main()\n")
