@@ -23,7 +23,7 @@ import os
 import pickle
 import zlib
 from array import array
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from operator import itemgetter
 from pickle import dumps
 from typing import TYPE_CHECKING, Any
@@ -50,11 +50,16 @@ if TYPE_CHECKING:
 
 # An (unsorted) posting as the fields' `index()` gives it: (term bytes, frequency, weight, encoded value).
 Item = tuple[bytes, int, float, bytes]
-# One piece of a term's posting list, in document order: (document numbers, weights, encoded values).
-Chunk = tuple[list[int], list[float], list[bytes]]
+# One piece of a term's posting list, in document order: (document numbers, weights, encoded values). The pool
+# keeps the numbers as an array('i') (4 bytes each instead of an int object and a list slot); pieces may be lists.
+Chunk = tuple["array[int] | list[int]", list[float], list[bytes]]
 
-POSTING_BYTES = 150  # memory estimate per posting held in the pool (document number, weight, value, list slots)
-TERM_BYTES = 400  # ... and per distinct (field, term): its term bytes, dict entry and three lists
+# Memory estimates for the pool's limit. A posting held costs its document number (4 bytes), a list slot for its
+# weight and one for its value (both shared objects: see `TermPool.add_page`) and the lists' spare room; its value's
+# bytes are counted as they come (an overestimate when the value is shared).
+POSTING_BYTES = 24
+TERM_BYTES = 400  # per distinct (field, term): its term bytes, dict entry, the array and two lists
+VALUE_BYTES = 100  # per distinct value or weight remembered for sharing: its object and dict entry
 RUN_BATCH = 2048  # postings per marshalled batch in a run file: the merge holds one batch per run in memory
 # A block's (ids, weights, values) tuple is pickled with protocol 2, as Whoosh does: the ids and weights come out
 # byte for byte as Whoosh writes them (kb's search engine reads them straight from those bytes). Protocol 4 would
@@ -77,6 +82,9 @@ class TermPool(PostingPool):
         self.runs: list[str] = []  # run files (names in the temporary storage) not merged yet
         self.unsorted: set[tuple[str, bytes]] = set()  # terms given a posting out of document order (`add`)
         self.counts: dict[str, int] = {}  # postings added per field (how `write_segment_terms` shares the work)
+        # One object per distinct value and weight (see `add_page`), up to SHARED_VALUES of each, then afresh.
+        self.values: dict[bytes, bytes] = {}
+        self.weights: dict[float, float] = {}
 
     def add(self, item: tuple[Any, ...]) -> None:
         """A single (field, term, docnum, weight, value) posting: Whoosh's interface, used when merging segments."""
@@ -92,8 +100,9 @@ class TermPool(PostingPool):
         size = POSTING_BYTES * len(items)
         for tbytes, _freq, weight, value in items:
             found = terms.get(tbytes)
+            size += len(value)
             if found is None:
-                terms[tbytes] = ([docnum], [weight], [value])
+                terms[tbytes] = (array("i", (docnum,)), [weight], [value])
                 size += TERM_BYTES
             else:
                 found[0].append(docnum)
@@ -104,24 +113,38 @@ class TermPool(PostingPool):
         if self.currentsize > self.limit:
             self.save()
 
-    def add_page(self, fieldname: str, base: int, terms: dict[bytes, Chunk]) -> None:
+    def add_page(self, fieldname: str, base: int,
+                 terms: Mapping[bytes, tuple[Sequence[int], Sequence[float], Sequence[bytes]]]) -> None:
         """A page's postings in one field, grouped by term and numbered from 0: its documents are `base`, `base + 1`
         ... (pages must come in order)."""
         mine = self._field(fieldname)
-        postings = new = 0
+        shared_values, shared_weights = self.values, self.weights
+        if len(shared_values) > SHARED_VALUES:
+            shared_values.clear()
+        if len(shared_weights) > SHARED_VALUES:
+            shared_weights.clear()
+        distinct = len(shared_values) + len(shared_weights)
+        value, weight, number = shared_values.setdefault, shared_weights.setdefault, base.__add__
+        postings = new = held = 0
+        # A page's values and weights are objects of their own (unpickled per page): the pool keeps one object per
+        # distinct value instead (most are a one-position list or a small count, ~17k distinct values for 1.3M
+        # position postings at 1,000 pages), so that a posting costs list slots rather than objects. Together with
+        # the numbers' array, a third of the memory per posting: a pool holds three times as many before it spills.
         for tbytes, (idx, weights, values) in terms.items():
-            docs = [base + i for i in idx]
-            postings += len(docs)
+            postings += len(idx)
+            held += sum(map(len, values))
             found = mine.get(tbytes)
             if found is None:
-                mine[tbytes] = (docs, list(weights), list(values))
+                mine[tbytes] = (array("i", map(number, idx)), list(map(weight, weights, weights)),
+                                list(map(value, values, values)))
                 new += 1
             else:
-                found[0].extend(docs)
-                found[1].extend(weights)
-                found[2].extend(values)
+                found[0].extend(map(number, idx))
+                found[1].extend(map(weight, weights, weights))
+                found[2].extend(map(value, values, values))
+        distinct = len(shared_values) + len(shared_weights) - distinct
         self.counts[fieldname] = self.counts.get(fieldname, 0) + postings
-        self.currentsize += postings * POSTING_BYTES + new * TERM_BYTES
+        self.currentsize += postings * POSTING_BYTES + held + new * TERM_BYTES + max(distinct, 0) * VALUE_BYTES
         if self.currentsize > self.limit:
             self.save()
 
@@ -154,10 +177,12 @@ class TermPool(PostingPool):
             return
         path, f = self._new_run()
         try:
-            batch: list[tuple[str, bytes, list[int], list[float], list[bytes]]] = []
+            batch: list[tuple[str, bytes, bytes, list[float], list[bytes]]] = []
             held = 0
             for fieldname, tbytes, (docs, weights, values) in self._sorted():
-                batch.append((fieldname, tbytes, docs, weights, values))
+                # marshal writes no arrays: the numbers go as their bytes (`_read_run` makes the array again)
+                numbers = docs if isinstance(docs, array) else array("i", docs)
+                batch.append((fieldname, tbytes, numbers.tobytes(), weights, values))
                 held += len(docs)
                 if held >= RUN_BATCH:
                     write_batch(f, batch)
@@ -170,9 +195,13 @@ class TermPool(PostingPool):
         self.spilled += 1
 
     def _read_run(self, path: str, only: Collection[str] | None = None,
-                  keep: bool = False) -> Iterator[tuple[str, bytes, list[int], list[float], list[bytes]]]:
+                  keep: bool = False) -> Iterator[tuple[str, bytes, array[int], list[float], list[bytes]]]:
         entries = read_batches(self, path, remove=not keep)
-        return entries if only is None else (e for e in entries if e[0] in only)
+        for fieldname, tbytes, numbers, weights, values in entries:
+            if only is None or fieldname in only:
+                docs = array("i")
+                docs.frombytes(numbers)
+                yield fieldname, tbytes, docs, weights, values
 
     def iter_terms(self, only: Collection[str] | None = None,
                    keep: bool = False) -> Iterator[tuple[str, bytes, Iterator[Chunk]]]:
@@ -187,7 +216,7 @@ class TermPool(PostingPool):
         runs = list(self.runs)
         if not keep:
             self.runs = []
-        readers: list[Iterator[tuple[str, bytes, list[int], list[float], list[bytes]]]] = [
+        readers: list[Iterator[tuple[str, bytes, array[int] | list[int], list[float], list[bytes]]]] = [
             self._read_run(path, only, keep) for path in runs]
         # What is still in memory holds the latest documents: merged as the last run, without a trip to disk.
         readers.append((f, t, *chunk) for f, t, chunk in self._sorted(only))
