@@ -177,25 +177,19 @@ def test_cancel_removes_spilled_runs(tmp_path: Path) -> None:
     assert ix.doc_count_all() == 0
 
 
-def test_the_pool_holds_one_object_per_distinct_value_and_weight(tmp_path: Path) -> None:
-    """Each page arrives with objects of its own (unpickled); the pool keeps one per distinct value, so that a posting
-    costs a few list slots, not three objects (a pool holding 3x more postings spills 3x less)."""
-    def fresh(data: bytes) -> bytes:
-        return bytes(bytearray(data))  # equal, but an object of its own
-
+def test_the_pool_holds_numbers_and_weights_in_arrays(tmp_path: Path) -> None:
+    """4 and 8 bytes a posting instead of an object and a list slot each: a pool holding three times as many postings
+    spills a third as often (the 1,000-page benchmark site not at all). What it gives back is the same."""
     w = open_writer(_new(tmp_path), limitmb=1)
     pool = w.pool
     assert isinstance(pool, TermPool)
-    for base, term in ((0, b"alpha"), (3, b"beta")):
-        pool.add_page("body", base, {
-            term: ([0, 2], [float("1"), float("2")], [fresh(b"\x00\x01"), fresh(b"\x05")]),
-            b"gamma": ([1], [float("1")], [fresh(b"\x00\x01")])})
-    alpha, beta, gamma = (pool.terms["body"][t] for t in (b"alpha", b"beta", b"gamma"))
-    assert list(gamma[0]) == [1, 4] and list(beta[0]) == [3, 5] and beta[2] == [b"\x00\x01", b"\x05"]
-    one, two = alpha[2]
-    assert [id(v) for v in beta[2] + gamma[2]] == [id(one), id(two), id(one), id(one)]
-    one_w, two_w = alpha[1]
-    assert [id(v) for v in beta[1] + gamma[1]] == [id(one_w), id(two_w), id(one_w), id(one_w)]
+    pool.add_page("body", 0, {b"alpha": ([0, 2], [1.0, 2.0], [b"\x00", b"\x05"]), b"beta": ([1], [1.0], [b"\x01"])})
+    pool.add_page("body", 3, {b"alpha": ([1], [3.0], [b"\x07"])})
+    docs, weights, values = pool.terms["body"][b"alpha"]
+    assert (docs.typecode, weights.typecode) == ("i", "d")  # type: ignore[attr-defined]
+    got = [(f, t, [(list(d), ws, vs) for d, ws, vs in chunks]) for f, t, chunks in pool.iter_terms()]
+    assert got == [("body", b"alpha", [([0, 2, 4], [1.0, 2.0, 3.0], [b"\x00", b"\x05", b"\x07"])]),
+                   ("body", b"beta", [([1], [1.0], [b"\x01"])])]
     w.cancel()
 
 

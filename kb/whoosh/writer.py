@@ -50,16 +50,18 @@ if TYPE_CHECKING:
 
 # An (unsorted) posting as the fields' `index()` gives it: (term bytes, frequency, weight, encoded value).
 Item = tuple[bytes, int, float, bytes]
-# One piece of a term's posting list, in document order: (document numbers, weights, encoded values). The pool
-# keeps the numbers as an array('i') (4 bytes each instead of an int object and a list slot); pieces may be lists.
+# One piece of a term's posting list, in document order: (document numbers, weights, encoded values). The numbers
+# may be an array('i') (as the pool holds them).
 Chunk = tuple["array[int] | list[int]", list[float], list[bytes]]
+# A term's postings as the pool holds them: numbers and weights in arrays, 4 and 8 bytes a posting instead of an
+# object and a list slot each (a third of the memory: a pool holds three times as many postings before it spills).
+Held = tuple["array[int]", "array[float]", list[bytes]]
 
-# Memory estimates for the pool's limit. A posting held costs its document number (4 bytes), a list slot for its
-# weight and one for its value (both shared objects: see `TermPool.add_page`) and the lists' spare room; its value's
-# bytes are counted as they come (an overestimate when the value is shared).
-POSTING_BYTES = 24
-TERM_BYTES = 400  # per distinct (field, term): its term bytes, dict entry, the array and two lists
-VALUE_BYTES = 100  # per distinct value or weight remembered for sharing: its object and dict entry
+# Memory estimates for the pool's limit: a posting held costs its number and weight in arrays, a list slot for its
+# value, the arrays' and list's spare room, and its share of the value objects (a page's pickle shares equal values
+# between its postings: mostly one-position lists and small counts).
+POSTING_BYTES = 36
+TERM_BYTES = 400  # per distinct (field, term): its term bytes, dict entry, the two arrays and the list
 RUN_BATCH = 2048  # postings per marshalled batch in a run file: the merge holds one batch per run in memory
 # A block's (ids, weights, values) tuple is pickled with protocol 2, as Whoosh does: the ids and weights come out
 # byte for byte as Whoosh writes them (kb's search engine reads them straight from those bytes). Protocol 4 would
@@ -77,14 +79,11 @@ class TermPool(PostingPool):
 
     def __init__(self, tempstore: Any, segment: Any, limitmb: int = 128) -> None:
         super().__init__(tempstore, segment, limitmb=limitmb)
-        self.terms: dict[str, dict[bytes, Chunk]] = {}
+        self.terms: dict[str, dict[bytes, Held]] = {}
         self.spilled = 0  # runs written so far
         self.runs: list[str] = []  # run files (names in the temporary storage) not merged yet
         self.unsorted: set[tuple[str, bytes]] = set()  # terms given a posting out of document order (`add`)
         self.counts: dict[str, int] = {}  # postings added per field (how `write_segment_terms` shares the work)
-        # One object per distinct value and weight (see `add_page`), up to SHARED_VALUES of each, then afresh.
-        self.values: dict[bytes, bytes] = {}
-        self.weights: dict[float, float] = {}
 
     def add(self, item: tuple[Any, ...]) -> None:
         """A single (field, term, docnum, weight, value) posting: Whoosh's interface, used when merging segments."""
@@ -100,9 +99,8 @@ class TermPool(PostingPool):
         size = POSTING_BYTES * len(items)
         for tbytes, _freq, weight, value in items:
             found = terms.get(tbytes)
-            size += len(value)
             if found is None:
-                terms[tbytes] = (array("i", (docnum,)), [weight], [value])
+                terms[tbytes] = (array("i", (docnum,)), array("d", (weight,)), [value])
                 size += TERM_BYTES
             else:
                 found[0].append(docnum)
@@ -118,37 +116,25 @@ class TermPool(PostingPool):
         """A page's postings in one field, grouped by term and numbered from 0: its documents are `base`, `base + 1`
         ... (pages must come in order)."""
         mine = self._field(fieldname)
-        shared_values, shared_weights = self.values, self.weights
-        if len(shared_values) > SHARED_VALUES:
-            shared_values.clear()
-        if len(shared_weights) > SHARED_VALUES:
-            shared_weights.clear()
-        distinct = len(shared_values) + len(shared_weights)
-        value, weight, number = shared_values.setdefault, shared_weights.setdefault, base.__add__
-        postings = new = held = 0
-        # A page's values and weights are objects of their own (unpickled per page): the pool keeps one object per
-        # distinct value instead (most are a one-position list or a small count, ~17k distinct values for 1.3M
-        # position postings at 1,000 pages), so that a posting costs list slots rather than objects. Together with
-        # the numbers' array, a third of the memory per posting: a pool holds three times as many before it spills.
+        postings = new = 0
+        # Numbers and weights go into arrays (4 and 8 bytes a posting, no objects); values stay objects, which a
+        # page's pickle already shares between its postings (a one-position list or a small count, mostly).
         for tbytes, (idx, weights, values) in terms.items():
             postings += len(idx)
-            held += sum(map(len, values))
             found = mine.get(tbytes)
             if found is None:
-                mine[tbytes] = (array("i", map(number, idx)), list(map(weight, weights, weights)),
-                                list(map(value, values, values)))
+                mine[tbytes] = (array("i", [base + i for i in idx]), array("d", weights), list(values))
                 new += 1
             else:
-                found[0].extend(map(number, idx))
-                found[1].extend(map(weight, weights, weights))
-                found[2].extend(map(value, values, values))
-        distinct = len(shared_values) + len(shared_weights) - distinct
+                found[0].extend([base + i for i in idx])
+                found[1].extend(weights)
+                found[2].extend(values)
         self.counts[fieldname] = self.counts.get(fieldname, 0) + postings
-        self.currentsize += postings * POSTING_BYTES + held + new * TERM_BYTES + max(distinct, 0) * VALUE_BYTES
+        self.currentsize += postings * POSTING_BYTES + new * TERM_BYTES
         if self.currentsize > self.limit:
             self.save()
 
-    def _field(self, fieldname: str) -> dict[bytes, Chunk]:
+    def _field(self, fieldname: str) -> dict[bytes, Held]:
         terms = self.terms.get(fieldname)
         if terms is None:
             terms = self.terms[fieldname] = {}
@@ -164,11 +150,13 @@ class TermPool(PostingPool):
         for fieldname in sorted(f for f in fields if only is None or f in only):
             terms = fields.pop(fieldname)
             for tbytes in sorted(terms):
-                chunk = terms.pop(tbytes)
+                docs, weights, values = terms.pop(tbytes)
                 if (fieldname, tbytes) in self.unsorted:
-                    docs, weights, values = zip(*sorted(zip(*chunk, strict=True), key=itemgetter(0)), strict=True)
-                    chunk = (list(docs), list(weights), list(values))
-                yield fieldname, tbytes, chunk
+                    ordered = sorted(zip(docs, weights, values, strict=True), key=itemgetter(0))
+                    yield fieldname, tbytes, ([d for d, _w, _v in ordered], [w for _d, w, _v in ordered],
+                                              [v for _d, _w, v in ordered])
+                else:
+                    yield fieldname, tbytes, (docs, weights.tolist(), values)
         if only is None:
             self.unsorted = set()
 
