@@ -177,22 +177,6 @@ def test_cancel_removes_spilled_runs(tmp_path: Path) -> None:
     assert ix.doc_count_all() == 0
 
 
-def test_the_pool_holds_numbers_and_weights_in_arrays(tmp_path: Path) -> None:
-    """4 and 8 bytes a posting instead of an object and a list slot each: a pool holding three times as many postings
-    spills a third as often (the 1,000-page benchmark site not at all). What it gives back is the same."""
-    w = open_writer(_new(tmp_path), limitmb=1)
-    pool = w.pool
-    assert isinstance(pool, TermPool)
-    pool.add_page("body", 0, {b"alpha": ([0, 2], [1.0, 2.0], [b"\x00", b"\x05"]), b"beta": ([1], [1.0], [b"\x01"])})
-    pool.add_page("body", 3, {b"alpha": ([1], [3.0], [b"\x07"])})
-    docs, weights, values = pool.terms["body"][b"alpha"]
-    assert (docs.typecode, weights.typecode) == ("i", "d")  # type: ignore[attr-defined]
-    got = [(f, t, [(list(d), ws, vs) for d, ws, vs in chunks]) for f, t, chunks in pool.iter_terms()]
-    assert got == [("body", b"alpha", [([0, 2, 4], [1.0, 2.0, 3.0], [b"\x00", b"\x05", b"\x07"])]),
-                   ("body", b"beta", [([1], [1.0], [b"\x01"])])]
-    w.cancel()
-
-
 def test_a_spilled_run_is_read_for_the_fields_asked_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """At commit the writer and its helper each read every run for their own fields: the other's batches are skipped
     without being unmarshalled."""

@@ -24,7 +24,7 @@ import os
 import pickle
 import zlib
 from array import array
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator
 from operator import itemgetter
 from pickle import dumps
 from typing import TYPE_CHECKING, Any
@@ -50,18 +50,11 @@ if TYPE_CHECKING:
 
 # An (unsorted) posting as the fields' `index()` gives it: (term bytes, frequency, weight, encoded value).
 Item = tuple[bytes, int, float, bytes]
-# One piece of a term's posting list, in document order: (document numbers, weights, encoded values). The numbers
-# may be an array('i') (as the pool holds them).
-Chunk = tuple["array[int] | list[int]", list[float], list[bytes]]
-# A term's postings as the pool holds them: numbers and weights in arrays, 4 and 8 bytes a posting instead of an
-# object and a list slot each (a third of the memory: a pool holds three times as many postings before it spills).
-Held = tuple["array[int]", "array[float]", list[bytes]]
+# One piece of a term's posting list, in document order: (document numbers, weights, encoded values).
+Chunk = tuple[list[int], list[float], list[bytes]]
 
-# Memory estimates for the pool's limit: a posting held costs its number and weight in arrays, a list slot for its
-# value, the arrays' and list's spare room, and its share of the value objects (a page's pickle shares equal values
-# between its postings: mostly one-position lists and small counts).
-POSTING_BYTES = 36
-TERM_BYTES = 400  # per distinct (field, term): its term bytes, dict entry, the two arrays and the list
+POSTING_BYTES = 150  # memory estimate per posting held in the pool (document number, weight, value, list slots)
+TERM_BYTES = 400  # ... and per distinct (field, term): its term bytes, dict entry and three lists
 RUN_BATCH = 2048  # postings per marshalled batch in a run file: the merge holds one batch per run in memory
 # A block's (ids, weights, values) tuple is pickled with protocol 2, as Whoosh does: the ids and weights come out
 # byte for byte as Whoosh writes them (kb's search engine reads them straight from those bytes). Protocol 4 would
@@ -79,7 +72,7 @@ class TermPool(PostingPool):
 
     def __init__(self, tempstore: Any, segment: Any, limitmb: int = 128) -> None:
         super().__init__(tempstore, segment, limitmb=limitmb)
-        self.terms: dict[str, dict[bytes, Held]] = {}
+        self.terms: dict[str, dict[bytes, Chunk]] = {}
         self.spilled = 0  # runs written so far
         self.runs: list[str] = []  # run files (names in the temporary storage) not merged yet
         self.unsorted: set[tuple[str, bytes]] = set()  # terms given a posting out of document order (`add`)
@@ -100,7 +93,7 @@ class TermPool(PostingPool):
         for tbytes, _freq, weight, value in items:
             found = terms.get(tbytes)
             if found is None:
-                terms[tbytes] = (array("i", (docnum,)), array("d", (weight,)), [value])
+                terms[tbytes] = ([docnum], [weight], [value])
                 size += TERM_BYTES
             else:
                 found[0].append(docnum)
@@ -111,22 +104,20 @@ class TermPool(PostingPool):
         if self.currentsize > self.limit:
             self.save()
 
-    def add_page(self, fieldname: str, base: int,
-                 terms: Mapping[bytes, tuple[Sequence[int], Sequence[float], Sequence[bytes]]]) -> None:
+    def add_page(self, fieldname: str, base: int, terms: dict[bytes, Chunk]) -> None:
         """A page's postings in one field, grouped by term and numbered from 0: its documents are `base`, `base + 1`
         ... (pages must come in order)."""
         mine = self._field(fieldname)
         postings = new = 0
-        # Numbers and weights go into arrays (4 and 8 bytes a posting, no objects); values stay objects, which a
-        # page's pickle already shares between its postings (a one-position list or a small count, mostly).
         for tbytes, (idx, weights, values) in terms.items():
-            postings += len(idx)
+            docs = [base + i for i in idx]
+            postings += len(docs)
             found = mine.get(tbytes)
             if found is None:
-                mine[tbytes] = (array("i", [base + i for i in idx]), array("d", weights), list(values))
+                mine[tbytes] = (docs, list(weights), list(values))
                 new += 1
             else:
-                found[0].extend([base + i for i in idx])
+                found[0].extend(docs)
                 found[1].extend(weights)
                 found[2].extend(values)
         self.counts[fieldname] = self.counts.get(fieldname, 0) + postings
@@ -134,7 +125,7 @@ class TermPool(PostingPool):
         if self.currentsize > self.limit:
             self.save()
 
-    def _field(self, fieldname: str) -> dict[bytes, Held]:
+    def _field(self, fieldname: str) -> dict[bytes, Chunk]:
         terms = self.terms.get(fieldname)
         if terms is None:
             terms = self.terms[fieldname] = {}
@@ -150,13 +141,11 @@ class TermPool(PostingPool):
         for fieldname in sorted(f for f in fields if only is None or f in only):
             terms = fields.pop(fieldname)
             for tbytes in sorted(terms):
-                docs, weights, values = terms.pop(tbytes)
+                chunk = terms.pop(tbytes)
                 if (fieldname, tbytes) in self.unsorted:
-                    ordered = sorted(zip(docs, weights, values, strict=True), key=itemgetter(0))
-                    yield fieldname, tbytes, ([d for d, _w, _v in ordered], [w for _d, w, _v in ordered],
-                                              [v for _d, _w, v in ordered])
-                else:
-                    yield fieldname, tbytes, (docs, weights.tolist(), values)
+                    docs, weights, values = zip(*sorted(zip(*chunk, strict=True), key=itemgetter(0)), strict=True)
+                    chunk = (list(docs), list(weights), list(values))
+                yield fieldname, tbytes, chunk
         if only is None:
             self.unsorted = set()
 
@@ -165,7 +154,7 @@ class TermPool(PostingPool):
             return
         path, f = self._new_run()
         try:
-            batch: list[tuple[str, bytes, bytes, list[float], list[bytes]]] = []
+            batch: list[tuple[str, bytes, list[int], list[float], list[bytes]]] = []
             held = 0
             current = ""
             for fieldname, tbytes, (docs, weights, values) in self._sorted():
@@ -173,9 +162,7 @@ class TermPool(PostingPool):
                     _write_field_batch(f, current, batch)  # a batch holds one field (see `_read_run`)
                     batch, held = [], 0
                 current = fieldname
-                # marshal writes no arrays: the numbers go as their bytes (`_read_run` makes the array again)
-                numbers = docs if isinstance(docs, array) else array("i", docs)
-                batch.append((fieldname, tbytes, numbers.tobytes(), weights, values))
+                batch.append((fieldname, tbytes, docs, weights, values))
                 held += len(docs)
                 if held >= RUN_BATCH:
                     _write_field_batch(f, fieldname, batch)
@@ -188,7 +175,7 @@ class TermPool(PostingPool):
         self.spilled += 1
 
     def _read_run(self, path: str, only: Collection[str] | None = None,
-                  keep: bool = False) -> Iterator[tuple[str, bytes, array[int], list[float], list[bytes]]]:
+                  keep: bool = False) -> Iterator[tuple[str, bytes, list[int], list[float], list[bytes]]]:
         """A run's postings (of the fields in `only`). At commit the writer and its helper each read every run for
         their own fields: batches of the other's fields are skipped unread."""
         f = self._open_run(path)
@@ -202,10 +189,7 @@ class TermPool(PostingPool):
                 if only is not None and fieldname not in only:
                     f.seek(size, os.SEEK_CUR)
                     continue
-                for _f, tbytes, numbers, weights, values in marshal.loads(f.read(size)):
-                    docs = array("i")
-                    docs.frombytes(numbers)
-                    yield fieldname, tbytes, docs, weights, values
+                yield from marshal.loads(f.read(size))
         finally:
             f.close()
             if not keep:
@@ -224,7 +208,7 @@ class TermPool(PostingPool):
         runs = list(self.runs)
         if not keep:
             self.runs = []
-        readers: list[Iterator[tuple[str, bytes, array[int] | list[int], list[float], list[bytes]]]] = [
+        readers: list[Iterator[tuple[str, bytes, list[int], list[float], list[bytes]]]] = [
             self._read_run(path, only, keep) for path in runs]
         # What is still in memory holds the latest documents: merged as the last run, without a trip to disk.
         readers.append((f, t, *chunk) for f, t, chunk in self._sorted(only))
