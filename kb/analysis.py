@@ -165,6 +165,9 @@ class IndexAnalyzer(Analyzer):
         self._chain = make_analyzer(stem=self.stem)
         self._stemfn = stemmer_for_language("en") if self.stem else None  # what StemFilter(lang="en") uses
         self._words: dict[str, tuple[tuple[tuple[str, int], ...], int]] = {}
+        # Stems by folded word: a word's case and punctuation variants, and the two word caches that analyse with
+        # this analyzer (`terms`, `_BodyAndExact`), stem it once (the stemmer is ~40 us a word, in Python).
+        self._stems: dict[str, str] = {}
 
     def __getstate__(self) -> dict[str, object]:
         return {"stem": self.stem}
@@ -202,11 +205,20 @@ class IndexAnalyzer(Analyzer):
                 shift = len(parts) - 1
         out = []
         stemfn = self._stemfn
+        stems = self._stems
         for piece, offset in pieces:
             folded = fold(piece)
             if not folded or folded in STOP_WORDS:
                 continue
-            out.append((stemfn(folded) if stemfn else folded, offset))
+            if stemfn is None:
+                out.append((folded, offset))
+                continue
+            stem = stems.get(folded)
+            if stem is None:
+                if len(stems) > _CACHE_MAX:
+                    stems.clear()
+                stem = stems[folded] = stemfn(folded)
+            out.append((stem, offset))
         return tuple(out), shift
 
     def terms(self, value: str) -> Iterator[tuple[str, int]]:
@@ -427,9 +439,9 @@ def analyse_page(docs: list[dict[str, object]], schema: Schema, *,
     lengths: dict[str, list[int]] = {}
     fused = _BodyAndExact.of(schema)
     memo: dict[tuple[str, str], list[tuple[bytes, int, float, bytes]]] = {}
-    befores: dict[str, dict[str, int]] = {}  # unstemmed counts of what `exact` says before the body
+    befores: dict[str, dict[bytes, int]] = {}  # unstemmed counts of what `exact` says before the body
     for i, doc in enumerate(docs):
-        body: tuple[str, dict[str, int]] | None = None  # this passage's body and its unstemmed word counts
+        body: tuple[str, dict[bytes, int]] | None = None  # this passage's body and its unstemmed word counts
         for name, value in doc.items():
             if value is None or name.startswith("_") or name not in schema or (only and name not in only):
                 continue
@@ -440,37 +452,41 @@ def analyse_page(docs: list[dict[str, object]], schema: Schema, *,
             found = terms.get(name)
             if found is None:
                 found = terms[name] = {}
-            items: Iterable[tuple[bytes, int, float, bytes]]
             if fused is not None and name == "body" and isinstance(value, str):
-                items, counts = fused.body(value)
+                total, counts = fused.body(value, found, i)
                 body = (value, counts)
             elif (fused is not None and name == "exact" and body is not None and isinstance(value, str)
                   and fused.ends_with(value, body[0])):
-                items = fused.exact(value[: len(value) - len(body[0])], body[1], befores)
+                total = fused.exact(value[: len(value) - len(body[0])], body[1], befores, found, i)
             elif not isinstance(field, KbText) and isinstance(value, str):
                 key = (name, value)
                 cached = memo.get(key)
                 if cached is None:
                     cached = memo[key] = list(field.index(value))
-                items = cached
+                total = _group(cached, found, i)
             else:
-                items = field.index(value)
-            total = 0
-            for tbytes, freq, weight, vbytes in items:
-                total += freq
-                entry = found.get(tbytes)
-                if entry is None:
-                    found[tbytes] = ([i], [weight], [vbytes])
-                else:
-                    entry[0].append(i)
-                    entry[1].append(weight)
-                    entry[2].append(vbytes)
+                total = _group(field.index(value), found, i)
             if field.scorable:
                 column = lengths.get(name)
                 if column is None:
                     column = lengths[name] = [0] * len(docs)
                 column[i] = total
     return AnalysedPage(docs, frozenset(names), terms, lengths)
+
+
+def _group(items: Iterable[tuple[bytes, int, float, bytes]], found: dict[bytes, TermPostings], i: int) -> int:
+    """Add passage `i`'s postings of one field to the page's lists by term; the field's length (frequencies summed)."""
+    total = 0
+    for tbytes, freq, weight, vbytes in items:
+        total += freq
+        entry = found.get(tbytes)
+        if entry is None:
+            found[tbytes] = ([i], [weight], [vbytes])
+        else:
+            entry[0].append(i)
+            entry[1].append(weight)
+            entry[2].append(vbytes)
+    return total
 
 
 class _BodyAndExact:
@@ -484,7 +500,7 @@ class _BodyAndExact:
     are kb's fields with kb's indexing analyzers (`of`).
     """
 
-    _words: dict[str, tuple[tuple[tuple[str, int], ...], tuple[tuple[str, int], ...], int]] = {}
+    _words: dict[str, tuple[tuple[tuple[bytes, int], ...], tuple[bytes, ...], int]] = {}
 
     def __init__(self, body_format: Positions, stem: IndexAnalyzer, plain: IndexAnalyzer) -> None:
         self.format = body_format
@@ -510,45 +526,84 @@ class _BodyAndExact:
         cut = len(exact) - len(body)
         return exact.endswith(body) and (cut == 0 or exact[cut - 1].isspace())
 
-    def body(self, text: str) -> tuple[list[tuple[bytes, int, float, bytes]], dict[str, int]]:
-        """The body's postings, and its unstemmed words' counts."""
+    def body(self, text: str, found: dict[bytes, TermPostings], i: int) -> tuple[int, dict[bytes, int]]:
+        """Add passage `i`'s body postings to the page's lists by term (`found`, in the order `KbText.index` gives
+        them); the body's length and its unstemmed words' counts. Terms are kept as bytes from the word cache on."""
         words = self._words
         if len(words) > _CACHE_MAX:
             words.clear()
-        poses: dict[str, list[int]] = {}
-        counts: dict[str, int] = {}
+        poses: dict[bytes, list[int]] = {}
+        counts: dict[bytes, int] = {}
         pos = 0
         for word in _WORD.findall(text):
-            found = words.get(word)
-            if found is None:
+            found_word = words.get(word)
+            if found_word is None:
                 stemmed, shift = self.stem._analyse(word)
-                found = words[word] = (stemmed, self.plain._analyse(word)[0], shift)
-            stemmed, plain, shift = found
-            for term, offset in stemmed:
+                found_word = words[word] = (tuple((t.encode("utf-8"), o) for t, o in stemmed),
+                                            tuple(t.encode("utf-8") for t, _o in self.plain._analyse(word)[0]), shift)
+            stemmed_b, plain_b, shift = found_word
+            for term, offset in stemmed_b:
                 at = poses.get(term)
                 if at is None:
                     poses[term] = [pos + offset]
                 else:
                     at.append(pos + offset)
-            for term, _offset in plain:
+            for term in plain_b:
                 counts[term] = counts.get(term, 0) + 1
             pos += 1 + shift
-        return _positions_items(poses, self.format), counts
+        # `_positions_items`, straight into the page's lists
+        encode = self.format.encode
+        one = _ONE_POSITION
+        if len(one) > 100_000:
+            one.clear()
+        total = 0
+        for term, pl in poses.items():
+            n = len(pl)
+            total += n
+            if n == 1:
+                encoded = one.get(pl[0])
+                if encoded is None:
+                    encoded = one[pl[0]] = encode(pl)
+                weight = 1.0
+            else:
+                encoded, weight = encode(pl), float(n)
+            entry = found.get(term)  # (inline: this runs once per posting of the site's largest field)
+            if entry is None:
+                found[term] = ([i], [weight], [encoded])
+            else:
+                entry[0].append(i)
+                entry[1].append(weight)
+                entry[2].append(encoded)
+        return total, counts
 
-    def exact(self, before: str, body: dict[str, int],
-              befores: dict[str, dict[str, int]]) -> list[tuple[bytes, int, float, bytes]]:
-        """`exact`'s postings: the unstemmed counts of `before` (remembered per page) and of the body."""
+    def exact(self, before: str, body: dict[bytes, int], befores: dict[str, dict[bytes, int]],
+              found: dict[bytes, TermPostings], i: int) -> int:
+        """Add passage `i`'s `exact` postings (the unstemmed counts of `before`, remembered per page, and of the
+        body) to the page's lists by term; the field's length."""
         head = befores.get(before)
         if head is None:
             head = befores[before] = {}
             for term, _pos in self.plain.terms(before):
-                head[term] = head.get(term, 0) + 1
-        if not head:
-            return _frequency_items(body)
-        counts = dict(body)
-        for term, n in head.items():
-            counts[term] = counts.get(term, 0) + n
-        return _frequency_items(counts)
+                tb = term.encode("utf-8")
+                head[tb] = head.get(tb, 0) + 1
+        counts = body
+        if head:
+            counts = dict(body)
+            for tb, n in head.items():
+                counts[tb] = counts.get(tb, 0) + n
+        # `_frequency_items`, straight into the page's lists
+        total = 0
+        frequency = _FREQUENCY
+        for tb, n in counts.items():
+            total += n
+            entry = found.get(tb)
+            if entry is None:
+                found[tb] = ([i], [float(n)], [frequency[n] if n < 64 else pack_uint(n)])
+            else:
+                entry[0].append(i)
+                entry[1].append(float(n))
+                entry[2].append(frequency[n] if n < 64 else pack_uint(n))
+        return total
 
 
 ANALYZER = make_analyzer()

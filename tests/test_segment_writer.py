@@ -177,6 +177,35 @@ def test_cancel_removes_spilled_runs(tmp_path: Path) -> None:
     assert ix.doc_count_all() == 0
 
 
+def test_a_spilled_run_is_read_for_the_fields_asked_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At commit the writer and its helper each read every run for their own fields: the other's batches are skipped
+    without being unmarshalled."""
+    import marshal
+
+    import kb.whoosh.writer as writer_module
+
+    w = open_writer(_new(tmp_path), limitmb=1)
+    pool = w.pool
+    assert isinstance(pool, TermPool)
+    pool.add_page("body", 0, {b"alpha": ([0, 1], [1.0, 1.0], [b"\x00", b"\x01"])})
+    pool.add_page("title", 0, {b"beta": ([0], [1.0], [b"\x02"])})
+    pool.save()
+    loaded: list[int] = []
+
+    class Counting:
+        @staticmethod
+        def loads(data: bytes) -> Any:
+            loaded.append(len(data))
+            return marshal.loads(data)
+
+    monkeypatch.setattr(writer_module, "marshal", Counting)
+    terms = pool.iter_terms({"title"}, keep=True)
+    got = [(f, t, [(list(d), ws, vs) for d, ws, vs in chunks]) for f, t, chunks in terms]
+    assert got == [("title", b"beta", [([0], [1.0], [b"\x02"])])] and len(loaded) == 1
+    assert [t for _f, t, _c in pool.iter_terms({"body"})] == [b"alpha"]
+    w.cancel()
+
+
 def _pages(docs: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     pages: dict[str, list[dict[str, Any]]] = {}
     for doc in docs:

@@ -19,6 +19,7 @@ it fails (another Whoosh, a schema with vectors or separate spelling words, anot
 from __future__ import annotations
 
 import heapq
+import marshal
 import os
 import pickle
 import zlib
@@ -40,7 +41,6 @@ from .codec import (
     codec,
     iter_batches,
     pool_supported,
-    read_batches,
     write_batch,
 )
 from .impacts import ImpactsWriter
@@ -156,14 +156,19 @@ class TermPool(PostingPool):
         try:
             batch: list[tuple[str, bytes, list[int], list[float], list[bytes]]] = []
             held = 0
+            current = ""
             for fieldname, tbytes, (docs, weights, values) in self._sorted():
+                if fieldname != current and batch:
+                    _write_field_batch(f, current, batch)  # a batch holds one field (see `_read_run`)
+                    batch, held = [], 0
+                current = fieldname
                 batch.append((fieldname, tbytes, docs, weights, values))
                 held += len(docs)
                 if held >= RUN_BATCH:
-                    write_batch(f, batch)
+                    _write_field_batch(f, fieldname, batch)
                     batch, held = [], 0
             if batch:
-                write_batch(f, batch)
+                _write_field_batch(f, current, batch)
         finally:
             f.close()
         self.runs.append(path)
@@ -171,8 +176,24 @@ class TermPool(PostingPool):
 
     def _read_run(self, path: str, only: Collection[str] | None = None,
                   keep: bool = False) -> Iterator[tuple[str, bytes, list[int], list[float], list[bytes]]]:
-        entries = read_batches(self, path, remove=not keep)
-        return entries if only is None else (e for e in entries if e[0] in only)
+        """A run's postings (of the fields in `only`). At commit the writer and its helper each read every run for
+        their own fields: batches of the other's fields are skipped unread."""
+        f = self._open_run(path)
+        try:
+            while True:
+                head = f.read(2)
+                if len(head) < 2:
+                    break
+                fieldname = f.read(int.from_bytes(head, "little")).decode("utf-8")
+                size = int.from_bytes(f.read(8), "little")
+                if only is not None and fieldname not in only:
+                    f.seek(size, os.SEEK_CUR)
+                    continue
+                yield from marshal.loads(f.read(size))
+        finally:
+            f.close()
+            if not keep:
+                self._remove_run(path)
 
     def iter_terms(self, only: Collection[str] | None = None,
                    keep: bool = False) -> Iterator[tuple[str, bytes, Iterator[Chunk]]]:
@@ -224,6 +245,14 @@ class TermPool(PostingPool):
                 pass
         self.runs = []
         self.terms = {}
+
+
+def _write_field_batch(f: Any, fieldname: str, batch: list[Any]) -> None:
+    """A run file's batch, after its field's name (2 bytes of length, then UTF-8), so that a reader can skip it."""
+    name = fieldname.encode("utf-8")
+    f.write(len(name).to_bytes(2, "little"))
+    f.write(name)
+    write_batch(f, batch)
 
 
 class _Block:
