@@ -27,6 +27,19 @@ def write_pages(root: Path, pages: dict[str, str]) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def private_tempdir(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """Whoosh's in-memory indexes (RamStorage) spill their writer's pool into gettempdir()/MAIN.tmp, one folder
+    shared by every test run on the machine and removed by whichever finishes first: a module using them gets a
+    temporary folder of its own."""
+    import tempfile
+
+    before = tempfile.tempdir
+    tempfile.tempdir = str(tmp_path_factory.mktemp("whoosh-temp"))
+    yield
+    tempfile.tempdir = before
+
+
 @pytest.fixture
 def seed_kb(tmp_path: Path) -> KnowledgeBase:
     """The shipped knowledge base (content/introduction.md), indexed into a temporary folder."""

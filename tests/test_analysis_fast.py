@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import pickle
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from whoosh.filedb.filestore import RamStorage
 
 from kb.analysis import IndexAnalyzer, build_schema, make_analyzer
+
+pytestmark = pytest.mark.usefixtures("private_tempdir")  # Whoosh RamStorage writers (tests/conftest.py)
 
 # Words the splitter and folder care about, mixed with arbitrary text.
 _PIECES = st.sampled_from(["GetNetworkInfo", "mms.send.to_subscriber", "CONSENT_REVOKE_EVENT", "read-only", "it’s",

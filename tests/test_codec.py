@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from whoosh.codec.whoosh3 import W3PerDocReader
 from whoosh.filedb.filestore import RamStorage
 
 from kb.analysis import build_schema
 from kb.whoosh.codec import KbCodec, KbPerDocReader, codec
+
+pytestmark = pytest.mark.usefixtures("private_tempdir")  # Whoosh RamStorage writers (tests/conftest.py)
 
 
 def test_field_lengths_match_the_stock_reader_for_every_field_and_document() -> None:

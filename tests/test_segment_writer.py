@@ -17,6 +17,8 @@ from whoosh.filedb.filestore import FileStorage
 from kb.analysis import analyse_doc, build_schema
 from kb.whoosh.writer import TermPool, TermSegmentWriter, open_writer
 
+pytestmark = pytest.mark.usefixtures("private_tempdir")  # Whoosh RamStorage writers (tests/conftest.py)
+
 WORDS = ("alpha beta gamma delta token refresh forward call GetNetworkInfo mms.send.to_subscriber in-flight Café "
          "configure server webhook retries access index search page the of and").split()
 
