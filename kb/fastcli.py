@@ -262,7 +262,7 @@ def search_command(kb: Any, query: tuple[str, ...], *, limit: int, as_json: bool
         if header:
             echo(header, err=not result.hits)
         if result.hits:
-            echo(format_result(result, color=use_color(sys.stdout.isatty())))
+            echo(format_result(result, color=use_color(sys.stdout is not None and sys.stdout.isatty())))
         else:
             shown = text if len(text) <= 80 else text[:77] + "..."
             echo(f"No results for {shown!r}.", err=True)

@@ -178,3 +178,20 @@ def test_both_paths_print_the_same_bytes_and_exit_the_same(seed_kb: KnowledgeBas
             done.append(run(main, argv, monkeypatch, fast=True))
         assert done[0] == done[1], argv
         assert done[0][0] in (0, 1, 2), (argv, done[0])
+
+
+def test_a_closed_stdout_is_no_internal_error(seed_kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`kb search partners >&-`: Python sets sys.stdout to None; click.echo then prints nothing, and neither may the
+    colour check fail (it did: "internal error (AttributeError: 'NoneType' object has no attribute 'isatty')")."""
+    where = ["--content", str(seed_kb.content_dir), "--index", str(seed_kb.index_dir)]
+    for main in (kb.cli.main, kb.__main__.main):
+        for argv, status in ((["search", "partners"], 0), (["search", "zzzxqy"], 1)):
+            err = streams()[1]
+            monkeypatch.setattr(sys, "argv", ["kb", *where, *argv])
+            monkeypatch.setattr(sys, "stdout", None)
+            monkeypatch.setattr(sys, "stderr", err)
+            with pytest.raises(SystemExit) as exit_:
+                main()
+            err.flush()
+            assert exit_.value.code == status, (main, argv, err.buffer.getvalue())  # type: ignore[attr-defined]
+            assert b"internal error" not in err.buffer.getvalue()  # type: ignore[attr-defined]
