@@ -8,8 +8,9 @@ import sys
 
 
 def main() -> None:
-    from .fastcli import EXIT_INTERRUPTED, read_search, run_search
+    from .fastcli import EXIT_INTERRUPTED, lenient_streams, read_search, run_search
 
+    lenient_streams()
     try:
         line = read_search(sys.argv[1:])
         if line is not None:

@@ -509,6 +509,9 @@ def version() -> None:
 
 
 def main() -> None:
+    from .fastcli import lenient_streams
+
+    lenient_streams()
     try:
         cli(prog_name="kb")
     except KeyboardInterrupt:  # Ctrl-C before a command started (while importing)

@@ -115,6 +115,14 @@ def read_search(argv: list[str]) -> SearchLine | None:
     return SearchLine(given, tuple(query), options)
 
 
+def lenient_streams() -> None:
+    """Print a character the terminal cannot encode as "?", as click does on an ASCII terminal only: on a Latin-1
+    one (LANG=de_DE.ISO-8859-1), every hit's breadcrumb (›) was an internal error. Both entry points call this."""
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
+
+
 def _plain(stream: Any) -> bool:
     """A text stream that click.echo writes to as it is (not re-wrapped for an ASCII encoding)."""
     import codecs

@@ -195,3 +195,26 @@ def test_a_closed_stdout_is_no_internal_error(seed_kb: KnowledgeBase, monkeypatc
             err.flush()
             assert exit_.value.code == status, (main, argv, err.buffer.getvalue())  # type: ignore[attr-defined]
             assert b"internal error" not in err.buffer.getvalue()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "cp1252"])
+def test_a_stream_that_cannot_encode_a_character_is_no_internal_error(
+        encoding: str, seed_kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Latin-1 terminal (LANG=de_DE.ISO-8859-1, PYTHONIOENCODING=latin-1): the breadcrumb's › cannot be encoded.
+    Both paths printed "kb: internal error (UnicodeEncodeError ...)" and exited 70 for every search with a hit;
+    they replace it with ? as click does on an ASCII terminal, and still print the same bytes."""
+    where = ["--content", str(seed_kb.content_dir), "--index", str(seed_kb.index_dir)]
+    done = []
+    for main in (kb.cli.main, kb.__main__.main):
+        out = io.TextIOWrapper(io.BytesIO(), encoding=encoding, errors="strict")
+        err = io.TextIOWrapper(io.BytesIO(), encoding=encoding, errors="strict")
+        monkeypatch.setattr(sys, "argv", ["kb", *where, "search", "partners", "日本"])
+        monkeypatch.setattr(sys, "stdout", out)
+        monkeypatch.setattr(sys, "stderr", err)
+        with pytest.raises(SystemExit) as exit_:
+            main()
+        out.flush()
+        err.flush()
+        done.append((exit_.value.code, out.buffer.getvalue(), err.buffer.getvalue()))  # type: ignore[attr-defined]
+    assert done[0] == done[1]
+    assert done[0][0] in (0, 1) and b"internal error" not in done[0][2], done[0]
