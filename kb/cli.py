@@ -27,6 +27,7 @@ from .fastcli import (  # noqa: F401 - kb.cli's names
     FIXES,
     INTERRUPTED,
     error_message,
+    excluded_word,
     internal_error,
     search_command,
 )
@@ -132,6 +133,21 @@ class KbGroup(_GlobalOptions, click.Group):
             ctx.exit(EXIT_INTERNAL)
 
 
+class SearchCommand(KbCommand):
+    """`kb search`: a `-word` argument is an excluded word (kb/fastcli.py, excluded_word), marked for click's parser
+    with a NUL (which no command-line argument holds) and unmarked by the query's callback."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        takes_value = {o for p in self.params if isinstance(p, click.Option) and not p.is_flag for o in p.opts}
+        marked = [f"\0{a}" if excluded_word(a) and (i == 0 or args[i - 1] not in takes_value) else a
+                  for i, a in enumerate(args)]
+        return super().parse_args(ctx, marked)
+
+
+def _unmark(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(word.removeprefix("\0") for word in value)
+
+
 GIVEN = "kb.given"  # ctx.meta key: the global options given on the command line, by name
 
 
@@ -199,9 +215,9 @@ def cli() -> None:
     """
 
 
-@cli.command(context_settings={"ignore_unknown_options": True},  # `kb search gateway -routing` excludes a word
+@cli.command(cls=SearchCommand, context_settings={"ignore_unknown_options": True},  # `-routing` excludes a word
              epilog=SEARCH_EPILOG)
-@click.argument("query", nargs=-1, required=True)
+@click.argument("query", nargs=-1, required=True, callback=_unmark)
 @click.option("--limit", "-n", type=click.IntRange(1, 1000), default=10, show_default=True, help="Hits to show.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (the documented contract).")
 @click.option("--no-refresh", is_flag=True, help="Answer from the index as it is; skip the freshness check.")

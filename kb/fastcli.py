@@ -104,10 +104,10 @@ def read_search(argv: list[str]) -> SearchLine | None:
                 if not _option("-n", [arg[2:]] if len(arg) > 2 else args, options, SEARCH_OPTIONS,
                                _convert_search):
                     return None
-            elif "n" in arg or "h" in arg:
-                return None  # click reads -n and -h inside a cluster such as -routing
+            elif not excluded_word(arg):
+                return None  # -h, or -n with a number click reads (-n٣)
             else:
-                query.append(arg)  # an excluded word (`-word`): click keeps unknown short options as arguments
+                query.append(arg)  # an excluded word (`-word`, `-routing`): kb/cli.py's SearchCommand keeps it
         else:
             query.append(arg)
     if not command or not query:
@@ -121,6 +121,13 @@ def lenient_streams() -> None:
     for stream in (sys.stdout, sys.stderr):
         if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="replace")
+
+
+def excluded_word(arg: str) -> bool:
+    """`-word` in `kb search`'s arguments: an excluded word, not short options, even with an n or h in it (`-telenor`
+    would be -t -e -l -e -n "or" to click); only -h, -n and -n with a number are options."""
+    return arg.startswith("-") and not arg.startswith("--") and len(arg) > 1 and arg not in ("-h", "-n") and \
+        not (arg.startswith("-n") and arg[2:].isdigit())
 
 
 def _plain(stream: Any) -> bool:

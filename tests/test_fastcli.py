@@ -72,7 +72,8 @@ TOKENS = ["search", "search", "gateway", "partners", "a b", "-", "--", "-h", "--
           "--group=page", "--vimgrep", "--passages", "--mode", "--mode=lexical", "--mode=x", "--content",
           "--content=docs", "--content=", "--index", "--config", "--base-url", "--base-url=http://x",
           "--include-drafts", "--include-drafts=1", "--max-file-size", "--max-file-size=0", "--lock-timeout",
-          "--model", "--dialect", "--unknown", "--cont", "ünï", "", "title:x", '"phrase q"', "conf*"]
+          "--model", "--dialect", "--unknown", "--cont", "ünï", "", "title:x", '"phrase q"', "conf*", "-telenor",
+          "-hash", "-night", "-n٣", "-n5x", "-\0x"]
 
 
 WORD = st.sampled_from(TOKENS) | st.text(max_size=6)
@@ -100,6 +101,7 @@ def test_a_command_line_is_read_as_click_reads_it_or_left_to_click(argv: list[st
     ["search", "gateway"], ["--content", "c", "search", "a", "b", "-n", "3", "--json"],
     ["search", "gateway", "-roads", "--index=i", "--limit=5", "-n7", "--group", "page", "--mode", "lexical"],
     ["--include-drafts", "--max-file-size", "2.5", "search", "x", "--lock-timeout", "0", "--vimgrep"],
+    ["search", "x", "-routing-n"], ["search", "x", "-hash"],
 ])
 def test_plain_searches_take_the_fast_path(argv: list[str]) -> None:
     assert read_search(argv) is not None
@@ -107,7 +109,7 @@ def test_plain_searches_take_the_fast_path(argv: list[str]) -> None:
 
 @pytest.mark.parametrize("argv", [
     ["search"], ["search", "--help"], ["search", "x", "-h"], ["--help", "search", "x"], ["search", "--", "-x"],
-    ["show", "x"], ["-V"], [], ["search", "x", "-routing-n"], ["search", "x", "--limit", "0"],
+    ["show", "x"], ["-V"], [], ["search", "x", "-n٣"], ["search", "x", "--limit", "0"],
     ["search", "x", "--unknown"], ["search", "x", "--json=yes"], ["--json", "search", "x"],
     ["search", "x", "--content"], ["search", "x", "--mode", "Lexical"],
 ])
@@ -159,6 +161,7 @@ def test_both_paths_print_the_same_bytes_and_exit_the_same(seed_kb: KnowledgeBas
                                                                             str(tmp_path / "none.toml")],
         ["search", "partners", "--lock-timeout", "1", "--include-drafts"], ["search", "p" * 200],
         ["search", "title:", "tag:"], ["search", "partners", "--index", str(tmp_path / "content")],
+        ["search", "partners", "-telenor", "-hash", "-n2"], ["search", "-night", "partners", "-n5x"],
     ]
     text, indexed = page.read_text(encoding="utf-8"), page.stat()
     saved = tmp_path / "saved-index"
@@ -218,3 +221,12 @@ def test_a_stream_that_cannot_encode_a_character_is_no_internal_error(
         done.append((exit_.value.code, out.buffer.getvalue(), err.buffer.getvalue()))  # type: ignore[attr-defined]
     assert done[0] == done[1]
     assert done[0][0] in (0, 1) and b"internal error" not in done[0][2], done[0]
+
+
+def test_an_excluded_word_with_an_n_or_h_is_a_word() -> None:
+    """README's `-telenor`: click read it as -t -e -l -e -n "or" ("Invalid value for '--limit'"), and `-hash` as
+    --help; both paths now read them as excluded words, and -h, -n 3 and -n3 as options."""
+    assert click_reads(["search", "partners", "-telenor", "-hash", "-n3"]) == (
+        {}, ("partners", "-telenor", "-hash"), {**SEARCH_DEFAULTS, "limit": 3})
+    assert click_reads(["search", "partners", "--", "-telenor"]) == ({}, ("partners", "-telenor"), SEARCH_DEFAULTS)
+    assert click_reads(["search", "partners", "-h"]) is None
