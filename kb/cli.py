@@ -284,7 +284,7 @@ class _ProgressBar:
 
     def update(self, done: int, total: int) -> None:
         if self._bar is None:
-            if total < 500 or not sys.stderr.isatty():
+            if total < 500 or sys.stderr is None or not sys.stderr.isatty():  # None: stderr closed (2>&-)
                 return
             self._bar = click.progressbar(length=total, label="indexing", file=sys.stderr)
             self._bar.__enter__()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -154,3 +155,15 @@ def test_no_results_message_stays_short_and_says_what_to_try(run) -> None:
     lines = result.stderr.strip().splitlines()[-2:]
     assert lines[0].startswith("No results for") and lines[1].startswith("Try")
     assert all(len(line) < 140 for line in lines)
+
+
+def test_the_progress_bar_stays_off_when_stderr_is_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`kb reindex 2>&-`: Python sets sys.stderr to None; a reindex of 500+ pages asked it whether it is a terminal
+    ("internal error (AttributeError ...)")."""
+    from kb.cli import _ProgressBar
+
+    monkeypatch.setattr(sys, "stderr", None)
+    bar = _ProgressBar()
+    bar.update(1, 600)
+    bar.close()
+    assert bar._bar is None
