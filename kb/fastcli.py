@@ -292,10 +292,11 @@ def run_search(line: SearchLine) -> int:
     """Run a command line `read_search` accepted as click would (kb/cli.py, KbGroup and KbCommand): the exit
     status, or SystemExit from the command itself."""
     from .errors import KbError
+    from .present import term_safe
     from .settings import open_kb
 
     try:
-        kb = open_kb(line.given, on_note=lambda m: echo(f"kb: {_safe(m)}", err=True))
+        kb = open_kb(line.given, on_note=lambda m: echo(f"kb: {term_safe(m)}", err=True))
         try:
             search_command(kb, line.query, echo=echo, **line.options)
         finally:
@@ -313,9 +314,3 @@ def run_search(line: SearchLine) -> int:
         echo(internal_error(exc), err=True)
         return EXIT_INTERNAL
     return 0
-
-
-def _safe(message: str) -> str:
-    from .present import term_safe
-
-    return term_safe(message)

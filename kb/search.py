@@ -863,9 +863,8 @@ def _dense_pool(vector: Dense, engine: Engine, plans: list[GroupPlan], dropped: 
                 ) -> tuple[int, dict[int, float]]:
     """_dict_pool with numpy: the same scores, total and pool (see kb/dense.py)."""
     scores = vector.union([_dense_group(vector, engine, g) for g in plans])
-    for t in _soft_tokens(dropped):
-        for f in SOFT_FIELDS:
-            vector.add(scores, f, t, FIELD_WEIGHTS[f] * SOFT_WEIGHT)
+    for f, t, boost in _soft_refs(dropped):
+        vector.add(scores, f, t, boost)
     return vector.best(scores, k)
 
 
@@ -925,14 +924,16 @@ def soft_boost(engine: Engine, scores: dict[int, float], dropped: tuple[str, ...
     """
     if not scores:
         return
-    for t in _soft_tokens(dropped):
+    for f, t, boost in _soft_refs(dropped):
+        for d, s in engine.score_docs(scores, f, t, boost).items():
+            scores[d] += s
+
+
+def _soft_refs(dropped: tuple[str, ...]) -> Iterator[tuple[str, str, float]]:
+    """(field, term, boost) that soft_boost adds, in its order: each dropped word's tokens once, per soft field."""
+    for t in dict.fromkeys(tok.text for w in dropped for tok in ANALYZER(w)):
         for f in SOFT_FIELDS:
-            for d, s in engine.score_docs(scores, f, t, FIELD_WEIGHTS[f] * SOFT_WEIGHT).items():
-                scores[d] += s
-
-
-def _soft_tokens(dropped: tuple[str, ...]) -> list[str]:
-    return list(dict.fromkeys(tok.text for w in dropped for tok in ANALYZER(w)))
+            yield f, t, FIELD_WEIGHTS[f] * SOFT_WEIGHT
 
 
 def _excerpt(c: Candidate, matcher: Matcher) -> Excerpt:
