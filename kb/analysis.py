@@ -501,6 +501,8 @@ class _BodyAndExact:
     """
 
     _words: dict[str, tuple[tuple[tuple[bytes, int], ...], tuple[bytes, ...], int]] = {}
+    # Most words are one term in each form, at the word's own position: (stem, plain form), looked up first.
+    _simple: dict[str, tuple[bytes, bytes]] = {}
 
     def __init__(self, body_format: Positions, stem: IndexAnalyzer, plain: IndexAnalyzer) -> None:
         self.format = body_format
@@ -529,18 +531,31 @@ class _BodyAndExact:
     def body(self, text: str, found: dict[bytes, TermPostings], i: int) -> tuple[int, dict[bytes, int]]:
         """Add passage `i`'s body postings to the page's lists by term (`found`, in the order `KbText.index` gives
         them); the body's length and its unstemmed words' counts. Terms are kept as bytes from the word cache on."""
-        words = self._words
-        if len(words) > _CACHE_MAX:
+        words, simple = self._words, self._simple
+        if len(words) + len(simple) > _CACHE_MAX:
             words.clear()
+            simple.clear()
+        words_get, simple_get = words.get, simple.get
         poses: dict[bytes, list[int]] = {}
+        poses_get = poses.get
         counts: dict[bytes, int] = {}
+        counts_get = counts.get
         pos = 0
         for word in _WORD.findall(text):
-            found_word = words.get(word)
+            pair = simple_get(word)
+            if pair is not None:  # (inline, as below: once per word of every passage's body)
+                stem, plain = pair
+                at = poses_get(stem)
+                if at is None:
+                    poses[stem] = [pos]
+                else:
+                    at.append(pos)
+                counts[plain] = counts_get(plain, 0) + 1
+                pos += 1
+                continue
+            found_word = words_get(word)
             if found_word is None:
-                stemmed, shift = self.stem._analyse(word)
-                found_word = words[word] = (tuple((t.encode("utf-8"), o) for t, o in stemmed),
-                                            tuple(t.encode("utf-8") for t, _o in self.plain._analyse(word)[0]), shift)
+                found_word = self._learn(word)
             stemmed_b, plain_b, shift = found_word
             for term, offset in stemmed_b:
                 at = poses.get(term)
@@ -575,6 +590,17 @@ class _BodyAndExact:
                 entry[1].append(weight)
                 entry[2].append(encoded)
         return total, counts
+
+    def _learn(self, word: str) -> tuple[tuple[tuple[bytes, int], ...], tuple[bytes, ...], int]:
+        """A word's (stemmed terms and offsets, plain terms, position shift), remembered for `body`."""
+        stemmed, shift = self.stem._analyse(word)
+        found = (tuple((t.encode("utf-8"), o) for t, o in stemmed),
+                 tuple(t.encode("utf-8") for t, _o in self.plain._analyse(word)[0]), shift)
+        if len(found[0]) == 1 and found[0][0][1] == 0 and len(found[1]) == 1 and shift == 0:
+            self._simple[word] = (found[0][0][0], found[1][0])
+        else:
+            self._words[word] = found
+        return found
 
     def exact(self, before: str, body: dict[bytes, int], befores: dict[str, dict[bytes, int]],
               found: dict[bytes, TermPostings], i: int) -> int:
