@@ -11,7 +11,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 
 from whoosh.analysis import Analyzer, Filter, RegexTokenizer, StemFilter, StopFilter, Token
-from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
+from whoosh.fields import ID, KEYWORD, STORED, TEXT, FieldType, Schema
 from whoosh.formats import Frequency, Positions
 from whoosh.lang import stemmer_for_language
 from whoosh.system import pack_uint
@@ -440,18 +440,20 @@ def analyse_page(docs: list[dict[str, object]], schema: Schema, *,
     fused = _BodyAndExact.of(schema)
     memo: dict[tuple[str, str], list[tuple[bytes, int, float, bytes]]] = {}
     befores: dict[str, dict[bytes, int]] = {}  # unstemmed counts of what `exact` says before the body
+    plans: dict[tuple[str, ...], list[tuple[str, FieldType, bool, dict[bytes, TermPostings]]]] = {}
     for i, doc in enumerate(docs):
         body: tuple[str, dict[bytes, int]] | None = None  # this passage's body and its unstemmed word counts
-        for name, value in doc.items():
-            if value is None or name.startswith("_") or name not in schema or (only and name not in only):
-                continue
-            field = schema[name]
-            if not field.indexed:
+        keys = tuple(doc)
+        plan = plans.get(keys)
+        if plan is None:  # once per distinct set of fields (every passage of a page has the same)
+            plan = plans[keys] = [(name, schema[name], schema[name].scorable, terms.setdefault(name, {}))
+                                  for name in keys if not name.startswith("_") and name in schema
+                                  and (not only or name in only) and schema[name].indexed]
+        for name, field, scorable, found in plan:
+            value = doc[name]
+            if value is None:
                 continue
             names.add(name)
-            found = terms.get(name)
-            if found is None:
-                found = terms[name] = {}
             if fused is not None and name == "body" and isinstance(value, str):
                 total, counts = fused.body(value, found, i)
                 body = (value, counts)
@@ -466,11 +468,13 @@ def analyse_page(docs: list[dict[str, object]], schema: Schema, *,
                 total = _group(cached, found, i)
             else:
                 total = _group(field.index(value), found, i)
-            if field.scorable:
+            if scorable:
                 column = lengths.get(name)
                 if column is None:
                     column = lengths[name] = [0] * len(docs)
                 column[i] = total
+    for name in [name for name, found in terms.items() if not found and name not in names]:
+        del terms[name]  # a field planned but None in every passage: not in `terms`, as if never seen
     return AnalysedPage(docs, frozenset(names), terms, lengths)
 
 
