@@ -11,7 +11,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 
 from whoosh.analysis import Analyzer, Filter, RegexTokenizer, StemFilter, StopFilter, Token
-from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
+from whoosh.fields import ID, KEYWORD, STORED, TEXT, FieldType, Schema
 from whoosh.formats import Frequency, Positions
 from whoosh.lang import stemmer_for_language
 from whoosh.system import pack_uint
@@ -440,18 +440,20 @@ def analyse_page(docs: list[dict[str, object]], schema: Schema, *,
     fused = _BodyAndExact.of(schema)
     memo: dict[tuple[str, str], list[tuple[bytes, int, float, bytes]]] = {}
     befores: dict[str, dict[bytes, int]] = {}  # unstemmed counts of what `exact` says before the body
+    plans: dict[tuple[str, ...], list[tuple[str, FieldType, bool, dict[bytes, TermPostings]]]] = {}
     for i, doc in enumerate(docs):
         body: tuple[str, dict[bytes, int]] | None = None  # this passage's body and its unstemmed word counts
-        for name, value in doc.items():
-            if value is None or name.startswith("_") or name not in schema or (only and name not in only):
-                continue
-            field = schema[name]
-            if not field.indexed:
+        keys = tuple(doc)
+        plan = plans.get(keys)
+        if plan is None:  # once per distinct set of fields (every passage of a page has the same)
+            plan = plans[keys] = [(name, schema[name], schema[name].scorable, terms.setdefault(name, {}))
+                                  for name in keys if not name.startswith("_") and name in schema
+                                  and (not only or name in only) and schema[name].indexed]
+        for name, field, scorable, found in plan:
+            value = doc[name]
+            if value is None:
                 continue
             names.add(name)
-            found = terms.get(name)
-            if found is None:
-                found = terms[name] = {}
             if fused is not None and name == "body" and isinstance(value, str):
                 total, counts = fused.body(value, found, i)
                 body = (value, counts)
@@ -466,11 +468,13 @@ def analyse_page(docs: list[dict[str, object]], schema: Schema, *,
                 total = _group(cached, found, i)
             else:
                 total = _group(field.index(value), found, i)
-            if field.scorable:
+            if scorable:
                 column = lengths.get(name)
                 if column is None:
                     column = lengths[name] = [0] * len(docs)
                 column[i] = total
+    for name in [name for name, found in terms.items() if not found and name not in names]:
+        del terms[name]  # a field planned but None in every passage: not in `terms`, as if never seen
     return AnalysedPage(docs, frozenset(names), terms, lengths)
 
 
@@ -501,6 +505,8 @@ class _BodyAndExact:
     """
 
     _words: dict[str, tuple[tuple[tuple[bytes, int], ...], tuple[bytes, ...], int]] = {}
+    # Most words are one term in each form, at the word's own position: (stem, plain form), looked up first.
+    _simple: dict[str, tuple[bytes, bytes]] = {}
 
     def __init__(self, body_format: Positions, stem: IndexAnalyzer, plain: IndexAnalyzer) -> None:
         self.format = body_format
@@ -529,18 +535,31 @@ class _BodyAndExact:
     def body(self, text: str, found: dict[bytes, TermPostings], i: int) -> tuple[int, dict[bytes, int]]:
         """Add passage `i`'s body postings to the page's lists by term (`found`, in the order `KbText.index` gives
         them); the body's length and its unstemmed words' counts. Terms are kept as bytes from the word cache on."""
-        words = self._words
-        if len(words) > _CACHE_MAX:
+        words, simple = self._words, self._simple
+        if len(words) + len(simple) > _CACHE_MAX:
             words.clear()
+            simple.clear()
+        words_get, simple_get = words.get, simple.get
         poses: dict[bytes, list[int]] = {}
+        poses_get = poses.get
         counts: dict[bytes, int] = {}
+        counts_get = counts.get
         pos = 0
         for word in _WORD.findall(text):
-            found_word = words.get(word)
+            pair = simple_get(word)
+            if pair is not None:  # (inline, as below: once per word of every passage's body)
+                stem, plain = pair
+                at = poses_get(stem)
+                if at is None:
+                    poses[stem] = [pos]
+                else:
+                    at.append(pos)
+                counts[plain] = counts_get(plain, 0) + 1
+                pos += 1
+                continue
+            found_word = words_get(word)
             if found_word is None:
-                stemmed, shift = self.stem._analyse(word)
-                found_word = words[word] = (tuple((t.encode("utf-8"), o) for t, o in stemmed),
-                                            tuple(t.encode("utf-8") for t, _o in self.plain._analyse(word)[0]), shift)
+                found_word = self._learn(word)
             stemmed_b, plain_b, shift = found_word
             for term, offset in stemmed_b:
                 at = poses.get(term)
@@ -575,6 +594,17 @@ class _BodyAndExact:
                 entry[1].append(weight)
                 entry[2].append(encoded)
         return total, counts
+
+    def _learn(self, word: str) -> tuple[tuple[tuple[bytes, int], ...], tuple[bytes, ...], int]:
+        """A word's (stemmed terms and offsets, plain terms, position shift), remembered for `body`."""
+        stemmed, shift = self.stem._analyse(word)
+        found = (tuple((t.encode("utf-8"), o) for t, o in stemmed),
+                 tuple(t.encode("utf-8") for t, _o in self.plain._analyse(word)[0]), shift)
+        if len(found[0]) == 1 and found[0][0][1] == 0 and len(found[1]) == 1 and shift == 0:
+            self._simple[word] = (found[0][0][0], found[1][0])
+        else:
+            self._words[word] = found
+        return found
 
     def exact(self, before: str, body: dict[bytes, int], befores: dict[str, dict[bytes, int]],
               found: dict[bytes, TermPostings], i: int) -> int:

@@ -140,3 +140,44 @@ def test_pages_from_workers_carry_what_the_writer_records(tmp_path: Path) -> Non
     assert sum(p.sections for p in forked) == sum(1 + i % 4 for i in range(210))
     assert all(p.page is not None and not p.page.passages for p in forked)  # not sent twice
     assert [p.analysed.docs for p in forked] == [p.analysed.docs for p in here]  # type: ignore[union-attr]
+
+
+def _segment_files(index: Path) -> dict[str, bytes]:
+    """The live generation's segment files by their name without the random segment id (the TOC, which names
+    the segment, and the manifest, which names the files, aside)."""
+    import json
+
+    gen = next(p for p in index.iterdir() if p.name.startswith("gen-"))
+    files = {p.name.split(".", 1)[1]: p.read_bytes() for p in gen.iterdir()
+             if p.name.startswith("MAIN_") and "." in p.name}
+    files["manifest entries"] = json.dumps(json.loads((gen / "manifest.json").read_text())["files"]).encode()
+    return files
+
+
+def test_pages_analysed_in_batches_make_the_index_pages_analysed_one_by_one_make(tmp_path: Path,
+                                                                              monkeypatch) -> None:
+    """A full build's workers analyse 8 consecutive pages together (`kb.index.Batch`); the index is byte for byte
+    the one that analysing each page apart gives, including pages renamed by the writer across batches and
+    pages that are skipped inside a batch."""
+    import kb.index as index_module
+    from kb import KnowledgeBase
+
+    content = tmp_path / "content"
+    content.mkdir()
+    for i in range(230):
+        extra = "".join(f"\n\n## Part {j}\n\nText {j} of page {i}, shared words." for j in range(i % 5))
+        ident = "id: shared\n" if i % 23 == 7 else ""  # contested ids: later pages are renamed by the writer
+        draft = "draft: true\n" if i % 37 == 3 else ""  # skipped pages inside a batch
+        (content / f"p{i:03}.md").write_text(f"---\ntitle: Page {i} words\n{ident}{draft}---\n# Page {i}\n\n"
+                                             f"Intro {i} shared words.{extra}\n")
+    built = {}
+    for size in (1, 8):
+        monkeypatch.setattr(index_module, "PAGES_PER_BATCH", size)
+        kb = KnowledgeBase(content, tmp_path / f"index-{size}")
+        report = kb.reindex(full=True)
+        assert sum("is already the id of" in w.problem for w in report.warnings) == 9
+        assert kb.page("p030").path == "p030.md" and kb.page("shared").path == "p007.md"
+        kb.close()
+        built[size] = _segment_files(tmp_path / f"index-{size}")
+    assert built[8].keys() == built[1].keys() and {"pst", "trm", "kbi", "_stored.col"} < built[8].keys()
+    assert [name for name in built[8] if built[8][name] != built[1][name]] == []

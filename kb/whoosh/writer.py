@@ -588,14 +588,14 @@ class TermSegmentWriter(SegmentWriter):
             self.pool = KbPostingPool(self._tempstorage, self.newsegment, limitmb=limitmb)
 
     def add_document(self, **fields: Any) -> None:
-        if not self.fast or any(name.endswith("_boost") and name.startswith("_") for name in fields):
+        if not self.fast or _boosted(fields):
             super().add_document(**fields)  # boosts multiply weights posting by posting: Whoosh's way
             return
         self._write_doc(fields)
 
     def add_page(self, page: AnalysedPage) -> None:
         """Add a page's passages (analysed by `kb.analysis.analyse_page`) as consecutive documents."""
-        if not self.fast or any(name.startswith("_") and name.endswith("_boost") for doc in page.docs for name in doc):
+        if not self.fast or any(map(_boosted, {tuple(doc) for doc in page.docs})):
             for doc in page.docs:
                 self.add_document(**doc)  # Whoosh analyses them again
             return
@@ -668,6 +668,11 @@ class TermSegmentWriter(SegmentWriter):
         finally:
             perdoc.close()
         self.fieldwriter.close()
+
+
+def _boosted(names: Iterable[str]) -> bool:
+    """Whether a document sets a boost (`_field_boost`, `_doc_boost`): Whoosh's writer then adds it."""
+    return any(name.startswith("_") and name.endswith("_boost") for name in names)
 
 
 def supported(writer: SegmentWriter) -> bool:
