@@ -197,7 +197,8 @@ def test_a_manifest_with_a_short_index_entry_is_unreadable_not_a_traceback(built
 
 def test_the_signature_walk_lists_what_discover_lists(tmp_path: Path) -> None:
     """kb.discover.discover_signature (a search's freshness check) walks as discover() does: the signature of the
-    same pages, order, sizes and times (a `_category_` file's newer time included), or None when discover() has more to say."""
+    same pages, order, sizes and times (a `_category_` file's newer time included), or None when discover() has
+    more to say."""
     from kb.discover import discover, discover_signature
     from kb.manifest import signature_of
 
