@@ -39,6 +39,8 @@ class SourceFile:
 
 @dataclass(frozen=True)
 class Discovery:
+    """What a walk found: the pages, and the entries skipped with why (warnings, never failures)."""
+
     files: tuple[SourceFile, ...]
     problems: tuple[Problem, ...]
 

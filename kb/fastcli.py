@@ -291,6 +291,9 @@ def search_command(kb: Any, query: tuple[str, ...], *, limit: int, as_json: bool
 def run_search(line: SearchLine) -> int:
     """Run a command line `read_search` accepted as click would (kb/cli.py, KbGroup and KbCommand): the exit
     status, or SystemExit from the command itself."""
+    from .standins import import_dataclasses_without_inspect
+
+    import_dataclasses_without_inspect()
     from .errors import KbError
     from .present import term_safe
     from .settings import open_kb

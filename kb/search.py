@@ -118,6 +118,8 @@ class Plan:
 
 @dataclass
 class GroupPlan:
+    """One OR-group of the query as posting-list work (a docstring also spares dataclasses an inspect import)."""
+
     positives: list[Plan]
     filters: list[set[int]]
     negatives: list[Plan]
@@ -567,6 +569,8 @@ def matcher_for(parsed: ParsedQuery) -> Matcher:
 
 @dataclass
 class Candidate:
+    """A passage in the re-rank, with its fields and the section's other passages that ride along with it."""
+
     score: float
     doc: int
     fields: dict[str, Any]
