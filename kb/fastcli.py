@@ -81,6 +81,8 @@ def read_search(argv: list[str]) -> SearchLine | None:
     """The command line when it is a plain search this module runs exactly as click would, else None."""
     if os.name == "nt" or "_KB_COMPLETE" in os.environ or not (_plain(sys.stdout) and _plain(sys.stderr)):
         return None  # Windows argument expansion, shell completion, streams click would re-wrap: click's business
+    if any("\0" in arg for arg in argv):
+        return None  # no real command line holds a NUL (kb/cli.py marks excluded words with one): click's business
     given: dict[str, Any] = {}
     options = dict(SEARCH_DEFAULTS)
     query: list[str] = []
