@@ -33,7 +33,7 @@ from .errors import (
 from .limits import DEFAULT_LIMIT, LOCK_TIMEOUT, MAX_FILE_BYTES
 from .manifest import Manifest, Plan, Settings, format_stamp, freshness, quick_freshness
 from .model import CRUMB_SEP, Hit, SearchResult
-from .sources import discover_all, make_sources, signature_rows, source_of
+from .sources import content_signature, discover_all, make_sources, source_of
 from .store import IndexStore, Reader, resource_error
 from .urls import full_url
 
@@ -183,7 +183,7 @@ class KnowledgeBase:
         if gen is not None and head is not None:  # the usual case: no need to load the whole manifest
             self._checked = (gen, head)
             return quick_freshness(head, self._settings().stamp(), lambda: discover_all(self.sources),
-                                   lambda: self.store.manifest(gen), lambda: signature_rows(self.sources))
+                                   lambda: self.store.manifest(gen), lambda: content_signature(self.sources))
         manifest = self.store.manifest(gen) if gen is not None else None
         self._checked = (gen, manifest) if gen is not None and manifest is not None else None
         return freshness(manifest, self._settings().stamp(), lambda: discover_all(self.sources))

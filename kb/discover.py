@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from operator import attrgetter, itemgetter
 from pathlib import Path
+from typing import Any
 
 from .errors import ContentError
 from .model import Problem
@@ -38,6 +39,8 @@ class SourceFile:
 
 @dataclass(frozen=True)
 class Discovery:
+    """What a walk found: the pages, and the entries skipped with why (warnings, never failures)."""
+
     files: tuple[SourceFile, ...]
     problems: tuple[Problem, ...]
 
@@ -80,17 +83,22 @@ def discover(root: Path) -> Discovery:
     return Discovery(tuple(files), tuple(problems))
 
 
-def discover_signature(root: Path) -> list[tuple[str, int, int]] | None:
-    """The (rel, size, mtime_ns) of every page discover() would list, in the same order, from the same walk but
-    without a SourceFile per page (a search of a fresh index needs only these, to compare with the manifest's head;
-    at 10,000 pages the objects were a third of the walk). None when discover() would say more than its files: no
-    such folder, no page, or a problem to report; the caller then runs discover() itself."""
+def discover_signature(root: Path) -> bytes | None:
+    """The stat signature of the pages discover() would list (kb.manifest.signature_of of its files: each page's
+    rel, size and mtime_ns, NUL-separated, in rel order), from the same walk but built as it goes, without a
+    SourceFile or a tuple per page: a search of a fresh index compares only this with the manifest's head. None
+    when discover() would say more than its files (no such folder, no page, a problem to report); the caller then
+    runs discover() itself."""
     if not os.path.isdir(root):
         return None
-    rows, problems = _rows(root)
+    rows: list[str] = []
+    problems: list[Problem] = []
+    real_root = os.path.realpath(root)
+    _walk(root, "", real_root, {real_root}, rows, problems, (), signature=True)
     if problems or not rows:
         return None
-    return [(rel, size, mtime) for rel, size, mtime, _path, _categories in rows]
+    rows.sort()  # "rel\0size\0mtime" sorts as rel alone: rels are unique, hold no NUL, and NUL sorts first
+    return "\0".join(rows).encode("utf-8", "surrogatepass")
 
 
 def _rows(root: Path) -> tuple[list[tuple[str, int, int, str, tuple[tuple[str, str], ...]]], list[Problem]]:
@@ -114,14 +122,18 @@ def _walk(
     prefix: str,
     real_root: str,
     seen_dirs: set[str],
-    rows: list[tuple[str, int, int, str, tuple[tuple[str, str], ...]]],
+    rows: list[Any],
     problems: list[Problem],
     categories: tuple[tuple[str, str, int], ...],
     real_folder: str = "",
+    *,
+    signature: bool = False,
 ) -> None:
     """List one folder into `rows` and `problems`, then its subfolders. This runs for every file on every search
     (the freshness check), so the common case (a plain file or folder with an ASCII name) takes the fewest calls:
-    a folder's real path is its parent's plus its name unless it is a link, which alone needs os.path.realpath."""
+    a folder's real path is its parent's plus its name unless it is a link, which alone needs os.path.realpath.
+    A row is (rel, size, mtime_ns, path, categories), or with `signature` the text "rel\0size\0mtime_ns"
+    (discover_signature): the same pages and values either way."""
     real_folder = real_folder or real_root
     try:
         entries = sorted(os.scandir(folder), key=_NAME)
@@ -175,7 +187,7 @@ def _walk(
                 problems.append(Problem(rel, "folder link loops back to a folder already read", "skipped"))
                 continue
             seen_dirs.add(real)
-            _walk(entry.path, rel + "/", real_root, seen_dirs, rows, problems, categories, real)
+            _walk(entry.path, rel + "/", real_root, seen_dirs, rows, problems, categories, real, signature=signature)
         elif name.lower().endswith(PAGE_SUFFIXES):  # a page name (names starting with "." were skipped above)
             try:
                 if not entry.is_file():
@@ -184,8 +196,12 @@ def _walk(
             except OSError:
                 continue  # vanished between listing and stat: it is simply not a page any more
             mtime = st.st_mtime_ns
-            rows.append((rel, st.st_size, mtime if mtime > newest_category else newest_category, entry.path,
-                         category_files))
+            if mtime < newest_category:
+                mtime = newest_category
+            if signature:
+                rows.append(f"{rel}\0{st.st_size}\0{mtime}")
+            else:
+                rows.append((rel, st.st_size, mtime, entry.path, category_files))
 
 
 _new = object.__new__

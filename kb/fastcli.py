@@ -81,6 +81,8 @@ def read_search(argv: list[str]) -> SearchLine | None:
     """The command line when it is a plain search this module runs exactly as click would, else None."""
     if os.name == "nt" or "_KB_COMPLETE" in os.environ or not (_plain(sys.stdout) and _plain(sys.stderr)):
         return None  # Windows argument expansion, shell completion, streams click would re-wrap: click's business
+    if any("\0" in arg for arg in argv):
+        return None  # no real command line holds a NUL (kb/cli.py marks excluded words with one): click's business
     given: dict[str, Any] = {}
     options = dict(SEARCH_DEFAULTS)
     query: list[str] = []
@@ -291,6 +293,9 @@ def search_command(kb: Any, query: tuple[str, ...], *, limit: int, as_json: bool
 def run_search(line: SearchLine) -> int:
     """Run a command line `read_search` accepted as click would (kb/cli.py, KbGroup and KbCommand): the exit
     status, or SystemExit from the command itself."""
+    from .standins import import_dataclasses_without_inspect
+
+    import_dataclasses_without_inspect()
     from .errors import KbError
     from .present import term_safe
     from .settings import open_kb

@@ -238,19 +238,17 @@ def freshness(manifest: Manifest | None, stamp: str, discover: Callable[[], Disc
 
 def quick_freshness(head: ManifestHead, stamp: str, discover: Callable[[], Discovery],
                     load: Callable[[], Manifest | None],
-                    rows: Callable[[], list[tuple[str, int, int]] | None] | None = None) -> Plan | None:
+                    signature: Callable[[], bytes | None] | None = None) -> Plan | None:
     """freshness() from a manifest's head: when every file's signature is as recorded, the plan is an unchanged one
     without loading the manifest; otherwise the manifest (`load`) is compared with the same discovery.
 
-    `rows`, when given, is the walk's (rel, size, mtime_ns) per page without SourceFile objects (or None when it
-    cannot tell: kb.sources.signature_rows): if they equal the head's, the content is unchanged and the plan, which
-    a search only asks whether it is stale, lists no files (FRESH); if not, discover() walks again as before."""
+    `signature`, when given, is the walk's signature_of() built without SourceFile objects (or None when it cannot
+    tell: kb.sources.content_signature): if it equals the head's, the content is unchanged and the plan, which a
+    search only asks whether it is stale, lists no files (FRESH); if not, discover() walks again as before."""
     if head.stamp != stamp:
         return None
-    if rows is not None:
-        found = rows()
-        if found is not None and _encode(_signature(found)) == head.signature_bytes:
-            return FRESH
+    if signature is not None and signature() == head.signature_bytes:
+        return FRESH
     discovery = discover()
     if signature_of(discovery.files) == head.signature_bytes:
         return Plan((), (), (), discovery.files, discovery.problems)

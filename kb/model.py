@@ -47,6 +47,8 @@ class Excerpt:
 
 @dataclass(frozen=True)
 class Hit:
+    """One ranked section (or passage) of a search, with what a reader needs to open it at the right place."""
+
     rank: int
     score: float
     page: str
@@ -67,6 +69,8 @@ class Hit:
 
 @dataclass(frozen=True)
 class SearchResult:
+    """A search's answer as every interface prints it (`--json` is `asdict` of it): hits, total, what was searched."""
+
     query: str
     total: int
     suggestion: str | None

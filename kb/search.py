@@ -118,6 +118,8 @@ class Plan:
 
 @dataclass
 class GroupPlan:
+    """One OR-group of the query as posting-list work (a docstring also spares dataclasses an inspect import)."""
+
     positives: list[Plan]
     filters: list[set[int]]
     negatives: list[Plan]
@@ -567,6 +569,8 @@ def matcher_for(parsed: ParsedQuery) -> Matcher:
 
 @dataclass
 class Candidate:
+    """A passage in the re-rank, with its fields and the section's other passages that ride along with it."""
+
     score: float
     doc: int
     fields: dict[str, Any]
@@ -694,11 +698,15 @@ def run(searcher: Any, query: str, *, limit: int = 10, per_passage: bool = False
 
 
 def with_tips(searcher: Any, query: str, result: SearchResult, *, tips: bool = True) -> SearchResult:
-    """With no hit at all, `tips` lists looser queries that have some."""
+    """With no hit at all, `tips` lists looser queries that have some. Then the searcher has answered a search:
+    the looser queries' searches are part of the first one (_vector's choice of numpy counts answers)."""
     if tips and not result.hits and result.searched:
         from dataclasses import replace
 
         result = replace(result, tips=looser(searcher, query))
+    engine = getattr(searcher, "_kb_engine", None)
+    if engine is not None:
+        engine.searched += 1
     return result
 
 
@@ -754,7 +762,6 @@ def _lexical(searcher: Any, query: str, *, limit: int, per_passage: bool = False
         total, scores = _dense_pool(vector, engine, plans, parsed.dropped, fetch * PROXIMITY_POOL)
     else:
         total, scores = _dict_pool(engine, plans, parsed.dropped, fetch * PROXIMITY_POOL)
-    engine.searched += 1
     # The proximity bonus (words within PROXIMITY_SLOP) needs positions: read them for the best few only.
     pool = list(scores.items())
     if any(g.proximity for g in plans):
@@ -814,15 +821,17 @@ def _vector(engine: Engine, plans: list[GroupPlan]) -> Dense | None:
     uses numpy when its lists hold at least DENSE_MIN postings and numpy is imported already (the semantic extra,
     an earlier search) or the searcher has answered a search before (a long-lived process: the API, `kb serve`,
     `kb mcp`, where the import pays over the searches to come); in a process's first search (a one-shot `kb search`)
-    only from DENSE_IMPORT_MIN postings (common words at 10,000 pages). The lists are decoded here to be counted;
-    scoring needs them anyway.
+    only from DENSE_IMPORT_MIN postings (common words at 10,000 pages), not counting a quoted phrase's lists: its
+    time goes to reading positions, which numpy does not shorten, so the import never paid for one (measured). The
+    lists are decoded here to be counted; scoring needs them anyway.
     """
     global _NO_NUMPY
     if DENSE is False or not engine.lean or _NO_NUMPY:
         return None
-    if DENSE is None and not _large(engine, plans, DENSE_MIN if engine.searched or _numpy_imported()
-                                    else DENSE_IMPORT_MIN):
-        return None
+    if DENSE is None:
+        first = not engine.searched and not _numpy_imported()
+        if not _large(engine, plans, DENSE_IMPORT_MIN if first else DENSE_MIN, phrases=not first):
+            return None
     try:
         from .dense import Dense
     except ImportError:  # numpy is not installed: the dicts, from now on
@@ -838,21 +847,21 @@ def _numpy_imported() -> bool:
     return "numpy" in sys.modules
 
 
-def _large(engine: Engine, plans: list[GroupPlan], limit: int) -> bool:
-    """Whether the lists the plans score hold at least `limit` postings."""
+def _large(engine: Engine, plans: list[GroupPlan], limit: int, *, phrases: bool = True) -> bool:
+    """Whether the lists the plans score (with or without quoted phrases') hold at least `limit` postings."""
     held = 0
-    for f, t in _scored_refs(plans):
+    for f, t in _scored_refs(plans, phrases=phrases):
         held += len(engine.postings(f, t)[0])
         if held >= limit:
             return True
     return False
 
 
-def _scored_refs(plans: list[GroupPlan]) -> Iterator[tuple[str, str]]:
+def _scored_refs(plans: list[GroupPlan], *, phrases: bool = True) -> Iterator[tuple[str, str]]:
     """The (field, term) lists the plans score, in about the order scoring reads them."""
     for g in plans:
         for plan in g.positives + g.negatives:
-            if plan.phrase is not None:
+            if plan.phrase is not None and phrases:
                 tokens, _offsets, fields = plan.phrase
                 yield from ((f, t) for f in fields for t in tokens)
             for f, t, _boost in [r for slot in plan.required for r in slot] + plan.optional:

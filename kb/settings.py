@@ -34,6 +34,8 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 @dataclass(frozen=True)
 class Resolved:
+    """The settings a command runs with, each from the first of command line, environment, config file, default."""
+
     config: FileConfig
     index_dir: Path
     sources: tuple[SourceConfig, ...]

@@ -91,10 +91,10 @@ def discover_all(sources: tuple[Source, ...]) -> Discovery:
     return Discovery(tuple(files), tuple(problems))
 
 
-def signature_rows(sources: tuple[Source, ...]) -> list[tuple[str, int, int]] | None:
-    """discover_all(sources)'s files as (rel, size, mtime_ns), for the freshness check of a search, when one walk
-    gives them as they are (one source, no globs, no prefix: the usual case); None otherwise, or when discover_all
-    would report more than files (kb.discover.discover_signature)."""
+def content_signature(sources: tuple[Source, ...]) -> bytes | None:
+    """kb.manifest.signature_of(discover_all(sources).files), for the freshness check of a search, when one walk
+    gives it as it is (one source, no globs, no prefix: the usual case); None otherwise, or when discover_all would
+    report more than files (kb.discover.discover_signature)."""
     if len(sources) != 1 or sources[0].prefix or sources[0].config.include or sources[0].config.exclude:
         return None
     return discover_signature(sources[0].path)

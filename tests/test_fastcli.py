@@ -73,7 +73,7 @@ TOKENS = ["search", "search", "gateway", "partners", "a b", "-", "--", "-h", "--
           "--content=docs", "--content=", "--index", "--config", "--base-url", "--base-url=http://x",
           "--include-drafts", "--include-drafts=1", "--max-file-size", "--max-file-size=0", "--lock-timeout",
           "--model", "--dialect", "--unknown", "--cont", "ünï", "", "title:x", '"phrase q"', "conf*", "-telenor",
-          "-hash", "-night", "-n٣", "-n5x", "-\0x"]
+          "-hash", "-night", "-n٣", "-n5x", "-\0x", "\0", "\0x"]
 
 
 WORD = st.sampled_from(TOKENS) | st.text(max_size=6)

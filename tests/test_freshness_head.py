@@ -196,16 +196,18 @@ def test_a_manifest_with_a_short_index_entry_is_unreadable_not_a_traceback(built
 
 
 def test_the_signature_walk_lists_what_discover_lists(tmp_path: Path) -> None:
-    """kb.discover.discover_signature (a search's freshness check) walks as discover() does: same pages, order,
-    sizes and times (a `_category_` file's newer time included), or None when discover() has more to say."""
+    """kb.discover.discover_signature (a search's freshness check) walks as discover() does: the signature of the
+    same pages, order, sizes and times (a `_category_` file's newer time included), or None when discover() has
+    more to say."""
     from kb.discover import discover, discover_signature
+    from kb.manifest import signature_of
 
     root = write_pages(tmp_path / "content", {**PAGES, "z/deep/d.md": "# D\n", "node_modules/x.md": "# X\n",
                                               ".hidden.md": "# H\n", "notes.txt": "no page"})
     os.symlink(root / "a.md", root / "link.md")
     os.utime(root / "sub" / "_category_.json", ns=(2_000_000_000_000_000_000, 2_000_000_000_000_000_000))
     expected = [(f.rel, f.size, f.mtime_ns) for f in discover(root).files]
-    assert discover_signature(root) == expected
+    assert discover_signature(root) == signature_of(discover(root).files)
     assert ("sub/b.md", len(PAGES["sub/b.md"]), 2_000_000_000_000_000_000) in expected
     os.symlink(tmp_path / "nowhere.md", root / "broken.md")  # a problem discover() reports: the caller walks again
     assert discover(root).problems and discover_signature(root) is None

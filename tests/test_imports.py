@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +120,9 @@ NOT_ON_THE_SEARCH_PATH = ("kb.index", "kb.records", "kb.parse", "kb.sections", "
                           "kb.semantic",  # with the model turned off (KB_MODEL=none)
                           "numpy", "kb.dense",  # a small query's first search: numpy's import would not pay
                           # a plain `kb search` is read without click (kb/fastcli.py), nor what click imports
-                          "click", "kb.cli", "gettext", "uuid", "platform")
+                          "click", "kb.cli", "gettext", "uuid", "platform",
+                          ) + (("inspect", "ast", "dis", "tokenize") if sys.version_info < (3, 12) else ())
+# (dataclasses imports inspect to word a class's missing docstring; from Python 3.12 it reads every class with it)
 
 
 def test_a_search_of_a_fresh_index_imports_only_what_it_needs(seed_kb: Any) -> None:
@@ -219,3 +222,24 @@ def test_a_thread_importing_urllib_request_while_kb_imports_whoosh_gets_the_real
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "['ok']"
+
+
+def test_dataclasses_imported_by_a_search_leave_inspect_to_others() -> None:
+    """kb/standins.py: dataclasses gets a lazy `inspect` of its own; a class without a docstring still gets the
+    signature as its doc (the real inspect is imported then), and everyone else's `import inspect` is the real one."""
+    import subprocess
+
+    code = ("import sys\n"
+            "from kb.standins import import_dataclasses_without_inspect\n"
+            "import_dataclasses_without_inspect()\n"
+            "import dataclasses\n"
+            "assert 'inspect' not in sys.modules\n"
+            "@dataclasses.dataclass\n"
+            "class Point:\n"
+            "    x: int\n"
+            "    y: int = 0\n"
+            "assert Point.__doc__ == 'Point(x: int, y: int = 0)', Point.__doc__\n"
+            "import inspect\n"
+            "assert sys.modules['inspect'] is inspect and inspect.__file__ and hasattr(inspect, 'signature')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

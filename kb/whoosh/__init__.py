@@ -31,69 +31,23 @@ def htmlescape(s: str, quote: bool = True) -> str:
 
 
 def _import_compat_without_urllib() -> None:
-    """Import whoosh.compat with its own `__import__` handing it a stand-in `urllib.request` (a lazy `urlretrieve`)
-    and a stand-in `html` (a lazy `escape`, ~8 M instructions saved).
+    """Import whoosh.compat with a stand-in `urllib.request` (a lazy `urlretrieve`) and a stand-in `html` (a lazy
+    `escape`, ~8 M instructions saved), given to its code alone (kb/standins.py).
 
     whoosh.compat re-exports `urllib.request.urlretrieve` (which nothing in Whoosh calls), and importing
     urllib.request pulls in http.client, email, ssl and socket: about a quarter of `import whoosh.index`
-    itself. The stand-in is given to whoosh.compat's code alone and never enters sys.modules, so a thread of the
-    user's that imports urllib.request meanwhile gets the real module; when it (or whoosh.compat) is already
-    loaded there is nothing to save.
+    itself. When urllib.request (or whoosh.compat) is already loaded there is nothing to save.
     """
-    if "whoosh.compat" in sys.modules or "urllib.request" in sys.modules:
+    if "urllib.request" in sys.modules:
         return
-    finder = _CompatFinder()
-    sys.meta_path.insert(0, finder)
-    try:
-        import whoosh.compat  # noqa: F401
-    finally:
-        sys.meta_path.remove(finder)
-
-
-class _CompatFinder:
-    """Finds whoosh.compat as the other finders do, with a loader that runs it under `_compat_builtins`."""
-
-    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
-        if name != "whoosh.compat":
-            return None
-        from importlib.machinery import PathFinder
-
-        spec = PathFinder.find_spec(name, path)
-        if spec is not None and hasattr(spec.loader, "exec_module"):
-            spec.loader = _CompatLoader(spec.loader)  # type: ignore[assignment]
-        return spec
-
-
-class _CompatLoader:
-    def __init__(self, loader: Any) -> None:
-        self.loader = loader
-
-    def create_module(self, spec: Any) -> Any:
-        return self.loader.create_module(spec)
-
-    def exec_module(self, module: Any) -> None:
-        import builtins
-
-        own = module.__builtins__ = _compat_builtins()  # exec() keeps a module's own builtins
-        try:
-            self.loader.exec_module(module)
-        finally:  # its functions keep `own`: they import as everyone else does from now on
-            own["__import__"] = builtins.__import__
-
-
-def _compat_builtins() -> dict[str, Any]:
-    import builtins
     import types
+
+    from ..standins import import_with
 
     stand_ins = {"urllib.request": types.ModuleType("urllib.request"), "html": types.ModuleType("html")}
     stand_ins["urllib.request"].urlretrieve = urlretrieve  # type: ignore[attr-defined]
     stand_ins["html"].escape = htmlescape  # type: ignore[attr-defined]
-    real_import = builtins.__import__
-
-    def compat_import(name: str, *args: Any, **kwargs: Any) -> Any:
-        return stand_ins[name] if name in stand_ins else real_import(name, *args, **kwargs)
-
-    return {**vars(builtins), "__import__": compat_import}
+    import_with("whoosh.compat", stand_ins)
 
 
 def _import_reading_without_asyncio() -> None:

@@ -80,7 +80,7 @@ class Engine:
         # BM25 of a whole list at once (kb.dense.bm25, the same bits as term_scores' loop), once numpy is in use
         self.vector: Bm25 | None = None
         self.dense: bool | None = None  # search.DENSE when this engine was made
-        self.searched = 0  # searches scored with this engine (kb/search.py's choice of numpy counts them)
+        self.searched = 0  # searches answered with this engine (kb/search.py's choice of numpy counts them)
         self._lengths: dict[str, bytes] = {}
         self._norms: dict[str, list[float]] = {}
         self._stored: dict[int, dict[str, Any]] = {}
