@@ -187,7 +187,7 @@ def _damage_list(index: Path, field: str, term: str) -> None:
             continue
         data = bytearray(path.read_bytes())
         offset, size, _crc, _end = impacts.TRAILER.unpack(data[-impacts.TRAILER.size:])
-        for f, t, off, n_bytes, _n, _c in marshal.loads(bytes(data[offset:offset + size])):
+        for f, t, off, n_bytes, *_rest in marshal.loads(bytes(data[offset:offset + size])):
             if (f, t) == (field, term.encode()):
                 at = off + n_bytes // 2
                 data[at] ^= 0xFF
@@ -226,7 +226,7 @@ def test_reading_a_damaged_list_raises(short_lists: int, tmp_path: Path) -> None
     with ix.reader() as r:
         found = Impacts.open(r)
         assert found is not None
-        field, term = next((f, t) for (f, t), (off, _s, _n, _c) in found.directory().items()
+        field, term = next((f, t) for (f, t), (off, *_rest) in found.directory().items()
                            if off == len(impacts.MAGIC))
         with pytest.raises(DamagedImpacts):
             found.postings(field, term)

@@ -14,8 +14,18 @@ segment's own document numbers, deleted documents included (deletions are applie
 Each list carries a CRC-32 and the directory one of its own: a damaged file raises `DamagedImpacts`, which a
 search treats like any other damaged index file (verify, rebuild, one warning).
 
-Layout: MAGIC, the lists, the directory (a marshalled tuple of (field, term bytes, offset, size, postings, crc)
-tuples), then TRAILER: directory offset, size and CRC, END.
+Positions (second version of the file, MAGIC ending in 2): a quoted phrase and the proximity bonus read the positions
+of a few hundred passages per list, and from the blocks each one costs its whole block's unpickling (~190 us a block
+of 128, one `_codecs.encode` call per posting). So a list of a phrase field (POSITION_FIELDS) also stores its
+positions right after its ids and weights: how many each posting has, then the deltas Whoosh pickles (each
+posting's first position, then the gaps), both uint32, byte-shuffled and zlib'd. A list whose values do not read
+as Whoosh's pickled positions has none stored (its positions come from the blocks), and a file of the first version
+has none at all: its lists are used, its positions are read from the blocks. Which of the two a file is, is decided
+once, when its directory is read.
+
+Layout: MAGIC, the lists (each list's positions, when stored, right after it), the directory (a marshalled tuple of
+(field, term bytes, offset, size, postings, crc, positions size, positions crc) tuples; 6-tuples without the
+positions in the first version), then TRAILER: directory offset, size and CRC, END.
 """
 
 from __future__ import annotations
@@ -26,13 +36,17 @@ import sys
 import zlib
 from array import array
 from collections.abc import Iterable, Iterator
+from itertools import accumulate
 from typing import Any
 
 EXT = ".kbi"
-MAGIC = b"KBIMPACTS1\n"
+MAGIC = b"KBIMPACTS2\n"  # the version this kb writes: lists with their positions
+MAGIC_V1 = b"KBIMPACTS1\n"  # an older kb's: lists only (still read; positions come from the blocks)
 END = b"KBIEND1\n"
 TRAILER = struct.Struct("<QII8s")
-MIN_POSTINGS = 1024  # shorter lists (8 blocks or fewer) are cheap enough to read from the blocks
+MIN_POSTINGS = 128  # shorter lists fit in one block, read from it as cheaply (each stored list adds to the directory)
+POSITION_FIELDS = frozenset({"title", "heading", "body"})  # kb's phrase fields: their lists store positions too
+_PROTO2 = b"\x80\x02"  # a Whoosh position value: 4-byte count, then a protocol-2 pickle of the deltas
 LEVEL = 1  # zlib level: ~1.1 bytes a posting (level 6: ~0.9) at a third of the compression time
 BIG_ENDIAN = sys.byteorder == "big"
 Chunk = tuple[list[int], list[float], list[bytes]]
@@ -82,6 +96,76 @@ def decode(blob: bytes, n: int) -> tuple[array[int], array[float]]:
     return ids, weights
 
 
+def encode_positions(values: list[bytes]) -> bytes | None:
+    """One list's positions from Whoosh's values (see `positions_of`): counts and deltas, uint32, byte-shuffled,
+    compressed together; None when the values are not Whoosh's pickled positions or do not fit in uint32."""
+    got = positions_of(values)
+    if got is None:
+        return None
+    counts, deltas = got
+    if BIG_ENDIAN:
+        counts.byteswap()
+        deltas.byteswap()
+    return zlib.compress(_shuffle(counts.tobytes(), 4) + _shuffle(deltas.tobytes(), 4), LEVEL)
+
+
+def positions_of(values: list[bytes]) -> tuple[array[int], array[int]] | None:
+    """(positions per posting, their deltas one list after another) from Whoosh's encoded values, or None.
+
+    A value is a 4-byte count and a protocol-2 pickle of the deltas; unpickled one by one they would cost the writer
+    ~1 us a posting, so the pickles (their protocol header and STOP cut off) are joined into one that builds a tuple
+    of all the lists at once: each one is a complete pickle program pushing one list (its only memo slot is 0, put
+    and never read), so the tuple holds exactly the lists `Positions.decode_positions` unpickles one by one.
+    """
+    from pickle import UnpicklingError, loads
+
+    if not all(v[4:6] == _PROTO2 and v[-1:] == b"." for v in values):
+        return None
+    try:
+        lists = loads(b"".join([_PROTO2, b"(", *[v[6:-1] for v in values], b"t."]))
+    except (UnpicklingError, EOFError, IndexError, ValueError, TypeError, KeyError):
+        return None
+    if not isinstance(lists, tuple) or len(lists) != len(values) or not all(type(x) is list for x in lists):
+        return None
+    try:
+        return array("I", map(len, lists)), array("I", [p for x in lists for p in x])
+    except (OverflowError, TypeError):  # a negative or huge delta, or not an int: not stored
+        return None
+
+
+class PositionTable:
+    """A stored list's positions, decoded: `at(i)` is the i-th posting's positions, as `decode_positions` gives."""
+
+    __slots__ = ("starts", "deltas")
+
+    def __init__(self, counts: array[int], deltas: array[int]) -> None:
+        self.starts = array("q", accumulate(counts, initial=0))
+        self.deltas = deltas
+
+    def at(self, i: int) -> list[int]:
+        return list(accumulate(self.deltas[self.starts[i]:self.starts[i + 1]]))
+
+    def __len__(self) -> int:
+        return len(self.starts) - 1
+
+
+def decode_positions(blob: bytes, n: int) -> PositionTable:
+    raw = zlib.decompress(blob)
+    if len(raw) < 4 * n:
+        raise DamagedImpacts(f"a list's positions hold {len(raw)} bytes, expected at least {4 * n}")
+    counts = array("I")
+    counts.frombytes(_unshuffle(raw[:4 * n], 4))
+    deltas = array("I")
+    if BIG_ENDIAN:
+        counts.byteswap()
+    if len(raw) != 4 * n + 4 * sum(counts):
+        raise DamagedImpacts(f"a list's positions hold {len(raw)} bytes, expected {4 * n + 4 * sum(counts)}")
+    deltas.frombytes(_unshuffle(raw[4 * n:], 4))
+    if BIG_ENDIAN:
+        deltas.byteswap()
+    return PositionTable(counts, deltas)
+
+
 class ImpactsWriter:
     """Collects the long lists of a segment as the writer hands its terms over (`term`), then writes the file."""
 
@@ -89,29 +173,38 @@ class ImpactsWriter:
         self.file = segment.create_file(storage, EXT)
         self.file.write(MAGIC)
         self.offset = len(MAGIC)
-        self.entries: list[tuple[str, bytes, int, int, int, int]] = []
+        # (field, term, offset, size, postings, crc, positions' size, their crc): the positions follow the list
+        self.entries: list[tuple[str, bytes, int, int, int, int, int, int]] = []
 
     def term(self, fieldname: str, tbytes: bytes, chunks: Iterable[Chunk]) -> Iterator[Chunk]:
-        """Pass a term's chunks through unchanged, keeping their ids and weights; a long list is written at the end."""
-        kept: list[tuple[list[int], list[float]]] = []
+        """Pass a term's chunks through unchanged, keeping their ids and weights (and in a phrase field their
+        positions); a long list is written at the end."""
+        kept: list[Chunk] = []
         n = 0
         for chunk in chunks:
-            kept.append((chunk[0], chunk[1]))
+            kept.append(chunk)
             n += len(chunk[0])
             yield chunk
         if n >= MIN_POSTINGS:
             ids = array("i")
             weights = array("f")  # the 32-bit floats the blocks hold, which is what a reader gets back
-            for docs, ws in kept:
+            for docs, ws, _values in kept:
                 ids.extend(docs)
                 weights.extend(ws)
-            self.add(fieldname, tbytes, ids, array("d", weights))
+            positions = None
+            if fieldname in POSITION_FIELDS:
+                positions = encode_positions([v for chunk in kept for v in chunk[2]])
+            self.add(fieldname, tbytes, ids, array("d", weights), positions)
 
-    def add(self, fieldname: str, tbytes: bytes, ids: array[int], weights: array[float]) -> None:
+    def add(self, fieldname: str, tbytes: bytes, ids: array[int], weights: array[float],
+            positions: bytes | None = None) -> None:
         blob = encode(ids, weights)
         self.file.write(blob)
-        self.entries.append((fieldname, bytes(tbytes), self.offset, len(blob), len(ids), zlib.crc32(blob)))
-        self.offset += len(blob)
+        pos = positions or b""
+        self.file.write(pos)
+        self.entries.append((fieldname, bytes(tbytes), self.offset, len(blob), len(ids), zlib.crc32(blob),
+                             len(pos), zlib.crc32(pos)))
+        self.offset += len(blob) + len(pos)
 
     def abandon(self) -> None:
         """Close the file as it is (its segment failed to write and will not be committed)."""
@@ -130,7 +223,8 @@ class Impacts:
     def __init__(self, storage: Any, name: str) -> None:
         self.storage = storage
         self.name = name
-        self._directory: dict[tuple[str, bytes], tuple[int, int, int, int]] | None = None
+        # (field, term) -> (offset, size, postings, crc, positions' size, their crc); sizes 0 in a first-version file
+        self._directory: dict[tuple[str, bytes], tuple[int, int, int, int, int, int]] | None = None
 
     @classmethod
     def open(cls, reader: Any) -> Impacts | None:
@@ -150,11 +244,15 @@ class Impacts:
             raise DamagedImpacts(f"{self.name} is truncated")
         return bytes(data)
 
-    def directory(self) -> dict[tuple[str, bytes], tuple[int, int, int, int]]:
+    def directory(self) -> dict[tuple[str, bytes], tuple[int, int, int, int, int, int]]:
         if self._directory is None:
             total = self.storage.file_length(self.name)
             if total < len(MAGIC) + TRAILER.size:
                 raise DamagedImpacts(f"{self.name} is truncated")
+            # The version, decided once per file: a first-version file's lists are used, without positions.
+            magic = self._read(0, len(MAGIC))
+            if magic not in (MAGIC, MAGIC_V1):
+                raise DamagedImpacts(f"{self.name} is not an impacts file this kb reads")
             offset, size, crc, end = TRAILER.unpack(self._read(total - TRAILER.size, TRAILER.size))
             if end != END or offset + size + TRAILER.size != total:
                 raise DamagedImpacts(f"{self.name} has no valid trailer")
@@ -163,7 +261,10 @@ class Impacts:
                 raise DamagedImpacts(f"{self.name}: directory checksum mismatch")
             try:
                 entries = marshal.loads(data)
-                self._directory = {(f, t): (off, n_bytes, n, c) for f, t, off, n_bytes, n, c in entries}
+                if magic == MAGIC_V1:
+                    entries = tuple((*e, 0, 0) for e in entries)
+                self._directory = {(f, t): (off, n_bytes, n, c, p_bytes, p_crc)
+                                   for f, t, off, n_bytes, n, c, p_bytes, p_crc in entries}
             except (ValueError, EOFError, TypeError) as exc:
                 raise DamagedImpacts(f"{self.name}: unreadable directory ({exc})") from None
         return self._directory
@@ -171,16 +272,33 @@ class Impacts:
     def has(self, fieldname: str, tbytes: bytes) -> bool:
         return (fieldname, tbytes) in self.directory()
 
+    def _blob(self, offset: int, size: int, crc: int, fieldname: str, tbytes: bytes) -> bytes:
+        blob = self._read(offset, size)
+        if zlib.crc32(blob) != crc:
+            raise DamagedImpacts(f"{self.name}: checksum mismatch in the list of {fieldname}:{tbytes!r}")
+        return blob
+
     def postings(self, fieldname: str, tbytes: bytes) -> tuple[array[int], array[float]] | None:
         """(segment-local ids, weights) of a long list, deleted documents included; None for a list not stored."""
         entry = self.directory().get((fieldname, tbytes))
         if entry is None:
             return None
-        offset, size, n, crc = entry
-        blob = self._read(offset, size)
-        if zlib.crc32(blob) != crc:
-            raise DamagedImpacts(f"{self.name}: checksum mismatch in the list of {fieldname}:{tbytes!r}")
+        offset, size, n, crc, _p_size, _p_crc = entry
+        blob = self._blob(offset, size, crc, fieldname, tbytes)
         try:
             return decode(blob, n)
+        except zlib.error as exc:
+            raise DamagedImpacts(f"{self.name}: {exc}") from None
+
+    def positions(self, fieldname: str, tbytes: bytes) -> PositionTable | None:
+        """The positions of a stored list's postings (in `postings`' order); None when they are not stored (not a
+        phrase field, a short list, a first-version file, values that were not Whoosh's pickled positions)."""
+        entry = self.directory().get((fieldname, tbytes))
+        if entry is None or not entry[4]:
+            return None
+        offset, size, n, _crc, p_size, p_crc = entry
+        blob = self._blob(offset + size, p_size, p_crc, fieldname, tbytes)
+        try:
+            return decode_positions(blob, n)
         except zlib.error as exc:
             raise DamagedImpacts(f"{self.name}: {exc}") from None
