@@ -25,7 +25,7 @@ from typing import Any
 from whoosh.reading import TermNotFound
 from whoosh.util.numeric import byte_to_length, length_to_byte
 
-from .impacts import Impacts
+from .impacts import POSITION_FIELDS, Impacts, PositionTable
 
 try:  # private names of Whoosh's default codec: only the fast path uses them, and only after fast_path() said so
     from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3Codec, _lenfield
@@ -37,7 +37,7 @@ VALUES_COST = 5  # a posting kept with its positions counts as this many (a byte
 STORED_CACHE = 5000  # stored documents (with their text) kept per searcher
 LEAN_POSITIONS = 128  # positions of at least 1 document per block (128 postings): read the whole list with them
 VECTOR_MIN = 256  # postings from which a list's BM25 is computed with `Engine.vector` when there is one
-POSITION_FIELDS = frozenset({"title", "heading", "body"})  # phrase fields: their encoded positions are kept too
+TABLES_BUDGET = 3_000_000  # postings + positions of the stored position tables kept per searcher (~25 MB at most)
 Postings = tuple[Any, Any]  # (doc ids, weights): array('i'), array('d')
 # (ids, weights, length bytes, norms by length byte, idf x (K1 + 1)) -> BM25 of each posting, array('d')
 Bm25 = Callable[[Any, Any, bytes, list[float], float], Any]
@@ -84,6 +84,10 @@ class Engine:
         self._lengths: dict[str, bytes] = {}
         self._norms: dict[str, list[float]] = {}
         self._stored: dict[int, dict[str, Any]] = {}
+        # (field, term) -> the segments whose impacts file stores the list's positions, with them (least recently
+        # used first, dropped when over TABLES_BUDGET)
+        self._tables: dict[tuple[str, str], list[tuple[Leaf, PositionTable]]] = {}
+        self._tables_held = 0
 
     # -- raw data --------------------------------------------------------------------------------------
 
@@ -238,15 +242,38 @@ class Engine:
 
     def prefetch_positions(self, field: str, term: str, n_docs: int) -> None:
         """About to read the positions of `n_docs` documents of the list (in several calls): when they span most of
-        its blocks, read the whole list with positions now, once."""
+        its blocks, read the whole list with positions now, once (unless segments' impacts files store them)."""
         if self.lean and field in POSITION_FIELDS and (field, term) not in self._values:
-            if n_docs * LEAN_POSITIONS >= len(self.postings(field, term)[0]):
+            if not self.position_tables(field, term) and n_docs * LEAN_POSITIONS >= len(self.postings(field, term)[0]):
                 self.postings(field, term, with_values=True)
+
+    def position_tables(self, field: str, term: str) -> list[tuple[Leaf, PositionTable]]:
+        """The segments whose impacts file stores the list's positions, with them (kb/whoosh/impacts.py): read
+        there, a document's positions cost a bisection and a slice, not its block's unpickling."""
+        key = (field, term)
+        got = self._tables.pop(key, None)
+        if got is None:
+            got = []
+            if self.lean and field in POSITION_FIELDS:
+                got = [(leaf, table) for leaf in self.leaves for table in [leaf.position_table(field, term)] if table]
+            size = sum(len(table) for _leaf, table in got) + 1
+            while self._tables and self._tables_held + size > TABLES_BUDGET:
+                old = next(iter(self._tables))
+                self._tables_held -= sum(len(table) for _leaf, table in self._tables.pop(old)) + 1
+            self._tables_held += size
+        self._tables[key] = got  # now the most recently used
+        return got
 
     def positions(self, field: str, term: str, docs: list[int]) -> dict[int, list[int]]:
         """Token positions of a term in the given documents (sorted ascending), for phrase checks."""
         out: dict[int, list[int]] = {}
         if not docs:
+            return out
+        tables = self.position_tables(field, term) if (field, term) not in self._values else []
+        if tables:
+            rest = _table_positions(tables, docs, out)
+            for m, local, leaf in self._leaf_matchers(field, term, rest):  # segments without stored positions
+                leaf.positions(m, local, out)
             return out
         ids = self.postings(field, term)[0]
         values = self._values.get((field, term))
@@ -323,6 +350,7 @@ class Leaf:
     """One segment read through Whoosh's public API (the stock path): deletions filtered by Whoosh itself."""
 
     impacts: Impacts | None = None  # the segment's long lists as arrays, when it has them and the engine uses them
+    deleted: frozenset[int] = frozenset()  # the fast path's own filter (Whoosh's API filters for the stock path)
 
     def __init__(self, reader: Any, off: int) -> None:
         self.reader = reader
@@ -335,6 +363,10 @@ class Leaf:
 
     def stored_postings(self, field: str, term: str) -> Postings | None:
         """The term's list from an impacts file: only the fast path reads them."""
+        return None
+
+    def position_table(self, field: str, term: str) -> PositionTable | None:
+        """The term's positions from an impacts file: only the fast path reads them."""
         return None
 
     def decode(self, m: Any, ids: list[int], tfs: list[float], values: list[Any] | None, *,
@@ -408,6 +440,14 @@ class FastLeaf(Leaf):
         live_ids, live_weights = array("i"), array("d")
         self.copy_live(ids, runs, live_ids, [(weights, live_weights)])
         return live_ids, live_weights
+
+    def position_table(self, field: str, term: str) -> PositionTable | None:
+        """The positions of the term's list by segment-local document, when the segment's impacts file stores
+        them; None otherwise (read from the blocks)."""
+        reader = self.reader
+        if self.impacts is None or field not in reader.schema:
+            return None
+        return self.impacts.positions(field, reader._text_to_bytes(field, term))
 
     def copy_live(self, ids: Sequence[int], runs: list[tuple[int, int]], out: Any,
                   columns: list[tuple[Sequence[Any], Any]]) -> None:
@@ -667,6 +707,24 @@ def phrase_at(positions: list[list[int]], offsets: list[int], slop: int = 0) -> 
         if ok:
             return True
     return False
+
+
+def _table_positions(tables: list[tuple[Leaf, PositionTable]], docs: list[int], out: dict[int, list[int]]
+                     ) -> list[int]:
+    """Positions of the `docs` (global ids) from the segments' stored tables into `out`; returns the docs that lie
+    in segments without one. A deleted document gets none, as from the blocks."""
+    rest: list[int] = []
+    for d in docs:
+        for leaf, table in tables:
+            if leaf.off <= d < leaf.off + leaf.n:
+                local = d - leaf.off
+                got = table.of(local) if local not in leaf.deleted else None
+                if got is not None:
+                    out[d] = got
+                break
+        else:
+            rest.append(d)
+    return rest
 
 
 def _skip_through(m: Any, local: list[int]) -> Iterator[int]:

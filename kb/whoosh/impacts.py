@@ -35,6 +35,7 @@ import struct
 import sys
 import zlib
 from array import array
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from itertools import accumulate
 from typing import Any
@@ -134,22 +135,30 @@ def positions_of(values: list[bytes]) -> tuple[array[int], array[int]] | None:
 
 
 class PositionTable:
-    """A stored list's positions, decoded: `at(i)` is the i-th posting's positions, as `decode_positions` gives."""
+    """A stored list's positions, decoded, by segment-local document number: `of(doc)` is what Whoosh's
+    `decode_positions` gives for the doc's posting (None when the list does not hold the doc)."""
 
-    __slots__ = ("starts", "deltas")
+    __slots__ = ("ids", "starts", "deltas")
 
-    def __init__(self, counts: array[int], deltas: array[int]) -> None:
+    def __init__(self, ids: array[int], counts: array[int], deltas: array[int]) -> None:
+        self.ids = ids
         self.starts = array("q", accumulate(counts, initial=0))
         self.deltas = deltas
 
-    def at(self, i: int) -> list[int]:
+    def of(self, doc: int) -> list[int] | None:
+        i = bisect_left(self.ids, doc)
+        if i == len(self.ids) or self.ids[i] != doc:
+            return None
         return list(accumulate(self.deltas[self.starts[i]:self.starts[i + 1]]))
 
     def __len__(self) -> int:
-        return len(self.starts) - 1
+        """What keeping it costs, in postings (for a cache's budget)."""
+        return len(self.ids) + len(self.deltas)
 
 
-def decode_positions(blob: bytes, n: int) -> PositionTable:
+def decode_positions(ids: array[int], blob: bytes) -> PositionTable:
+    """The positions of the list whose ids are `ids`, from their stored bytes (`encode_positions`)."""
+    n = len(ids)
     raw = zlib.decompress(blob)
     if len(raw) < 4 * n:
         raise DamagedImpacts(f"a list's positions hold {len(raw)} bytes, expected at least {4 * n}")
@@ -163,7 +172,7 @@ def decode_positions(blob: bytes, n: int) -> PositionTable:
     deltas.frombytes(_unshuffle(raw[4 * n:], 4))
     if BIG_ENDIAN:
         deltas.byteswap()
-    return PositionTable(counts, deltas)
+    return PositionTable(ids, counts, deltas)
 
 
 class ImpactsWriter:
@@ -291,14 +300,18 @@ class Impacts:
             raise DamagedImpacts(f"{self.name}: {exc}") from None
 
     def positions(self, fieldname: str, tbytes: bytes) -> PositionTable | None:
-        """The positions of a stored list's postings (in `postings`' order); None when they are not stored (not a
-        phrase field, a short list, a first-version file, values that were not Whoosh's pickled positions)."""
+        """The positions of a stored list's postings, by document; None when they are not stored (not a phrase
+        field, a short list, a first-version file, values that were not Whoosh's pickled positions)."""
         entry = self.directory().get((fieldname, tbytes))
         if entry is None or not entry[4]:
             return None
-        offset, size, n, _crc, p_size, p_crc = entry
-        blob = self._blob(offset + size, p_size, p_crc, fieldname, tbytes)
+        offset, size, n, crc, p_size, p_crc = entry
+        data = self._read(offset, size + p_size)  # the list, then its positions
+        blob, pos = data[:size], data[size:]
+        if zlib.crc32(blob) != crc or zlib.crc32(pos) != p_crc:
+            raise DamagedImpacts(f"{self.name}: checksum mismatch in the list of {fieldname}:{tbytes!r}")
         try:
-            return decode_positions(blob, n)
+            ids, _weights = decode(blob, n)
+            return decode_positions(ids, pos)
         except zlib.error as exc:
             raise DamagedImpacts(f"{self.name}: {exc}") from None
