@@ -25,8 +25,8 @@ from whoosh.system import pack_uint
 from benchmarks import gensite
 from kb import KnowledgeBase, store
 from kb import search as kb_search
-from kb.search import engine_for
 from kb.manifest import Manifest
+from kb.search import engine_for
 from kb.store import MANIFEST, IndexStore, checksums
 from kb.whoosh import impacts
 from kb.whoosh.engine import FastLeaf

@@ -84,6 +84,7 @@ class Engine:
         self._lengths: dict[str, bytes] = {}
         self._norms: dict[str, list[float]] = {}
         self._stored: dict[int, dict[str, Any]] = {}
+        self._df: dict[tuple[str, str], int] = {}
         # (field, term) -> the segments whose impacts file stores the list's positions, with them (least recently
         # used first, dropped when over TABLES_BUDGET)
         self._tables: dict[tuple[str, str], list[tuple[Leaf, PositionTable]]] = {}
@@ -185,7 +186,18 @@ class Engine:
         return got
 
     def idf(self, field: str, term: str) -> float:
-        return log(self.N / (self.searcher.doc_frequency(field, term) + 1)) + 1
+        return log(self.N / (self.doc_frequency(field, term) + 1)) + 1
+
+    def doc_frequency(self, field: str, term: str) -> int:
+        """The searcher's document frequency of the term, remembered (a query asks for it several times: the
+        clause's rarity, each list's idf; each ask is a term-index lookup per segment)."""
+        key = (field, term)
+        got = self._df.get(key)
+        if got is None:
+            if len(self._df) >= TERM_INFOS:
+                self._df.clear()
+            got = self._df[key] = self.searcher.doc_frequency(field, term)
+        return got
 
     def term_scores(self, field: str, term: str, *, vector: Bm25 | None = None) -> tuple[Any, Any]:
         """(doc ids, BM25 of the term in each) for one field, unboosted; cached with the postings.
@@ -334,8 +346,11 @@ def fast_path(readers: list[tuple[Any, int]]) -> bool:
         if not isinstance(getattr(reader, "_codec", None), W3Codec):
             return False
         perdoc = getattr(reader, "_perdoc", None)
+        terms = getattr(reader, "_terms", None)
         if not all(hasattr(x, n) for x, n in ((reader, "_terms"), (reader, "deleted_docs_set"),
-                                               (reader, "_text_to_bytes"), (perdoc, "_cached_reader"))):
+                                               (reader, "_text_to_bytes"), (perdoc, "_cached_reader"),
+                                               (terms, "term_info"), (terms, "_postfile"),
+                                               (reader._codec, "postings_reader"))):
             return False
         term = next(iter(reader.all_terms()), None)
         if term is None:
@@ -405,12 +420,29 @@ class FastLeaf(Leaf):
     def __init__(self, reader: Any, off: int) -> None:
         super().__init__(reader, off)
         self.deleted: frozenset[int] = reader.deleted_docs_set
+        self._infos: dict[tuple[str, str], Any] = {}  # (field, term) -> Whoosh's term info, or _MISSING
 
     def matcher(self, field: str, term: str) -> Any:
+        """Whoosh's `_terms.matcher`, with the term info remembered (a term-index lookup is a hash probe and an
+        unpickled record, ~20-40 us): a list is looked up again for its matched terms and positions, and by the
+        next query with the same word."""
+        key = (field, term)
+        info = self._infos.get(key)
         reader = self.reader
-        if field not in reader.schema:
-            raise TermNotFound(f"no field {field!r}")
-        return reader._terms.matcher(field, reader._text_to_bytes(field, term), reader.schema[field].format)
+        if info is None:
+            if len(self._infos) >= TERM_INFOS:
+                self._infos.clear()
+            try:
+                if field not in reader.schema:
+                    raise TermNotFound(f"no field {field!r}")
+                info = reader._terms.term_info(field, reader._text_to_bytes(field, term))
+            except TermNotFound:
+                info = _MISSING
+            self._infos[key] = info
+        if info is _MISSING:
+            raise TermNotFound(f"{field}:{term!r}")
+        return reader._codec.postings_reader(reader._terms._postfile, info, reader.schema[field].format,
+                                             term=(field, reader._text_to_bytes(field, term)))
 
     def decode(self, m: Any, ids: list[int], tfs: list[float], values: list[Any] | None, *,
                lean: bool = False) -> None:
@@ -517,6 +549,10 @@ class FastLeaf(Leaf):
         col = self.reader._perdoc._cached_reader(_lenfield(field), LENGTHS_COLUMN)
         raw = bytes(col._dbfile.get(col._basepos, col._count)) if col is not None else b""
         return raw[:n] + bytes(max(0, n - len(raw)))
+
+
+_MISSING = object()  # a term the segment does not hold (FastLeaf.matcher)
+TERM_INFOS = 100_000  # term infos remembered per segment (~300 bytes each), all forgotten when full
 
 
 # The first object of a block's values in the pickle Whoosh writes (protocol 2): bytes are pickled as a call of
