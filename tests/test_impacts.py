@@ -20,7 +20,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from whoosh.formats import Positions
 from whoosh.reading import TermNotFound
-from whoosh.system import pack_uint
 
 from benchmarks import gensite
 from kb import KnowledgeBase, store
@@ -72,12 +71,12 @@ def _check_segments(ix: Any, minimum: int) -> int:
             for (field, term), (ids, weights, positions) in _whoosh_lists(leaf).items():
                 got = found.postings(field, term)
                 if len(ids) < minimum:
-                    assert got is None and found.positions(field, term) is None, (field, term)
+                    assert got is None and not found.has(field, term), (field, term)
                     continue
                 assert got is not None, (field, term)
                 assert list(got[0]) == ids and list(got[1]) == weights, (field, term)
                 stored += 1
-                table = found.positions(field, term)
+                table = found.positions(field, term, getattr(leaf.schema[field].format, "decode_positions", list))
                 assert (table is not None) == (field in impacts.POSITION_FIELDS), (field, term)
                 if table is not None:
                     assert positions is not None and [table.of(d) for d in ids] == positions, (field, term)
@@ -129,18 +128,16 @@ def test_positions_round_trip_as_whoosh_decodes_them(lists: list[list[int]]) -> 
     ids = array("i", range(0, 3 * len(values), 3))
     blob = impacts.encode_positions(values)
     assert blob is not None
-    table = impacts.decode_positions(ids, blob)
+    table = impacts.decode_positions(ids, blob, fmt.decode_positions)
     assert [table.of(d) for d in ids] == [fmt.decode_positions(v) for v in values]
     assert all(table.of(d + 1) is None for d in ids)
     with pytest.raises(DamagedImpacts):
-        impacts.decode_positions(array("i", [*ids, 10**6]), blob)
+        impacts.decode_positions(array("i", [*ids, 10**6]), blob, fmt.decode_positions)
 
 
-@pytest.mark.parametrize("values", [[b""], [pack_uint(3)], [Positions().encode([1, 2])[:-1]],
-                                    [Positions().encode([1]), b"\x00\x00\x00\x01\x80\x02K\x01."]])
-def test_values_that_are_not_whoosh_positions_are_not_stored(values: list[bytes]) -> None:
-    """Their positions are then read from the blocks."""
-    assert impacts.encode_positions(values) is None
+def test_empty_values_are_not_stored() -> None:
+    """(Whoosh's stock writer drops empty values from a block): such a list's positions come from the blocks."""
+    assert impacts.encode_positions([Positions().encode([1]), b""]) is None
 
 
 @pytest.mark.parametrize("n", [0, 1, 5, 1000])
@@ -186,8 +183,8 @@ def test_search_with_impacts_gives_what_the_blocks_give(site: Any, monkeypatch: 
     def counting(name: str) -> Any:
         real = getattr(Impacts, name)
 
-        def read(self: Impacts, field: str, tbytes: bytes) -> Any:
-            got = real(self, field, tbytes)
+        def read(self: Impacts, field: str, tbytes: bytes, *args: Any) -> Any:
+            got = real(self, field, tbytes, *args)
             used[name] += got is not None
             return got
         return read

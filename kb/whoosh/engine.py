@@ -479,7 +479,8 @@ class FastLeaf(Leaf):
         reader = self.reader
         if self.impacts is None or field not in reader.schema:
             return None
-        return self.impacts.positions(field, reader._text_to_bytes(field, term))
+        return self.impacts.positions(field, reader._text_to_bytes(field, term),
+                                      reader.schema[field].format.decode_positions)
 
     def copy_live(self, ids: Sequence[int], runs: list[tuple[int, int]], out: Any,
                   columns: list[tuple[Sequence[Any], Any]]) -> None:

@@ -17,11 +17,10 @@ search treats like any other damaged index file (verify, rebuild, one warning).
 Positions (second version of the file, MAGIC ending in 2): a quoted phrase and the proximity bonus read the positions
 of a few hundred passages per list, and from the blocks each one costs its whole block's unpickling (~190 us a block
 of 128, one `_codecs.encode` call per posting). So a list of a phrase field (POSITION_FIELDS) also stores its
-positions right after its ids and weights: how many each posting has, then the deltas Whoosh pickles (each
-posting's first position, then the gaps), both uint32, byte-shuffled and zlib'd. A list whose values do not read
-as Whoosh's pickled positions has none stored (its positions come from the blocks), and a file of the first version
-has none at all: its lists are used, its positions are read from the blocks. Which of the two a file is, is decided
-once, when its directory is read.
+postings' encoded positions right after its ids and weights, as Whoosh encoded them (their lengths, then the bytes),
+and a reader decodes only the postings it needs, with the field's own format. A file of the first version has none:
+its lists are used, and positions are read from the blocks. Which of the two a file is, is decided once, when its
+directory is read.
 
 Layout: MAGIC, the lists (each list's positions, when stored, right after it), the directory (a marshalled tuple of
 (field, term bytes, offset, size, postings, crc, positions size, positions crc) tuples; 6-tuples without the
@@ -36,7 +35,7 @@ import sys
 import zlib
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import accumulate
 from typing import Any
 
@@ -47,7 +46,6 @@ END = b"KBIEND1\n"
 TRAILER = struct.Struct("<QII8s")
 MIN_POSTINGS = 128  # shorter lists fit in one block, read from it as cheaply (each stored list adds to the directory)
 POSITION_FIELDS = frozenset({"title", "heading", "body"})  # kb's phrase fields: their lists store positions too
-_PROTO2 = b"\x80\x02"  # a Whoosh position value: 4-byte count, then a protocol-2 pickle of the deltas
 LEVEL = 1  # zlib level: ~1.1 bytes a posting (level 6: ~0.9) at a third of the compression time
 BIG_ENDIAN = sys.byteorder == "big"
 Chunk = tuple[list[int], list[float], list[bytes]]
@@ -98,81 +96,57 @@ def decode(blob: bytes, n: int) -> tuple[array[int], array[float]]:
 
 
 def encode_positions(values: list[bytes]) -> bytes | None:
-    """One list's positions from Whoosh's values (see `positions_of`): counts and deltas, uint32, byte-shuffled,
-    compressed together; None when the values are not Whoosh's pickled positions or do not fit in uint32."""
-    got = positions_of(values)
-    if got is None:
+    """One list's positions as Whoosh encoded them (each posting's value: a count and a pickle of the deltas),
+    stored as they are: the values' lengths (uint32, byte-shuffled), then the values, compressed together. Taken as
+    bytes, not decoded (that would cost the writer ~1 us a posting); a reader decodes the few it needs with the
+    field's format, so it gets exactly what the blocks give. None when a value is empty (none to store)."""
+    if not all(values):
         return None
-    counts, deltas = got
+    lengths = array("I", map(len, values))
     if BIG_ENDIAN:
-        counts.byteswap()
-        deltas.byteswap()
-    return zlib.compress(_shuffle(counts.tobytes(), 4) + _shuffle(deltas.tobytes(), 4), LEVEL)
+        lengths.byteswap()
+    return zlib.compress(_shuffle(lengths.tobytes(), 4) + b"".join(values), LEVEL)
 
 
-def positions_of(values: list[bytes]) -> tuple[array[int], array[int]] | None:
-    """(positions per posting, their deltas one list after another) from Whoosh's encoded values, or None.
-
-    A value is a 4-byte count and a protocol-2 pickle of the deltas; unpickled one by one they would cost the writer
-    ~1 us a posting, so the pickles (their protocol header and STOP cut off) are joined into one that builds a tuple
-    of all the lists at once: each one is a complete pickle program pushing one list (its only memo slot is 0, put
-    and never read), so the tuple holds exactly the lists `Positions.decode_positions` unpickles one by one.
-    """
-    from pickle import UnpicklingError, loads
-
-    if not all(v[4:6] == _PROTO2 and v[-1:] == b"." for v in values):
-        return None
-    try:
-        lists = loads(b"".join([_PROTO2, b"(", *[v[6:-1] for v in values], b"t."]))
-    except (UnpicklingError, EOFError, IndexError, ValueError, TypeError, KeyError):
-        return None
-    if not isinstance(lists, tuple) or len(lists) != len(values) or not all(type(x) is list for x in lists):
-        return None
-    try:
-        return array("I", map(len, lists)), array("I", [p for x in lists for p in x])
-    except (OverflowError, TypeError):  # a negative or huge delta, or not an int: not stored
-        return None
+Decode = Callable[[bytes], list[int]]  # a field format's decode_positions
 
 
 class PositionTable:
-    """A stored list's positions, decoded, by segment-local document number: `of(doc)` is what Whoosh's
-    `decode_positions` gives for the doc's posting (None when the list does not hold the doc)."""
+    """A stored list's encoded positions by segment-local document number: `of(doc)` is what the field format's
+    `decode_positions` gives for the doc's posting in the blocks (None when the list does not hold the doc)."""
 
-    __slots__ = ("ids", "starts", "deltas")
+    __slots__ = ("ids", "starts", "data", "decode")
 
-    def __init__(self, ids: array[int], counts: array[int], deltas: array[int]) -> None:
+    def __init__(self, ids: array[int], lengths: array[int], data: bytes, decode: Decode) -> None:
         self.ids = ids
-        self.starts = array("q", accumulate(counts, initial=0))
-        self.deltas = deltas
+        self.starts = array("q", accumulate(lengths, initial=0))
+        self.data = data
+        self.decode = decode
 
     def of(self, doc: int) -> list[int] | None:
         i = bisect_left(self.ids, doc)
         if i == len(self.ids) or self.ids[i] != doc:
             return None
-        return list(accumulate(self.deltas[self.starts[i]:self.starts[i + 1]]))
+        return self.decode(self.data[self.starts[i]:self.starts[i + 1]])
 
     def __len__(self) -> int:
-        """What keeping it costs, in postings (for a cache's budget)."""
-        return len(self.ids) + len(self.deltas)
+        """What keeping it costs, in postings (for a cache's budget: ~8 bytes of offsets and ~15 of value each)."""
+        return 2 * len(self.ids)
 
 
-def decode_positions(ids: array[int], blob: bytes) -> PositionTable:
+def decode_positions(ids: array[int], blob: bytes, decode: Decode) -> PositionTable:
     """The positions of the list whose ids are `ids`, from their stored bytes (`encode_positions`)."""
     n = len(ids)
     raw = zlib.decompress(blob)
     if len(raw) < 4 * n:
         raise DamagedImpacts(f"a list's positions hold {len(raw)} bytes, expected at least {4 * n}")
-    counts = array("I")
-    counts.frombytes(_unshuffle(raw[:4 * n], 4))
-    deltas = array("I")
+    lengths = array("I")
+    lengths.frombytes(_unshuffle(raw[:4 * n], 4))
     if BIG_ENDIAN:
-        counts.byteswap()
-    if len(raw) != 4 * n + 4 * sum(counts):
-        raise DamagedImpacts(f"a list's positions hold {len(raw)} bytes, expected {4 * n + 4 * sum(counts)}")
-    deltas.frombytes(_unshuffle(raw[4 * n:], 4))
-    if BIG_ENDIAN:
-        deltas.byteswap()
-    return PositionTable(ids, counts, deltas)
+        lengths.byteswap()
+    if len(raw) != 4 * n + sum(lengths):
+        raise DamagedImpacts(f"a list's positions hold {len(raw)} bytes, expected {4 * n + sum(lengths)}")
+    return PositionTable(ids, lengths, raw[4 * n:], decode)
 
 
 class ImpactsWriter:
@@ -299,7 +273,7 @@ class Impacts:
         except zlib.error as exc:
             raise DamagedImpacts(f"{self.name}: {exc}") from None
 
-    def positions(self, fieldname: str, tbytes: bytes) -> PositionTable | None:
+    def positions(self, fieldname: str, tbytes: bytes, decoder: Decode) -> PositionTable | None:
         """The positions of a stored list's postings, by document; None when they are not stored (not a phrase
         field, a short list, a first-version file, values that were not Whoosh's pickled positions)."""
         entry = self.directory().get((fieldname, tbytes))
@@ -312,6 +286,6 @@ class Impacts:
             raise DamagedImpacts(f"{self.name}: checksum mismatch in the list of {fieldname}:{tbytes!r}")
         try:
             ids, _weights = decode(blob, n)
-            return decode_positions(ids, pos)
+            return decode_positions(ids, pos, decoder)
         except zlib.error as exc:
             raise DamagedImpacts(f"{self.name}: {exc}") from None
