@@ -75,6 +75,7 @@ def _check_segments(ix: Any, minimum: int) -> int:
                     continue
                 assert got is not None, (field, term)
                 assert list(got[0]) == ids and list(got[1]) == weights, (field, term)
+                assert found.ids(field, term) == got[0]  # the ids alone (a probe's partial read)
                 stored += 1
                 table = found.positions(field, term, getattr(leaf.schema[field].format, "decode_positions", list))
                 assert (table is not None) == (field in impacts.POSITION_FIELDS), (field, term)
@@ -178,7 +179,7 @@ def _results(kb: KnowledgeBase, queries: list[str]) -> list[Any]:
 
 def test_search_with_impacts_gives_what_the_blocks_give(site: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     kb, queries = site
-    used = {"postings": 0, "positions": 0}
+    used = {"postings": 0, "positions": 0, "ids": 0}
 
     def counting(name: str) -> Any:
         real = getattr(Impacts, name)
@@ -193,7 +194,7 @@ def test_search_with_impacts_gives_what_the_blocks_give(site: Any, monkeypatch: 
         monkeypatch.setattr(Impacts, name, counting(name))
     monkeypatch.setattr(kb_search, "DENSE", False)
     with_impacts = _results(kb, queries)
-    assert used["postings"] > 100 and used["positions"] > 20, used
+    assert used["postings"] > 100 and used["positions"] > 20 and used["ids"] > 20, used
     dense = with_impacts
     if importlib.util.find_spec("numpy") is not None:  # numpy scoring (kb/dense.py) over the same lists
         monkeypatch.setattr(kb_search, "DENSE", True)

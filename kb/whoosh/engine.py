@@ -146,9 +146,25 @@ class Engine:
         """Which of `docs` hold the term in the field, skipping through the posting blocks without decoding them
         all (block headers carry their last id), for terms only checked for a few candidates."""
         found: list[int] = []
-        for m, local, leaf in self._leaf_matchers(field, term, docs):
+        rest: list[int] = []
+        for leaf, local in self._leaf_docs(docs):
+            ids = leaf.stored_ids(field, term) if self.lean else None
+            if ids is None:
+                rest.extend(d + leaf.off for d in local)
+            else:  # the segment's impacts file has the list: its ids, without a block header per 128 postings
+                found.extend(d + leaf.off for d in local if _holds(ids, d) and d not in leaf.deleted)
+        for m, local, leaf in self._leaf_matchers(field, term, rest):
             leaf.holding(m, local, found)
         return found
+
+    def _leaf_docs(self, docs: list[int]) -> Iterator[tuple[Leaf, list[int]]]:
+        """Per segment holding some of `docs`: the segment and those docs as sorted segment-local ids."""
+        todo = sorted(docs)
+        for leaf in self.leaves:
+            off = leaf.off
+            local = [d - off for d in todo if off <= d < off + leaf.n]
+            if local:
+                yield leaf, local
 
     def doc_ids(self, field: str, term: str) -> list[int]:
         return self.postings(field, term)[0]
@@ -308,12 +324,7 @@ class Engine:
     def _leaf_matchers(self, field: str, term: str, docs: list[int]) -> Iterator[tuple[Any, list[int], Leaf]]:
         """Per segment holding some of `docs`: the term's matcher, those docs as sorted segment-local ids, and
         the segment. Segments without the term are skipped."""
-        todo = sorted(docs)
-        for leaf in self.leaves:
-            off = leaf.off
-            local = [d - off for d in todo if off <= d < off + leaf.n]
-            if not local:
-                continue
+        for leaf, local in self._leaf_docs(docs):
             try:
                 m = leaf.matcher(field, term)
             except TermNotFound:  # the only expected miss: this segment lacks the term
@@ -382,6 +393,10 @@ class Leaf:
 
     def position_table(self, field: str, term: str) -> PositionTable | None:
         """The term's positions from an impacts file: only the fast path reads them."""
+        return None
+
+    def stored_ids(self, field: str, term: str) -> Any:
+        """The term's segment-local ids from an impacts file (array('i')), or None: only the fast path reads them."""
         return None
 
     def decode(self, m: Any, ids: list[int], tfs: list[float], values: list[Any] | None, *,
@@ -472,6 +487,14 @@ class FastLeaf(Leaf):
         live_ids, live_weights = array("i"), array("d")
         self.copy_live(ids, runs, live_ids, [(weights, live_weights)])
         return live_ids, live_weights
+
+    def stored_ids(self, field: str, term: str) -> Any:
+        """The term's segment-local ids (deleted documents included) when the segment's impacts file stores the
+        list; None otherwise."""
+        reader = self.reader
+        if self.impacts is None or field not in reader.schema:
+            return None
+        return self.impacts.ids(field, reader._text_to_bytes(field, term))
 
     def position_table(self, field: str, term: str) -> PositionTable | None:
         """The positions of the term's list by segment-local document, when the segment's impacts file stores
@@ -744,6 +767,11 @@ def phrase_at(positions: list[list[int]], offsets: list[int], slop: int = 0) -> 
         if ok:
             return True
     return False
+
+
+def _holds(ids: Any, d: int) -> bool:
+    i = bisect_left(ids, d)
+    return i < len(ids) and ids[i] == d
 
 
 def _table_positions(tables: list[tuple[Leaf, PositionTable]], docs: list[int], out: dict[int, list[int]]

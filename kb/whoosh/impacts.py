@@ -273,6 +273,26 @@ class Impacts:
         except zlib.error as exc:
             raise DamagedImpacts(f"{self.name}: {exc}") from None
 
+    def ids(self, fieldname: str, tbytes: bytes) -> array[int] | None:
+        """The segment-local ids of a stored list alone (the stream is decompressed only as far as they go): which
+        candidates hold a term, for a list only probed, not scored; None for a list not stored."""
+        entry = self.directory().get((fieldname, tbytes))
+        if entry is None:
+            return None
+        offset, size, n, crc, _p_size, _p_crc = entry
+        blob = self._blob(offset, size, crc, fieldname, tbytes)
+        try:
+            raw = zlib.decompressobj().decompress(blob, 4 * n)
+        except zlib.error as exc:
+            raise DamagedImpacts(f"{self.name}: {exc}") from None
+        if len(raw) != 4 * n:
+            raise DamagedImpacts(f"{self.name}: the list of {fieldname}:{tbytes!r} is short")
+        ids = array("i")
+        ids.frombytes(_unshuffle(raw, 4))
+        if BIG_ENDIAN:
+            ids.byteswap()
+        return ids
+
     def positions(self, fieldname: str, tbytes: bytes, decoder: Decode) -> PositionTable | None:
         """The positions of a stored list's postings, by document; None when they are not stored (not a phrase
         field, a short list, a first-version file, values that were not Whoosh's pickled positions)."""
