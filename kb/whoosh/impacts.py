@@ -17,7 +17,7 @@ search treats like any other damaged index file (verify, rebuild, one warning).
 Positions (second version of the file, MAGIC ending in 2): a quoted phrase and the proximity bonus read the positions
 of a few hundred passages per list, and from the blocks each one costs its whole block's unpickling (~190 us a block
 of 128, one `_codecs.encode` call per posting). So a list of a phrase field (POSITION_FIELDS) also stores its
-postings' encoded positions right after its ids and weights, as Whoosh encoded them (their lengths, then the bytes),
+postings' encoded positions right after its ids and weights, as Whoosh encoded them (where each ends, then the bytes),
 and a reader decodes only the postings it needs, with the field's own format. A file of the first version has none:
 its lists are used, and positions are read from the blocks. Which of the two a file is, is decided once, when its
 directory is read.
@@ -97,15 +97,19 @@ def decode(blob: bytes, n: int) -> tuple[array[int], array[float]]:
 
 def encode_positions(values: list[bytes]) -> bytes | None:
     """One list's positions as Whoosh encoded them (each posting's value: a count and a pickle of the deltas),
-    stored as they are: the values' lengths (uint32, byte-shuffled), then the values, compressed together. Taken as
-    bytes, not decoded (that would cost the writer ~1 us a posting); a reader decodes the few it needs with the
-    field's format, so it gets exactly what the blocks give. None when a value is empty (none to store)."""
+    stored as they are: where each value ends (uint32, byte-shuffled), then the values, compressed together. Taken
+    as bytes, not decoded (that would cost the writer ~1 us a posting); a reader decodes the few it needs with the
+    field's format, so it gets exactly what the blocks give. None when a value is empty (none to store) or the
+    values pass 4 GB."""
     if not all(values):
         return None
-    lengths = array("I", map(len, values))
+    try:
+        ends = array("I", accumulate(map(len, values)))
+    except OverflowError:
+        return None
     if BIG_ENDIAN:
-        lengths.byteswap()
-    return zlib.compress(_shuffle(lengths.tobytes(), 4) + b"".join(values), LEVEL)
+        ends.byteswap()
+    return zlib.compress(_shuffle(ends.tobytes(), 4) + b"".join(values), LEVEL)
 
 
 Decode = Callable[[bytes], list[int]]  # a field format's decode_positions
@@ -115,11 +119,11 @@ class PositionTable:
     """A stored list's encoded positions by segment-local document number: `of(doc)` is what the field format's
     `decode_positions` gives for the doc's posting in the blocks (None when the list does not hold the doc)."""
 
-    __slots__ = ("ids", "starts", "data", "decode")
+    __slots__ = ("ids", "ends", "data", "decode")
 
-    def __init__(self, ids: array[int], lengths: array[int], data: bytes, decode: Decode) -> None:
+    def __init__(self, ids: array[int], ends: array[int], data: bytes, decode: Decode) -> None:
         self.ids = ids
-        self.starts = array("q", accumulate(lengths, initial=0))
+        self.ends = ends  # where each posting's value ends in `data` (stored so, not summed at every read)
         self.data = data
         self.decode = decode
 
@@ -127,10 +131,10 @@ class PositionTable:
         i = bisect_left(self.ids, doc)
         if i == len(self.ids) or self.ids[i] != doc:
             return None
-        return self.decode(self.data[self.starts[i]:self.starts[i + 1]])
+        return self.decode(self.data[self.ends[i - 1] if i else 0:self.ends[i]])
 
     def __len__(self) -> int:
-        """What keeping it costs, in postings (for a cache's budget: ~8 bytes of offsets and ~15 of value each)."""
+        """What keeping it costs, in postings (for a cache's budget: ~4 bytes of offsets and ~15 of value each)."""
         return 2 * len(self.ids)
 
 
@@ -140,13 +144,14 @@ def decode_positions(ids: array[int], blob: bytes, decode: Decode) -> PositionTa
     raw = zlib.decompress(blob)
     if len(raw) < 4 * n:
         raise DamagedImpacts(f"a list's positions hold {len(raw)} bytes, expected at least {4 * n}")
-    lengths = array("I")
-    lengths.frombytes(_unshuffle(raw[:4 * n], 4))
+    ends = array("I")
+    ends.frombytes(_unshuffle(raw[:4 * n], 4))
     if BIG_ENDIAN:
-        lengths.byteswap()
-    if len(raw) != 4 * n + sum(lengths):
-        raise DamagedImpacts(f"a list's positions hold {len(raw)} bytes, expected {4 * n + sum(lengths)}")
-    return PositionTable(ids, lengths, raw[4 * n:], decode)
+        ends.byteswap()
+    size = ends[-1] if n else 0
+    if len(raw) != 4 * n + size:
+        raise DamagedImpacts(f"a list's positions hold {len(raw)} bytes, expected {4 * n + size}")
+    return PositionTable(ids, ends, raw[4 * n:], decode)
 
 
 class ImpactsWriter:
