@@ -19,7 +19,7 @@ from .chrome import CHROME_FACTOR, is_chrome
 from .model import Excerpt, Hit, SearchResult
 from .query import Clause, ParsedQuery, parse, render
 from .snippets import Matcher, make_snippet
-from .whoosh.engine import Engine, index_of, phrase_at
+from .whoosh.engine import Engine, index_of, phrase_at, terms_within
 
 if TYPE_CHECKING:
     from .dense import Dense, Scores
@@ -517,7 +517,7 @@ def _spelling_candidates(reader: Any, field: str, spell: str, folded: str, maxdi
     """Words of the field's spelling list (`spell`) that may be within `maxdist` edits of `folded`."""
     # Per segment: a multi-segment reader's terms_within walks the field's own (stemmed) terms instead of its
     # spelling word list, so after an update it suggested stems ("middlewar").
-    found = [w for leaf, _off in reader.leaf_readers() for w in leaf.terms_within(field, folded, maxdist, prefix=1)]
+    found = terms_within([leaf for leaf, _off in reader.leaf_readers()], field, folded, maxdist, prefix=1)
     if maxdist == 1:
         # Swapped neighbours are one edit for the ranking (_distance) but two for the automaton: look them up
         # directly so that the one-edit pass sees every one-edit word ("refreence" -> "reference").
