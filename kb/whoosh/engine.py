@@ -436,6 +436,7 @@ class FastLeaf(Leaf):
         super().__init__(reader, off)
         self.deleted: frozenset[int] = reader.deleted_docs_set
         self._infos: dict[tuple[str, str], Any] = {}  # (field, term) -> Whoosh's term info, or _MISSING
+        self._bytes: dict[tuple[str, str], bytes] = {}
 
     def matcher(self, field: str, term: str) -> Any:
         """Whoosh's `_terms.matcher`, with the term info remembered (a term-index lookup is a hash probe and an
@@ -444,20 +445,34 @@ class FastLeaf(Leaf):
         key = (field, term)
         info = self._infos.get(key)
         reader = self.reader
+        tbytes = self.term_bytes(field, term)
         if info is None:
             if len(self._infos) >= TERM_INFOS:
                 self._infos.clear()
             try:
-                if field not in reader.schema:
+                if tbytes is None:
                     raise TermNotFound(f"no field {field!r}")
-                info = reader._terms.term_info(field, reader._text_to_bytes(field, term))
+                info = reader._terms.term_info(field, tbytes)
             except TermNotFound:
                 info = _MISSING
             self._infos[key] = info
         if info is _MISSING:
             raise TermNotFound(f"{field}:{term!r}")
         return reader._codec.postings_reader(reader._terms._postfile, info, reader.schema[field].format,
-                                             term=(field, reader._text_to_bytes(field, term)))
+                                             term=(field, tbytes))
+
+    def term_bytes(self, field: str, term: str) -> bytes | None:
+        """The term as the field stores it (Whoosh's `_text_to_bytes`, remembered: a schema lookup and an encode
+        for every list, probe and position read), or None for a field the segment's schema lacks."""
+        key = (field, term)
+        got = self._bytes.get(key)
+        if got is None:
+            if field not in self.reader.schema:
+                return None
+            if len(self._bytes) >= TERM_INFOS:
+                self._bytes.clear()
+            got = self._bytes[key] = self.reader._text_to_bytes(field, term)
+        return got
 
     def decode(self, m: Any, ids: list[int], tfs: list[float], values: list[Any] | None, *,
                lean: bool = False) -> None:
@@ -474,10 +489,8 @@ class FastLeaf(Leaf):
     def stored_postings(self, field: str, term: str) -> Postings | None:
         """(global ids, weights) of the term from the segment's impacts file, without deleted documents; None when
         the file does not hold the list (short, or absent from the segment)."""
-        reader = self.reader
-        if self.impacts is None or field not in reader.schema:
-            return None
-        got = self.impacts.postings(field, reader._text_to_bytes(field, term))
+        where = self._in_impacts(field, term)
+        got = where[0].postings(field, where[1]) if where is not None else None
         if got is None:
             return None
         ids, weights = got
@@ -491,19 +504,21 @@ class FastLeaf(Leaf):
     def stored_ids(self, field: str, term: str) -> Any:
         """The term's segment-local ids (deleted documents included) when the segment's impacts file stores the
         list; None otherwise."""
-        reader = self.reader
-        if self.impacts is None or field not in reader.schema:
-            return None
-        return self.impacts.ids(field, reader._text_to_bytes(field, term))
+        where = self._in_impacts(field, term)
+        return where[0].ids(field, where[1]) if where is not None else None
 
     def position_table(self, field: str, term: str) -> PositionTable | None:
         """The positions of the term's list by segment-local document, when the segment's impacts file stores
         them; None otherwise (read from the blocks)."""
-        reader = self.reader
-        if self.impacts is None or field not in reader.schema:
+        where = self._in_impacts(field, term)
+        if where is None:
             return None
-        return self.impacts.positions(field, reader._text_to_bytes(field, term),
-                                      reader.schema[field].format.decode_positions)
+        return where[0].positions(field, where[1], self.reader.schema[field].format.decode_positions)
+
+    def _in_impacts(self, field: str, term: str) -> tuple[Impacts, bytes] | None:
+        """The segment's impacts file and the term's bytes there, or None (no file, or a field it lacks)."""
+        tbytes = self.term_bytes(field, term) if self.impacts is not None else None
+        return (self.impacts, tbytes) if self.impacts is not None and tbytes is not None else None
 
     def copy_live(self, ids: Sequence[int], runs: list[tuple[int, int]], out: Any,
                   columns: list[tuple[Sequence[Any], Any]]) -> None:
@@ -727,12 +742,17 @@ def terms_within(readers: list[Any], field: str, text: str, maxdist: int, prefix
 def live_runs(ids: Sequence[int], deleted: frozenset[int]) -> list[tuple[int, int]]:
     """[start, end) runs of the sorted `ids` that are not deleted, so that the live postings are copied by slices.
 
-    A segment usually has few deleted documents against long lists: each is found by bisection (and the runs
-    between them copied at C speed) instead of testing every posting; with many deletions, every id is tested.
+    A segment usually has few deleted documents against long lists: each one within the list's range of ids is
+    found by bisection (~0.2 us; the runs between them copied at C speed) instead of testing every posting
+    (~0.04 us each), unless there are more of them than a fifth of the postings.
     """
     n = len(ids)
-    if len(deleted) * 16 < n:
-        cuts = [i for d in sorted(deleted) for i in [bisect_left(ids, d)] if i < n and ids[i] == d]
+    if not n:
+        return []
+    low, high = ids[0], ids[-1]
+    inside = [d for d in deleted if low <= d <= high]
+    if len(inside) * 5 < n:
+        cuts = [i for d in sorted(inside) for i in [bisect_left(ids, d)] if ids[i] == d]
     else:
         cuts = [i for i, d in enumerate(ids) if d in deleted]
     runs: list[tuple[int, int]] = []
