@@ -231,12 +231,13 @@ def _first_version(index: Path) -> int:
         assert data.startswith(impacts.MAGIC)
         offset, size, _crc, _end = impacts.TRAILER.unpack(data[-impacts.TRAILER.size:])
         out, entries = bytearray(impacts.MAGIC_V1), []
-        for f, t, off, n_bytes, n, crc, p_bytes, _p_crc in marshal.loads(data[offset:offset + size]):
+        directory = impacts.Directory.loads(data[offset:offset + size])
+        for (f, t), (off, n_bytes, n, crc, p_bytes, _p_crc) in directory.items():
             entries.append((f, t, len(out), n_bytes, n, crc))
             out += data[off:off + n_bytes]
             dropped += p_bytes > 0
-        directory = marshal.dumps(tuple(entries), 4)
-        out += directory + impacts.TRAILER.pack(len(out), len(directory), zlib.crc32(directory), impacts.END)
+        old = marshal.dumps(tuple(entries), 4)  # the first version's directory
+        out += old + impacts.TRAILER.pack(len(out), len(old), zlib.crc32(old), impacts.END)
         path.write_bytes(bytes(out))
     manifest = Manifest.load(gen / MANIFEST)
     manifest.index = checksums(gen, {})  # as that kb would have recorded them
@@ -281,7 +282,7 @@ def _damage_list(index: Path, field: str, term: str) -> None:
             continue
         data = bytearray(path.read_bytes())
         offset, size, _crc, _end = impacts.TRAILER.unpack(data[-impacts.TRAILER.size:])
-        for f, t, off, n_bytes, *_rest in marshal.loads(bytes(data[offset:offset + size])):
+        for (f, t), (off, n_bytes, *_rest) in impacts.Directory.loads(bytes(data[offset:offset + size])).items():
             if (f, t) == (field, term.encode()):
                 at = off + n_bytes // 2
                 data[at] ^= 0xFF
@@ -338,3 +339,15 @@ def test_engine_ignores_terms_not_in_the_file(short_lists: int, tmp_path: Path) 
         assert found.postings("body", b"no-such-term") is None
         with pytest.raises(TermNotFound):
             r.postings("body", b"no-such-term")
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(st.tuples(st.sampled_from(["body", "title", "exact"]), st.binary(max_size=6)),
+                       st.tuples(*[st.integers(0, 2**40)] * 6), max_size=30),
+       st.tuples(st.sampled_from(["body", "code"]), st.binary(max_size=6)))
+def test_directory_finds_every_list_by_bisection(lists: dict[tuple[str, bytes], tuple[int, ...]],
+                                                 other: tuple[str, bytes]) -> None:
+    directory = impacts.Directory.loads(impacts.Directory.of((f, t, *e) for (f, t), e in lists.items()).dumps())
+    assert dict(directory.items()) == lists and len(directory) == len(lists)
+    assert all(directory.get(f, t) == e for (f, t), e in lists.items())
+    assert directory.get(*other) == lists.get(other)

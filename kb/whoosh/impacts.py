@@ -22,9 +22,12 @@ and a reader decodes only the postings it needs, with the field's own format. A 
 its lists are used, and positions are read from the blocks. Which of the two a file is, is decided once, when its
 directory is read.
 
-Layout: MAGIC, the lists (each list's positions, when stored, right after it), the directory (a marshalled tuple of
-(field, term bytes, offset, size, postings, crc, positions size, positions crc) tuples; 6-tuples without the
-positions in the first version), then TRAILER: directory offset, size and CRC, END.
+Layout: MAGIC, the lists (each list's positions, when stored, right after it), the directory, then TRAILER: directory
+offset, size and CRC, END. The directory (`Directory`) is a marshalled pair: the sorted keys (field, NUL, term
+bytes) and an int64 array of six numbers per key (offset, size, postings, crc, positions' size, their crc). Loading
+it builds no object per list, which a search that opens the index pays once (the first version's directory, a
+marshalled tuple of (field, term bytes, offset, size, postings, crc) tuples made into a dict, cost ~0.45 us a list:
+~7 ms at 10,000 pages with only the lists of 1,024 postings or more).
 """
 
 from __future__ import annotations
@@ -199,10 +202,68 @@ class ImpactsWriter:
         self.file.close()
 
     def close(self) -> None:
-        directory = marshal.dumps(tuple(self.entries), 4)
+        directory = Directory.of(self.entries).dumps()
         self.file.write(directory)
         self.file.write(TRAILER.pack(self.offset, len(directory), zlib.crc32(directory), END))
         self.file.close()
+
+
+Entry = tuple[int, int, int, int, int, int]  # offset, size, postings, crc, positions' size, their crc
+
+
+class Directory:
+    """Where each list of a file is: sorted keys (field, NUL, term bytes) found by bisection, six int64 each."""
+
+    __slots__ = ("keys", "values")
+
+    def __init__(self, keys: list[bytes], values: array[int]) -> None:
+        if len(values) != 6 * len(keys) or keys != sorted(keys):
+            raise ValueError("keys and values do not match")
+        self.keys = keys
+        self.values = values
+
+    @classmethod
+    def of(cls, entries: Iterable[tuple[Any, ...]]) -> Directory:
+        """From (field, term bytes, offset, size, postings, crc[, positions' size, their crc]) tuples."""
+        rows = sorted((f.encode() + b"\0" + t, (*e, 0, 0)[:6]) for f, t, *e in entries)
+        return cls([k for k, _ in rows], array("q", [v for _, e in rows for v in e]))
+
+    def dumps(self) -> bytes:
+        values = array("q", self.values)
+        if BIG_ENDIAN:
+            values.byteswap()
+        return marshal.dumps((self.keys, values.tobytes()), 4)
+
+    @classmethod
+    def loads(cls, data: bytes) -> Directory:
+        keys, raw = marshal.loads(data)
+        values = array("q")
+        values.frombytes(raw)
+        if BIG_ENDIAN:
+            values.byteswap()
+        return cls(keys, values)
+
+    def get(self, fieldname: str, tbytes: bytes) -> Entry | None:
+        key = fieldname.encode() + b"\0" + tbytes
+        i = bisect_left(self.keys, key)
+        if i == len(self.keys) or self.keys[i] != key:
+            return None
+        v = self.values
+        return v[6 * i], v[6 * i + 1], v[6 * i + 2], v[6 * i + 3], v[6 * i + 4], v[6 * i + 5]
+
+    def items(self) -> Iterator[tuple[tuple[str, bytes], Entry]]:
+        for i, key in enumerate(self.keys):
+            field, _, term = key.partition(b"\0")
+            v = self.values
+            yield (field.decode(), term), (v[6 * i], v[6 * i + 1], v[6 * i + 2], v[6 * i + 3], v[6 * i + 4],
+                                           v[6 * i + 5])
+
+    def __iter__(self) -> Iterator[tuple[str, bytes]]:
+        """The (field, term bytes) of every list, as a dict's keys."""
+        return (key for key, _entry in self.items())
+
+    def __len__(self) -> int:
+        return len(self.keys)
 
 
 class Impacts:
@@ -211,8 +272,7 @@ class Impacts:
     def __init__(self, storage: Any, name: str) -> None:
         self.storage = storage
         self.name = name
-        # (field, term) -> (offset, size, postings, crc, positions' size, their crc); sizes 0 in a first-version file
-        self._directory: dict[tuple[str, bytes], tuple[int, int, int, int, int, int]] | None = None
+        self._directory: Directory | None = None  # positions' sizes are 0 in a first-version file
 
     @classmethod
     def open(cls, reader: Any) -> Impacts | None:
@@ -232,7 +292,7 @@ class Impacts:
             raise DamagedImpacts(f"{self.name} is truncated")
         return bytes(data)
 
-    def directory(self) -> dict[tuple[str, bytes], tuple[int, int, int, int, int, int]]:
+    def directory(self) -> Directory:
         if self._directory is None:
             total = self.storage.file_length(self.name)
             if total < len(MAGIC) + TRAILER.size:
@@ -248,17 +308,13 @@ class Impacts:
             if zlib.crc32(data) != crc:
                 raise DamagedImpacts(f"{self.name}: directory checksum mismatch")
             try:
-                entries = marshal.loads(data)
-                if magic == MAGIC_V1:
-                    entries = tuple((*e, 0, 0) for e in entries)
-                self._directory = {(f, t): (off, n_bytes, n, c, p_bytes, p_crc)
-                                   for f, t, off, n_bytes, n, c, p_bytes, p_crc in entries}
-            except (ValueError, EOFError, TypeError) as exc:
+                self._directory = Directory.of(marshal.loads(data)) if magic == MAGIC_V1 else Directory.loads(data)
+            except (ValueError, EOFError, TypeError, AttributeError) as exc:
                 raise DamagedImpacts(f"{self.name}: unreadable directory ({exc})") from None
         return self._directory
 
     def has(self, fieldname: str, tbytes: bytes) -> bool:
-        return (fieldname, tbytes) in self.directory()
+        return self.directory().get(fieldname, tbytes) is not None
 
     def _blob(self, offset: int, size: int, crc: int, fieldname: str, tbytes: bytes) -> bytes:
         blob = self._read(offset, size)
@@ -268,7 +324,7 @@ class Impacts:
 
     def postings(self, fieldname: str, tbytes: bytes) -> tuple[array[int], array[float]] | None:
         """(segment-local ids, weights) of a long list, deleted documents included; None for a list not stored."""
-        entry = self.directory().get((fieldname, tbytes))
+        entry = self.directory().get(fieldname, tbytes)
         if entry is None:
             return None
         offset, size, n, crc, _p_size, _p_crc = entry
@@ -281,7 +337,7 @@ class Impacts:
     def ids(self, fieldname: str, tbytes: bytes) -> array[int] | None:
         """The segment-local ids of a stored list alone (the stream is decompressed only as far as they go): which
         candidates hold a term, for a list only probed, not scored; None for a list not stored."""
-        entry = self.directory().get((fieldname, tbytes))
+        entry = self.directory().get(fieldname, tbytes)
         if entry is None:
             return None
         offset, size, n, crc, _p_size, _p_crc = entry
@@ -301,7 +357,7 @@ class Impacts:
     def positions(self, fieldname: str, tbytes: bytes, decoder: Decode) -> PositionTable | None:
         """The positions of a stored list's postings, by document; None when they are not stored (not a phrase
         field, a short list, a first-version file, values that were not Whoosh's pickled positions)."""
-        entry = self.directory().get((fieldname, tbytes))
+        entry = self.directory().get(fieldname, tbytes)
         if entry is None or not entry[4]:
             return None
         offset, size, n, crc, p_size, p_crc = entry
