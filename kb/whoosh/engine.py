@@ -513,7 +513,8 @@ class FastLeaf(Leaf):
         where = self._in_impacts(field, term)
         if where is None:
             return None
-        return where[0].positions(field, where[1], self.reader.schema[field].format.decode_positions)
+        fmt = self.reader.schema[field].format
+        return where[0].positions(field, where[1], fmt.decode_positions) if fmt.supports("positions") else None
 
     def _in_impacts(self, field: str, term: str) -> tuple[Impacts, bytes] | None:
         """The segment's impacts file and the term's bytes there, or None (no file, or a field it lacks)."""

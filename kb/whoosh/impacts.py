@@ -184,7 +184,8 @@ class ImpactsWriter:
                 weights.extend(ws)
             positions = None
             if fieldname in POSITION_FIELDS:
-                positions = encode_positions([v for chunk in kept for v in chunk[2]])
+                values = [v for chunk in kept for v in chunk[2]]
+                positions = encode_positions(values) if len(values) == n else None  # one value a posting, or none
             self.add(fieldname, tbytes, ids, array("d", weights), positions)
 
     def add(self, fieldname: str, tbytes: bytes, ids: array[int], weights: array[float],
