@@ -37,7 +37,7 @@ VALUES_COST = 5  # a posting kept with its positions counts as this many (a byte
 STORED_CACHE = 5000  # stored documents (with their text) kept per searcher
 LEAN_POSITIONS = 128  # positions of at least 1 document per block (128 postings): read the whole list with them
 VECTOR_MIN = 256  # postings from which a list's BM25 is computed with `Engine.vector` when there is one
-TABLES_BUDGET = 3_000_000  # postings + positions of the stored position tables kept per searcher (~25 MB at most)
+TABLES_BUDGET = 3_000_000  # twice the postings of the position tables kept per searcher (~23 bytes a posting: ~35 MB)
 Postings = tuple[Any, Any]  # (doc ids, weights): array('i'), array('d')
 # (ids, weights, length bytes, norms by length byte, idf x (K1 + 1)) -> BM25 of each posting, array('d')
 Bm25 = Callable[[Any, Any, bytes, list[float], float], Any]
@@ -143,8 +143,9 @@ class Engine:
         return (field, term) in self._postings
 
     def holding(self, field: str, term: str, docs: list[int]) -> list[int]:
-        """Which of `docs` hold the term in the field, skipping through the posting blocks without decoding them
-        all (block headers carry their last id), for terms only checked for a few candidates."""
+        """Which of `docs` hold the term in the field, for terms only checked for a few candidates: by the list's
+        ids in a segment's impacts file when it stores them (decompressed as far as the ids), else skipping through
+        the posting blocks without decoding them all (block headers carry their last id)."""
         found: list[int] = []
         rest: list[int] = []
         for leaf, local in self._leaf_docs(docs):
