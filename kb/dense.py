@@ -94,8 +94,11 @@ class Dense:
         lists.sort(key=lambda x: -len(x[0][0]))
         score = np.zeros(self.n)
         mask = np.zeros(self.n, dtype=bool)
-        for (ids, vals), boost in lists:
-            score[ids] += vals if boost == 1.0 else vals * boost  # 0.0 + x is x: the first list is copied
+        for n, ((ids, vals), boost) in enumerate(lists):
+            if n == 0:  # 0.0 + x is x (BM25 is never -0.0): the first list is stored, not added (half the work)
+                score[ids] = vals if boost == 1.0 else vals * boost
+            else:
+                score[ids] += vals if boost == 1.0 else vals * boost
             mask[ids] = True
         return Scores(score, mask, _first_list_order([ids for (ids, _), _ in lists], self.n))
 

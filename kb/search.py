@@ -19,7 +19,7 @@ from .chrome import CHROME_FACTOR, is_chrome
 from .model import Excerpt, Hit, SearchResult
 from .query import Clause, ParsedQuery, parse, render
 from .snippets import Matcher, make_snippet
-from .whoosh.engine import Engine, index_of, phrase_at
+from .whoosh.engine import Engine, index_of, phrase_at, terms_within
 
 if TYPE_CHECKING:
     from .dense import Dense, Scores
@@ -151,7 +151,7 @@ class QueryBuilder:
         """Rarity of a clause: the idf of its rarest token over the body-like fields."""
         best = 0.0
         for t in tokens:
-            df = max((self.reader.doc_frequency(f, t) for f in ("title", "heading", "body", "code")), default=0)
+            df = max((self.engine.doc_frequency(f, t) for f in ("title", "heading", "body", "code")), default=0)
             best = max(best, math.log(1 + self._doc_count / (df + 0.5)))
         return best or math.log(1 + self._doc_count / 0.5)
 
@@ -447,8 +447,8 @@ def _hit_terms(engine: Engine, refs: set[tuple[str, str]], docs: list[int]) -> d
     return out
 
 
-def _known(reader: Any, token: str) -> bool:
-    return any(reader.doc_frequency(f, token) for f in TEXT_FIELDS)
+def _known(frequency: Callable[[str, str], int], token: str) -> bool:
+    return any(frequency(f, token) for f in TEXT_FIELDS)
 
 
 def _distance(a: str, b: str) -> int:
@@ -519,7 +519,7 @@ def _spelling_candidates(reader: Any, field: str, spell: str, folded: str, maxdi
     """Words of the field's spelling list (`spell`) that may be within `maxdist` edits of `folded`."""
     # Per segment: a multi-segment reader's terms_within walks the field's own (stemmed) terms instead of its
     # spelling word list, so after an update it suggested stems ("middlewar").
-    found = [w for leaf, _off in reader.leaf_readers() for w in leaf.terms_within(field, folded, maxdist, prefix=1)]
+    found = terms_within([leaf for leaf, _off in reader.leaf_readers()], field, folded, maxdist, prefix=1)
     if maxdist == 1:
         # Swapped neighbours are one edit for the ranking (_distance) but two for the automaton: look them up
         # directly so that the one-edit pass sees every one-edit word ("refreence" -> "reference").
@@ -529,10 +529,12 @@ def _spelling_candidates(reader: Any, field: str, spell: str, folded: str, maxdi
     return [w.decode("utf-8") if isinstance(w, bytes) else w for w in found]
 
 
-def corrected(reader: Any, parsed: ParsedQuery, memo: dict[str, str | None] | None = None
-              ) -> tuple[ParsedQuery, bool]:
-    """Replace words the index has never seen with their closest indexed spelling (remembered per searcher)."""
+def corrected(reader: Any, parsed: ParsedQuery, memo: dict[str, str | None] | None = None, *,
+              frequency: Callable[[str, str], int] | None = None) -> tuple[ParsedQuery, bool]:
+    """Replace words the index has never seen with their closest indexed spelling (remembered per searcher).
+    `frequency` (field, term) -> document frequency is the reader's, or the engine's that remembers it."""
     memo = {} if memo is None else memo
+    frequency = frequency or reader.doc_frequency
     changed = False
     groups = []
     for g in parsed.groups:
@@ -540,7 +542,7 @@ def corrected(reader: Any, parsed: ParsedQuery, memo: dict[str, str | None] | No
         for c in g:
             if c.kind == "word" and not c.negated and c.field in (None, "title"):
                 tokens = [t.text for t in ANALYZER(c.text)]
-                if tokens and not any(_known(reader, t) for t in tokens):
+                if tokens and not any(_known(frequency, t) for t in tokens):
                     if c.text not in memo:
                         if len(memo) >= 10000:
                             memo.clear()
@@ -748,7 +750,7 @@ def _lexical(searcher: Any, query: str, *, limit: int, per_passage: bool = False
     reader = searcher.reader()
     engine = engine_for(searcher)
     suggestion = None
-    fixed, changed = corrected(reader, parsed, engine.corrections)
+    fixed, changed = corrected(reader, parsed, engine.corrections, frequency=engine.doc_frequency)
     if changed:
         suggestion = fixed.text()
         parsed = fixed

@@ -8,6 +8,7 @@ identifier parts) so "partnered" lights up for the query "partners".
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
 from .analysis import ANALYZER, WORD_PATTERN, fold
@@ -123,10 +124,16 @@ def _best_start(text: str, spans: list[tuple[int, int]], size: int) -> int:
     """Start the window so it covers the most matches (distinct words first), with a little context before."""
     if not spans:
         return 0
+    # The spans are sorted and disjoint (match_spans merges them), so their ends ascend too: the spans inside a
+    # window are one slice, found by bisection, not by testing every span for every window.
+    starts = [a for a, _b in spans]
+    ends = [b for _a, b in spans]
+    words = [text[a:b].lower() for a, b in spans]
     best, best_score = 0, (-1, -1)
     for s, _e in spans:
         start = max(0, s - CONTEXT_BEFORE)
-        inside = [text[a:b].lower() for a, b in spans if a >= start and b <= start + size]
+        lo, hi = bisect_left(starts, start), bisect_right(ends, start + size)
+        inside = words[lo:hi]
         score = (len(set(inside)), len(inside))
         if score > best_score:
             best, best_score = start, score

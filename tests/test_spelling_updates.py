@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from kb import KnowledgeBase
 
 FILLER = " ".join(f"word{n}" for n in range(40))
@@ -62,3 +64,36 @@ def test_no_suggestion_from_a_deleted_page(tmp_path: Path) -> None:
         write(content, "frob2.md", "Zanzibar again, on a new page.")
         kb.reindex()
         assert kb.search("zanzibr").suggestion == "zanzibar"
+
+
+def test_the_typo_automaton_is_built_once_for_every_segment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each segment's word list is walked as Whoosh's own `terms_within` walks it (same words, same order), with
+    the Levenshtein automaton built once per search instead of once per segment."""
+    from whoosh.codec.base import Automata
+
+    from kb.whoosh.engine import terms_within
+
+    content, kb = make(tmp_path)
+    with kb:
+        write(content, "page3.md", "Page 3 now talks about middlewares and retries.")
+        write(content, "page4.md", "Page 4 talks about the middle way.")
+        kb.reindex()
+        write(content, "page6.md", "Page 6 has a middleman.")
+        kb.reindex()
+        reader = kb._checkout()
+        try:
+            leaves = [leaf for leaf, _off in reader.searcher.reader().leaf_readers()]
+            assert len(leaves) > 2
+            built = []
+            real = Automata.levenshtein_dfa
+            monkeypatch.setattr(Automata, "levenshtein_dfa", staticmethod(
+                lambda *a: built.append(a) or real(*a)))
+            for word, dist in (("midleware", 1), ("midleware", 2), ("middlemn", 2), ("xyzzy", 1)):
+                built.clear()
+                got = terms_within(leaves, "body", word, dist, 1)
+                assert len(built) == 1
+                assert got == [w for leaf in leaves for w in leaf.terms_within("body", word, dist, prefix=1)]
+                assert len(built) == 1 + len(leaves)
+            assert "middleware" in terms_within(leaves, "body", "midleware", 1, 1)
+        finally:
+            reader.busy -= 1

@@ -25,7 +25,7 @@ from typing import Any
 from whoosh.reading import TermNotFound
 from whoosh.util.numeric import byte_to_length, length_to_byte
 
-from .impacts import Impacts
+from .impacts import POSITION_FIELDS, Impacts, PositionTable
 
 try:  # private names of Whoosh's default codec: only the fast path uses them, and only after fast_path() said so
     from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3Codec, _lenfield
@@ -37,7 +37,7 @@ VALUES_COST = 5  # a posting kept with its positions counts as this many (a byte
 STORED_CACHE = 5000  # stored documents (with their text) kept per searcher
 LEAN_POSITIONS = 128  # positions of at least 1 document per block (128 postings): read the whole list with them
 VECTOR_MIN = 256  # postings from which a list's BM25 is computed with `Engine.vector` when there is one
-POSITION_FIELDS = frozenset({"title", "heading", "body"})  # phrase fields: their encoded positions are kept too
+TABLES_BUDGET = 3_000_000  # twice the postings of the position tables kept per searcher (~23 bytes a posting: ~35 MB)
 Postings = tuple[Any, Any]  # (doc ids, weights): array('i'), array('d')
 # (ids, weights, length bytes, norms by length byte, idf x (K1 + 1)) -> BM25 of each posting, array('d')
 Bm25 = Callable[[Any, Any, bytes, list[float], float], Any]
@@ -84,6 +84,11 @@ class Engine:
         self._lengths: dict[str, bytes] = {}
         self._norms: dict[str, list[float]] = {}
         self._stored: dict[int, dict[str, Any]] = {}
+        self._df: dict[tuple[str, str], int] = {}
+        # (field, term) -> the segments whose impacts file stores the list's positions, with them (least recently
+        # used first, dropped when over TABLES_BUDGET)
+        self._tables: dict[tuple[str, str], list[tuple[Leaf, PositionTable]]] = {}
+        self._tables_held = 0
 
     # -- raw data --------------------------------------------------------------------------------------
 
@@ -138,12 +143,29 @@ class Engine:
         return (field, term) in self._postings
 
     def holding(self, field: str, term: str, docs: list[int]) -> list[int]:
-        """Which of `docs` hold the term in the field, skipping through the posting blocks without decoding them
-        all (block headers carry their last id), for terms only checked for a few candidates."""
+        """Which of `docs` hold the term in the field, for terms only checked for a few candidates: by the list's
+        ids in a segment's impacts file when it stores them (decompressed as far as the ids), else skipping through
+        the posting blocks without decoding them all (block headers carry their last id)."""
         found: list[int] = []
-        for m, local, leaf in self._leaf_matchers(field, term, docs):
+        rest: list[int] = []
+        for leaf, local in self._leaf_docs(docs):
+            ids = leaf.stored_ids(field, term) if self.lean else None
+            if ids is None:
+                rest.extend(d + leaf.off for d in local)
+            else:  # the segment's impacts file has the list: its ids, without a block header per 128 postings
+                found.extend(d + leaf.off for d in local if _holds(ids, d) and d not in leaf.deleted)
+        for m, local, leaf in self._leaf_matchers(field, term, rest):
             leaf.holding(m, local, found)
         return found
+
+    def _leaf_docs(self, docs: list[int]) -> Iterator[tuple[Leaf, list[int]]]:
+        """Per segment holding some of `docs`: the segment and those docs as sorted segment-local ids."""
+        todo = sorted(docs)
+        for leaf in self.leaves:
+            off = leaf.off
+            local = [d - off for d in todo if off <= d < off + leaf.n]
+            if local:
+                yield leaf, local
 
     def doc_ids(self, field: str, term: str) -> list[int]:
         return self.postings(field, term)[0]
@@ -181,7 +203,18 @@ class Engine:
         return got
 
     def idf(self, field: str, term: str) -> float:
-        return log(self.N / (self.searcher.doc_frequency(field, term) + 1)) + 1
+        return log(self.N / (self.doc_frequency(field, term) + 1)) + 1
+
+    def doc_frequency(self, field: str, term: str) -> int:
+        """The searcher's document frequency of the term, remembered (a query asks for it several times: the
+        clause's rarity, each list's idf; each ask is a term-index lookup per segment)."""
+        key = (field, term)
+        got = self._df.get(key)
+        if got is None:
+            if len(self._df) >= TERM_INFOS:
+                self._df.clear()
+            got = self._df[key] = self.searcher.doc_frequency(field, term)
+        return got
 
     def term_scores(self, field: str, term: str, *, vector: Bm25 | None = None) -> tuple[Any, Any]:
         """(doc ids, BM25 of the term in each) for one field, unboosted; cached with the postings.
@@ -238,15 +271,38 @@ class Engine:
 
     def prefetch_positions(self, field: str, term: str, n_docs: int) -> None:
         """About to read the positions of `n_docs` documents of the list (in several calls): when they span most of
-        its blocks, read the whole list with positions now, once."""
+        its blocks, read the whole list with positions now, once (unless segments' impacts files store them)."""
         if self.lean and field in POSITION_FIELDS and (field, term) not in self._values:
-            if n_docs * LEAN_POSITIONS >= len(self.postings(field, term)[0]):
+            if not self.position_tables(field, term) and n_docs * LEAN_POSITIONS >= len(self.postings(field, term)[0]):
                 self.postings(field, term, with_values=True)
+
+    def position_tables(self, field: str, term: str) -> list[tuple[Leaf, PositionTable]]:
+        """The segments whose impacts file stores the list's positions, with them (kb/whoosh/impacts.py): read
+        there, a document's positions cost a bisection and a slice, not its block's unpickling."""
+        key = (field, term)
+        got = self._tables.pop(key, None)
+        if got is None:
+            got = []
+            if self.lean and field in POSITION_FIELDS:
+                got = [(leaf, table) for leaf in self.leaves for table in [leaf.position_table(field, term)] if table]
+            size = sum(len(table) for _leaf, table in got) + 1
+            while self._tables and self._tables_held + size > TABLES_BUDGET:
+                old = next(iter(self._tables))
+                self._tables_held -= sum(len(table) for _leaf, table in self._tables.pop(old)) + 1
+            self._tables_held += size
+        self._tables[key] = got  # now the most recently used
+        return got
 
     def positions(self, field: str, term: str, docs: list[int]) -> dict[int, list[int]]:
         """Token positions of a term in the given documents (sorted ascending), for phrase checks."""
         out: dict[int, list[int]] = {}
         if not docs:
+            return out
+        tables = self.position_tables(field, term) if (field, term) not in self._values else []
+        if tables:
+            rest = _table_positions(tables, docs, out)
+            for m, local, leaf in self._leaf_matchers(field, term, rest):  # segments without stored positions
+                leaf.positions(m, local, out)
             return out
         ids = self.postings(field, term)[0]
         values = self._values.get((field, term))
@@ -269,12 +325,7 @@ class Engine:
     def _leaf_matchers(self, field: str, term: str, docs: list[int]) -> Iterator[tuple[Any, list[int], Leaf]]:
         """Per segment holding some of `docs`: the term's matcher, those docs as sorted segment-local ids, and
         the segment. Segments without the term are skipped."""
-        todo = sorted(docs)
-        for leaf in self.leaves:
-            off = leaf.off
-            local = [d - off for d in todo if off <= d < off + leaf.n]
-            if not local:
-                continue
+        for leaf, local in self._leaf_docs(docs):
             try:
                 m = leaf.matcher(field, term)
             except TermNotFound:  # the only expected miss: this segment lacks the term
@@ -307,8 +358,11 @@ def fast_path(readers: list[tuple[Any, int]]) -> bool:
         if not isinstance(getattr(reader, "_codec", None), W3Codec):
             return False
         perdoc = getattr(reader, "_perdoc", None)
+        terms = getattr(reader, "_terms", None)
         if not all(hasattr(x, n) for x, n in ((reader, "_terms"), (reader, "deleted_docs_set"),
-                                               (reader, "_text_to_bytes"), (perdoc, "_cached_reader"))):
+                                               (reader, "_text_to_bytes"), (perdoc, "_cached_reader"),
+                                               (terms, "term_info"), (terms, "_postfile"),
+                                               (reader._codec, "postings_reader"))):
             return False
         term = next(iter(reader.all_terms()), None)
         if term is None:
@@ -323,6 +377,7 @@ class Leaf:
     """One segment read through Whoosh's public API (the stock path): deletions filtered by Whoosh itself."""
 
     impacts: Impacts | None = None  # the segment's long lists as arrays, when it has them and the engine uses them
+    deleted: frozenset[int] = frozenset()  # the fast path's own filter (Whoosh's API filters for the stock path)
 
     def __init__(self, reader: Any, off: int) -> None:
         self.reader = reader
@@ -335,6 +390,14 @@ class Leaf:
 
     def stored_postings(self, field: str, term: str) -> Postings | None:
         """The term's list from an impacts file: only the fast path reads them."""
+        return None
+
+    def position_table(self, field: str, term: str) -> PositionTable | None:
+        """The term's positions from an impacts file: only the fast path reads them."""
+        return None
+
+    def stored_ids(self, field: str, term: str) -> Any:
+        """The term's segment-local ids from an impacts file (array('i')), or None: only the fast path reads them."""
         return None
 
     def decode(self, m: Any, ids: list[int], tfs: list[float], values: list[Any] | None, *,
@@ -373,12 +436,44 @@ class FastLeaf(Leaf):
     def __init__(self, reader: Any, off: int) -> None:
         super().__init__(reader, off)
         self.deleted: frozenset[int] = reader.deleted_docs_set
+        self._infos: dict[tuple[str, str], Any] = {}  # (field, term) -> Whoosh's term info, or _MISSING
+        self._bytes: dict[tuple[str, str], bytes] = {}
 
     def matcher(self, field: str, term: str) -> Any:
+        """Whoosh's `_terms.matcher`, with the term info remembered (a term-index lookup is a hash probe and an
+        unpickled record, ~20-40 us): a list is looked up again for its matched terms and positions, and by the
+        next query with the same word."""
+        key = (field, term)
+        info = self._infos.get(key)
         reader = self.reader
-        if field not in reader.schema:
-            raise TermNotFound(f"no field {field!r}")
-        return reader._terms.matcher(field, reader._text_to_bytes(field, term), reader.schema[field].format)
+        tbytes = self.term_bytes(field, term)
+        if info is None:
+            if len(self._infos) >= TERM_INFOS:
+                self._infos.clear()
+            try:
+                if tbytes is None:
+                    raise TermNotFound(f"no field {field!r}")
+                info = reader._terms.term_info(field, tbytes)
+            except TermNotFound:
+                info = _MISSING
+            self._infos[key] = info
+        if info is _MISSING:
+            raise TermNotFound(f"{field}:{term!r}")
+        return reader._codec.postings_reader(reader._terms._postfile, info, reader.schema[field].format,
+                                             term=(field, tbytes))
+
+    def term_bytes(self, field: str, term: str) -> bytes | None:
+        """The term as the field stores it (Whoosh's `_text_to_bytes`, remembered: a schema lookup and an encode
+        for every list, probe and position read), or None for a field the segment's schema lacks."""
+        key = (field, term)
+        got = self._bytes.get(key)
+        if got is None:
+            if field not in self.reader.schema:
+                return None
+            if len(self._bytes) >= TERM_INFOS:
+                self._bytes.clear()
+            got = self._bytes[key] = self.reader._text_to_bytes(field, term)
+        return got
 
     def decode(self, m: Any, ids: list[int], tfs: list[float], values: list[Any] | None, *,
                lean: bool = False) -> None:
@@ -395,10 +490,8 @@ class FastLeaf(Leaf):
     def stored_postings(self, field: str, term: str) -> Postings | None:
         """(global ids, weights) of the term from the segment's impacts file, without deleted documents; None when
         the file does not hold the list (short, or absent from the segment)."""
-        reader = self.reader
-        if self.impacts is None or field not in reader.schema:
-            return None
-        got = self.impacts.postings(field, reader._text_to_bytes(field, term))
+        where = self._in_impacts(field, term)
+        got = where[0].postings(field, where[1]) if where is not None else None
         if got is None:
             return None
         ids, weights = got
@@ -408,6 +501,26 @@ class FastLeaf(Leaf):
         live_ids, live_weights = array("i"), array("d")
         self.copy_live(ids, runs, live_ids, [(weights, live_weights)])
         return live_ids, live_weights
+
+    def stored_ids(self, field: str, term: str) -> Any:
+        """The term's segment-local ids (deleted documents included) when the segment's impacts file stores the
+        list; None otherwise."""
+        where = self._in_impacts(field, term)
+        return where[0].ids(field, where[1]) if where is not None else None
+
+    def position_table(self, field: str, term: str) -> PositionTable | None:
+        """The positions of the term's list by segment-local document, when the segment's impacts file stores
+        them; None otherwise (read from the blocks)."""
+        where = self._in_impacts(field, term)
+        if where is None:
+            return None
+        fmt = self.reader.schema[field].format
+        return where[0].positions(field, where[1], fmt.decode_positions) if fmt.supports("positions") else None
+
+    def _in_impacts(self, field: str, term: str) -> tuple[Impacts, bytes] | None:
+        """The segment's impacts file and the term's bytes there, or None (no file, or a field it lacks)."""
+        tbytes = self.term_bytes(field, term) if self.impacts is not None else None
+        return (self.impacts, tbytes) if self.impacts is not None and tbytes is not None else None
 
     def copy_live(self, ids: Sequence[int], runs: list[tuple[int, int]], out: Any,
                   columns: list[tuple[Sequence[Any], Any]]) -> None:
@@ -477,6 +590,10 @@ class FastLeaf(Leaf):
         col = self.reader._perdoc._cached_reader(_lenfield(field), LENGTHS_COLUMN)
         raw = bytes(col._dbfile.get(col._basepos, col._count)) if col is not None else b""
         return raw[:n] + bytes(max(0, n - len(raw)))
+
+
+_MISSING = object()  # a term the segment does not hold (FastLeaf.matcher)
+TERM_INFOS = 100_000  # term infos remembered per segment (~300 bytes each), all forgotten when full
 
 
 # The first object of a block's values in the pickle Whoosh writes (protocol 2): bytes are pickled as a call of
@@ -602,15 +719,42 @@ def memoize_key_search(tindex: Any) -> None:
     tindex.closest_key_pos = closest_key_pos
 
 
+def terms_within(readers: list[Any], field: str, text: str, maxdist: int, prefix: int) -> list[Any]:
+    """Every segment's `terms_within` (spelling words within `maxdist` edits), in segment order, with the
+    Levenshtein automaton built once for all segments: Whoosh builds it again for each one, 2-3.5 ms for two edits,
+    so a typo cost that much more for every segment an update added. The walk of each segment's word list is
+    Whoosh's own; a segment whose reader or codec is not the stock one is asked as Whoosh would be."""
+    from whoosh.codec.base import Automata
+    from whoosh.reading import SegmentReader
+
+    dfa = None
+    found: list[Any] = []
+    for r in readers:
+        codec = getattr(r, "_codec", None)
+        if (type(r) is not SegmentReader or codec is None
+                or type(codec.automata(r._storage, r._segment)) is not Automata):
+            found.extend(r.terms_within(field, text, maxdist, prefix=prefix))
+            continue
+        if dfa is None:
+            dfa = Automata.levenshtein_dfa(text, maxdist, prefix)
+        found.extend(Automata.find_matches(dfa, r.cursor(r.schema[field].spelling_fieldname(field))))
+    return found
+
+
 def live_runs(ids: Sequence[int], deleted: frozenset[int]) -> list[tuple[int, int]]:
     """[start, end) runs of the sorted `ids` that are not deleted, so that the live postings are copied by slices.
 
-    A segment usually has few deleted documents against long lists: each is found by bisection (and the runs
-    between them copied at C speed) instead of testing every posting; with many deletions, every id is tested.
+    A segment usually has few deleted documents against long lists: each one within the list's range of ids is
+    found by bisection (~0.2 us; the runs between them copied at C speed) instead of testing every posting
+    (~0.04 us each), unless there are more of them than a fifth of the postings.
     """
     n = len(ids)
-    if len(deleted) * 16 < n:
-        cuts = [i for d in sorted(deleted) for i in [bisect_left(ids, d)] if i < n and ids[i] == d]
+    if not n:
+        return []
+    low, high = ids[0], ids[-1]
+    inside = [d for d in deleted if low <= d <= high]
+    if len(inside) * 5 < n:
+        cuts = [i for d in sorted(inside) for i in [bisect_left(ids, d)] if ids[i] == d]
     else:
         cuts = [i for i, d in enumerate(ids) if d in deleted]
     runs: list[tuple[int, int]] = []
@@ -667,6 +811,29 @@ def phrase_at(positions: list[list[int]], offsets: list[int], slop: int = 0) -> 
         if ok:
             return True
     return False
+
+
+def _holds(ids: Any, d: int) -> bool:
+    i = bisect_left(ids, d)
+    return i < len(ids) and ids[i] == d
+
+
+def _table_positions(tables: list[tuple[Leaf, PositionTable]], docs: list[int], out: dict[int, list[int]]
+                     ) -> list[int]:
+    """Positions of the `docs` (global ids) from the segments' stored tables into `out`; returns the docs that lie
+    in segments without one. A deleted document gets none, as from the blocks."""
+    rest: list[int] = []
+    for d in docs:
+        for leaf, table in tables:
+            if leaf.off <= d < leaf.off + leaf.n:
+                local = d - leaf.off
+                got = table.of(local) if local not in leaf.deleted else None
+                if got is not None:
+                    out[d] = got
+                break
+        else:
+            rest.append(d)
+    return rest
 
 
 def _skip_through(m: Any, local: list[int]) -> Iterator[int]:
