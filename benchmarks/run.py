@@ -142,9 +142,26 @@ def median_wall(cmds: Sequence[Sequence[str]], env: dict[str, str], ok_codes: tu
 def median_wall_cpu(cmds: Sequence[Sequence[str]], env: dict[str, str], ok_codes: tuple[int, ...] = (0,)
                     ) -> tuple[float, float, int]:
     """Median wall time and median CPU time (user + system, load-independent) over ``cmds``, and failures."""
-    runs = [run_measured(c, env) for c in cmds]
+    return medians([run_measured(c, env) for c in cmds], ok_codes)
+
+
+def medians(runs: Sequence[Run], ok_codes: tuple[int, ...]) -> tuple[float, float, int]:
     return (statistics.median(r.wall for r in runs), statistics.median(r.cpu for r in runs),
             sum(r.rc not in ok_codes for r in runs))
+
+
+def alternating_floor(cmds: Sequence[Sequence[str]], env: dict[str, str]) -> tuple[float, list[Run]]:
+    """Run each command right after an `import whoosh.index` process: the floor's median CPU, and the runs.
+
+    This machine's speed drifts by up to a third over minutes (a VM): the floor measured once at the start of a
+    run against cold searches measured minutes later gave 1.85x where the two taken alternately gave 2.5x. So the
+    ratio #15 asks for (cold search / floor) is taken from pairs measured at the same moment.
+    """
+    floors, runs = [], []
+    for cmd in cmds:
+        floors.append(run_measured([sys.executable, "-c", "import whoosh.index"], env).cpu)
+        runs.append(run_measured(cmd, env))
+    return statistics.median(floors), runs
 
 
 # --------------------------------------------------------------------------
@@ -214,6 +231,7 @@ class EngineResult:
     del10_s: float | None = None
     cold_search_s: float | None = None
     cold_search_cpu_s: float | None = None
+    floor_cpu_s: float | None = None  # `import whoosh.index`, run alternately with kb's cold searches
     warm_p50_ms: float | None = None
     warm_p95_ms: float | None = None
     warm_p99_ms: float | None = None
@@ -329,8 +347,12 @@ def cold_search(engine: str, site: Path, index: Path, env: dict[str, str], queri
                 res: EngineResult) -> None:
     """Median wall time of ``search Q --json`` as fresh processes, one per query."""
     cmds = [engine_cmd(engine, site, index) + ["search", q, "--json"] for q in queries]
+    if engine == "kb":
+        res.floor_cpu_s, runs = alternating_floor(cmds, env)
+    else:
+        runs = [run_measured(c, env) for c in cmds]
     # kb exits 1 for "no hits", like grep
-    res.cold_search_s, res.cold_search_cpu_s, failed = median_wall_cpu(cmds, env, ok_codes=(0, 1))
+    res.cold_search_s, res.cold_search_cpu_s, failed = medians(runs, ok_codes=(0, 1))
     if failed == len(cmds):
         res.cold_search_s = res.cold_search_cpu_s = None
     if failed:
@@ -476,6 +498,10 @@ def size_table(sr: SizeResult) -> list[str]:
             ratios = [ratio(a, b) for b in others]
         cells = " | ".join(f"{fmt(b, unit, digits)} | {r}" for b, r in zip(others, ratios))
         lines.append(f"| {label} | {fmt(a, unit, digits)} | {cells} |")
+    if kb.floor_cpu_s and kb.cold_search_cpu_s:
+        lines += ["", f"Cold search against the start-up floor, measured alternately (an `import whoosh.index` process "
+                  f"before each query's search): kb cold search CPU {kb.cold_search_cpu_s:.3f} s / floor "
+                  f"{kb.floor_cpu_s:.3f} s = {kb.cold_search_cpu_s / kb.floor_cpu_s:.2f}x."]
     if sr.rg_cold_s is not None:
         lines += ["", f"Cold-search reference without an index: `rg -i -w -F -l -e WORD... SITE` (ripgrep, any of the "
                   f"query's words, same queries) median {sr.rg_cold_s:.3f} s; kb cold search / rg = "
