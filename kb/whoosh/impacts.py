@@ -323,13 +323,20 @@ class Impacts:
             raise DamagedImpacts(f"{self.name}: checksum mismatch in the list of {fieldname}:{tbytes!r}")
         return blob
 
-    def postings(self, fieldname: str, tbytes: bytes) -> tuple[array[int], array[float]] | None:
-        """(segment-local ids, weights) of a long list, deleted documents included; None for a list not stored."""
+    def _list_blob(self, fieldname: str, tbytes: bytes) -> tuple[bytes, int] | None:
+        """A stored list's checked bytes and its number of postings; None for a list not stored."""
         entry = self.directory().get(fieldname, tbytes)
         if entry is None:
             return None
         offset, size, n, crc, _p_size, _p_crc = entry
-        blob = self._blob(offset, size, crc, fieldname, tbytes)
+        return self._blob(offset, size, crc, fieldname, tbytes), n
+
+    def postings(self, fieldname: str, tbytes: bytes) -> tuple[array[int], array[float]] | None:
+        """(segment-local ids, weights) of a long list, deleted documents included; None for a list not stored."""
+        stored = self._list_blob(fieldname, tbytes)
+        if stored is None:
+            return None
+        blob, n = stored
         try:
             return decode(blob, n)
         except zlib.error as exc:
@@ -338,11 +345,10 @@ class Impacts:
     def ids(self, fieldname: str, tbytes: bytes) -> array[int] | None:
         """The segment-local ids of a stored list alone (the stream is decompressed only as far as they go): which
         candidates hold a term, for a list only probed, not scored; None for a list not stored."""
-        entry = self.directory().get(fieldname, tbytes)
-        if entry is None:
+        stored = self._list_blob(fieldname, tbytes)
+        if stored is None:
             return None
-        offset, size, n, crc, _p_size, _p_crc = entry
-        blob = self._blob(offset, size, crc, fieldname, tbytes)
+        blob, n = stored
         try:
             raw = zlib.decompressobj().decompress(blob, 4 * n)
         except zlib.error as exc:
