@@ -706,9 +706,7 @@ def with_tips(searcher: Any, query: str, result: SearchResult, *, tips: bool = T
         from dataclasses import replace
 
         result = replace(result, tips=looser(searcher, query))
-    engine = getattr(searcher, "_kb_engine", None)
-    if engine is not None:
-        engine.searched += 1
+    engine_for(searcher).searched += 1
     return result
 
 

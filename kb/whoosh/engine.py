@@ -519,8 +519,10 @@ class FastLeaf(Leaf):
 
     def _in_impacts(self, field: str, term: str) -> tuple[Impacts, bytes] | None:
         """The segment's impacts file and the term's bytes there, or None (no file, or a field it lacks)."""
-        tbytes = self.term_bytes(field, term) if self.impacts is not None else None
-        return (self.impacts, tbytes) if self.impacts is not None and tbytes is not None else None
+        if self.impacts is None:
+            return None
+        tbytes = self.term_bytes(field, term)
+        return None if tbytes is None else (self.impacts, tbytes)
 
     def copy_live(self, ids: Sequence[int], runs: list[tuple[int, int]], out: Any,
                   columns: list[tuple[Sequence[Any], Any]]) -> None:

@@ -249,15 +249,16 @@ class Directory:
         i = bisect_left(self.keys, key)
         if i == len(self.keys) or self.keys[i] != key:
             return None
-        v = self.values
-        return v[6 * i], v[6 * i + 1], v[6 * i + 2], v[6 * i + 3], v[6 * i + 4], v[6 * i + 5]
+        return self._entry(i)
+
+    def _entry(self, i: int) -> Entry:
+        v, at = self.values, 6 * i
+        return v[at], v[at + 1], v[at + 2], v[at + 3], v[at + 4], v[at + 5]
 
     def items(self) -> Iterator[tuple[tuple[str, bytes], Entry]]:
         for i, key in enumerate(self.keys):
             field, _, term = key.partition(b"\0")
-            v = self.values
-            yield (field.decode(), term), (v[6 * i], v[6 * i + 1], v[6 * i + 2], v[6 * i + 3], v[6 * i + 4],
-                                           v[6 * i + 5])
+            yield (field.decode(), term), self._entry(i)
 
     def __iter__(self) -> Iterator[tuple[str, bytes]]:
         """The (field, term bytes) of every list, as a dict's keys."""
