@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .config import MODEL_OFF as MODEL_OFF  # re-exported: the values kb.semantic.OFF holds too
@@ -36,6 +35,10 @@ from .model import CRUMB_SEP, Hit, SearchResult
 from .sources import content_signature, discover_all, make_sources, source_of
 from .store import IndexStore, Reader, resource_error
 from .urls import full_url
+
+TYPE_CHECKING = False  # rather than typing's: a cold search does not import typing (kb/__init__.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 if TYPE_CHECKING:
     from .index import Indexer  # the writer: imported when a reindex runs, never by a search of a fresh index

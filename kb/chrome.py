@@ -9,9 +9,12 @@ stored fields say, so it needs no index change and costs nothing for candidates 
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from .analysis import fold
+
+TYPE_CHECKING = False  # rather than typing's: a cold search does not import typing (kb/__init__.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 CHROME_FACTOR = 0.05  # score kept by a chrome candidate (it also sorts after every content hit)
 SHORT_BODY = 400  # characters: a "not found" page that says more than this is a page about 404 pages

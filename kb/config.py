@@ -12,9 +12,12 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
 
 from .errors import ConfigError
+
+TYPE_CHECKING = False  # rather than typing's: a cold search does not import typing (kb/__init__.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 MODEL_OFF = ("none", "off", "lexical", "")  # model settings that mean lexical only (kb/semantic)
 
@@ -217,11 +220,16 @@ def _source(table: dict[str, Any], i: int, base: Path, fail: Any) -> SourceConfi
                         base_url=values.get("base_url", ""))
 
 
+def _one_of(value: Any, types: tuple[type, ...]) -> bool:
+    """isinstance, but a bool is not an int here (YAML's `true` is no number); a function of its own so that the
+    caller's `value` keeps its type Any instead of being narrowed to `object`."""
+    return isinstance(value, types) and (bool in types or not isinstance(value, bool))
+
+
 def _value(key: str, value: Any, spec: tuple[tuple[type, ...], str], fail: Any) -> Any:
     types, expected = spec
-    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+    if not _one_of(value, types):
         raise fail(f"expected {expected}, got {value!r}")
-    value = cast(Any, value)  # checked above; isinstance with a tuple of types narrows to `object`
     if key == "name" and not _NAME.match(value):
         raise fail(f"expected {expected}, got {value!r}")
     if key in ("include", "exclude") and not all(isinstance(g, str) and g for g in value):

@@ -10,10 +10,13 @@ import os
 from dataclasses import dataclass
 from operator import attrgetter, itemgetter
 from pathlib import Path
-from typing import Any
 
 from .errors import ContentError
 from .model import Problem
+
+TYPE_CHECKING = False  # rather than typing's: a cold search does not import typing (kb/__init__.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 PAGE_SUFFIXES = (".md", ".mdx", ".markdown")
 CATEGORY_FILES = ("_category_.json", "_category_.yml", "_category_.yaml")

@@ -15,7 +15,10 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+
+TYPE_CHECKING = False  # rather than typing's: a cold search does not import typing (kb/__init__.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 EXIT_NO_MATCH = 1
 EXIT_USAGE = 2
@@ -293,9 +296,9 @@ def search_command(kb: Any, query: tuple[str, ...], *, limit: int, as_json: bool
 def run_search(line: SearchLine) -> int:
     """Run a command line `read_search` accepted as click would (kb/cli.py, KbGroup and KbCommand): the exit
     status, or SystemExit from the command itself."""
-    from .standins import import_dataclasses_without_inspect
+    from .standins import import_dataclasses_for_search
 
-    import_dataclasses_without_inspect()
+    import_dataclasses_for_search()
     from .errors import KbError
     from .present import term_safe
     from .settings import open_kb

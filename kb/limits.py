@@ -21,9 +21,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
 
 from .model import Problem
+
+TYPE_CHECKING = False  # rather than typing's: a cold search does not import typing (kb/__init__.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 if TYPE_CHECKING:
     from .parse import RawPage

@@ -11,7 +11,10 @@ kb/records.py and are imported from here only when first asked for: `from kb.mod
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+
+TYPE_CHECKING = False  # rather than typing's: a cold search does not import typing (kb/__init__.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 CRUMB_SEP = "\x1f"  # joins a breadcrumb's parts in its stored index field
 

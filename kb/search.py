@@ -12,7 +12,6 @@ import math
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
 from .analysis import ANALYZER, CRUMB_SEP, EXACT_ANALYZER, TEXT_FIELDS, fold
 from .chrome import CHROME_FACTOR, is_chrome
@@ -20,6 +19,10 @@ from .model import Excerpt, Hit, SearchResult
 from .query import Clause, ParsedQuery, parse, render
 from .snippets import Matcher, make_snippet
 from .whoosh.engine import Engine, index_of, phrase_at, terms_within
+
+TYPE_CHECKING = False  # rather than typing's: a cold search does not import typing (kb/__init__.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 if TYPE_CHECKING:
     from .dense import Dense, Scores

@@ -12,10 +12,13 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from .config import FileConfig, SourceConfig, check_base_url, config_path, load_config
 from .errors import ConfigError
+
+TYPE_CHECKING = False  # rather than typing's: a cold search does not import typing (kb/__init__.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 # setting -> (environment variable, default)
 DEFAULTS: dict[str, tuple[str, Any]] = {

@@ -35,7 +35,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
 
 from .errors import (
     IndexDamaged,
@@ -48,7 +47,11 @@ from .errors import (
 from .locking import LOCK_NAME, PIN_NAME, Pin, claim, make_pin_file, pin
 from .manifest import Manifest, ManifestHead
 
-_T = TypeVar("_T")
+TYPE_CHECKING = False  # rather than typing's: a cold search does not import typing (kb/__init__.py)
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+    _T = TypeVar("_T")
+
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 MARKER = ".kb-index"

@@ -12,8 +12,11 @@ import datetime as _dt
 import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any
 from urllib.parse import quote
+
+TYPE_CHECKING = False  # rather than typing's: a cold search does not import typing (kb/__init__.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 PAGE_EXTS = (".md", ".mdx", ".markdown")
 _NUMBER_PREFIX = re.compile(r"^(\d+)\s*[-_.]+\s*(?=[^-_.\s])")

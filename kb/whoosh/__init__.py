@@ -11,7 +11,10 @@ alias of `kb.whoosh.codec` (an index must never turn "damaged" because a module 
 from __future__ import annotations
 
 import sys
-from typing import Any
+
+TYPE_CHECKING = False  # rather than typing's: a cold search does not import typing (kb/__init__.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def urlretrieve(*args: Any, **kwargs: Any) -> Any:

@@ -20,12 +20,18 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import accumulate
 from math import log
-from typing import Any
 
 from whoosh.reading import TermNotFound
 from whoosh.util.numeric import byte_to_length, length_to_byte
 
 from .impacts import POSITION_FIELDS, Impacts, PositionTable
+
+TYPE_CHECKING = False  # rather than typing's: a cold search does not import typing (kb/__init__.py)
+if TYPE_CHECKING:
+    from typing import Any
+    Postings = tuple[Any, Any]  # (doc ids, weights): array('i'), array('d')
+    # (ids, weights, length bytes, norms by length byte, idf x (K1 + 1)) -> BM25 of each posting, array('d')
+    Bm25 = Callable[[Any, Any, bytes, list[float], float], Any]
 
 try:  # private names of Whoosh's default codec: only the fast path uses them, and only after fast_path() said so
     from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3Codec, _lenfield
@@ -38,9 +44,6 @@ STORED_CACHE = 5000  # stored documents (with their text) kept per searcher
 LEAN_POSITIONS = 128  # positions of at least 1 document per block (128 postings): read the whole list with them
 VECTOR_MIN = 256  # postings from which a list's BM25 is computed with `Engine.vector` when there is one
 TABLES_BUDGET = 3_000_000  # twice the postings of the position tables kept per searcher (~23 bytes a posting: ~35 MB)
-Postings = tuple[Any, Any]  # (doc ids, weights): array('i'), array('d')
-# (ids, weights, length bytes, norms by length byte, idf x (K1 + 1)) -> BM25 of each posting, array('d')
-Bm25 = Callable[[Any, Any, bytes, list[float], float], Any]
 
 
 class Engine:

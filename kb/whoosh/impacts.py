@@ -40,7 +40,10 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from itertools import accumulate
-from typing import Any
+
+TYPE_CHECKING = False  # rather than typing's: a cold search does not import typing (kb/__init__.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 EXT = ".kbi"
 MAGIC = b"KBIMPACTS2\n"  # the version this kb writes: lists with their positions

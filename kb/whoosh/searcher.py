@@ -11,9 +11,12 @@ the engine gives the same scores on both.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from whoosh.reading import TermNotFound
+
+TYPE_CHECKING = False  # rather than typing's: a cold search does not import typing (kb/__init__.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 # The reader methods whoosh.searching.Searcher exposes as its own (the same list, so code moves between the two).
 _FROM_READER = ("stored_fields", "all_stored_fields", "has_vector", "vector", "vector_as", "lexicon", "field_terms",
