@@ -62,3 +62,39 @@ def test_spilling_posting_pool_builds_the_same_index_as_whoosh() -> None:
         for field, term in a.all_terms():
             assert list(a.postings(field, term).items_as("positions" if field == "body" else "weight")) == \
                 list(b.postings(field, term).items_as("positions" if field == "body" else "weight"))
+
+
+@pytest.mark.parametrize("cutoff", [2**15, 0])  # Whoosh's default (no offsets written), offsets always written
+def test_stored_bytes_reader_reads_what_the_stock_reader_reads(cutoff: int) -> None:
+    from whoosh.columns import CompressedBytesColumn
+
+    from kb.whoosh.codec import StoredBytesReader
+
+    values = [b"", b"a", b"", b"stored fields " * 40, b"", b"x" * 300] * 7 + [b""]
+    column = CompressedBytesColumn()
+    storage = RamStorage()
+    with storage.create_file("col") as f:
+        writer = column.writer(f)
+        writer.allow_offsets, writer.cutoff = True, cutoff
+        for doc, value in enumerate(values):
+            if value:
+                writer.add(doc, value)
+        writer.finish(len(values))
+    length = storage.file_length("col")
+    stock = column.reader(storage.open_file("col"), 0, length, len(values))
+    ours = StoredBytesReader(storage.open_file("col"), 0, length, len(values), "zlib")
+    assert stock.had_stored_offsets == ours.had_stored_offsets == (cutoff == 0)
+    assert (ours._offsets, ours._lengths) == (stock._offsets, stock._lengths)
+    assert [ours[d] for d in range(len(values))] == [stock[d] for d in range(len(values))] == values
+
+
+def test_an_index_reads_its_stored_fields_through_stored_bytes_reader() -> None:
+    from kb.whoosh.codec import StoredBytesReader
+
+    ix = RamStorage().create_index(build_schema())
+    with ix.writer(codec=codec()) as w:
+        for i in range(30):
+            w.add_document(key=f"p#{i}", path="p.md", page="p", title=f"Title {i}", body=f"body {i}", exact="x")
+    with ix.reader() as reader:
+        assert [reader.stored_fields(d)["key"] for d in range(30)] == [f"p#{i}" for i in range(30)]
+        assert isinstance(reader._perdoc._readers["_stored"]._child, StoredBytesReader)
