@@ -1,20 +1,37 @@
 """The `kb` command's entry point (also `python -m kb`): a plain `kb search` runs without click (kb/fastcli.py); every
 other command line goes to the click commands (kb/cli.py). The choice is made once, from the command line, before
-anything runs, and both paths print the same bytes and exit with the same status (tests/test_fastcli.py)."""
+anything runs, and both paths print the same bytes and exit with the same status (tests/test_fastcli.py).
+
+`console` is the command itself; `main` is the same for a caller that runs it inside a process of its own (tests,
+embedding tools), which ends through SystemExit. Only `console` owns its process, so only there does a fast search
+end without the interpreter's teardown (fastcli.exit_now)."""
 
 from __future__ import annotations
 
 import sys
 
 
-def main() -> None:
-    from .fastcli import EXIT_INTERRUPTED, lenient_streams, read_search, run_search
+def console() -> None:
+    """The `kb` console script and `python -m kb`."""
+    main(own_process=True)
+
+
+def main(*, own_process: bool = False) -> None:
+    from .fastcli import EXIT_INTERRUPTED, exit_now, lenient_streams, read_search, run_search
 
     lenient_streams()
     try:
         line = read_search(sys.argv[1:])
         if line is not None:
-            sys.exit(run_search(line))
+            try:
+                status = run_search(line)
+            except SystemExit as done:  # `kb search`'s own exit (1: no match)
+                if not own_process or not isinstance(done.code, int):
+                    raise
+                status = done.code
+            if own_process:
+                exit_now(status)
+            sys.exit(status)
     except KeyboardInterrupt:  # Ctrl-C before the search started (while importing)
         sys.exit(EXIT_INTERRUPTED)
     from .cli import main as click_main
@@ -23,4 +40,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    console()

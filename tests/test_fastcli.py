@@ -3,6 +3,7 @@ everything else to click, and print the same bytes with the same exit status."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -230,3 +231,113 @@ def test_an_excluded_word_with_an_n_or_h_is_a_word() -> None:
         {}, ("partners", "-telenor", "-hash"), {**SEARCH_DEFAULTS, "limit": 3})
     assert click_reads(["search", "partners", "--", "-telenor"]) == ({}, ("partners", "-telenor"), SEARCH_DEFAULTS)
     assert click_reads(["search", "partners", "-h"]) is None
+
+
+@pytest.mark.parametrize("found", [True, False])
+def test_the_garbage_collector_is_paused_for_a_search_and_restored_after(seed_kb: KnowledgeBase, found: bool,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    import kb.fastcli
+
+    seen: list[bool] = []
+    real = kb.fastcli.search_command
+
+    def spy(*args: Any, **kwargs: Any) -> None:
+        seen.append(gc.isenabled())
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(kb.fastcli, "search_command", spy)
+    line = read_search(["--content", str(seed_kb.content_dir), "--index", str(seed_kb.index_dir), "search",
+                        "partners" if found else "zzzqqq", "--json"])
+    assert line is not None and gc.isenabled()
+    if found:
+        assert kb.fastcli.run_search(line) == 0
+    else:  # no hit: the command exits 1 through SystemExit
+        with pytest.raises(SystemExit):
+            kb.fastcli.run_search(line)
+    assert seen == [False] and gc.isenabled()
+    gc.disable()
+    try:  # a caller's choice is left as it was
+        with pytest.raises(SystemExit) if not found else contextlib.nullcontext():
+            kb.fastcli.run_search(line)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+# A `kb search` run as the console script runs it (`console`), with a witness object whose finaliser runs only in the
+# interpreter's teardown, an atexit function of the caller's, and optionally a thread still running at the end.
+EXIT_SCRIPT = """
+import atexit, sys, threading, time
+class Witness:
+    def __del__(self):
+        sys.stderr.write("teardown ran\\n")
+witness = Witness()
+atexit.register(lambda: sys.stderr.write("atexit ran\\n"))
+if sys.argv[1] == "thread":
+    threading.Thread(target=lambda: (time.sleep(0.3), sys.stderr.write("thread ended\\n"))).start()
+sys.argv = ["kb"] + sys.argv[2:]
+from kb.__main__ import console
+console()
+"""
+
+
+@pytest.mark.parametrize("query,status", [("partners", 0), ("zzzqqq", 1)])
+def test_a_search_ends_without_teardown_after_flushing_and_atexit(seed_kb: KnowledgeBase, query: str,
+                                                                   status: int) -> None:
+    import json
+    import subprocess
+
+    argv = ["--content", str(seed_kb.content_dir), "--index", str(seed_kb.index_dir), "search", query, "--json"]
+    done = subprocess.run([sys.executable, "-c", EXIT_SCRIPT, "-", *argv], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "KB_MODEL": "none"})
+    assert done.returncode == status, done.stderr
+    assert bool(json.loads(done.stdout)["hits"]) == (status == 0)  # all of stdout arrived
+    assert "atexit ran" in done.stderr and "teardown ran" not in done.stderr
+
+
+def test_a_search_exits_normally_while_another_thread_runs(seed_kb: KnowledgeBase) -> None:
+    import subprocess
+
+    argv = ["--content", str(seed_kb.content_dir), "--index", str(seed_kb.index_dir), "search", "partners"]
+    done = subprocess.run([sys.executable, "-c", EXIT_SCRIPT, "thread", *argv], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "KB_MODEL": "none"})
+    assert done.returncode == 0, done.stderr
+    assert "Atos" in done.stdout
+    assert "thread ended" in done.stderr and "teardown ran" in done.stderr and "atexit ran" in done.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_output_that_cannot_be_written_ends_as_with_a_normal_exit(seed_kb: KnowledgeBase) -> None:
+    """A full disk: the same status and message whichever way the process ends (a thread forces the normal way)."""
+    import subprocess
+
+    argv = ["--content", str(seed_kb.content_dir), "--index", str(seed_kb.index_dir), "search", "partners"]
+    ends = []
+    for mode in ("-", "thread"):
+        with open("/dev/full", "w") as full:
+            done = subprocess.run([sys.executable, "-c", EXIT_SCRIPT, mode, *argv], stdout=full,
+                                  stderr=subprocess.PIPE, text=True, timeout=60, env={**os.environ, "KB_MODEL": "none"})
+        kb_lines = [line for line in done.stderr.splitlines() if line.startswith(("kb", "Error"))]
+        ends.append((done.returncode, kb_lines))
+    assert ends[0] == ends[1]
+    assert ends[0][0] != 0 and ends[0][1]
+
+
+def test_main_called_inside_a_process_returns_through_system_exit(seed_kb: KnowledgeBase) -> None:
+    """Only `console` may end its process early: `main` inside someone else's process (a test runner) must not."""
+    import subprocess
+
+    code = ("import sys\n"
+            "from kb.__main__ import main\n"
+            f"sys.argv = ['kb', '--content', {str(seed_kb.content_dir)!r}, '--index', {str(seed_kb.index_dir)!r}, "
+            "'search', 'partners']\n"
+            "try:\n"
+            "    main()\n"
+            "except SystemExit as done:\n"
+            "    print('returned', done.code)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "KB_MODEL": "none"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rstrip().endswith("returned 0")
