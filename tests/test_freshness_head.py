@@ -224,3 +224,41 @@ def test_a_fresh_search_builds_no_source_file(built: KnowledgeBase, monkeypatch:
     (built.content_dir / "a.md").write_text("# Alpha\n\nApples grow on tall trees.\n", encoding="utf-8")
     assert built.refresh() is not None and "a.md" in made  # stale: the full discovery and the update ran
     assert built.search("tall").hits
+
+
+def test_the_walk_through_folder_descriptors_finds_what_the_walk_by_path_finds(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """kb.discover.BY_FD (chosen once per platform) lists each folder through a descriptor: the same files, paths,
+    sizes, times, categories and problems as listing by path, links of every kind included, and no descriptor
+    left open."""
+    import kb.discover
+    from kb.discover import discover, discover_signature
+
+    root = write_pages(tmp_path / "content", {**PAGES, "z/deep/d.md": "# D\n", "node_modules/x.md": "# X\n",
+                                              ".hidden.md": "# H\n", "notes.txt": "no page"})
+    outside = write_pages(tmp_path / "outside", {"o.md": "# O\n"})
+    os.symlink(root / "a.md", root / "link.md")
+    os.symlink(root / "z", root / "sub" / "zlink")  # a folder link inside
+    os.symlink(root, root / "z" / "loop")  # a loop
+    os.symlink(outside / "o.md", root / "out.md")  # a link leaving the root
+    os.symlink(tmp_path / "nowhere.md", root / "broken.md")
+    walks = {}
+    for by_fd in (False, True):
+        monkeypatch.setattr(kb.discover, "BY_FD", by_fd)
+        before = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 0
+        found = discover(root)
+        walks[by_fd] = (found.files, found.problems, discover_signature(root))
+        after = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 0
+        assert after == before
+    assert walks[True] == walks[False]
+    files, problems, _signature = walks[True]
+    assert {f.rel for f in files} >= {"a.md", "link.md", "sub/b.md", "sub/zlink/deep/d.md"}
+    assert {p.path for p in problems} >= {"out.md", "broken.md"}
+    assert all(f.path == os.path.join(root, f.rel) for f in files)
+    os.unlink(root / "out.md")
+    os.unlink(root / "broken.md")
+    os.unlink(root / "z" / "loop")
+    os.unlink(root / "sub" / "zlink")
+    for by_fd in (False, True):  # no problem left: the signature walk answers
+        monkeypatch.setattr(kb.discover, "BY_FD", by_fd)
+        assert discover_signature(root) == signature_of(discover(root).files) is not None
