@@ -345,22 +345,10 @@ def _phrase_docs(engine: Engine, phrase: tuple[tuple[str, ...], list[int], tuple
                 common = vector.best_first(common, bag, MAX_PHRASE_CHECKS)
             _check_phrase(engine, f, tokens, common, bag, checked, check, prefetch=True)
             continue
-        per_token: list[dict[int, float]] = []
-        for t in tokens:
-            if among is None:
-                acc = engine.sum_scores([(f, t, FIELD_WEIGHTS[f] * weight)])
-            else:
-                acc = engine.score_docs(among, f, t, FIELD_WEIGHTS[f] * weight)
-            if not acc:
-                per_token = []
-                break
-            per_token.append(acc)
-        if not per_token:
+        found = _phrase_candidates(engine, f, tokens, among, FIELD_WEIGHTS[f] * weight)
+        if found is None:
             continue
-        per_token.sort(key=len)
-        common = _in_all(per_token)
-        if not common:
-            continue
+        common, per_token = found
         bag = {d: sum(a[d] for a in per_token) for d in common}
         checked = set()
         pending.append((f, bag, checked))
@@ -377,6 +365,30 @@ def _phrase_docs(engine: Engine, phrase: tuple[tuple[str, ...], list[int], tuple
         if extra:
             check(f, extra, bag, checked)
     return out
+
+
+def _phrase_candidates(engine: Engine, f: str, tokens: tuple[str, ...], among: set[int] | None, boost: float
+                       ) -> tuple[list[int], list[dict[int, float]]] | None:
+    """The documents holding every token of a phrase in field `f` (among `among` when given), in the order of the
+    shortest token's list, with each token's boost x BM25 there, shortest list first (the order the bag score sums
+    them in); None when there are none. Without `among` only the common documents are scored, not whole lists."""
+    if among is not None:
+        per_token = [engine.score_docs(among, f, t, boost) for t in tokens]
+        if not all(per_token):
+            return None
+        per_token.sort(key=len)
+        common = _in_all(per_token)
+        return (common, per_token) if common else None
+    lists = [engine.doc_ids(f, t) for t in tokens]
+    if not all(lists):
+        return None
+    order = sorted(range(len(tokens)), key=lambda i: len(lists[i]))
+    first, rest = lists[order[0]], [lists[i] for i in order[1:]]
+    within = set(rest[0]).intersection(*rest[1:]) if rest else None
+    common = list(first) if within is None else [d for d in first if d in within]
+    if not common:
+        return None
+    return common, [engine.scores_of(common, f, tokens[i], boost) for i in order]
 
 
 def _check_phrase(engine: Engine, f: str, tokens: tuple[str, ...], common: list[int], bag: dict[int, float],

@@ -292,3 +292,32 @@ def test_memoized_key_search_finds_what_whooshs_finds(site: tuple[KnowledgeBase,
 @given(st.lists(st.dictionaries(st.integers(0, 60), st.just(1.0), max_size=40), min_size=1, max_size=4))
 def test_phrase_candidates_are_the_documents_in_every_list_in_first_order(per_token: list[dict[int, float]]) -> None:
     assert kb_search._in_all(per_token) == [d for d in per_token[0] if all(d in o for o in per_token[1:])]
+
+
+def test_a_phrase_candidates_scores_are_the_whole_lists_to_the_bit(site: tuple[KnowledgeBase, list[str]]) -> None:
+    """Engine.scores_of (a quoted phrase scores only the documents holding every token) gives the very floats that
+    scoring the whole list gives, for a few documents of a long list and for most of a short one, any boost."""
+    kb, _ = site
+    checked = 0
+
+    def check(searcher: Any) -> None:
+        nonlocal checked
+        for field, term in (("body", "return"), ("title", "object"), ("heading", "function"), ("body", "value")):
+            for boost in (1.0, 0.7, 3.0):
+                searcher._kb_engine = None  # a fresh engine: nothing scored yet
+                fresh = engine_for(searcher)
+                ids = list(fresh.doc_ids(field, term))
+                if len(ids) < 40:
+                    continue
+                for docs in (ids[::37], ids[: len(ids) // 2]):  # the per-document path, then the whole-list one
+                    ours = fresh.scores_of(docs, field, term, boost)
+                    searcher._kb_engine = None
+                    whole = engine_for(searcher).sum_scores([(field, term, boost)])
+                    assert list(ours) == docs
+                    assert all(ours[d].hex() == whole[d].hex() for d in docs), (field, term, boost)
+                    checked += 1
+                    searcher._kb_engine = None
+                    fresh = engine_for(searcher)
+
+    kb._with_reader(lambda r: check(r.searcher))
+    assert checked >= 12

@@ -261,6 +261,23 @@ class Engine:
                 acc[d] = get(d, 0.0) + boost * v
         return acc
 
+    def scores_of(self, docs: list[int], field: str, term: str, boost: float) -> dict[int, float]:
+        """boost x BM25 of one term for `docs`, every one of which holds it: for a few documents of a long list
+        (a phrase's candidates) computed for those alone, with term_scores' expression (so the same bits), instead
+        of for the whole list."""
+        if (field, term) in self._scores or len(docs) * 8 >= len(self.doc_ids(field, term)):
+            return self.score_docs(docs, field, term, boost)
+        ids, tfs = self.postings(field, term)
+        lens = self._length_bytes(field)
+        norm = self.norms(field)
+        scale = self.idf(field, term) * (self.K1 + 1)
+        find = index_of(ids)
+        out: dict[int, float] = {}
+        for d in docs:
+            tf = tfs[find(d)]
+            out[d] = boost * (scale * tf / (tf + norm[lens[d]]))
+        return out
+
     def score_docs(self, docs: Iterable[int], field: str, term: str, boost: float) -> dict[int, float]:
         """boost x BM25 of one term for the given documents only (those that hold it)."""
         ids, vals = self.term_scores(field, term)
