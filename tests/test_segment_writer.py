@@ -335,6 +335,70 @@ def test_commit_shared_with_a_helper_process_writes_what_whoosh_writes(
     assert not [p for p in Path(w._tempstorage.folder).parent.glob("*_helper*")]
 
 
+def _fail_after(entries: Any, n: int) -> Any:
+    for i, entry in enumerate(entries):
+        if i == n:
+            raise OSError(28, "No space left on device")
+        yield entry
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="the commit helper is a forked process")
+@pytest.mark.parametrize("when", ["midway", "at its end"])
+def test_a_helper_failing_after_its_terms_were_added_leaves_the_files_one_process_writes(
+        when: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer adds the helper's terms to the term index batch by batch as the helper announces them; when the
+    helper then fails (midway, or after its last batch), those entries are taken out again and the writer writes
+    the helper's fields itself: the postings and term index files are byte for byte what one process writes."""
+    import os
+
+    import kb.whoosh.writer as writer_module
+    from kb.analysis import analyse_page
+
+    docs = _docs(600, seed=13)
+
+    def build() -> Path:
+        ix = _new(tmp_path)
+        w = open_writer(ix, limitmb=1)
+        for page in _pages(docs):
+            w.add_page(analyse_page(page, build_schema()))
+        w.commit()
+        return Path(ix.storage.folder)
+
+    def files(folder: Path) -> dict[str, bytes]:
+        return {p.suffix: p.read_bytes() for p in folder.glob("MAIN_*") if p.suffix in (".pst", ".trm")}
+
+    monkeypatch.setattr(writer_module, "PARALLEL_POSTINGS", 10**12)
+    alone = build()
+    parent = os.getpid()
+    real_encode, real_finish = writer_module._encode, writer_module._SinkPart.finish
+    real_helper_terms = writer_module._helper_terms
+    added: list[Any] = []
+
+    def encode(*args: Any) -> Any:
+        entries = real_encode(*args)
+        return _fail_after(entries, 100) if when == "midway" and os.getpid() != parent else entries
+
+    def finish(helper: Any, where: Any) -> Any:
+        if when == "at its end" and os.getpid() != parent:
+            raise OSError(28, "No space left on device")
+        return real_finish(helper, where)
+
+    def helper_terms(*args: Any) -> Any:
+        for entry in real_helper_terms(*args):
+            added.append(entry)
+            yield entry
+
+    monkeypatch.setattr(writer_module, "PARALLEL_POSTINGS", 1)
+    monkeypatch.setattr(writer_module, "RUN_BATCH", 16)
+    monkeypatch.setattr(writer_module, "_encode", encode)
+    monkeypatch.setattr(writer_module._SinkPart, "finish", staticmethod(finish))
+    monkeypatch.setattr(writer_module, "_helper_terms", helper_terms)
+    shared = build()
+    assert len(added) == 96 if when == "midway" else len(added) > 100  # announced batches of 16 were added
+    assert files(shared) == files(alone) and len(files(alone)) == 2
+    assert not list(shared.glob("*_helper*"))
+
+
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="the commit helper is a forked process")
 @pytest.mark.parametrize("helper", ["shared", "works", "fails"])
 def test_the_impacts_file_gets_every_long_list_whoever_writes_it(helper: str, tmp_path: Path,

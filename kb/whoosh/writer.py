@@ -22,6 +22,7 @@ import heapq
 import marshal
 import os
 import pickle
+import struct
 import zlib
 from array import array
 from collections.abc import Callable, Collection, Iterable, Iterator
@@ -30,6 +31,7 @@ from pickle import dumps
 from typing import TYPE_CHECKING, Any
 
 from whoosh.codec import whoosh3
+from whoosh.filedb import filetables
 from whoosh.system import pack_ushort
 from whoosh.util.numeric import byte_to_length, length_to_byte
 from whoosh.writing import PostingPool, SegmentWriter
@@ -39,7 +41,6 @@ from .codec import (
     KbPerDocReader,
     KbPostingPool,
     codec,
-    iter_batches,
     pool_supported,
     write_batch,
 )
@@ -60,6 +61,7 @@ RUN_BATCH = 2048  # postings per marshalled batch in a run file: the merge holds
 # byte for byte as Whoosh writes them (kb's search engine reads them straight from those bytes). Protocol 4 would
 # halve the blocks and pickle faster (~5% of a full build's CPU), but is not what other readers may expect.
 BLOCK_PICKLE = 2
+_RECORD_HEAD = struct.Struct("!ii")  # a term index record's key and value lengths, as `HashWriter.add` packs them
 SHARED_VALUES = 200_000  # distinct encoded values a field's block writer keeps one object of, before starting afresh
 
 
@@ -387,8 +389,16 @@ def write_terms(fieldwriter: Any, schema: Any, lengths_of: Callable[[str], bytes
 
 def _index_terms(fieldwriter: Any, schema: Any, infos: Iterable[tuple[str, bytes, whoosh3.W3TermInfo]],
                  base: int = 0) -> None:
-    """Add (field, term, term info) entries to the term index, in order; `base` moves their postings' offsets."""
+    """Add (field, term, term info) entries to the term index, in order; `base` moves their postings' offsets.
+
+    The entries go into Whoosh's term index (an `OrderedHashWriter`) as its `add` puts them, record for record, but
+    written a batch at a time with the file position counted here: `add` asks the file for its position twice and
+    writes three times per term, a third of the time of adding a term."""
     tindex = fieldwriter._tindex
+    dbfile, positions, buckets, hashfn = tindex.dbfile, tindex.index, tindex.buckets, tindex.hashfn
+    pos = dbfile.tell()
+    lastkey = tindex.lastkey
+    records: list[bytes] = []
     current = None
     prefix = b""
     for fieldname, tbytes, terminfo in infos:
@@ -400,7 +410,20 @@ def _index_terms(fieldwriter: Any, schema: Any, infos: Iterable[tuple[str, bytes
             current = fieldname
         if base:
             terminfo._offset += base
-        tindex.add(prefix + tbytes, terminfo.to_bytes())
+        key, value = prefix + tbytes, terminfo.to_bytes()
+        if key <= lastkey:
+            raise ValueError(f"Keys must increase: {lastkey!r}..{key!r}")  # as `OrderedHashWriter.add`
+        positions.append(pos)
+        h = hashfn(key)
+        buckets[h & 255].append((h, pos))
+        records += (_RECORD_HEAD.pack(len(key), len(value)), key, value)
+        pos += _RECORD_HEAD.size + len(key) + len(value)
+        lastkey = key
+        if len(records) >= 3 * RUN_BATCH:
+            dbfile.write(b"".join(records))
+            records = []
+    dbfile.write(b"".join(records))
+    tindex.lastkey = lastkey
     if current is not None:
         fieldwriter.finish_field()
 
@@ -435,10 +458,13 @@ def write_segment_terms(fieldwriter: Any, schema: Any, perdoc: Any, pool: TermPo
     Commit is the one stretch of a full build where the parse workers are done and one core idles. The fields
     are split in two runs of the (sorted) field order with about as many postings each: a forked helper writes
     the second run's blocks to a file of its own, with their term infos, while this process writes the first;
-    then the helper's blocks are appended to the postings file and its terms added to the term index with their
-    offsets moved by where they landed. The files are those a single process writes (same blocks, same term
-    order and field numbers). If the helper fails, this process writes those fields itself. A `sink` (see
-    `_encode`) gets the helper's part of its side file the same way (`_SinkPart`).
+    the helper's blocks are then appended to the postings file and its terms added to the term index with their
+    offsets moved by where they land. Those offsets are known as soon as this process has written its own run,
+    so it adds the helper's terms batch by batch as the helper writes them (`_helper_terms`) instead of after the
+    helper ends, with one core idle. The files are those a single process writes (same blocks, same term order and
+    field numbers). If the helper fails, those of its terms already added are taken out of the term index
+    again (`_TermIndexMark`) and this process writes its fields itself. A `sink` (see `_encode`) gets the helper's
+    part of its side file the same way (`_SinkPart`).
     """
     fields = sorted(name for name, n in pool.counts.items() if n)
     lengths = {name: perdoc._length_bytes(name) if perdoc is not None else None for name in fields}
@@ -449,39 +475,53 @@ def write_segment_terms(fieldwriter: Any, schema: Any, perdoc: Any, pool: TermPo
         return
     mine, theirs = frozenset(fields[:split]), frozenset(fields[split:])
     name = f"{pool.segment.segment_id()}_helper"
-    part, infos, sidepart = f"{name}.pst", f"{name}.terms", f"{name}.sink"
+    ready, told = os.pipe()
     pid = os.fork()
     if pid == 0:  # the helper: writes the later fields' blocks, never returns
-        code = 1
-        try:
-            postfile = tempstore.create_file(part)
-            helper_sink, where = _SinkPart.start(sink, tempstore, f"{name}_side")
-            encoded = _encode(postfile, schema, lengths.get, pool.iter_terms(theirs, keep=True), codec_, helper_sink)
-            with tempstore.create_file(infos) as out:
-                _write_infos(out, encoded)
-            postfile.close()
-            with tempstore.create_file(sidepart) as out:
-                out.write(pickle.dumps(_SinkPart.finish(helper_sink, where), pickle.HIGHEST_PROTOCOL))
-            code = 0
-        finally:
-            os._exit(code)
-    write_terms(fieldwriter, schema, lengths.get, pool.iter_terms(mine, keep=True), codec_, sink)
-    _pid, status = os.waitpid(pid, 0)
+        os.close(ready)
+        _help(name, told, schema, lengths.get, pool.iter_terms(theirs, keep=True), codec_, tempstore, sink)
+    os.close(told)
+    try:
+        write_terms(fieldwriter, schema, lengths.get, pool.iter_terms(mine, keep=True), codec_, sink)
+        base = fieldwriter._postfile.tell()
+        mark = _TermIndexMark(fieldwriter._tindex)
+        _index_terms(fieldwriter, schema, _helper_terms(ready, tempstore, f"{name}.terms"), base)
+    finally:
+        os.close(ready)
+        _pid, status = os.waitpid(pid, 0)
     if status != 0:
+        mark.undo(fieldwriter._tindex)
         write_terms(fieldwriter, schema, lengths.get, pool.iter_terms(theirs, keep=True), codec_, sink)
         return
-    postfile = fieldwriter._postfile
-    base = postfile.tell()
-    _append(tempstore, part, postfile, 0)
-    with tempstore.open_file(infos) as f:
-        _index_terms(fieldwriter, schema, _read_infos(f), base)
-    with tempstore.open_file(sidepart) as f:
+    _append(tempstore, f"{name}.pst", fieldwriter._postfile, 0)
+    with tempstore.open_file(f"{name}.sink") as f:
         _SinkPart.merge(sink, pickle.loads(f.read()), tempstore)
 
 
-def _write_infos(out: Any, encoded: Iterable[tuple[str, bytes, whoosh3.W3TermInfo]]) -> None:
-    """The helper's term infos, streamed in batches: a large segment has millions of terms, which held as one list
-    (in the helper, then again in the writer) made peak memory grow with the vocabulary."""
+def _help(name: str, told: int, schema: Any, lengths_of: Callable[[str], bytes | None],
+          terms: Iterator[tuple[str, bytes, Iterator[Chunk]]], codec_: Any, tempstore: Any, sink: Any) -> None:
+    """The commit helper's work (in the forked process; never returns): the blocks of `terms` to `name`.pst, their
+    term infos to `name`.terms (a byte on `told` as each batch of them is complete) and its sink's part."""
+    code = 1
+    try:
+        postfile = tempstore.create_file(f"{name}.pst")
+        helper_sink, where = _SinkPart.start(sink, tempstore, f"{name}_side")
+        encoded = _encode(postfile, schema, lengths_of, terms, codec_, helper_sink)
+        with tempstore.create_file(f"{name}.terms") as out:
+            _write_infos(out, encoded, lambda: os.write(told, b"."))
+        postfile.close()
+        with tempstore.create_file(f"{name}.sink") as out:
+            out.write(pickle.dumps(_SinkPart.finish(helper_sink, where), pickle.HIGHEST_PROTOCOL))
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def _write_infos(out: Any, encoded: Iterable[tuple[str, bytes, whoosh3.W3TermInfo]],
+                 written: Callable[[], object]) -> None:
+    """The helper's term infos, in batches, each flushed and then announced (`written`) for the writer to add
+    while the helper goes on. Batches also keep memory flat: a large segment has millions of terms, which held as
+    one list (in the helper, then again in the writer) made peak memory grow with the vocabulary."""
     def encode(batch: list[Any]) -> bytes:
         return pickle.dumps(batch, pickle.HIGHEST_PROTOCOL)  # term infos as objects (from_bytes loses `_length`)
 
@@ -490,13 +530,53 @@ def _write_infos(out: Any, encoded: Iterable[tuple[str, bytes, whoosh3.W3TermInf
         batch.append(entry)
         if len(batch) >= RUN_BATCH:
             write_batch(out, batch, encode)
+            out.flush()
+            written()
             batch = []
     if batch:
         write_batch(out, batch, encode)
+        out.flush()
+        written()
 
 
-def _read_infos(f: Any) -> Iterator[tuple[str, bytes, whoosh3.W3TermInfo]]:
-    return iter_batches(f, pickle.loads)
+def _helper_terms(ready: int, tempstore: Any, name: str) -> Iterator[tuple[str, bytes, whoosh3.W3TermInfo]]:
+    """The helper's term infos, each batch as soon as the helper announces it on `ready`, until the helper closes
+    its end (done, or failed: its exit status tells which)."""
+    f = None
+    try:
+        while True:
+            announced = os.read(ready, 4096)
+            if not announced:
+                return
+            if f is None:
+                f = tempstore.open_file(name)
+            for _ in announced:
+                size = int.from_bytes(f.read(8), "little")
+                yield from pickle.loads(f.read(size))
+    finally:
+        if f is not None:
+            f.close()
+
+
+class _TermIndexMark:
+    """Where Whoosh's term index (an `OrderedHashWriter`) stood, to take out the entries added since: those of a
+    commit helper that failed after some of its terms were added (`write_segment_terms`). An entry is its bytes in
+    the file, its position in the ordered index and its slot in a hash bucket; the field numbers the helper's
+    fields got stay, and are those that writing the fields again gives them."""
+
+    def __init__(self, tindex: Any) -> None:
+        self.end = tindex.dbfile.tell()
+        self.count = len(tindex.index)
+        self.buckets = [len(bucket) for bucket in tindex.buckets]
+        self.lastkey = tindex.lastkey
+
+    def undo(self, tindex: Any) -> None:
+        tindex.dbfile.seek(self.end)
+        tindex.dbfile.truncate()
+        del tindex.index.array[self.count:]
+        for bucket, n in zip(tindex.buckets, self.buckets, strict=True):
+            del bucket[n:]
+        tindex.lastkey = self.lastkey
 
 
 def _append(tempstore: Any, name: str, out: Any, skip: int) -> int:
@@ -687,6 +767,10 @@ def supported(writer: SegmentWriter) -> bool:
         return False
     if not all(hasattr(fw, name) for name in ("_tindex", "_postfile", "_fieldid")):
         return False
+    if not (type(fw._tindex) is filetables.OrderedHashWriter
+            and getattr(getattr(filetables, "_lengths", None), "format", None) == _RECORD_HEAD.format
+            and all(hasattr(fw._tindex, name) for name in ("dbfile", "index", "buckets", "lastkey", "hashfn"))):
+        return False  # what `_index_terms` writes and `_TermIndexMark` takes back
     if not all(hasattr(whoosh3.W3TermInfo, name) for name in ("add_block", "set_extent", "to_bytes")):
         return False
     if not all(hasattr(PostingPool, name) for name in ("_new_run", "_open_run", "_remove_run")):
