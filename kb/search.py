@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 import math
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from .analysis import ANALYZER, CRUMB_SEP, EXACT_ANALYZER, TEXT_FIELDS, fold
@@ -24,7 +24,6 @@ TYPE_CHECKING = False  # rather than typing's: a cold search does not import typ
 if TYPE_CHECKING:
     from typing import Any
 
-if TYPE_CHECKING:
     from .dense import Dense, Scores
 
 FIELD_WEIGHTS: dict[str, float] = {"title": 2.0, "heading": 4.0, "crumbs": 1.2, "body": 1.0, "code": 0.5,
@@ -382,10 +381,8 @@ def _phrase_candidates(engine: Engine, f: str, tokens: tuple[str, ...], among: s
     lists = [engine.doc_ids(f, t) for t in tokens]
     if not all(lists):
         return None
-    order = sorted(range(len(tokens)), key=lambda i: len(lists[i]))
-    first, rest = lists[order[0]], [lists[i] for i in order[1:]]
-    within = set(rest[0]).intersection(*rest[1:]) if rest else None
-    common = list(first) if within is None else [d for d in first if d in within]
+    order = sorted(range(len(tokens)), key=lambda i: len(lists[i]))  # stable: ties keep the tokens' order
+    common = _in_all([lists[i] for i in order])
     if not common:
         return None
     return common, [engine.scores_of(common, f, tokens[i], boost) for i in order]
@@ -405,13 +402,13 @@ def _check_phrase(engine: Engine, f: str, tokens: tuple[str, ...], common: list[
             break
 
 
-def _in_all(per_token: list[dict[int, float]]) -> list[int]:
-    """The documents of the first dict that every other one holds, in the first one's order (which decides the
-    order phrases are checked in, and so ties)."""
+def _in_all(per_token: Sequence[Collection[int]]) -> list[int]:
+    """The documents of the first collection (a dict of scores, a list of ids) that every other one holds, in the
+    first one's order (which decides the order phrases are checked in, and so ties)."""
     first, rest = per_token[0], per_token[1:]
     if not rest:
         return list(first)
-    within = rest[0] if len(rest) == 1 else set(rest[0]).intersection(*rest[1:])
+    within = rest[0] if len(rest) == 1 and isinstance(rest[0], (dict, set)) else set(rest[0]).intersection(*rest[1:])
     return [d for d in first if d in within]
 
 

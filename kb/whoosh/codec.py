@@ -53,7 +53,6 @@ class KbPerDocReader(whoosh3.W3PerDocReader):
         lbyte = data[docnum] if docnum < len(data) else 0
         return byte_to_length(lbyte) if lbyte else None
 
-
     def column_reader(self, fieldname: str, column: Any) -> Any:
         if column is whoosh3.STORED_COLUMN and _STORED_COLUMN is not None:
             column = _STORED_COLUMN

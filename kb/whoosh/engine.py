@@ -264,8 +264,9 @@ class Engine:
     def scores_of(self, docs: list[int], field: str, term: str, boost: float) -> dict[int, float]:
         """boost x BM25 of one term for `docs`, every one of which holds it: for a few documents of a long list
         (a phrase's candidates) computed for those alone, with term_scores' expression (so the same bits), instead
-        of for the whole list."""
-        if (field, term) in self._scores or len(docs) * 8 >= len(self.doc_ids(field, term)):
+        of for the whole list, unless the list is scored already or numpy (`vector`) would score it whole."""
+        n = len(self.doc_ids(field, term))
+        if (field, term) in self._scores or len(docs) * 8 >= n or (self.vector is not None and n >= VECTOR_MIN):
             return self.score_docs(docs, field, term, boost)
         ids, tfs = self.postings(field, term)
         lens = self._length_bytes(field)
