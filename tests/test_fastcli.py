@@ -269,12 +269,12 @@ def test_the_garbage_collector_is_paused_for_a_search_and_restored_after(seed_kb
 # A `kb search` run as the console script runs it (`console`), with a witness object whose finaliser runs only in the
 # interpreter's teardown, an atexit function of the caller's, and optionally a thread still running at the end.
 EXIT_SCRIPT = """
-import atexit, sys, threading, time
+import atexit, gc, sys, threading, time
 class Witness:
     def __del__(self):
         sys.stderr.write("teardown ran\\n")
 witness = Witness()
-atexit.register(lambda: sys.stderr.write("atexit ran\\n"))
+atexit.register(lambda: sys.stderr.write(f"atexit ran, collector {'on' if gc.isenabled() else 'paused'}\\n"))
 if sys.argv[1] == "thread":
     threading.Thread(target=lambda: (time.sleep(0.3), sys.stderr.write("thread ended\\n"))).start()
 sys.argv = ["kb"] + sys.argv[2:]
@@ -295,6 +295,9 @@ def test_a_search_ends_without_teardown_after_flushing_and_atexit(seed_kb: Knowl
     assert done.returncode == status, done.stderr
     assert bool(json.loads(done.stdout)["hits"]) == (status == 0)  # all of stdout arrived
     assert "atexit ran" in done.stderr and "teardown ran" not in done.stderr
+    # Left paused to the end: re-enabled, the collector would pass over every object of the search just before
+    # the process frees them all at once.
+    assert "collector paused" in done.stderr
 
 
 def test_a_search_exits_normally_while_another_thread_runs(seed_kb: KnowledgeBase) -> None:
