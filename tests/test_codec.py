@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from whoosh.codec.whoosh3 import W3PerDocReader
 from whoosh.filedb.filestore import RamStorage
@@ -82,10 +84,19 @@ def test_stored_bytes_reader_reads_what_the_stock_reader_reads(cutoff: int) -> N
         writer.finish(len(values))
     length = storage.file_length("col")
     stock = column.reader(storage.open_file("col"), 0, length, len(values))
-    ours = StoredBytesReader(storage.open_file("col"), 0, length, len(values), "zlib")
+    dbfile = storage.open_file("col")
+    whole_arrays: list[tuple[Any, ...]] = []
+    read_array = dbfile.get_array
+    dbfile.get_array = lambda *args: whole_arrays.append(args) or read_array(*args)
+    ours = StoredBytesReader(dbfile, 0, length, len(values), "zlib")
     assert stock.had_stored_offsets == ours.had_stored_offsets == (cutoff == 0)
-    assert (ours._offsets, ours._lengths) == (stock._offsets, stock._lengths)
     assert [ours[d] for d in range(len(values))] == [stock[d] for d in range(len(values))] == values
+    # Written offsets are read an entry at a time, not as whole arrays (a search reads ~20 documents of 236,000).
+    assert len(whole_arrays) == (0 if cutoff == 0 else 1)
+    assert (list(ours._offsets), list(ours._lengths)) == (list(stock._offsets), list(stock._lengths))
+    assert len(ours._offsets) == len(ours._lengths) == len(values)
+    with pytest.raises(IndexError):
+        ours._lengths[len(values)]
 
 
 def test_an_index_reads_its_stored_fields_through_stored_bytes_reader() -> None:
