@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import signal
 import threading
 import time
@@ -315,6 +314,8 @@ class IndexStore:
 
     def discard(self, gen: Path | None) -> None:
         """Remove an unpublished generation after a failure or Ctrl-C, unless it did get published."""
+        import shutil  # writer-side only: not imported by a search (kb/whoosh/__init__.py)
+
         if gen is None or self.live() == gen:
             return
         with deferred_interrupt():
@@ -322,6 +323,8 @@ class IndexStore:
 
     def publish(self, gen: Path) -> None:
         """Point CURRENT at `gen` in one rename: readers see the old generation or this one, never a mix."""
+        import shutil  # writer-side only: not imported by a search (kb/whoosh/__init__.py)
+
         _fsync_tree(gen)
         pointer = self.folder / CURRENT
         if pointer.is_dir() and not pointer.is_symlink():
@@ -339,6 +342,8 @@ class IndexStore:
 
         Called with the writer lock held, so nothing else is building a generation at the same time.
         """
+        import shutil  # writer-side only: not imported by a search (kb/whoosh/__init__.py)
+
         if not (self.folder / MARKER).is_file():
             return  # not a folder kb made: never delete anything in it
         for child in list(self.folder.iterdir()):
@@ -469,6 +474,8 @@ def checksums(gen: Path, known: dict[str, tuple[int, str]]) -> dict[str, tuple[i
 
 
 def link_or_copy(src: Path, dst: Path) -> None:
+    import shutil  # writer-side only: not imported by a search (kb/whoosh/__init__.py)
+
     try:
         os.link(src, dst)
     except OSError:

@@ -117,6 +117,8 @@ NOT_ON_THE_SEARCH_PATH = ("kb.index", "kb.records", "kb.parse", "kb.sections", "
                           "whoosh.highlight", "cached_property", "markdown_it", "bs4", "frontmatter", "yaml",
                           # whoosh.compat's `urlretrieve` would pull these in (kb/whoosh/__init__.py)
                           "urllib.request", "http.client", "email.parser", "ssl", "html", "html.entities",
+                          # Whoosh's storage, compound files and external sort: a temporary folder, a file copy
+                          "tempfile", "shutil", "bz2", "lzma",
                           "kb.semantic",  # with the model turned off (KB_MODEL=none)
                           "numpy", "kb.dense",  # a small query's first search: numpy's import would not pay
                           # a plain `kb search` is read without click (kb/fastcli.py), nor what click imports
@@ -149,7 +151,7 @@ def test_a_search_of_a_fresh_index_imports_only_what_it_needs(seed_kb: Any) -> N
 
 
 def test_whoosh_imported_by_kb_leaves_the_real_modules_to_others(tmp_path: Path) -> None:
-    """kb's stand-ins (urllib.request, cached_property) exist only while Whoosh is imported: afterwards a program
+    """kb's stand-ins (urllib.request, cached_property, tempfile, shutil) exist only while Whoosh is imported: afterwards a program
     importing those modules gets the real ones, and whoosh.compat.urlretrieve still downloads."""
     import subprocess
     import sys
@@ -159,6 +161,15 @@ def test_whoosh_imported_by_kb_leaves_the_real_modules_to_others(tmp_path: Path)
     code = ("import sys\n"
             "import kb.whoosh\n"
             "import whoosh.compat, whoosh.reading\n"
+            "import whoosh.filedb.filestore, whoosh.filedb.compound, whoosh.externalsort\n"
+            "assert 'tempfile' not in sys.modules and 'shutil' not in sys.modules\n"
+            "assert whoosh.filedb.filestore.tempfile.gettempdir() == whoosh.externalsort.tempfile.gettempdir()\n"
+            "import io, tempfile, shutil\n"
+            "assert sys.modules['tempfile'] is tempfile and hasattr(tempfile, 'mkdtemp'), tempfile\n"
+            "assert sys.modules['shutil'] is shutil and hasattr(shutil, 'rmtree'), shutil\n"
+            "copied = io.BytesIO()\n"
+            "whoosh.filedb.compound.copyfileobj(io.BytesIO(b'abc'), copied)\n"
+            "assert copied.getvalue() == b'abc'\n"
             "assert 'urllib.request' not in sys.modules and 'cached_property' not in sys.modules\n"
             "assert 'html' not in sys.modules and whoosh.compat.htmlescape('<a \"b\">') == '&lt;a &quot;b&quot;&gt;'\n"
             "import html\n"

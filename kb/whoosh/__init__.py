@@ -53,6 +53,36 @@ def _import_compat_without_urllib() -> None:
     import_with("whoosh.compat", stand_ins)
 
 
+def copyfileobj(*args: Any, **kwargs: Any) -> Any:
+    """`shutil.copyfileobj`, imported when called: what `whoosh.filedb.compound.copyfileobj` is when kb imported
+    Whoosh (used to copy files into a compound file, which kb's indexes are not)."""
+    from shutil import copyfileobj as real
+
+    return real(*args, **kwargs)
+
+
+def _import_storage_without_tempfile() -> None:
+    """Import Whoosh's file storage, compound files and external sort with a stand-in `tempfile` (a Lazy module)
+    and a stand-in `shutil` (a lazy `copyfileobj`), given to their code alone (kb/standins.py).
+
+    Each imports one of them at its top for a function a search never calls (a temporary folder, a compound file,
+    a sort spilled to disk), and tempfile imports shutil, which imports bz2 and lzma: ~12 M instructions, ~4% of
+    `import whoosh.index` (callgrind). When tempfile (or these modules) is already loaded there is nothing to save.
+    """
+    if "tempfile" in sys.modules or "shutil" in sys.modules:
+        return
+    import types
+
+    from ..standins import Lazy, import_with
+
+    tempfile = Lazy("tempfile")
+    shutil = types.ModuleType("shutil")
+    shutil.copyfileobj = copyfileobj  # type: ignore[attr-defined]
+    import_with("whoosh.filedb.filestore", {"tempfile": tempfile})
+    import_with("whoosh.filedb.compound", {"shutil": shutil})
+    import_with("whoosh.externalsort", {"tempfile": tempfile})
+
+
 def _import_reading_without_asyncio() -> None:
     """Import whoosh.reading with functools.cached_property standing in for the `cached_property` package.
 
@@ -77,6 +107,7 @@ def _import_reading_without_asyncio() -> None:
 
 
 _import_compat_without_urllib()
+_import_storage_without_tempfile()
 _import_reading_without_asyncio()
 
 from . import codec  # noqa: E402 - after whoosh.reading is in: the codec imports it
