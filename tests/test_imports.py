@@ -151,8 +151,8 @@ def test_a_search_of_a_fresh_index_imports_only_what_it_needs(seed_kb: Any) -> N
 
 
 def test_whoosh_imported_by_kb_leaves_the_real_modules_to_others(tmp_path: Path) -> None:
-    """kb's stand-ins (urllib.request, cached_property, tempfile, shutil) exist only while Whoosh is imported: afterwards a program
-    importing those modules gets the real ones, and whoosh.compat.urlretrieve still downloads."""
+    """kb's stand-ins (urllib.request, cached_property, tempfile, shutil) exist only while Whoosh is imported:
+    afterwards a program importing those modules gets the real ones, and whoosh.compat.urlretrieve still downloads."""
     import subprocess
     import sys
 
