@@ -209,7 +209,9 @@ class IndexStore:
         """Open a searcher on the live generation without ever waiting for a writer.
 
         `loaded` is a generation and its manifest that the caller has just read (the freshness check does): when
-        that generation is still the live one, its manifest is not read and parsed a second time.
+        that generation is still the live one, its manifest is not read and parsed a second time. Otherwise (a
+        search without a refresh) the generation's manifest head is read, which holds what a reader needs (the
+        index files, the document count, the stamp); the manifest itself only when there is no head.
 
         A writer may publish a newer generation and delete ours between reading CURRENT and opening the files;
         that shows as the pointer having moved, and we simply follow it. Anything else that fails is damage.
@@ -226,7 +228,10 @@ class IndexStore:
             if held is None:
                 continue  # being deleted: CURRENT has moved on
             try:
-                manifest = loaded[1] if loaded is not None and loaded[0] == gen else self.manifest(gen)
+                if loaded is not None and loaded[0] == gen:
+                    manifest: Manifest | None = loaded[1]
+                else:  # its head has all a reader needs; the manifest itself when there is none
+                    manifest = self.manifest_head(gen) or self.manifest(gen)
                 if manifest is None:
                     stamp = raw_stamp(gen / MANIFEST)
                     if stamp is not None:

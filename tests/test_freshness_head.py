@@ -61,6 +61,22 @@ def test_a_fresh_index_is_checked_and_searched_without_loading_its_manifest(buil
     assert len(head.files) == 3 and loads == [gen / "manifest.json"]  # read on demand only
 
 
+def test_a_search_without_refresh_reads_the_head_not_the_manifest(built: KnowledgeBase,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    gen = built.store.live()
+    assert gen is not None
+    loads = _no_manifest_load(monkeypatch)
+    fresh = KnowledgeBase(built.content_dir, built.index_dir)
+    assert fresh.search("cherries").hits[0].path == "ünïcode/c.md"  # no refresh first
+    assert loads == []
+    fresh.close()
+    (gen / HEAD_NAME).unlink()  # no head: the manifest itself, as before
+    fresh = KnowledgeBase(built.content_dir, built.index_dir)
+    assert fresh.search("cherries").hits[0].path == "ünïcode/c.md"
+    assert loads == [gen / "manifest.json"]
+    fresh.close()
+
+
 def _edit(content: Path) -> None:
     (content / "a.md").write_text("# Alpha\n\nApricots grow on trees.\n", encoding="utf-8")  # same size
 
