@@ -712,8 +712,8 @@ def run(searcher: Any, query: str, *, limit: int = 10, per_passage: bool = False
 
 
 def with_tips(searcher: Any, query: str, result: SearchResult, *, tips: bool = True) -> SearchResult:
-    """With no hit at all, `tips` lists looser queries that have some. Then the searcher has answered a search:
-    the looser queries' searches are part of the first one (_vector's choice of numpy counts answers)."""
+    """With no hit at all, `tips` lists looser queries that have some (found by `finds_any`, without scoring).
+    Then the searcher has answered a search (_vector's choice of numpy counts answers)."""
     if tips and not result.hits and result.searched:
         from dataclasses import replace
 
@@ -727,11 +727,52 @@ def looser(searcher: Any, query: str, *, most: int = 2) -> tuple[str, ...]:
     parsed = parse(query)
     found: list[str] = []
     for attempt in relaxations(parsed):
-        if attempt != parsed.text() and attempt not in found and _lexical(searcher, attempt, limit=1).hits:
+        if attempt != parsed.text() and attempt not in found and finds_any(searcher, attempt):
             found.append(attempt)
             if len(found) >= most:
                 break
     return tuple(found)
+
+
+def finds_any(searcher: Any, query: str) -> bool:
+    """Whether a search for `query` has any hit, which is all a tip needs to know: the documents its scoring would
+    pool, found as sets of ids without being scored (a query with no hit tries up to five looser ones for its
+    tips, and scoring every posting of their words cost a first search at 10,000 pages more than the search itself).
+
+    A search has a hit exactly when its pool has a document: the pool's best are ranked, and ranking keeps partial
+    matches when nothing matches completely (see _lexical and rank); tests/test_search_exhaustive.py compares the
+    two."""
+    parsed = parse(query)
+    if not parsed.positive:
+        return False
+    engine = engine_for(searcher)
+    fixed, changed = corrected(searcher.reader(), parsed, engine.corrections, frequency=engine.doc_frequency)
+    plans = QueryBuilder(engine, prefix_last=PREFIX_LAST).build(fixed if changed else parsed)
+    return any(_group_docs(engine, g) for g in plans)
+
+
+def _group_docs(engine: Engine, g: GroupPlan) -> set[int]:
+    """The documents _group_scores scores, without their scores."""
+    docs: set[int] = set().union(*(_plan_docs(engine, plan) for plan in g.positives))
+    if g.filters:
+        allowed = set.intersection(*g.filters)
+        docs = docs & allowed if g.positives else set(allowed)
+    for plan in g.negatives:
+        docs -= _plan_docs(engine, plan)
+    return docs
+
+
+def _plan_docs(engine: Engine, plan: Plan) -> set[int]:
+    """The documents _satisfying finds for a clause (one alternative of every required slot), without scores."""
+    if plan.phrase is not None:
+        return set(_phrase_docs(engine, plan.phrase, slop=0))
+    docs: set[int] | None = None
+    for slot in plan.required:
+        held = set().union(*(engine.doc_ids(f, t) for f, t, _boost in slot))
+        docs = held if docs is None else docs & held
+        if not docs:
+            return set()
+    return docs or set()
 
 
 def relaxations(parsed: ParsedQuery) -> list[str]:
