@@ -426,6 +426,40 @@ def test_a_helper_failing_after_its_terms_were_added_leaves_the_files_one_proces
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="the commit helper is a forked process")
+@pytest.mark.parametrize("numbers", ["unknown", "wrong"])
+def test_the_writer_makes_the_keys_of_helper_records_whose_field_number_it_does_not_match(
+        numbers: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The helper makes its terms' term index records with the field numbers it expects the writer's field writer
+    to give; when it has none, or they are not the writer's, the writer makes those keys and hashes itself: the
+    postings and term index files are byte for byte what one process writes."""
+    import kb.whoosh.writer as writer_module
+    from kb.analysis import analyse_page
+
+    docs = _docs(600, seed=13)
+
+    def build() -> dict[str, bytes]:
+        ix = _new(tmp_path)
+        w = open_writer(ix, limitmb=1)
+        for page in _pages(docs):
+            w.add_page(analyse_page(page, build_schema()))
+        w.commit()
+        folder = Path(ix.storage.folder)
+        return {p.suffix: p.read_bytes() for p in folder.glob("MAIN_*") if p.suffix in (".pst", ".trm")}
+
+    monkeypatch.setattr(writer_module, "PARALLEL_POSTINGS", 10**12)
+    alone = build()
+    real_records = writer_module._records
+
+    def records(encoded: Any, hashfn: Any, fieldids: dict[str, int]) -> Any:
+        assert fieldids  # the writer's field writer had no field yet: the helper was told the numbers
+        return real_records(encoded, hashfn, {} if numbers == "unknown" else {f: n + 1 for f, n in fieldids.items()})
+
+    monkeypatch.setattr(writer_module, "PARALLEL_POSTINGS", 1)
+    monkeypatch.setattr(writer_module, "_records", records)
+    assert build() == alone and len(alone) == 2
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="the commit helper is a forked process")
 @pytest.mark.parametrize("helper", ["shared", "works", "fails"])
 def test_the_impacts_file_gets_every_long_list_whoever_writes_it(helper: str, tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
