@@ -201,10 +201,34 @@ def test_a_spilled_run_is_read_for_the_fields_asked_only(tmp_path: Path, monkeyp
             return marshal.loads(data)
 
     monkeypatch.setattr(writer_module, "marshal", Counting)
-    terms = pool.iter_terms({"title"}, keep=True)
+    terms = pool.iter_terms(("title", b""), None, keep=True)
     got = [(f, t, [(list(d), ws, vs) for d, ws, vs in chunks]) for f, t, chunks in terms]
     assert got == [("title", b"beta", [([0], [1.0], [b"\x02"])])] and len(loaded) == 1
-    assert [t for _f, t, _c in pool.iter_terms({"body"})] == [b"alpha"]
+    assert [t for _f, t, _c in pool.iter_terms(None, ("title", b""))] == [b"alpha"]
+    w.cancel()
+
+
+def test_a_range_of_terms_cut_inside_a_field_is_read_from_runs_and_memory(tmp_path: Path) -> None:
+    """The commit's two processes may cut a field's terms between them: each range gets exactly its terms, from
+    the spilled runs and from memory, in document order, and taking one range out of memory leaves the other."""
+    w = open_writer(_new(tmp_path), limitmb=1)
+    pool = w.pool
+    assert isinstance(pool, TermPool)
+    pool.add_page("body", 0, {b"alpha": ([0], [1.0], [b"a"]), b"mid": ([0], [1.0], [b"m"]),
+                              b"zulu": ([1], [1.0], [b"z"])})
+    pool.add_page("title", 0, {b"beta": ([0], [1.0], [b"b"])})
+    pool.save()
+    pool.add_page("body", 2, {b"alpha": ([0], [2.0], [b"A"]), b"mike": ([1], [1.0], [b"k"])})
+    pool.add_page("title", 2, {b"beta": ([1], [1.0], [b"B"])})
+
+    def read(lo: Any, hi: Any) -> list[tuple[str, bytes, list[int]]]:
+        return [(f, t, [d for docs, _ws, _vs in chunks for d in docs])
+                for f, t, chunks in pool.iter_terms(lo, hi, keep=True)]
+
+    cut = ("body", b"mike")
+    assert read(None, cut) == [("body", b"alpha", [0, 2]), ("body", b"mid", [0])]
+    assert read(cut, None) == [("body", b"mike", [3]), ("body", b"zulu", [1]), ("title", b"beta", [0, 3])]
+    assert read(("title", b""), None) == [("title", b"beta", [0])]  # memory's share was taken by the last read
     w.cancel()
 
 
@@ -293,10 +317,12 @@ def test_equal_values_of_a_block_are_pickled_once(tmp_path: Path) -> None:
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="the commit helper is a forked process")
 @pytest.mark.parametrize("limit", [None, 60_000], ids=["in-memory", "spilled"])
 @pytest.mark.parametrize("helper", ["works", "fails"])
+@pytest.mark.parametrize("cut", ["estimated", ("body", b"m"), ("exact", b"")], ids=["estimated", "in-body", "field"])
 def test_commit_shared_with_a_helper_process_writes_what_whoosh_writes(
-        limit: int | None, helper: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A large segment's later fields are written by a forked helper and appended; if the helper fails, the
-    writer writes them itself. Either way a stock reader sees what Whoosh's own writer wrote."""
+        limit: int | None, helper: str, cut: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large segment's later terms (from a term inside a field, or from a field's first) are written by a forked
+    helper and appended; if the helper fails, the writer writes them itself. Either way a stock reader sees what
+    Whoosh's own writer wrote."""
     import os
 
     import kb.whoosh.writer as writer_module
@@ -304,11 +330,11 @@ def test_commit_shared_with_a_helper_process_writes_what_whoosh_writes(
 
     monkeypatch.setattr(writer_module, "PARALLEL_POSTINGS", 1)
     parent = os.getpid()
-    splits: list[int | None] = []
-    real_split, real_encode = writer_module._split, writer_module._encode
+    splits: list[Any] = []
+    real_cut, real_encode = writer_module._cut, writer_module._encode
 
-    def split(fields: list[str], counts: dict[str, int]) -> int | None:
-        splits.append(real_split(fields, counts))
+    def split(pool: Any, fields: list[str], costs: dict[str, float]) -> Any:
+        splits.append(real_cut(pool, fields, costs) if cut == "estimated" else cut)
         return splits[-1]
 
     def encode(*args: Any) -> Any:
@@ -316,7 +342,7 @@ def test_commit_shared_with_a_helper_process_writes_what_whoosh_writes(
             raise OSError(28, "No space left on device")
         return real_encode(*args)
 
-    monkeypatch.setattr(writer_module, "_split", split)
+    monkeypatch.setattr(writer_module, "_cut", split)
     monkeypatch.setattr(writer_module, "_encode", encode)
     docs = _docs(600, seed=13)
     ours, stock = _new(tmp_path), _new(tmp_path)
@@ -327,7 +353,7 @@ def test_commit_shared_with_a_helper_process_writes_what_whoosh_writes(
         w.add_page(analyse_page(page, build_schema()))
     spilled = w.pool.spilled
     w.commit()
-    assert splits and splits[0] is not None and 0 < splits[0]  # the work was shared
+    assert splits and splits[0] is not None and splits[0] > (min(w.pool.counts), b"")  # the work was shared
     if limit is not None:
         assert spilled > 3
     _write(stock, docs, ours=False, limit=limit, analysed=False)
@@ -397,6 +423,40 @@ def test_a_helper_failing_after_its_terms_were_added_leaves_the_files_one_proces
     assert len(added) == 96 if when == "midway" else len(added) > 100  # announced batches of 16 were added
     assert files(shared) == files(alone) and len(files(alone)) == 2
     assert not list(shared.glob("*_helper*"))
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="the commit helper is a forked process")
+@pytest.mark.parametrize("numbers", ["unknown", "wrong"])
+def test_the_writer_makes_the_keys_of_helper_records_whose_field_number_it_does_not_match(
+        numbers: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The helper makes its terms' term index records with the field numbers it expects the writer's field writer
+    to give; when it has none, or they are not the writer's, the writer makes those keys and hashes itself: the
+    postings and term index files are byte for byte what one process writes."""
+    import kb.whoosh.writer as writer_module
+    from kb.analysis import analyse_page
+
+    docs = _docs(600, seed=13)
+
+    def build() -> dict[str, bytes]:
+        ix = _new(tmp_path)
+        w = open_writer(ix, limitmb=1)
+        for page in _pages(docs):
+            w.add_page(analyse_page(page, build_schema()))
+        w.commit()
+        folder = Path(ix.storage.folder)
+        return {p.suffix: p.read_bytes() for p in folder.glob("MAIN_*") if p.suffix in (".pst", ".trm")}
+
+    monkeypatch.setattr(writer_module, "PARALLEL_POSTINGS", 10**12)
+    alone = build()
+    real_records = writer_module._records
+
+    def records(encoded: Any, hashfn: Any, fieldids: dict[str, int]) -> Any:
+        assert fieldids  # the writer's field writer had no field yet: the helper was told the numbers
+        return real_records(encoded, hashfn, {} if numbers == "unknown" else {f: n + 1 for f, n in fieldids.items()})
+
+    monkeypatch.setattr(writer_module, "PARALLEL_POSTINGS", 1)
+    monkeypatch.setattr(writer_module, "_records", records)
+    assert build() == alone and len(alone) == 2
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="the commit helper is a forked process")

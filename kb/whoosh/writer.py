@@ -25,8 +25,9 @@ import pickle
 import struct
 import zlib
 from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Collection, Iterable, Iterator
-from operator import itemgetter
+from operator import itemgetter, sub
 from pickle import dumps
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +54,8 @@ if TYPE_CHECKING:
 Item = tuple[bytes, int, float, bytes]
 # One piece of a term's posting list, in document order: (document numbers, weights, encoded values).
 Chunk = tuple[list[int], list[float], list[bytes]]
+# A (field, term) pair: terms are written in this order, and the commit's two processes each take a range of it.
+Key = tuple[str, bytes]
 
 POSTING_BYTES = 150  # memory estimate per posting held in the pool (document number, weight, value, list slots)
 TERM_BYTES = 400  # ... and per distinct (field, term): its term bytes, dict entry and three lists
@@ -79,6 +82,7 @@ class TermPool(PostingPool):
         self.runs: list[str] = []  # run files (names in the temporary storage) not merged yet
         self.unsorted: set[tuple[str, bytes]] = set()  # terms given a posting out of document order (`add`)
         self.counts: dict[str, int] = {}  # postings added per field (how `write_segment_terms` shares the work)
+        self.pieces: dict[str, int] = {}  # terms added per field, counted again in each run they are spilled to
 
     def add(self, item: tuple[Any, ...]) -> None:
         """A single (field, term, docnum, weight, value) posting: Whoosh's interface, used when merging segments."""
@@ -102,6 +106,7 @@ class TermPool(PostingPool):
                 found[1].append(weight)
                 found[2].append(value)
         self.counts[fieldname] = self.counts.get(fieldname, 0) + len(items)
+        self.pieces[fieldname] = self.pieces.get(fieldname, 0) + (size - POSTING_BYTES * len(items)) // TERM_BYTES
         self.currentsize += size
         if self.currentsize > self.limit:
             self.save()
@@ -123,6 +128,7 @@ class TermPool(PostingPool):
                 found[1].extend(weights)
                 found[2].extend(values)
         self.counts[fieldname] = self.counts.get(fieldname, 0) + postings
+        self.pieces[fieldname] = self.pieces.get(fieldname, 0) + new
         self.currentsize += postings * POSTING_BYTES + new * TERM_BYTES
         if self.currentsize > self.limit:
             self.save()
@@ -134,21 +140,28 @@ class TermPool(PostingPool):
             self.fieldnames.add(fieldname)
         return terms
 
-    def _sorted(self, only: Collection[str] | None = None) -> Iterator[tuple[str, bytes, Chunk]]:
-        """The pool's postings by field and term (of the fields in `only`), emptying it of them as it goes."""
+    def _sorted(self, lo: Key | None = None, hi: Key | None = None) -> Iterator[tuple[str, bytes, Chunk]]:
+        """The pool's postings by field and term, from `lo` (included) to `hi` (excluded), taking them out of the
+        pool as it goes."""
         fields = self.terms
-        if only is None:
+        everything = lo is None and hi is None
+        if everything:
             self.terms = {}
             self.currentsize = 0
-        for fieldname in sorted(f for f in fields if only is None or f in only):
-            terms = fields.pop(fieldname)
-            for tbytes in sorted(terms):
+        for fieldname in sorted(f for f in fields if _field_in(f, lo, hi)):
+            terms = fields[fieldname]
+            names = sorted(terms)
+            start, stop = _term_span(fieldname, lo, hi)
+            for tbytes in names[bisect_left(names, start) if start else 0:
+                                bisect_left(names, stop) if stop is not None else len(names)]:
                 chunk = terms.pop(tbytes)
                 if (fieldname, tbytes) in self.unsorted:
                     docs, weights, values = zip(*sorted(zip(*chunk, strict=True), key=itemgetter(0)), strict=True)
                     chunk = (list(docs), list(weights), list(values))
                 yield fieldname, tbytes, chunk
-        if only is None:
+            if not terms:
+                del fields[fieldname]
+        if everything:
             self.unsorted = set()
 
     def save(self) -> None:
@@ -176,10 +189,10 @@ class TermPool(PostingPool):
         self.runs.append(path)
         self.spilled += 1
 
-    def _read_run(self, path: str, only: Collection[str] | None = None,
+    def _read_run(self, path: str, lo: Key | None = None, hi: Key | None = None,
                   keep: bool = False) -> Iterator[tuple[str, bytes, list[int], list[float], list[bytes]]]:
-        """A run's postings (of the fields in `only`). At commit the writer and its helper each read every run for
-        their own fields: batches of the other's fields are skipped unread."""
+        """A run's postings from `lo` (included) to `hi` (excluded). At commit the writer and its helper each read
+        every run for their own range: batches of fields outside it are skipped unread."""
         f = self._open_run(path)
         try:
             while True:
@@ -188,32 +201,37 @@ class TermPool(PostingPool):
                     break
                 fieldname = f.read(int.from_bytes(head, "little")).decode("utf-8")
                 size = int.from_bytes(f.read(8), "little")
-                if only is not None and fieldname not in only:
+                if not _field_in(fieldname, lo, hi):
                     f.seek(size, os.SEEK_CUR)
                     continue
-                yield from marshal.loads(f.read(size))
+                start, stop = _term_span(fieldname, lo, hi)
+                if start or stop is not None:  # the field the range starts or ends in
+                    yield from (entry for entry in marshal.loads(f.read(size))
+                                if entry[1] >= start and (stop is None or entry[1] < stop))
+                else:
+                    yield from marshal.loads(f.read(size))
         finally:
             f.close()
             if not keep:
                 self._remove_run(path)
 
-    def iter_terms(self, only: Collection[str] | None = None,
+    def iter_terms(self, lo: Key | None = None, hi: Key | None = None,
                    keep: bool = False) -> Iterator[tuple[str, bytes, Iterator[Chunk]]]:
-        """(field, term, its posting list in pieces) in term order, for every field or those in `only`; consume
-        each term's pieces before the next. With `keep`, run files stay for another reader (the writer's temporary
-        storage removes them at the end). Postings still in memory are merged in as the last run (the fields read
-        are taken out of memory)."""
+        """(field, term, its posting list in pieces) in term order, from `lo` (included) to `hi` (excluded), None
+        being either end; consume each term's pieces before the next. With `keep`, run files stay for another
+        reader (the writer's temporary storage removes them at the end). Postings still in memory are merged in as
+        the last run (the terms read are taken out of memory)."""
         if not self.runs:
-            for fieldname, tbytes, chunk in self._sorted(only):
+            for fieldname, tbytes, chunk in self._sorted(lo, hi):
                 yield fieldname, tbytes, iter((chunk,))
             return
         runs = list(self.runs)
         if not keep:
             self.runs = []
         readers: list[Iterator[tuple[str, bytes, list[int], list[float], list[bytes]]]] = [
-            self._read_run(path, only, keep) for path in runs]
+            self._read_run(path, lo, hi, keep) for path in runs]
         # What is still in memory holds the latest documents: merged as the last run, without a trip to disk.
-        readers.append((f, t, *chunk) for f, t, chunk in self._sorted(only))
+        readers.append((f, t, *chunk) for f, t, chunk in self._sorted(lo, hi))
         heads: list[tuple[str, bytes, int, Any]] = []
         for n, reader in enumerate(readers):
             entry = next(reader, None)
@@ -247,6 +265,19 @@ class TermPool(PostingPool):
                 pass
         self.runs = []
         self.terms = {}
+
+
+def _field_in(fieldname: str, lo: Key | None, hi: Key | None) -> bool:
+    """Whether some terms of the field can be in the range from `lo` to `hi` (see `_term_span`)."""
+    return (lo is None or fieldname >= lo[0]) and (hi is None or fieldname < hi[0]
+                                                     or (fieldname == hi[0] and hi[1] != b""))
+
+
+def _term_span(fieldname: str, lo: Key | None, hi: Key | None) -> tuple[bytes, bytes | None]:
+    """The field's terms in the range: from the first (included) to the second (excluded; None: to the end)."""
+    start = lo[1] if lo is not None and lo[0] == fieldname else b""
+    stop = hi[1] if hi is not None and hi[0] == fieldname else None
+    return start, stop
 
 
 def _write_field_batch(f: Any, fieldname: str, batch: list[Any]) -> None:
@@ -338,18 +369,10 @@ class TermWriter:
         wf = array("f", weights)  # the stock writer keeps weights as 32-bit floats
         top = max(weights)
         maxweight = top * 1.0 if top > 0 else 0  # as `if weight > maxweight` from an int 0 leaves it
-        lengths = self.lengths
-        if lengths:
-            n = len(lengths)
-            lbytes = [lengths[d] if d < n else 0 for d in ids]
-            present = [b for b in lbytes if b]
-            minlength = byte_to_length(min(present)) if present else None
-            maxlength = byte_to_length(max(lbytes)) if present else 0
-        else:
-            minlength, maxlength = None, 0
+        minlength, maxlength = _length_range(self.lengths, ids)
         terminfo.add_block(_Block(ids, wf, minlength, maxlength, maxweight))
 
-        deltas = tuple([ids[0]] + [b - a for a, b in zip(ids, ids[1:], strict=False)])
+        deltas = (ids[0], *map(sub, ids[1:], ids))  # (ids are increasing: each difference is positive)
         w0 = wf[0]
         if wf.count(w0) == len(wf):
             mini_weights: Any = None if w0 == 1.0 else w0
@@ -377,6 +400,23 @@ class TermWriter:
         postfile.write_int(-size if last else size)
         postfile.write(info)
         postfile.write(data)
+
+
+def _length_range(lengths: bytes, ids: list[int]) -> tuple[int | None, int]:
+    """A block's shortest and longest field length (None, 0 when no document of it has one), from the field's
+    lengths column (a document past its end has none). The lengths' bytes are gathered with `map` and reduced by
+    `min`/`max` over a bytes object, not a Python loop: this runs once per posting at commit."""
+    if not lengths:
+        return None, 0
+    if ids[-1] < len(lengths):  # ids are increasing: every document is in the column
+        lbytes = bytes(map(lengths.__getitem__, ids))
+    else:
+        lbytes = bytes(lengths[d] if d < len(lengths) else 0 for d in ids)
+    longest = max(lbytes)
+    if not longest:
+        return None, 0
+    shortest = min(lbytes) or min(lbytes.replace(b"\x00", b""))
+    return byte_to_length(shortest), byte_to_length(longest)
 
 
 def write_terms(fieldwriter: Any, schema: Any, lengths_of: Callable[[str], bytes | None],
@@ -468,30 +508,29 @@ def write_segment_terms(fieldwriter: Any, schema: Any, perdoc: Any, pool: TermPo
     """
     fields = sorted(name for name, n in pool.counts.items() if n)
     lengths = {name: perdoc._length_bytes(name) if perdoc is not None else None for name in fields}
-    split = _split(fields, {name: pool.counts[name] * (1 if schema[name].format.fixed_value_size() else 2)
-                            for name in fields})
-    if split is None or not hasattr(os, "fork"):
+    cut = _cut(pool, fields, {name: _posting_cost(schema[name]) for name in fields})
+    if cut is None or not hasattr(os, "fork"):
         write_terms(fieldwriter, schema, lengths.get, pool.iter_terms(), codec_, sink)
         return
-    mine, theirs = frozenset(fields[:split]), frozenset(fields[split:])
     name = f"{pool.segment.segment_id()}_helper"
     ready, told = os.pipe()
     pid = os.fork()
     if pid == 0:  # the helper: writes the later fields' blocks, never returns
         os.close(ready)
-        _help(name, told, schema, lengths.get, pool.iter_terms(theirs, keep=True), codec_, tempstore, sink)
+        _help(name, told, schema, lengths.get, pool.iter_terms(cut, None, keep=True), codec_, tempstore, sink,
+              fieldwriter._tindex.hashfn, {f: n for n, f in enumerate(fields)} if not fieldwriter._fieldmap else {})
     os.close(told)
     try:
-        write_terms(fieldwriter, schema, lengths.get, pool.iter_terms(mine, keep=True), codec_, sink)
+        write_terms(fieldwriter, schema, lengths.get, pool.iter_terms(None, cut, keep=True), codec_, sink)
         base = fieldwriter._postfile.tell()
         mark = _TermIndexMark(fieldwriter._tindex)
-        _index_terms(fieldwriter, schema, _helper_terms(ready, tempstore, f"{name}.terms"), base)
+        _index_records(fieldwriter, schema, _helper_terms(ready, tempstore, f"{name}.terms"), base)
     finally:
         os.close(ready)
         _pid, status = os.waitpid(pid, 0)
     if status != 0:
         mark.undo(fieldwriter._tindex)
-        write_terms(fieldwriter, schema, lengths.get, pool.iter_terms(theirs, keep=True), codec_, sink)
+        write_terms(fieldwriter, schema, lengths.get, pool.iter_terms(cut, None, keep=True), codec_, sink)
         return
     _append(tempstore, f"{name}.pst", fieldwriter._postfile, 0)
     with tempstore.open_file(f"{name}.sink") as f:
@@ -499,16 +538,18 @@ def write_segment_terms(fieldwriter: Any, schema: Any, perdoc: Any, pool: TermPo
 
 
 def _help(name: str, told: int, schema: Any, lengths_of: Callable[[str], bytes | None],
-          terms: Iterator[tuple[str, bytes, Iterator[Chunk]]], codec_: Any, tempstore: Any, sink: Any) -> None:
+          terms: Iterator[tuple[str, bytes, Iterator[Chunk]]], codec_: Any, tempstore: Any, sink: Any,
+          hashfn: Callable[[bytes], int], fieldids: dict[str, int]) -> None:
     """The commit helper's work (in the forked process; never returns): the blocks of `terms` to `name`.pst, their
-    term infos to `name`.terms (a byte on `told` as each batch of them is complete) and its sink's part."""
+    term index records to `name`.terms (a byte on `told` as each batch of them is complete; see `_records` for
+    `hashfn` and `fieldids`) and its sink's part."""
     code = 1
     try:
         postfile = tempstore.create_file(f"{name}.pst")
         helper_sink, where = _SinkPart.start(sink, tempstore, f"{name}_side")
         encoded = _encode(postfile, schema, lengths_of, terms, codec_, helper_sink)
         with tempstore.create_file(f"{name}.terms") as out:
-            _write_infos(out, encoded, lambda: os.write(told, b"."))
+            _write_infos(out, _records(encoded, hashfn, fieldids), lambda: os.write(told, b"."))
         postfile.close()
         with tempstore.create_file(f"{name}.sink") as out:
             out.write(pickle.dumps(_SinkPart.finish(helper_sink, where), pickle.HIGHEST_PROTOCOL))
@@ -517,31 +558,90 @@ def _help(name: str, told: int, schema: Any, lengths_of: Callable[[str], bytes |
         os._exit(code)
 
 
-def _write_infos(out: Any, encoded: Iterable[tuple[str, bytes, whoosh3.W3TermInfo]],
-                 written: Callable[[], object]) -> None:
-    """The helper's term infos, in batches, each flushed and then announced (`written`) for the writer to add
-    while the helper goes on. Batches also keep memory flat: a large segment has millions of terms, which held as
-    one list (in the helper, then again in the writer) made peak memory grow with the vocabulary."""
-    def encode(batch: list[Any]) -> bytes:
-        return pickle.dumps(batch, pickle.HIGHEST_PROTOCOL)  # term infos as objects (from_bytes loses `_length`)
+# A term index record as the helper prepares it (`_records`): field, key (field number and term), the key's hash,
+# and the value's bytes around the postings' offset (None: postings inlined, the value is all in the first part).
+Record = tuple[str, bytes, int, bytes, int | None, bytes]
+_OFFSET = struct.Struct("!Q")  # how `W3TermInfo.to_bytes` ends: the postings' offset (this) and length (an int)
 
-    batch: list[tuple[str, bytes, whoosh3.W3TermInfo]] = []
-    for entry in encoded:
+
+def _records(encoded: Iterable[tuple[str, bytes, whoosh3.W3TermInfo]], hashfn: Callable[[bytes], int],
+             fieldids: dict[str, int]) -> Iterator[Record]:
+    """The helper's terms as term index records, all but the postings' offset (relative to the helper's file, moved
+    by the writer, `_index_records`). Making them here takes the per-term work (the term info's bytes, the key's
+    hash) off the writer, which adds the helper's terms after its own part, often with the other core idle. The
+    field numbers are those the writer's field writer gives the fields in order (`fieldids`, empty when unknown:
+    the writer then makes the key and its hash itself)."""
+    tail = _OFFSET.size + 4
+    for fieldname, tbytes, terminfo in encoded:
+        value = terminfo.to_bytes()
+        fid = fieldids.get(fieldname)
+        key = tbytes if fid is None else pack_ushort(fid) + tbytes
+        h = hashfn(key) if fid is not None else 0
+        if terminfo.is_inlined():
+            yield fieldname, key, h, value, None, b""
+        else:
+            yield fieldname, key, h, value[:-tail], terminfo._offset, value[-4:]
+
+
+def _index_records(fieldwriter: Any, schema: Any, records: Iterable[Record], base: int) -> None:
+    """Add the helper's term index records (`_records`) in order, their postings' offsets moved by `base`: what
+    `_index_terms` writes for the same terms, record for record."""
+    tindex = fieldwriter._tindex
+    dbfile, positions, buckets, hashfn = tindex.dbfile, tindex.index, tindex.buckets, tindex.hashfn
+    pos = dbfile.tell()
+    lastkey = tindex.lastkey
+    out: list[bytes] = []
+    current = None
+    prefix = b""
+    pack_offset = _OFFSET.pack
+    for fieldname, key, h, head, offset, tail in records:
+        if fieldname != current:
+            if current is not None:
+                fieldwriter.finish_field()
+            fieldwriter.start_field(fieldname, schema[fieldname])
+            prefix = pack_ushort(fieldwriter._fieldid)
+            current = fieldname
+        if not key.startswith(prefix) or not h:  # the helper did not know this field's number
+            key = prefix + (key[2:] if h else key)
+            h = hashfn(key)
+        value = head if offset is None else head + pack_offset(offset + base) + tail
+        if key <= lastkey:
+            raise ValueError(f"Keys must increase: {lastkey!r}..{key!r}")  # as `OrderedHashWriter.add`
+        positions.append(pos)
+        buckets[h & 255].append((h, pos))
+        out += (_RECORD_HEAD.pack(len(key), len(value)), key, value)
+        pos += _RECORD_HEAD.size + len(key) + len(value)
+        lastkey = key
+        if len(out) >= 3 * RUN_BATCH:
+            dbfile.write(b"".join(out))
+            out = []
+    dbfile.write(b"".join(out))
+    tindex.lastkey = lastkey
+    if current is not None:
+        fieldwriter.finish_field()
+
+
+def _write_infos(out: Any, records: Iterable[Record], written: Callable[[], object]) -> None:
+    """The helper's term index records, in batches, each flushed and then announced (`written`) for the writer to
+    add while the helper goes on. Batches also keep memory flat: a large segment has millions of terms, which held
+    as one list (in the helper, then again in the writer) made peak memory grow with the vocabulary."""
+    batch: list[Record] = []
+    for entry in records:
         batch.append(entry)
         if len(batch) >= RUN_BATCH:
-            write_batch(out, batch, encode)
+            write_batch(out, batch)
             out.flush()
             written()
             batch = []
     if batch:
-        write_batch(out, batch, encode)
+        write_batch(out, batch)
         out.flush()
         written()
 
 
-def _helper_terms(ready: int, tempstore: Any, name: str) -> Iterator[tuple[str, bytes, whoosh3.W3TermInfo]]:
-    """The helper's term infos, each batch as soon as the helper announces it on `ready`, until the helper closes
-    its end (done, or failed: its exit status tells which)."""
+def _helper_terms(ready: int, tempstore: Any, name: str) -> Iterator[Record]:
+    """The helper's term index records, each batch as soon as the helper announces it on `ready`, until the helper
+    closes its end (done, or failed: its exit status tells which)."""
     f = None
     try:
         while True:
@@ -552,7 +652,7 @@ def _helper_terms(ready: int, tempstore: Any, name: str) -> Iterator[tuple[str, 
                 f = tempstore.open_file(name)
             for _ in announced:
                 size = int.from_bytes(f.read(8), "little")
-                yield from pickle.loads(f.read(size))
+                yield from marshal.loads(f.read(size))
     finally:
         if f is not None:
             f.close()
@@ -634,21 +734,53 @@ class _SinkPart:
         sink.entries.extend((e[0], e[1], e[2] + shift, *e[3:]) for e in entries)
 
 
-def _split(fields: list[str], counts: dict[str, int]) -> int | None:
-    """Where to cut the sorted fields so that the first run has about 45% of the work (this process also appends
-    the helper's part), or None when the segment is too small to repay a second process. A posting with a value
-    of its own (positions: pickled one by one) counts double."""
-    total = sum(counts[f] for f in fields)
-    if total < PARALLEL_POSTINGS or len(fields) < 2:
+# The commit's cost model (CPU microseconds, measured per field at 1,000 pages): a posting with positions ~2.2, one
+# with a fixed-size value (a count) ~1.2, one without a value ~0.1, and ~16 per term (its blocks' pickle and zlib
+# calls, its term info and term index entry).
+POSITIONS_COST, VALUE_COST, BARE_COST, TERM_COST = 2.2, 1.2, 0.1, 8.0
+# The writer's share of the estimated work: it also adds the helper's terms to the term index (~10 us a term),
+# best done while the helper is still writing, so it takes a little less than half.
+WRITER_SHARE = 0.45
+
+
+def _posting_cost(field: Any) -> float:
+    size = field.format.fixed_value_size()
+    return POSITIONS_COST if size is None or size < 0 else VALUE_COST if size else BARE_COST
+
+
+def _cut(pool: TermPool, fields: list[str], costs: dict[str, float]) -> Key | None:
+    """Where the helper's part of the terms starts, so that this process's part before it is about WRITER_SHARE of
+    the estimated work; None when the segment is too small to repay a second process.
+
+    Why inside a field: `body` alone is ~44% of the work and the next field ~30%, so a cut between fields leaves
+    one process idle for a part of the commit. The term to cut at comes from the postings still in memory (the
+    latest pages: a sample of how the field's work spreads over its terms)."""
+    if sum(pool.counts[f] for f in fields) < PARALLEL_POSTINGS or len(fields) < 2:
         return None
-    best: int | None = None
-    best_gap, before = float(total), 0
-    for i in range(1, len(fields)):
-        before += counts[fields[i - 1]]
-        gap = abs(before - 0.45 * total)
-        if gap < best_gap:
-            best, best_gap = i, gap
-    return best
+    work = {f: pool.counts[f] * costs[f] + pool.pieces.get(f, 0) * TERM_COST for f in fields}
+    target = WRITER_SHARE * sum(work.values())
+    for i, f in enumerate(fields):
+        if target <= work[f]:
+            term = _term_at(pool.terms.get(f, {}), target / work[f], costs[f])
+            if term:
+                return f, term
+            return (fields[1], b"") if i == 0 else (f, b"")  # nothing of the field in memory: cut before or after it
+        target -= work[f]
+    return None
+
+
+def _term_at(terms: dict[bytes, Chunk], share: float, cost: float) -> bytes:
+    """The term at which `share` of the field's work (by the postings in memory) is done; b"" when none are."""
+    if not terms:
+        return b""
+    names = sorted(terms)
+    work = [len(terms[t][0]) * cost + TERM_COST for t in names]
+    goal, done = share * sum(work), 0.0
+    for name, w in zip(names, work, strict=True):
+        done += w
+        if done >= goal:
+            return name
+    return names[-1]
 
 
 class TermSegmentWriter(SegmentWriter):
@@ -765,19 +897,28 @@ def supported(writer: SegmentWriter) -> bool:
     if (getattr(codec_, "_blocklimit", None) != 128 or getattr(codec_, "_inlinelimit", None) != 1
             or getattr(codec_, "_compression", None) not in range(10)):
         return False
-    if not all(hasattr(fw, name) for name in ("_tindex", "_postfile", "_fieldid")):
+    if not all(hasattr(fw, name) for name in ("_tindex", "_postfile", "_fieldid", "_fieldmap")):
         return False
     if not (type(fw._tindex) is filetables.OrderedHashWriter
             and getattr(getattr(filetables, "_lengths", None), "format", None) == _RECORD_HEAD.format
             and all(hasattr(fw._tindex, name) for name in ("dbfile", "index", "buckets", "lastkey", "hashfn"))):
         return False  # what `_index_terms` writes and `_TermIndexMark` takes back
-    if not all(hasattr(whoosh3.W3TermInfo, name) for name in ("add_block", "set_extent", "to_bytes")):
+    if not all(hasattr(whoosh3.W3TermInfo, name) for name in ("add_block", "set_extent", "to_bytes", "is_inlined")):
         return False
+    if not _offset_at_end():
+        return False  # what the helper's records (`_records`) take apart
     if not all(hasattr(PostingPool, name) for name in ("_new_run", "_open_run", "_remove_run")):
         return False
     if not hasattr(whoosh3, "WHOOSH3_HEADER_MAGIC") or not hasattr(KbPerDocReader, "_length_bytes"):
         return False
     return not any(field.vector or field.separate_spelling() for _name, field in writer.schema.items())
+
+
+def _offset_at_end() -> bool:
+    """Whether a term info's bytes end with its postings' offset and length, as `_records` cuts them."""
+    info = whoosh3.W3TermInfo()
+    info.set_extent(0x0102030405060708, 0x0A0B0C0D)
+    return info.to_bytes().endswith(_OFFSET.pack(0x0102030405060708) + (0x0A0B0C0D).to_bytes(4, "big"))
 
 
 def open_writer(ix: Any, *, limitmb: int, fast: bool | None = None) -> SegmentWriter:
