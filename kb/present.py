@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shlex
 from collections.abc import Callable
 from pathlib import Path
 
@@ -122,6 +121,8 @@ def format_vimgrep(result: SearchResult, file_path: Callable[[str], Path]) -> li
     return out
 def format_tips(result: SearchResult) -> str:
     """What to try after "No results": looser queries that were tried and do find something, else general advice."""
+    import shlex  # only a search with no hit prints tips
+
     if result.tips:
         return "Try: " + " or ".join(f"kb search {shlex.quote(t if len(t) <= 50 else t[:47] + '...')}"
                                      for t in result.tips)

@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import re
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -382,6 +381,8 @@ class _Damage(Exception):
 @contextmanager
 def deferred_interrupt() -> Iterator[None]:
     """Hold Ctrl-C until the block is done (clean-up that a second Ctrl-C must not cut short)."""
+    import signal  # writer-side only: a search does not import it (~3.5 M instructions)
+
     if threading.current_thread() is not threading.main_thread():
         yield
         return

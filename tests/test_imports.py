@@ -119,6 +119,8 @@ NOT_ON_THE_SEARCH_PATH = ("kb.index", "kb.records", "kb.parse", "kb.sections", "
                           "urllib.request", "http.client", "email.parser", "ssl", "html", "html.entities",
                           # Whoosh's storage, compound files and external sort: a temporary folder, a file copy
                           "tempfile", "shutil", "bz2", "lzma",
+                          "signal",  # Ctrl-C held while a generation is published, a parse's deadline: writer-side
+                          "shlex",  # the tips of a search with no hit
                           "kb.semantic",  # with the model turned off (KB_MODEL=none)
                           "numpy", "kb.dense",  # a small query's first search: numpy's import would not pay
                           # a plain `kb search` is read without click (kb/fastcli.py), nor what click imports
