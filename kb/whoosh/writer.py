@@ -429,43 +429,62 @@ def write_terms(fieldwriter: Any, schema: Any, lengths_of: Callable[[str], bytes
 
 def _index_terms(fieldwriter: Any, schema: Any, infos: Iterable[tuple[str, bytes, whoosh3.W3TermInfo]],
                  base: int = 0) -> None:
-    """Add (field, term, term info) entries to the term index, in order; `base` moves their postings' offsets.
-
-    The entries go into Whoosh's term index (an `OrderedHashWriter`) as its `add` puts them, record for record, but
-    written a batch at a time with the file position counted here: `add` asks the file for its position twice and
-    writes three times per term, a third of the time of adding a term."""
-    tindex = fieldwriter._tindex
-    dbfile, positions, buckets, hashfn = tindex.dbfile, tindex.index, tindex.buckets, tindex.hashfn
-    pos = dbfile.tell()
-    lastkey = tindex.lastkey
-    records: list[bytes] = []
-    current = None
-    prefix = b""
+    """Add (field, term, term info) entries to the term index, in order; `base` moves their postings' offsets."""
+    out = _TermIndexOut(fieldwriter, schema)
     for fieldname, tbytes, terminfo in infos:
-        if fieldname != current:
-            if current is not None:
-                fieldwriter.finish_field()
-            fieldwriter.start_field(fieldname, schema[fieldname])
-            prefix = pack_ushort(fieldwriter._fieldid)
-            current = fieldname
+        prefix = out.field(fieldname)
         if base:
             terminfo._offset += base
-        key, value = prefix + tbytes, terminfo.to_bytes()
-        if key <= lastkey:
-            raise ValueError(f"Keys must increase: {lastkey!r}..{key!r}")  # as `OrderedHashWriter.add`
-        positions.append(pos)
-        h = hashfn(key)
-        buckets[h & 255].append((h, pos))
-        records += (_RECORD_HEAD.pack(len(key), len(value)), key, value)
-        pos += _RECORD_HEAD.size + len(key) + len(value)
-        lastkey = key
-        if len(records) >= 3 * RUN_BATCH:
-            dbfile.write(b"".join(records))
-            records = []
-    dbfile.write(b"".join(records))
-    tindex.lastkey = lastkey
-    if current is not None:
-        fieldwriter.finish_field()
+        key = prefix + tbytes
+        out.add(key, out.hashfn(key), terminfo.to_bytes())
+    out.close()
+
+
+class _TermIndexOut:
+    """Records added to the term index (an `OrderedHashWriter`) as its `add` puts them, record for record (same
+    bytes, positions, hash buckets, key order check), but written a batch at a time with the file position counted
+    here: `add` asks the file for its position twice and writes three times per term, a third of the time of adding
+    a term. The field writer's fields are started and finished as the records' fields change."""
+
+    def __init__(self, fieldwriter: Any, schema: Any) -> None:
+        self.fieldwriter, self.schema = fieldwriter, schema
+        self.tindex = tindex = fieldwriter._tindex
+        self.dbfile, self.positions, self.buckets = tindex.dbfile, tindex.index, tindex.buckets
+        self.hashfn = tindex.hashfn
+        self.pos = self.dbfile.tell()
+        self.lastkey = tindex.lastkey
+        self.out: list[bytes] = []
+        self.current: str | None = None
+        self.prefix = b""
+
+    def field(self, fieldname: str) -> bytes:
+        """The key prefix of the field's terms (its number), starting the field when the records move on to it."""
+        if fieldname != self.current:
+            if self.current is not None:
+                self.fieldwriter.finish_field()
+            self.fieldwriter.start_field(fieldname, self.schema[fieldname])
+            self.prefix = pack_ushort(self.fieldwriter._fieldid)
+            self.current = fieldname
+        return self.prefix
+
+    def add(self, key: bytes, h: int, value: bytes) -> None:
+        if key <= self.lastkey:
+            raise ValueError(f"Keys must increase: {self.lastkey!r}..{key!r}")  # as `OrderedHashWriter.add`
+        pos = self.pos
+        self.positions.append(pos)
+        self.buckets[h & 255].append((h, pos))
+        self.out += (_RECORD_HEAD.pack(len(key), len(value)), key, value)
+        self.pos = pos + _RECORD_HEAD.size + len(key) + len(value)
+        self.lastkey = key
+        if len(self.out) >= 3 * RUN_BATCH:
+            self.dbfile.write(b"".join(self.out))
+            self.out = []
+
+    def close(self) -> None:
+        self.dbfile.write(b"".join(self.out))
+        self.tindex.lastkey = self.lastkey
+        if self.current is not None:
+            self.fieldwriter.finish_field()
 
 
 def _encode(postfile: Any, schema: Any, lengths_of: Callable[[str], bytes | None],
@@ -586,39 +605,15 @@ def _records(encoded: Iterable[tuple[str, bytes, whoosh3.W3TermInfo]], hashfn: C
 def _index_records(fieldwriter: Any, schema: Any, records: Iterable[Record], base: int) -> None:
     """Add the helper's term index records (`_records`) in order, their postings' offsets moved by `base`: what
     `_index_terms` writes for the same terms, record for record."""
-    tindex = fieldwriter._tindex
-    dbfile, positions, buckets, hashfn = tindex.dbfile, tindex.index, tindex.buckets, tindex.hashfn
-    pos = dbfile.tell()
-    lastkey = tindex.lastkey
-    out: list[bytes] = []
-    current = None
-    prefix = b""
+    out = _TermIndexOut(fieldwriter, schema)
     pack_offset = _OFFSET.pack
     for fieldname, key, h, head, offset, tail in records:
-        if fieldname != current:
-            if current is not None:
-                fieldwriter.finish_field()
-            fieldwriter.start_field(fieldname, schema[fieldname])
-            prefix = pack_ushort(fieldwriter._fieldid)
-            current = fieldname
+        prefix = out.field(fieldname)
         if not key.startswith(prefix) or not h:  # the helper did not know this field's number
             key = prefix + (key[2:] if h else key)
-            h = hashfn(key)
-        value = head if offset is None else head + pack_offset(offset + base) + tail
-        if key <= lastkey:
-            raise ValueError(f"Keys must increase: {lastkey!r}..{key!r}")  # as `OrderedHashWriter.add`
-        positions.append(pos)
-        buckets[h & 255].append((h, pos))
-        out += (_RECORD_HEAD.pack(len(key), len(value)), key, value)
-        pos += _RECORD_HEAD.size + len(key) + len(value)
-        lastkey = key
-        if len(out) >= 3 * RUN_BATCH:
-            dbfile.write(b"".join(out))
-            out = []
-    dbfile.write(b"".join(out))
-    tindex.lastkey = lastkey
-    if current is not None:
-        fieldwriter.finish_field()
+            h = out.hashfn(key)
+        out.add(key, h, head if offset is None else head + pack_offset(offset + base) + tail)
+    out.close()
 
 
 def _write_infos(out: Any, records: Iterable[Record], written: Callable[[], object]) -> None:
