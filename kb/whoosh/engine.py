@@ -232,9 +232,7 @@ class Engine:
         ids, tfs = self.postings(field, term)
         vals = array("d")
         if ids:
-            lens = self._length_bytes(field)
-            norm = self.norms(field)
-            scale = self.idf(field, term) * (self.K1 + 1)
+            lens, norm, scale = self._bm25_parts(field, term)
             vector = vector or (self.vector if len(ids) >= VECTOR_MIN else None)
             if vector is not None:
                 vals = vector(ids, tfs, lens, norm, scale)
@@ -244,6 +242,11 @@ class Engine:
         if key in self._postings:  # kept (and evicted) with its postings
             self._scores[key] = got
         return got
+
+    def _bm25_parts(self, field: str, term: str) -> tuple[bytes, list[float], float]:
+        """What BM25 of a term in a document takes besides its weight: the field's length bytes, the norm by length
+        byte, and idf x (K1 + 1) (term_scores and scores_of use one expression with them, so the same bits)."""
+        return self._length_bytes(field), self.norms(field), self.idf(field, term) * (self.K1 + 1)
 
     def sum_scores(self, refs: list[tuple[str, str, float]]) -> dict[int, float]:
         """doc -> sum of boost x BM25 over the (field, term, boost) refs, for documents holding any of them."""
@@ -269,9 +272,7 @@ class Engine:
         if (field, term) in self._scores or len(docs) * 8 >= n or (self.vector is not None and n >= VECTOR_MIN):
             return self.score_docs(docs, field, term, boost)
         ids, tfs = self.postings(field, term)
-        lens = self._length_bytes(field)
-        norm = self.norms(field)
-        scale = self.idf(field, term) * (self.K1 + 1)
+        lens, norm, scale = self._bm25_parts(field, term)
         find = index_of(ids)
         out: dict[int, float] = {}
         for d in docs:

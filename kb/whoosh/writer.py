@@ -512,11 +512,12 @@ PARALLEL_POSTINGS = 300_000  # a segment with fewer postings than this is writte
 
 def write_segment_terms(fieldwriter: Any, schema: Any, perdoc: Any, pool: TermPool, codec_: Any,
                         tempstore: Any, sink: Any = None) -> None:
-    """Write the pool's postings, the later fields by a forked helper process when the segment is large.
+    """Write the pool's postings, the later terms by a forked helper process when the segment is large.
 
-    Commit is the one stretch of a full build where the parse workers are done and one core idles. The fields
-    are split in two runs of the (sorted) field order with about as many postings each: a forked helper writes
-    the second run's blocks to a file of its own, with their term infos, while this process writes the first;
+    Commit is the one stretch of a full build where the parse workers are done and one core idles. The terms, in
+    (field, term) order, are cut in two at a term chosen by their estimated cost (`_cut`, possibly inside a
+    field): a forked helper writes the second part's blocks to a file of its own, with their term index records,
+    while this process writes the first;
     the helper's blocks are then appended to the postings file and its terms added to the term index with their
     offsets moved by where they land. Those offsets are known as soon as this process has written its own run,
     so it adds the helper's terms batch by batch as the helper writes them (`_helper_terms`) instead of after the
@@ -730,8 +731,8 @@ class _SinkPart:
 
 
 # The commit's cost model (CPU microseconds, measured per field at 1,000 pages): a posting with positions ~2.2, one
-# with a fixed-size value (a count) ~1.2, one without a value ~0.1, and ~16 per term (its blocks' pickle and zlib
-# calls, its term info and term index entry).
+# with a fixed-size value (a count) ~1.2, one without a value ~0.1, and TERM_COST per term (its blocks' pickle and
+# zlib calls, its term info and term index entry).
 POSITIONS_COST, VALUE_COST, BARE_COST, TERM_COST = 2.2, 1.2, 0.1, 8.0
 # The writer's share of the estimated work: it also adds the helper's terms to the term index (~10 us a term),
 # best done while the helper is still writing, so it takes a little less than half.
@@ -897,7 +898,7 @@ def supported(writer: SegmentWriter) -> bool:
     if not (type(fw._tindex) is filetables.OrderedHashWriter
             and getattr(getattr(filetables, "_lengths", None), "format", None) == _RECORD_HEAD.format
             and all(hasattr(fw._tindex, name) for name in ("dbfile", "index", "buckets", "lastkey", "hashfn"))):
-        return False  # what `_index_terms` writes and `_TermIndexMark` takes back
+        return False  # what `_TermIndexOut` writes and `_TermIndexMark` takes back
     if not all(hasattr(whoosh3.W3TermInfo, name) for name in ("add_block", "set_extent", "to_bytes", "is_inlined")):
         return False
     if not _offset_at_end():
