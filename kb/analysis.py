@@ -11,9 +11,9 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 
-from whoosh.analysis import Analyzer, Filter, RegexTokenizer, StemFilter, StopFilter, Token
+from whoosh.analysis import Analyzer, Filter, IDTokenizer, RegexTokenizer, StemFilter, StopFilter, Token
 from whoosh.fields import ID, KEYWORD, STORED, TEXT, FieldType, Schema
-from whoosh.formats import Frequency, Positions
+from whoosh.formats import Existence, Frequency, Positions
 from whoosh.lang import stemmer_for_language
 from whoosh.system import pack_uint
 
@@ -435,9 +435,10 @@ def analyse_page(docs: list[dict[str, object]], schema: Schema, *,
                  only: frozenset[str] | None = None) -> AnalysedPage:
     """Analyse every indexed field of a page's passages (or the fields in `only`), grouping postings by term.
 
-    Two shortcuts give the same postings as each field's `index()`: a field analysed by Whoosh (ids, tags) is
-    analysed once per distinct value of the page (path, page and tags repeat on every passage), and `exact` reuses
-    the body's pass over its words (see `_BodyAndExact`).
+    Three shortcuts give the same postings as each field's `index()`: a Whoosh `ID` field's one posting is its
+    value (`_whole_value`: the key is new on every passage, and Whoosh's own path there cost ~3% of a parse
+    worker), another field analysed by Whoosh (tags) is analysed once per distinct value of the page (tags repeat
+    on every passage), and `exact` reuses the body's pass over its words (see `_BodyAndExact`).
     """
     names: set[str] = set()
     terms: dict[str, dict[bytes, TermPostings]] = {}
@@ -451,15 +452,18 @@ def analyse_page(docs: list[dict[str, object]], schema: Schema, *,
         keys = tuple(doc)
         plan = plans.get(keys)
         if plan is None:  # once per distinct set of fields (every passage of a page has the same)
-            plan = plans[keys] = [(name, schema[name], schema[name].scorable, terms.setdefault(name, {}))
+            plan = plans[keys] = [(name, schema[name], schema[name].scorable, terms.setdefault(name, {}),
+                                   _whole_value(schema[name]))
                                   for name in keys if not name.startswith("_") and name in schema
                                   and (not only or name in only) and schema[name].indexed]
-        for name, field, scorable, found in plan:
+        for name, field, scorable, found, whole in plan:
             value = doc[name]
             if value is None:
                 continue
             names.add(name)
-            if fused is not None and name == "body" and isinstance(value, str):
+            if whole and isinstance(value, str):  # the value is the one term (the key is new on every passage)
+                total = _group(((value.encode("utf-8"), 1, field.format.field_boost, b""),), found, i)
+            elif fused is not None and name == "body" and isinstance(value, str):
                 total, counts = fused.body(value, found, i)
                 body = (value, counts)
             elif (fused is not None and name == "exact" and body is not None and isinstance(value, str)
@@ -481,6 +485,11 @@ def analyse_page(docs: list[dict[str, object]], schema: Schema, *,
     for name in [name for name, found in terms.items() if not found and name not in names]:
         del terms[name]  # a field planned but None in every passage: not in `terms`, as if never seen
     return AnalysedPage(docs, frozenset(names), terms, lengths)
+
+
+def _whole_value(field: FieldType) -> bool:
+    """Whether the field's one posting is its whole value, as Whoosh's `ID` indexes it (one token, `Existence`)."""
+    return type(field) is ID and type(field.analyzer) is IDTokenizer and type(field.format) is Existence
 
 
 def _group(items: Iterable[tuple[bytes, int, float, bytes]], found: dict[bytes, TermPostings], i: int) -> int:

@@ -20,6 +20,8 @@ _MDX_EXPORT = re.compile(r"^export\s+(?:default\s+)?(?:const|let|var|function|cl
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
 _JSX_COMMENT = re.compile(r"\{/\*.*?\*/\}", re.S)
 _TAG_NAME = re.compile(r"</?([A-Za-z][\w.-]*)")
+_SPECIAL = frozenset("\n`<")  # what `_strip_tags` looks at; everything else is copied as it is
+_PLAIN = re.compile(r"[^\n`<]+")
 # Tags whose text is not prose a reader sees.
 _DROP_CONTENT_TAGS = frozenset({"script", "style", "svg", "iframe", "head"})
 # Tags that markdown-it-py and BeautifulSoup handle well as raw HTML; everything else is unwrapped here so the
@@ -141,6 +143,12 @@ def _strip_tags(text: str, mask: list[bool]) -> str:
                 i = line_end + 1
                 continue
         line_start = False
+        if ch not in _SPECIAL:  # a run of plain characters up to the next newline, backtick or `<`: kept whole
+            end = _PLAIN.match(text, i).end()  # type: ignore[union-attr]  # (ch itself matches)
+            if drop_until is None:
+                out.append(text[i:end])
+            i = end
+            continue
         if ch == "\n":
             out.append(ch)
             line_start = True

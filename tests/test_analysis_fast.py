@@ -104,18 +104,18 @@ def _per_field(docs: list[dict[str, object]], schema) -> dict[str, dict[bytes, t
        st.sampled_from([" \n ", "", " ", "-", "x"]))
 def test_a_page_is_analysed_as_each_field_alone_would_be(passages: list[tuple[str, str, str]], title: str,
                                                          sep: str) -> None:
-    """Body and exact share one pass over the body's words, and id-like fields are analysed once per value of the
-    page; the postings and lengths are those of every field analysed on its own (also when `exact` does not end
-    in the body after whitespace, where the shortcut must not apply)."""
+    """Body and exact share one pass over the body's words, an ID field's posting is its value (the key, any text),
+    and tags are analysed once per value of the page; the postings and lengths are those of every field analysed
+    on its own (also when `exact` does not end in the body after whitespace, where the shortcut must not apply)."""
     from kb.analysis import _BodyAndExact, analyse_page
 
     schema = build_schema()
     assert _BodyAndExact.of(schema) is not None  # kb's own schema takes the shortcut
     docs: list[dict[str, object]] = [
-        {"key": f"p#{n}", "path": "p.md", "page": "p", "title": title, "heading": heading, "body": body,
+        {"key": f"p#{n}{other}", "path": "p.md", "page": "p", "title": title, "heading": heading, "body": body,
          "tags": "api,Guide", "exact": sep.join([title, heading, body]) if n % 2 == 0 else body + sep + title,
          "source": "docs"}
-        for n, (heading, body, _other) in enumerate(passages)]
+        for n, (heading, body, other) in enumerate(passages)]
     page = analyse_page(docs, schema)
     want = _per_field(docs, build_schema())
     assert {name: {t: tuple(map(list, v)) for t, v in terms.items()} for name, terms in page.terms.items()
