@@ -446,7 +446,7 @@ def analyse_page(docs: list[dict[str, object]], schema: Schema, *,
     fused = _BodyAndExact.of(schema)
     memo: dict[tuple[str, str], list[tuple[bytes, int, float, bytes]]] = {}
     befores: dict[str, dict[bytes, int]] = {}  # unstemmed counts of what `exact` says before the body
-    plans: dict[tuple[str, ...], list[tuple[str, FieldType, bool, dict[bytes, TermPostings]]]] = {}
+    plans: dict[tuple[str, ...], list[tuple[str, FieldType, bool, dict[bytes, TermPostings], bool]]] = {}
     for i, doc in enumerate(docs):
         body: tuple[str, dict[bytes, int]] | None = None  # this passage's body and its unstemmed word counts
         keys = tuple(doc)
