@@ -361,6 +361,68 @@ def test_commit_shared_with_a_helper_process_writes_what_whoosh_writes(
     assert not [p for p in Path(w._tempstorage.folder).parent.glob("*_helper*")]
 
 
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="the commit helper is a forked process")
+@pytest.mark.parametrize("limit", [None, 60_000], ids=["in-memory", "spilled"])
+@pytest.mark.parametrize("helper", ["late", "slow", "slow-then-fails"])
+def test_the_writer_takes_the_pieces_of_the_helper_s_part_the_helper_has_not_reached(
+        limit: int | None, helper: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The helper's part is cut into pieces; the writer, done with its own part, takes pieces from the end until
+    none is left: all of them when the helper has not started (late), all but the first when the helper is slow
+    in it, and then the first too when the helper fails. A stock reader sees what Whoosh's own writer wrote, and
+    the postings and term index files are byte for byte what one process writes."""
+    import time
+
+    import kb.whoosh.writer as writer_module
+    from kb.analysis import analyse_page
+
+    docs = _docs(600, seed=13)
+
+    def build(ix: Any) -> dict[str, bytes]:
+        w = open_writer(ix, limitmb=1)
+        if limit is not None:
+            w.pool.limit = limit
+        for page in _pages(docs):
+            w.add_page(analyse_page(page, build_schema()))
+        w.commit()
+        folder = Path(ix.storage.folder)
+        return {p.suffix: p.read_bytes() for p in folder.glob("MAIN_*") if p.suffix in (".pst", ".trm")}
+
+    monkeypatch.setattr(writer_module, "PARALLEL_POSTINGS", 10**12)
+    alone = build(_new(tmp_path))
+    real_claimed, real_steal, real_pieces = writer_module._claimed, writer_module._steal, writer_module._pieces
+    pieces: list[int] = []
+    stolen: list[int] = []
+
+    def claimed(*args: Any) -> Any:  # (runs in the helper)
+        if helper == "late":
+            time.sleep(2)  # the writer is done with its own part long before
+        for n, entry in enumerate(real_claimed(*args)):
+            yield entry
+            if n == 0 and helper != "late":
+                time.sleep(2)  # in its first piece
+        if helper == "slow-then-fails":
+            raise OSError(28, "No space left on device")
+
+    def steal(*args: Any) -> Any:
+        stolen.append(len(out := real_steal(*args)))
+        return out
+
+    def count(*args: Any) -> Any:
+        pieces.append(len(out := real_pieces(*args)))
+        return out
+
+    monkeypatch.setattr(writer_module, "PARALLEL_POSTINGS", 1)
+    monkeypatch.setattr(writer_module, "_claimed", claimed)
+    monkeypatch.setattr(writer_module, "_steal", steal)
+    monkeypatch.setattr(writer_module, "_pieces", count)
+    ours = _new(tmp_path)
+    assert build(ours) == alone and len(alone) == 2
+    assert pieces[0] >= 3 and stolen == [pieces[0] if helper == "late" else pieces[0] - 1]
+    stock = _new(tmp_path)
+    _write(stock, docs, ours=False, limit=limit, analysed=False)
+    _same(ours, stock)
+
+
 def _fail_after(entries: Any, n: int) -> Any:
     for i, entry in enumerate(entries):
         if i == n:
@@ -482,11 +544,12 @@ def test_the_impacts_file_gets_every_long_list_whoever_writes_it(helper: str, tm
             raise OSError(28, "No space left on device")
         return real_encode(*args)
 
-    merged: list[int] = []
+    merged: list[int] = []  # entries of the helper's part (not of the pieces the writer took from its end)
     real_merge = writer_module._SinkPart.merge
 
     def merge(sink: Any, side: Any, tempstore: Any) -> None:
-        merged.append(len(side[1]))
+        if "_piece" not in side[0][0]:
+            merged.append(len(side[1]))
         real_merge(sink, side, tempstore)
 
     monkeypatch.setattr(writer_module, "_encode", encode)

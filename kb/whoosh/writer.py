@@ -517,44 +517,107 @@ def write_segment_terms(fieldwriter: Any, schema: Any, perdoc: Any, pool: TermPo
     Commit is the one stretch of a full build where the parse workers are done and one core idles. The terms, in
     (field, term) order, are cut in two at a term chosen by their estimated cost (`_cut`, possibly inside a
     field): a forked helper writes the second part's blocks to a file of its own, with their term index records,
-    while this process writes the first;
-    the helper's blocks are then appended to the postings file and its terms added to the term index with their
-    offsets moved by where they land. Those offsets are known as soon as this process has written its own run,
-    so it adds the helper's terms batch by batch as the helper writes them (`_helper_terms`) instead of after the
-    helper ends, with one core idle. The files are those a single process writes (same blocks, same term order and
-    field numbers). If the helper fails, those of its terms already added are taken out of the term index
-    again (`_TermIndexMark`) and this process writes its fields itself. A `sink` (see `_encode`) gets the helper's
-    part of its side file the same way (`_SinkPart`).
+    while this process writes the first. The helper's part is cut again into pieces (`_pieces`), and it takes
+    them in order, each only once it has claimed it; this process, done with its own part, claims pieces from the
+    end (`_steal`) until none is left, so both end together whichever core runs faster (on a VM the two cores'
+    speeds differ by a third from one minute to the next, and no fixed cut kept both busy to the end). The
+    helper's blocks are then appended to the postings file and its terms added to the term index with their
+    offsets moved by where they land, then the stolen pieces the same way: the files are those a single process
+    writes (same blocks, same term order and field numbers). If the helper fails, those of its terms already
+    added are taken out of the term index again (`_TermIndexMark`) and this process writes the pieces the helper
+    had claimed itself. A `sink` (see `_encode`) gets each part of its side file the same way (`_SinkPart`).
     """
     fields = sorted(name for name, n in pool.counts.items() if n)
     lengths = {name: perdoc._length_bytes(name) if perdoc is not None else None for name in fields}
-    cut = _cut(pool, fields, {name: _posting_cost(schema[name]) for name in fields})
+    costs = {name: _posting_cost(schema[name]) for name in fields}
+    cut = _cut(pool, fields, costs)
     if cut is None or not hasattr(os, "fork"):
         write_terms(fieldwriter, schema, lengths.get, pool.iter_terms(), codec_, sink)
         return
+    bounds = _pieces(pool, fields, costs, cut)
+    tokens, tokens_in = os.pipe()  # one byte per piece: whoever reads a byte takes a piece (reads are atomic)
+    os.write(tokens_in, bytes(len(bounds)))
+    os.close(tokens_in)
     name = f"{pool.segment.segment_id()}_helper"
     ready, told = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the helper: writes the later fields' blocks, never returns
+    if pid == 0:  # the helper: writes the pieces it claims from the start of its part, never returns
         os.close(ready)
-        _help(name, told, schema, lengths.get, pool.iter_terms(cut, None, keep=True), codec_, tempstore, sink,
-              fieldwriter._tindex.hashfn, {f: n for n, f in enumerate(fields)} if not fieldwriter._fieldmap else {})
+        _help(name, told, schema, lengths.get, _claimed(pool.iter_terms(cut, None, keep=True), bounds, tokens),
+              codec_, tempstore, sink, fieldwriter._tindex.hashfn,
+              {f: n for n, f in enumerate(fields)} if not fieldwriter._fieldmap else {})
     os.close(told)
+    stolen: list[_Stolen] = []
     try:
         write_terms(fieldwriter, schema, lengths.get, pool.iter_terms(None, cut, keep=True), codec_, sink)
+        stolen = _steal(pool, bounds, tokens, name, schema, lengths.get, codec_, tempstore, sink)
         base = fieldwriter._postfile.tell()
         mark = _TermIndexMark(fieldwriter._tindex)
         _index_records(fieldwriter, schema, _helper_terms(ready, tempstore, f"{name}.terms"), base)
     finally:
         os.close(ready)
+        os.close(tokens)
         _pid, status = os.waitpid(pid, 0)
+    helpers = len(bounds) - len(stolen)  # the pieces the helper claimed: every piece was claimed by one or other
     if status != 0:
         mark.undo(fieldwriter._tindex)
-        write_terms(fieldwriter, schema, lengths.get, pool.iter_terms(cut, None, keep=True), codec_, sink)
+        end = bounds[helpers] if helpers < len(bounds) else None
+        write_terms(fieldwriter, schema, lengths.get, pool.iter_terms(cut, end, keep=True), codec_, sink)
+    else:
+        _append(tempstore, f"{name}.pst", fieldwriter._postfile, 0)
+        with tempstore.open_file(f"{name}.sink") as f:
+            _SinkPart.merge(sink, pickle.loads(f.read()), tempstore)
+    for piece in stolen:
+        piece.add(fieldwriter, schema, tempstore, sink)
+
+
+def _claimed(terms: Iterator[tuple[str, bytes, Iterator[Chunk]]], bounds: list[Key],
+             tokens: int) -> Iterator[tuple[str, bytes, Iterator[Chunk]]]:
+    """The helper's terms, piece by piece from the first (`bounds`: each piece's first key), each piece once a
+    token for it is read from `tokens`; none after the first piece it cannot claim (the writer took the rest)."""
+    if not os.read(tokens, 1):
         return
-    _append(tempstore, f"{name}.pst", fieldwriter._postfile, 0)
-    with tempstore.open_file(f"{name}.sink") as f:
-        _SinkPart.merge(sink, pickle.loads(f.read()), tempstore)
+    k = 0
+    end = bounds[1] if len(bounds) > 1 else None
+    for entry in terms:
+        while end is not None and (entry[0], entry[1]) >= end:
+            if not os.read(tokens, 1):
+                return
+            k += 1
+            end = bounds[k + 1] if k + 1 < len(bounds) else None
+        yield entry
+
+
+class _Stolen:
+    """A piece of the helper's part that the writer wrote itself, to a temporary file, with its term infos and its
+    sink's part: added after the helper's terms (the pieces are taken from the end)."""
+
+    def __init__(self, path: str, infos: list[tuple[str, bytes, whoosh3.W3TermInfo]], side: Any) -> None:
+        self.path, self.infos, self.side = path, infos, side
+
+    def add(self, fieldwriter: Any, schema: Any, tempstore: Any, sink: Any) -> None:
+        base = fieldwriter._postfile.tell()
+        _append(tempstore, self.path, fieldwriter._postfile, 0)
+        _index_terms(fieldwriter, schema, self.infos, base)
+        _SinkPart.merge(sink, self.side, tempstore)
+
+
+def _steal(pool: TermPool, bounds: list[Key], tokens: int, name: str, schema: Any,
+           lengths_of: Callable[[str], bytes | None], codec_: Any, tempstore: Any, sink: Any) -> list[_Stolen]:
+    """The pieces of the helper's part this process claims from the end once its own part is written, each
+    written to a temporary file of its own; in key order."""
+    stolen: list[_Stolen] = []
+    k = len(bounds)
+    while os.read(tokens, 1):
+        k -= 1
+        path = f"{name}_piece{k}.pst"
+        postfile = tempstore.create_file(path)
+        part, where = _SinkPart.start(sink, tempstore, f"{name}_piece{k}_side")
+        terms = pool.iter_terms(bounds[k], bounds[k + 1] if k + 1 < len(bounds) else None, keep=True)
+        infos = list(_encode(postfile, schema, lengths_of, terms, codec_, part))
+        postfile.close()
+        stolen.append(_Stolen(path, infos, _SinkPart.finish(part, where)))
+    return stolen[::-1]
 
 
 def _help(name: str, told: int, schema: Any, lengths_of: Callable[[str], bytes | None],
@@ -732,11 +795,14 @@ class _SinkPart:
 
 # The commit's cost model (CPU microseconds, measured per field at 1,000 pages): a posting with positions ~2.2, one
 # with a fixed-size value (a count) ~1.2, one without a value ~0.1, and TERM_COST per term (its blocks' pickle and
-# zlib calls, its term info and term index entry).
-POSITIONS_COST, VALUE_COST, BARE_COST, TERM_COST = 2.2, 1.2, 0.1, 8.0
-# The writer's share of the estimated work: it also adds the helper's terms to the term index (~10 us a term),
-# best done while the helper is still writing, so it takes a little less than half.
-WRITER_SHARE = 0.45
+# zlib calls, its term info and term index record: the helper's `key` field, one posting a term, took ~19 us a
+# term; at 8 the pieces there were three times the work estimated and the last one kept the helper going alone).
+POSITIONS_COST, VALUE_COST, BARE_COST, TERM_COST = 2.2, 1.2, 0.1, 16.0
+# The writer's own part of the estimated work. The rest is the helper's, in STEAL_PIECES pieces, of which the
+# writer takes from the end what the helper has not reached when the writer is done: its own part is less than
+# half so that it is done first even on the slower core, and the pieces decide how the rest is shared.
+WRITER_SHARE = 0.40
+STEAL_PIECES = 32
 
 
 def _posting_cost(field: Any) -> float:
@@ -753,8 +819,24 @@ def _cut(pool: TermPool, fields: list[str], costs: dict[str, float]) -> Key | No
     latest pages: a sample of how the field's work spreads over its terms)."""
     if sum(pool.counts[f] for f in fields) < PARALLEL_POSTINGS or len(fields) < 2:
         return None
+    return _key_at(pool, fields, costs, WRITER_SHARE)
+
+
+def _pieces(pool: TermPool, fields: list[str], costs: dict[str, float], cut: Key) -> list[Key]:
+    """The first key of each piece of the helper's part (from `cut`): STEAL_PIECES pieces of about equal estimated
+    work, fewer where the estimate cannot tell keys apart."""
+    bounds = [cut]
+    for j in range(1, STEAL_PIECES):
+        key = _key_at(pool, fields, costs, WRITER_SHARE + (1 - WRITER_SHARE) * j / STEAL_PIECES)
+        if key is not None and key > bounds[-1]:
+            bounds.append(key)
+    return bounds
+
+
+def _key_at(pool: TermPool, fields: list[str], costs: dict[str, float], share: float) -> Key | None:
+    """The (field, term) where `share` of the estimated work is done (b"": the field's start)."""
     work = {f: pool.counts[f] * costs[f] + pool.pieces.get(f, 0) * TERM_COST for f in fields}
-    target = WRITER_SHARE * sum(work.values())
+    target = share * sum(work.values())
     for i, f in enumerate(fields):
         if target <= work[f]:
             term = _term_at(pool.terms.get(f, {}), target / work[f], costs[f])
