@@ -208,6 +208,37 @@ def test_a_spilled_run_is_read_for_the_fields_asked_only(tmp_path: Path, monkeyp
     w.cancel()
 
 
+def test_a_range_inside_a_field_skips_the_run_s_batches_outside_it(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each batch of a run names its first and last terms: a range of terms inside a field (a piece the writer
+    takes from the helper's part) unmarshals only the batches that hold some of it."""
+    import marshal
+
+    import kb.whoosh.writer as writer_module
+
+    monkeypatch.setattr(writer_module, "RUN_BATCH", 2)
+    w = open_writer(_new(tmp_path), limitmb=1)
+    pool = w.pool
+    assert isinstance(pool, TermPool)
+    letters = [bytes([c]) for c in range(ord("a"), ord("z") + 1)]
+    pool.add_page("body", 0, {t: ([0], [1.0], [t]) for t in letters})
+    pool.save()
+    loaded: list[int] = []
+
+    class Counting:
+        @staticmethod
+        def loads(data: bytes) -> Any:
+            loaded.append(len(data))
+            return marshal.loads(data)
+
+    monkeypatch.setattr(writer_module, "marshal", Counting)
+    got = [t for _f, t, _c in pool.iter_terms(("body", b"m"), ("body", b"q"), keep=True)]
+    assert got == [b"m", b"n", b"o", b"p"] and len(loaded) == 2  # batches of two terms: (m, n), (o, p)
+    got = [t for _f, t, _c in pool.iter_terms(("body", b"l"), ("body", b"o"), keep=True)]
+    assert got == [b"l", b"m", b"n"] and len(loaded) == 2 + 2  # (k, l), (m, n)
+    w.cancel()
+
+
 def test_a_range_of_terms_cut_inside_a_field_is_read_from_runs_and_memory(tmp_path: Path) -> None:
     """The commit's two processes may cut a field's terms between them: each range gets exactly its terms, from
     the spilled runs and from memory, in document order, and taking one range out of memory leaves the other."""

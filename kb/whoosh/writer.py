@@ -42,6 +42,7 @@ from .codec import (
     KbPerDocReader,
     KbPostingPool,
     codec,
+    iter_batches,
     pool_supported,
     write_batch,
 )
@@ -200,11 +201,16 @@ class TermPool(PostingPool):
                 if len(head) < 2:
                     break
                 fieldname = f.read(int.from_bytes(head, "little")).decode("utf-8")
+                first = f.read(int.from_bytes(f.read(4), "little"))
+                last = f.read(int.from_bytes(f.read(4), "little"))
                 size = int.from_bytes(f.read(8), "little")
                 if not _field_in(fieldname, lo, hi):
                     f.seek(size, os.SEEK_CUR)
                     continue
                 start, stop = _term_span(fieldname, lo, hi)
+                if last < start or (stop is not None and first >= stop):  # none of the batch's terms is in range
+                    f.seek(size, os.SEEK_CUR)
+                    continue
                 if start or stop is not None:  # the field the range starts or ends in
                     yield from (entry for entry in marshal.loads(f.read(size))
                                 if entry[1] >= start and (stop is None or entry[1] < stop))
@@ -281,10 +287,13 @@ def _term_span(fieldname: str, lo: Key | None, hi: Key | None) -> tuple[bytes, b
 
 
 def _write_field_batch(f: Any, fieldname: str, batch: list[Any]) -> None:
-    """A run file's batch, after its field's name (2 bytes of length, then UTF-8), so that a reader can skip it."""
+    """A run file's batch, after its field's name (2 bytes of length, then UTF-8) and its first and last terms (4
+    bytes of length, then the bytes), so that a reader of a range of terms skips the batches outside it unread:
+    the writer takes pieces of the helper's part (`_steal`), each a range read from every run."""
     name = fieldname.encode("utf-8")
-    f.write(len(name).to_bytes(2, "little"))
-    f.write(name)
+    first, last = batch[0][1], batch[-1][1]
+    f.write(b"".join((len(name).to_bytes(2, "little"), name, len(first).to_bytes(4, "little"), first,
+                      len(last).to_bytes(4, "little"), last)))
     write_batch(f, batch)
 
 
@@ -539,18 +548,19 @@ def write_segment_terms(fieldwriter: Any, schema: Any, perdoc: Any, pool: TermPo
     os.write(tokens_in, bytes(len(bounds)))
     os.close(tokens_in)
     name = f"{pool.segment.segment_id()}_helper"
+    hashfn = fieldwriter._tindex.hashfn
+    fieldids = {f: n for n, f in enumerate(fields)} if not fieldwriter._fieldmap else {}
     ready, told = os.pipe()
     pid = os.fork()
     if pid == 0:  # the helper: writes the pieces it claims from the start of its part, never returns
         os.close(ready)
         _help(name, told, schema, lengths.get, _claimed(pool.iter_terms(cut, None, keep=True), bounds, tokens),
-              codec_, tempstore, sink, fieldwriter._tindex.hashfn,
-              {f: n for n, f in enumerate(fields)} if not fieldwriter._fieldmap else {})
+              codec_, tempstore, sink, hashfn, fieldids)
     os.close(told)
     stolen: list[_Stolen] = []
     try:
         write_terms(fieldwriter, schema, lengths.get, pool.iter_terms(None, cut, keep=True), codec_, sink)
-        stolen = _steal(pool, bounds, tokens, name, schema, lengths.get, codec_, tempstore, sink)
+        stolen = _steal(pool, bounds, tokens, name, schema, lengths.get, codec_, tempstore, sink, hashfn, fieldids)
         base = fieldwriter._postfile.tell()
         mark = _TermIndexMark(fieldwriter._tindex)
         _index_records(fieldwriter, schema, _helper_terms(ready, tempstore, f"{name}.terms"), base)
@@ -589,34 +599,39 @@ def _claimed(terms: Iterator[tuple[str, bytes, Iterator[Chunk]]], bounds: list[K
 
 
 class _Stolen:
-    """A piece of the helper's part that the writer wrote itself, to a temporary file, with its term infos and its
-    sink's part: added after the helper's terms (the pieces are taken from the end)."""
+    """A piece of the helper's part that the writer wrote itself: its blocks and its term index records (as the
+    helper makes them, `_records`) in temporary files, and its sink's part; added after the helper's terms (the
+    pieces are taken from the end)."""
 
-    def __init__(self, path: str, infos: list[tuple[str, bytes, whoosh3.W3TermInfo]], side: Any) -> None:
-        self.path, self.infos, self.side = path, infos, side
+    def __init__(self, name: str, side: Any) -> None:
+        self.name, self.side = name, side
 
     def add(self, fieldwriter: Any, schema: Any, tempstore: Any, sink: Any) -> None:
         base = fieldwriter._postfile.tell()
-        _append(tempstore, self.path, fieldwriter._postfile, 0)
-        _index_terms(fieldwriter, schema, self.infos, base)
+        _append(tempstore, f"{self.name}.pst", fieldwriter._postfile, 0)
+        with tempstore.open_file(f"{self.name}.terms") as f:
+            _index_records(fieldwriter, schema, iter_batches(f), base)
         _SinkPart.merge(sink, self.side, tempstore)
 
 
 def _steal(pool: TermPool, bounds: list[Key], tokens: int, name: str, schema: Any,
-           lengths_of: Callable[[str], bytes | None], codec_: Any, tempstore: Any, sink: Any) -> list[_Stolen]:
+           lengths_of: Callable[[str], bytes | None], codec_: Any, tempstore: Any, sink: Any,
+           hashfn: Callable[[bytes], int], fieldids: dict[str, int]) -> list[_Stolen]:
     """The pieces of the helper's part this process claims from the end once its own part is written, each
-    written to a temporary file of its own; in key order."""
+    written to temporary files of its own (its records on disk, not held: memory stays flat); in key order."""
     stolen: list[_Stolen] = []
     k = len(bounds)
     while os.read(tokens, 1):
         k -= 1
-        path = f"{name}_piece{k}.pst"
-        postfile = tempstore.create_file(path)
-        part, where = _SinkPart.start(sink, tempstore, f"{name}_piece{k}_side")
+        piece = f"{name}_piece{k}"
+        postfile = tempstore.create_file(f"{piece}.pst")
+        part, where = _SinkPart.start(sink, tempstore, f"{piece}_side")
         terms = pool.iter_terms(bounds[k], bounds[k + 1] if k + 1 < len(bounds) else None, keep=True)
-        infos = list(_encode(postfile, schema, lengths_of, terms, codec_, part))
+        with tempstore.create_file(f"{piece}.terms") as out:
+            encoded = _encode(postfile, schema, lengths_of, terms, codec_, part)
+            _write_infos(out, _records(encoded, hashfn, fieldids), lambda: None)
         postfile.close()
-        stolen.append(_Stolen(path, infos, _SinkPart.finish(part, where)))
+        stolen.append(_Stolen(piece, _SinkPart.finish(part, where)))
     return stolen[::-1]
 
 
