@@ -179,19 +179,12 @@ def test_cancel_removes_spilled_runs(tmp_path: Path) -> None:
     assert ix.doc_count_all() == 0
 
 
-def test_a_spilled_run_is_read_for_the_fields_asked_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """At commit the writer and its helper each read every run for their own fields: the other's batches are skipped
-    without being unmarshalled."""
+def _count_unmarshalled(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of the batches the writer module unmarshals from now on (a list filled as it reads them)."""
     import marshal
 
     import kb.whoosh.writer as writer_module
 
-    w = open_writer(_new(tmp_path), limitmb=1)
-    pool = w.pool
-    assert isinstance(pool, TermPool)
-    pool.add_page("body", 0, {b"alpha": ([0, 1], [1.0, 1.0], [b"\x00", b"\x01"])})
-    pool.add_page("title", 0, {b"beta": ([0], [1.0], [b"\x02"])})
-    pool.save()
     loaded: list[int] = []
 
     class Counting:
@@ -201,6 +194,19 @@ def test_a_spilled_run_is_read_for_the_fields_asked_only(tmp_path: Path, monkeyp
             return marshal.loads(data)
 
     monkeypatch.setattr(writer_module, "marshal", Counting)
+    return loaded
+
+
+def test_a_spilled_run_is_read_for_the_fields_asked_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At commit the writer and its helper each read every run for their own fields: the other's batches are skipped
+    without being unmarshalled."""
+    w = open_writer(_new(tmp_path), limitmb=1)
+    pool = w.pool
+    assert isinstance(pool, TermPool)
+    pool.add_page("body", 0, {b"alpha": ([0, 1], [1.0, 1.0], [b"\x00", b"\x01"])})
+    pool.add_page("title", 0, {b"beta": ([0], [1.0], [b"\x02"])})
+    pool.save()
+    loaded = _count_unmarshalled(monkeypatch)
     terms = pool.iter_terms(("title", b""), None, keep=True)
     got = [(f, t, [(list(d), ws, vs) for d, ws, vs in chunks]) for f, t, chunks in terms]
     assert got == [("title", b"beta", [([0], [1.0], [b"\x02"])])] and len(loaded) == 1
@@ -212,8 +218,6 @@ def test_a_range_inside_a_field_skips_the_run_s_batches_outside_it(tmp_path: Pat
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """Each batch of a run names its first and last terms: a range of terms inside a field (a piece the writer
     takes from the helper's part) unmarshals only the batches that hold some of it."""
-    import marshal
-
     import kb.whoosh.writer as writer_module
 
     monkeypatch.setattr(writer_module, "RUN_BATCH", 2)
@@ -223,15 +227,7 @@ def test_a_range_inside_a_field_skips_the_run_s_batches_outside_it(tmp_path: Pat
     letters = [bytes([c]) for c in range(ord("a"), ord("z") + 1)]
     pool.add_page("body", 0, {t: ([0], [1.0], [t]) for t in letters})
     pool.save()
-    loaded: list[int] = []
-
-    class Counting:
-        @staticmethod
-        def loads(data: bytes) -> Any:
-            loaded.append(len(data))
-            return marshal.loads(data)
-
-    monkeypatch.setattr(writer_module, "marshal", Counting)
+    loaded = _count_unmarshalled(monkeypatch)
     got = [t for _f, t, _c in pool.iter_terms(("body", b"m"), ("body", b"q"), keep=True)]
     assert got == [b"m", b"n", b"o", b"p"] and len(loaded) == 2  # batches of two terms: (m, n), (o, p)
     got = [t for _f, t, _c in pool.iter_terms(("body", b"l"), ("body", b"o"), keep=True)]
