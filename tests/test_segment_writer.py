@@ -388,6 +388,21 @@ def test_commit_shared_with_a_helper_process_writes_what_whoosh_writes(
     assert not [p for p in Path(w._tempstorage.folder).parent.glob("*_helper*")]
 
 
+def _term_files(ix: Any, docs: list[dict[str, Any]], limit: int | None = None) -> dict[str, bytes]:
+    """Build `ix` from `docs` page by page with kb's writer (pool `limit` when given); its postings and term index
+    files' bytes by suffix."""
+    from kb.analysis import analyse_page
+
+    w = open_writer(ix, limitmb=1)
+    if limit is not None:
+        w.pool.limit = limit
+    for page in _pages(docs):
+        w.add_page(analyse_page(page, build_schema()))
+    w.commit()
+    folder = Path(ix.storage.folder)
+    return {p.suffix: p.read_bytes() for p in folder.glob("MAIN_*") if p.suffix in (".pst", ".trm")}
+
+
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="the commit helper is a forked process")
 @pytest.mark.parametrize("limit", [None, 60_000], ids=["in-memory", "spilled"])
 @pytest.mark.parametrize("helper", ["late", "slow", "slow-then-fails"])
@@ -400,22 +415,11 @@ def test_the_writer_takes_the_pieces_of_the_helper_s_part_the_helper_has_not_rea
     import time
 
     import kb.whoosh.writer as writer_module
-    from kb.analysis import analyse_page
 
     docs = _docs(600, seed=13)
 
-    def build(ix: Any) -> dict[str, bytes]:
-        w = open_writer(ix, limitmb=1)
-        if limit is not None:
-            w.pool.limit = limit
-        for page in _pages(docs):
-            w.add_page(analyse_page(page, build_schema()))
-        w.commit()
-        folder = Path(ix.storage.folder)
-        return {p.suffix: p.read_bytes() for p in folder.glob("MAIN_*") if p.suffix in (".pst", ".trm")}
-
     monkeypatch.setattr(writer_module, "PARALLEL_POSTINGS", 10**12)
-    alone = build(_new(tmp_path))
+    alone = _term_files(_new(tmp_path), docs, limit)
     real_claimed, real_steal, real_pieces = writer_module._claimed, writer_module._steal, writer_module._pieces
     pieces: list[int] = []
     stolen: list[int] = []
@@ -443,7 +447,7 @@ def test_the_writer_takes_the_pieces_of_the_helper_s_part_the_helper_has_not_rea
     monkeypatch.setattr(writer_module, "_steal", steal)
     monkeypatch.setattr(writer_module, "_pieces", count)
     ours = _new(tmp_path)
-    assert build(ours) == alone and len(alone) == 2
+    assert _term_files(ours, docs, limit) == alone and len(alone) == 2
     assert pieces[0] >= 3 and stolen == [pieces[0] if helper == "late" else pieces[0] - 1]
     stock = _new(tmp_path)
     _write(stock, docs, ours=False, limit=limit, analysed=False)
@@ -522,21 +526,11 @@ def test_the_writer_makes_the_keys_of_helper_records_whose_field_number_it_does_
     to give; when it has none, or they are not the writer's, the writer makes those keys and hashes itself: the
     postings and term index files are byte for byte what one process writes."""
     import kb.whoosh.writer as writer_module
-    from kb.analysis import analyse_page
 
     docs = _docs(600, seed=13)
 
-    def build() -> dict[str, bytes]:
-        ix = _new(tmp_path)
-        w = open_writer(ix, limitmb=1)
-        for page in _pages(docs):
-            w.add_page(analyse_page(page, build_schema()))
-        w.commit()
-        folder = Path(ix.storage.folder)
-        return {p.suffix: p.read_bytes() for p in folder.glob("MAIN_*") if p.suffix in (".pst", ".trm")}
-
     monkeypatch.setattr(writer_module, "PARALLEL_POSTINGS", 10**12)
-    alone = build()
+    alone = _term_files(_new(tmp_path), docs)
     real_records = writer_module._records
 
     def records(encoded: Any, hashfn: Any, fieldids: dict[str, int]) -> Any:
@@ -545,7 +539,7 @@ def test_the_writer_makes_the_keys_of_helper_records_whose_field_number_it_does_
 
     monkeypatch.setattr(writer_module, "PARALLEL_POSTINGS", 1)
     monkeypatch.setattr(writer_module, "_records", records)
-    assert build() == alone and len(alone) == 2
+    assert _term_files(_new(tmp_path), docs) == alone and len(alone) == 2
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="the commit helper is a forked process")
