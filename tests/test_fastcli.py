@@ -275,8 +275,12 @@ class Witness:
         sys.stderr.write("teardown ran\\n")
 witness = Witness()
 atexit.register(lambda: sys.stderr.write(f"atexit ran, collector {'on' if gc.isenabled() else 'paused'}\\n"))
+def until_shutdown():  # still running when the search decides how to end, whatever the machine's speed
+    while threading.main_thread().is_alive():
+        time.sleep(0.01)
+    sys.stderr.write("thread ended\\n")
 if sys.argv[1] == "thread":
-    threading.Thread(target=lambda: (time.sleep(0.3), sys.stderr.write("thread ended\\n"))).start()
+    threading.Thread(target=until_shutdown).start()
 sys.argv = ["kb"] + sys.argv[2:]
 from kb.__main__ import console
 console()
