@@ -436,14 +436,11 @@ def write_terms(fieldwriter: Any, schema: Any, lengths_of: Callable[[str], bytes
     _index_terms(fieldwriter, schema, _encode(fieldwriter._postfile, schema, lengths_of, terms, codec_, sink))
 
 
-def _index_terms(fieldwriter: Any, schema: Any, infos: Iterable[tuple[str, bytes, whoosh3.W3TermInfo]],
-                 base: int = 0) -> None:
-    """Add (field, term, term info) entries to the term index, in order; `base` moves their postings' offsets."""
+def _index_terms(fieldwriter: Any, schema: Any, infos: Iterable[tuple[str, bytes, whoosh3.W3TermInfo]]) -> None:
+    """Add (field, term, term info) entries to the term index, in order."""
     out = _TermIndexOut(fieldwriter, schema)
     for fieldname, tbytes, terminfo in infos:
         prefix = out.field(fieldname)
-        if base:
-            terminfo._offset += base
         key = prefix + tbytes
         out.add(key, out.hashfn(key), terminfo.to_bytes())
     out.close()
@@ -585,10 +582,8 @@ def _claimed(terms: Iterator[tuple[str, bytes, Iterator[Chunk]]], bounds: list[K
              tokens: int) -> Iterator[tuple[str, bytes, Iterator[Chunk]]]:
     """The helper's terms, piece by piece from the first (`bounds`: each piece's first key), each piece once a
     token for it is read from `tokens`; none after the first piece it cannot claim (the writer took the rest)."""
-    if not os.read(tokens, 1):
-        return
-    k = 0
-    end = bounds[1] if len(bounds) > 1 else None
+    k = -1
+    end: Key | None = bounds[0]  # the first term (at the cut) claims the first piece
     for entry in terms:
         while end is not None and (entry[0], entry[1]) >= end:
             if not os.read(tokens, 1):
