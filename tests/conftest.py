@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +18,12 @@ ROOT = Path(__file__).resolve().parent.parent
 # nothing. Run a file with KB_MODEL=all-MiniLM-L6-v2 to see it in hybrid mode (.ci/run does, for the ranking tests).
 os.environ.setdefault("KB_MODEL", "none")
 SEED = ROOT / "content" / "introduction.md"
+
+# Tests press Ctrl-C on the kb processes they start, as a user at a terminal would. A shell that starts pytest in the
+# background (.ci/run runs two Pythons side by side) has it ignore SIGINT, and a started process would inherit that
+# and never see the Ctrl-C; a Python handler here is reset to the default in every process the tests start.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def write_pages(root: Path, pages: dict[str, str]) -> Path:
