@@ -424,18 +424,30 @@ def test_the_writer_takes_the_pieces_of_the_helper_s_part_the_helper_has_not_rea
     pieces: list[int] = []
     stolen: list[int] = []
 
+    first, done = tmp_path / "helper-claimed-its-first-piece", tmp_path / "writer-stole-the-rest"
+
+    def wait_for(flag: Path) -> None:  # files, not sleeps: the two processes' speeds under load are unknown
+        deadline = time.monotonic() + 60
+        while not flag.exists():
+            assert time.monotonic() < deadline, f"{flag.name} never happened"
+            time.sleep(0.01)
+
     def claimed(*args: Any) -> Any:  # (runs in the helper)
         if helper == "late":
-            time.sleep(2)  # the writer is done with its own part long before
+            wait_for(done)  # starts only when the writer has taken every piece
         for n, entry in enumerate(real_claimed(*args)):
             yield entry
             if n == 0 and helper != "late":
-                time.sleep(2)  # in its first piece
+                first.touch()
+                wait_for(done)  # in its first piece while the writer takes the others
         if helper == "slow-then-fails":
             raise OSError(28, "No space left on device")
 
     def steal(*args: Any) -> Any:
+        if helper != "late":
+            wait_for(first)
         stolen.append(len(out := real_steal(*args)))
+        done.touch()
         return out
 
     def count(*args: Any) -> Any:
