@@ -6,6 +6,7 @@ Skipped, with the reason, when Playwright or Chromium is missing (.ci/browser-de
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -50,6 +51,9 @@ def test_reader_keyboard_only(server: Server, page: Any) -> None:  # noqa: F811 
     expect(box).to_be_focused()
     box.press_sequentially("quokka setup", delay=30)
     hits = page.locator("#results a.hit")
+    # The whole query's results: an earlier prefix's ("quokka") show the same sections, and the reader opened from
+    # them would highlight only its words.
+    expect(hits.first).to_have_attribute("href", re.compile(r"[?&]q=quokka(\+|%20)setup(&|$)"))
     expect(hits.first).to_contain_text("Setup")
     expect(page.locator("#results a.published").first).to_have_attribute("href", SITE + "guide#setup")
 
