@@ -29,8 +29,23 @@ from .fastcli import (  # noqa: F401 - kb.cli's names
     error_message,
     excluded_word,
     internal_error,
+    output_error,
     search_command,
 )
+
+
+def echo(message: str | None = None, *, err: bool = False) -> None:
+    """click.echo; a failed write to standard output (a full disk, a device error) is kb.errors.OutputError, which
+    the commands report as they report every error, instead of an internal error."""
+    try:
+        click.echo(message, err=err)
+    except BrokenPipeError:  # the reader went away (`| head`): KbGroup ends quietly
+        raise
+    except OSError as exc:
+        if err:
+            raise
+        raise output_error(exc) from None
+
 
 EPILOG = """\b
 Examples:
@@ -236,7 +251,7 @@ def search(kb: Any, query: tuple[str, ...], limit: int, as_json: bool, no_refres
     syntax below.
     """
     search_command(kb, query, limit=limit, as_json=as_json, no_refresh=no_refresh, group=group, vimgrep=vimgrep,
-                   passages=passages, mode=mode, echo=click.echo)
+                   passages=passages, mode=mode, echo=echo)
 
 
 @cli.command(epilog="""\b
@@ -261,11 +276,11 @@ def reindex(kb: Any, full: bool, as_json: bool, strict: bool, verify: bool, watc
     finally:
         bar.close()
     if as_json:
-        click.echo(json.dumps(asdict(report), ensure_ascii=False))
+        echo(json.dumps(asdict(report), ensure_ascii=False))
     else:
         for w in report.warnings:
             _note(f"warning: {w}")
-        click.echo(report.summary())
+        echo(report.summary())
     if watch:
         from .watch import watch as watch_content
 
@@ -322,19 +337,19 @@ def show(kb: Any, target: str, as_json: bool) -> None:
     obj: Any = kb.lookup(target)
     sections = [obj] if isinstance(obj, SectionText) else list(obj.sections)
     if as_json:
-        click.echo(json.dumps(asdict(obj), ensure_ascii=False))
+        echo(json.dumps(asdict(obj), ensure_ascii=False))
         return
     from .present import term_safe
 
     for s in sections:
-        click.echo(term_safe(f"{' › '.join(s.breadcrumb)}  ({s.path}:{s.line}{'#' + s.anchor if s.anchor else ''})"))
+        echo(term_safe(f"{' › '.join(s.breadcrumb)}  ({s.path}:{s.line}{'#' + s.anchor if s.anchor else ''})"))
         if s.url:
-            click.echo(term_safe(s.url))
+            echo(term_safe(s.url))
         if s.text:
-            click.echo(term_safe(s.text, keep_newlines=True))
+            echo(term_safe(s.text, keep_newlines=True))
         if s.code:
-            click.echo(term_safe(s.code, keep_newlines=True))
-        click.echo()
+            echo(term_safe(s.code, keep_newlines=True))
+        echo()
 
 
 @cli.command(epilog="""\b
@@ -362,7 +377,7 @@ def check(kb: Any, content_dir: Path | None, quiet: bool, as_json: bool) -> None
         report = check_folder(kb.content_dir, discover_pages=lambda: discover_all(kb.sources),
                               settings=kb.indexer().parse_settings(), dialect=forced)
     if as_json:
-        click.echo(json.dumps({
+        echo(json.dumps({
             "pages": [{"path": p.path, "id": p.id, "title": p.title,
                        "sections": [{"anchor": s.anchor, "heading": s.heading, "breadcrumb": list(s.breadcrumb),
                                      "line": s.line} for s in p.sections]} for p in report.pages],
@@ -379,7 +394,7 @@ def check(kb: Any, content_dir: Path | None, quiet: bool, as_json: bool) -> None
         from .present import term_safe
 
         lines = format_report(report, verbose=not quiet)
-        click.echo("\n".join(term_safe(line) for line in lines))
+        echo("\n".join(term_safe(line) for line in lines))
     if report.leftovers:
         sys.exit(1)
 
@@ -456,7 +471,7 @@ def index_export(kb: Any, file: Path) -> None:
     from .artifact import export_generation
 
     report = export_generation(kb.store, file)
-    click.echo(f"exported {report.generation} ({report.pages} pages, {report.sections} sections, built "
+    echo(f"exported {report.generation} ({report.pages} pages, {report.sections} sections, built "
                f"{report.built}) to {file}: " + (f"{report.bytes / 1048576:.1f} MB" if report.bytes >= 1048576
                                                   else f"{report.bytes / 1024:.0f} KB"))
 
@@ -472,9 +487,9 @@ def index_import(kb: Any, file: Path) -> None:
 
     report = import_generation(kb.store, file, lock_timeout=kb.lock_timeout, note=_note)
     if not report.published:
-        click.echo(f"{report.generation} from {file} is already the live index; nothing to do")
+        echo(f"{report.generation} from {file} is already the live index; nothing to do")
         return
-    click.echo(f"imported {report.generation} ({report.pages} pages, {report.sections} sections, built "
+    echo(f"imported {report.generation} ({report.pages} pages, {report.sections} sections, built "
                f"{report.built}); it is now live, {report.removed} old generation(s) removed")
     if report.kept:
         _note(f"{report.kept} old generation(s) are still open by a running server; "
@@ -521,7 +536,7 @@ def version() -> None:
     """Print kb's version (the same as `kb -V`)."""
     from . import __version__
 
-    click.echo(f"kb {__version__}")
+    echo(f"kb {__version__}")
 
 
 def main() -> None:

@@ -35,6 +35,7 @@ FIXES = {
     "import": "publish an index by importing an archive",
     "workers": "serve with one process",
     "port": "use another port",
+    "output": "free space where the output goes, or send it somewhere else",
 }
 
 
@@ -90,6 +91,14 @@ class ResourceExhausted(KbError):
     """The system ran out of something (open files, disk space, memory): not damage, nothing is rebuilt."""
 
     exit_code = 2
+
+
+class OutputError(KbError):
+    """What a command prints could not be written: its standard output is a full disk, a failing device, a file
+    over its size limit. Raised by the command-line layer (the library itself prints nothing); a closed pipe is
+    not this (`kb search x | head` ends quietly)."""
+
+    exit_code = 74  # EX_IOERR (sysexits.h)
 
 
 class IndexReadOnly(IndexUnusable):

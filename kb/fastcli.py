@@ -40,6 +40,7 @@ FIXES = {
     "workers": "run with --workers 1 (one process; behind a proxy for more)",
     "port": "pass another --port",
     "model": "pass --model FOLDER (or set KB_MODEL), or --mode lexical",
+    "output": "free space where the output goes, or redirect it elsewhere",
 }
 
 # The global options (kb/cli.py, global_options): option -> (setting name, kind). Kinds: "path", "text",
@@ -221,8 +222,22 @@ def echo(message: str, *, err: bool = False) -> None:
 
             _ANSI = re.compile(r"\033\[[0-?]*[ -/]*[@-~]")  # click._compat._ansi_re
         out = _ANSI.sub("", out)
-    stream.write(out)
-    stream.flush()
+    try:
+        stream.write(out)
+        stream.flush()
+    except BrokenPipeError:  # the reader went away (`| head`): the entry points end quietly
+        raise
+    except OSError as exc:
+        if err:
+            raise
+        raise output_error(exc) from None
+
+
+def output_error(exc: OSError) -> Any:
+    """A failed write to standard output as the kb.errors.OutputError the entry points report."""
+    from .errors import OutputError
+
+    return OutputError(f"cannot write the output: {exc.strerror or exc}", fix="output")
 
 
 def one_line(text: str) -> str:

@@ -332,6 +332,24 @@ def test_output_that_cannot_be_written_ends_as_with_a_normal_exit(seed_kb: Knowl
     assert ends[0][0] != 0 and ends[0][1]
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("command", [["search", "partners"], ["search", "partners", "--json"],
+                                     ["show", "introduction.md"], ["reindex", "--json"]])
+def test_output_that_cannot_be_written_is_said_in_one_line_not_as_an_internal_error(
+        seed_kb: KnowledgeBase, command: list[str]) -> None:
+    """A full disk behind stdout is the user's to fix, not a kb bug: one line saying so, exit status 74 (EX_IOERR),
+    on the fast search path and on click's."""
+    import subprocess
+
+    argv = ["--content", str(seed_kb.content_dir), "--index", str(seed_kb.index_dir), *command]
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "kb", *argv], stdout=full, stderr=subprocess.PIPE, text=True,
+                              timeout=60, env={**os.environ, "KB_MODEL": "none"})
+    assert done.returncode == 74, done.stderr
+    assert done.stderr.splitlines() == ["Error: cannot write the output: No space left on device; free space where "
+                                        "the output goes, or redirect it elsewhere"]
+
+
 def test_main_called_inside_a_process_returns_through_system_exit(seed_kb: KnowledgeBase) -> None:
     """Only `console` may end its process early: `main` inside someone else's process (a test runner) must not."""
     import subprocess
