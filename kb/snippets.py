@@ -61,11 +61,15 @@ def _keys(matcher: Matcher) -> tuple[str, ...]:
 
 def _runs(text: str, keys: tuple[str, ...]) -> list[tuple[int, int]]:
     """(start, end) of the runs of word characters that contain a key; the whole text when it is not ASCII
-    (folding could then change lengths, and offsets must stay those of `text`)."""
+    (folding could then change lengths, and offsets must stay those of `text`).
+
+    A match may start only where a run starts (the lookbehind) and reaches its key lazily: the plain
+    `RUN*(?:keys)RUN*` was tried from every character inside every run, backtracking over the rest of the run
+    each time (a quarter of the time on real snippets; the same spans)."""
     if not text.isascii():
         return [(0, len(text))]
-    pattern = re.compile(_RUN + "*(?:" + "|".join(re.escape(k) for k in sorted(keys, key=len, reverse=True)) + ")"
-                         + _RUN + "*")
+    pattern = re.compile("(?<!" + _RUN + ")" + _RUN + "*?(?:"
+                         + "|".join(re.escape(k) for k in sorted(keys, key=len, reverse=True)) + ")" + _RUN + "*")
     return [m.span() for m in pattern.finditer(text.lower())]
 
 

@@ -1,12 +1,15 @@
 """The snippet window (kb/snippets.py `_best_start`) found by bisection over the sorted match spans is the one the
-plain scan of every span for every window finds."""
+plain scan of every span for every window finds; the runs of word characters worth tokenizing (`_runs`) are those
+a run-by-run scan finds."""
 
 from __future__ import annotations
+
+import re
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kb.snippets import CONTEXT_BEFORE, _best_start
+from kb.snippets import _RUN, CONTEXT_BEFORE, _best_start, _runs
 
 
 def _scan(text: str, spans: list[tuple[int, int]], size: int) -> int:
@@ -47,3 +50,17 @@ def test_window_is_the_plain_scans(case: tuple[str, list[tuple[int, int]], int])
     if dot != -1 and expected - CONTEXT_BEFORE <= dot + 2 <= first_match:
         expected = dot + 2
     assert _best_start(text, spans, size) == expected
+
+
+_RUN_OF_WORD_CHARACTERS = re.compile(_RUN + "+")
+
+
+@given(st.text(alphabet="abcdeXY01_'.- ,;", max_size=80),
+       st.lists(st.text(alphabet="abcde01", min_size=1, max_size=3), min_size=1, max_size=4))
+@settings(max_examples=400, deadline=None)
+def test_runs_holding_a_key_are_those_the_plain_scan_finds(text: str, keys: list[str]) -> None:
+    """kb/snippets.py `_runs` (one regex, starting only at runs) gives every whole run of word characters that
+    holds a key, and only those: each run tested in turn."""
+    expected = [m.span() for m in _RUN_OF_WORD_CHARACTERS.finditer(text.lower())
+                if any(k in m.group() for k in keys)]
+    assert _runs(text, tuple(keys)) == expected
