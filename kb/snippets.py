@@ -51,10 +51,12 @@ class Matcher:
 
 
 def _keys(matcher: Matcher) -> tuple[str, ...]:
-    """Short heads every word holding a query term contains: stemming only rewrites a word's end (y -> i, e dropped),
-    so a term's first two letters (one for short terms) appear in any surface word that analyses to it. The
-    stemmer's only exceptions that touch a second letter: dying/lying/tying -> die/lie/tie."""
-    keys = {t[: max(1, min(2, len(t) - 1))] for t in matcher.terms} | set(matcher.prefixes)
+    """Heads every word holding a query term contains: stemming only rewrites a word's last letter or adds one
+    (happy -> happi, hoping -> hope, sensibility -> sensibl), so a term without its last letter appears in any
+    surface word that analyses to it (checked over the 49,743 distinct words of the development corpora). The
+    stemmer's only exceptions: dying/lying/tying -> die/lie/tie, whose words hold `dy`, `ly`, `ty`. The longer the
+    heads, the fewer words of a passage are analysed only to find they do not match (was: two letters)."""
+    keys = {t[: max(1, len(t) - 1)] for t in matcher.terms} | set(matcher.prefixes)
     keys.update(t[0] + "y" for t in matcher.terms if len(t) == 3 and t.endswith("ie"))
     return tuple(keys)
 

@@ -61,7 +61,11 @@ def test_phrase_positions_respect_gaps_and_slop() -> None:
     assert not phrase_at([[4], [1]], [0, 1], slop=3)
 
 
-@pytest.mark.parametrize("surface", ["dying", "skies", "early", "GetNetworkInfo", "Café", "in-flight"])
+@pytest.mark.parametrize("surface", [
+    "dying", "lying", "tying", "skies", "skis", "early", "only", "gently", "ugly", "singly", "idly", "news", "happy",
+    "hoping", "hopping", "relational", "organization", "sensibility", "fluency", "parties", "agreed", "notably",
+    "humbly", "ecology", "generalization", "succeeded", "proceeding", "herrings", "innings", "atlases", "biases",
+    "GetNetworkInfo", "XMLHttpRequest", "Café", "naïveté", "in-flight", "don't"])
 def test_snippet_highlights_every_form_that_analyses_to_a_query_term(surface: str) -> None:
     from kb.analysis import ANALYZER
     from kb.snippets import Matcher, match_spans
