@@ -472,8 +472,8 @@ def index_export(kb: Any, file: Path) -> None:
 
     report = export_generation(kb.store, file)
     echo(f"exported {report.generation} ({report.pages} pages, {report.sections} sections, built "
-               f"{report.built}) to {file}: " + (f"{report.bytes / 1048576:.1f} MB" if report.bytes >= 1048576
-                                                  else f"{report.bytes / 1024:.0f} KB"))
+         f"{report.built}) to {file}: " + (f"{report.bytes / 1048576:.1f} MB" if report.bytes >= 1048576
+                                            else f"{report.bytes / 1024:.0f} KB"))
 
 
 @index_group.command("import", epilog="""\b
@@ -490,7 +490,7 @@ def index_import(kb: Any, file: Path) -> None:
         echo(f"{report.generation} from {file} is already the live index; nothing to do")
         return
     echo(f"imported {report.generation} ({report.pages} pages, {report.sections} sections, built "
-               f"{report.built}); it is now live, {report.removed} old generation(s) removed")
+         f"{report.built}); it is now live, {report.removed} old generation(s) removed")
     if report.kept:
         _note(f"{report.kept} old generation(s) are still open by a running server; "
               "the next import or reindex removes them")

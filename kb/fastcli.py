@@ -20,6 +20,8 @@ TYPE_CHECKING = False  # rather than typing's: a cold search does not import typ
 if TYPE_CHECKING:
     from typing import Any
 
+    from .errors import OutputError
+
 EXIT_NO_MATCH = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -233,7 +235,7 @@ def echo(message: str, *, err: bool = False) -> None:
         raise output_error(exc) from None
 
 
-def output_error(exc: OSError) -> Any:
+def output_error(exc: OSError) -> OutputError:
     """A failed write to standard output as the kb.errors.OutputError the entry points report."""
     from .errors import OutputError
 
