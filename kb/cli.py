@@ -29,8 +29,8 @@ from .fastcli import (  # noqa: F401 - kb.cli's names
     error_message,
     excluded_word,
     internal_error,
-    output_error,
     search_command,
+    write_failed,
 )
 
 
@@ -39,12 +39,8 @@ def echo(message: str | None = None, *, err: bool = False) -> None:
     the commands report as they report every error, instead of an internal error."""
     try:
         click.echo(message, err=err)
-    except BrokenPipeError:  # the reader went away (`| head`): KbGroup ends quietly
-        raise
     except OSError as exc:
-        if err:
-            raise
-        raise output_error(exc) from None
+        write_failed(exc, err=err)
 
 
 EPILOG = """\b

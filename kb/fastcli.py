@@ -18,9 +18,7 @@ from collections.abc import Callable
 
 TYPE_CHECKING = False  # rather than typing's: a cold search does not import typing (kb/__init__.py)
 if TYPE_CHECKING:
-    from typing import Any
-
-    from .errors import OutputError
+    from typing import Any, NoReturn
 
 EXIT_NO_MATCH = 1
 EXIT_USAGE = 2
@@ -227,19 +225,19 @@ def echo(message: str, *, err: bool = False) -> None:
     try:
         stream.write(out)
         stream.flush()
-    except BrokenPipeError:  # the reader went away (`| head`): the entry points end quietly
-        raise
     except OSError as exc:
-        if err:
-            raise
-        raise output_error(exc) from None
+        write_failed(exc, err=err)
 
 
-def output_error(exc: OSError) -> OutputError:
-    """A failed write to standard output as the kb.errors.OutputError the entry points report."""
+def write_failed(exc: OSError, *, err: bool) -> NoReturn:
+    """A failed write to standard output raised as the kb.errors.OutputError the entry points report (both
+    echoes, this one and kb/cli.py's over click.echo). A broken pipe (the reader went away: `| head`) and a failed
+    write to stderr are raised as they are: the entry points end quietly on the one and cannot report the other."""
+    if err or isinstance(exc, BrokenPipeError):
+        raise exc
     from .errors import OutputError
 
-    return OutputError(f"cannot write the output: {exc.strerror or exc}", fix="output")
+    raise OutputError(f"cannot write the output: {exc.strerror or exc}", fix="output") from None
 
 
 def one_line(text: str) -> str:
