@@ -190,6 +190,19 @@ class Dense:
         return docs, dict(zip(docs, map(sum, zip(*columns, strict=True)), strict=True))
 
     @staticmethod
+    def members(docs: list[int]) -> Callable[[Any], list[int]]:
+        """A function from a sorted id list (an `array`, as Engine.doc_ids gives) to those of `docs` it holds, in
+        ascending order: search._hit_terms' membership test, one binary search per candidate in C."""
+        wanted = np.unique(np.asarray(docs, dtype=np.int64))
+
+        def among(ids: Any) -> list[int]:
+            held = np.frombuffer(ids, dtype=np.dtype(f"i{ids.itemsize}"))
+            at = np.minimum(np.searchsorted(held, wanted), len(held) - 1)
+            return wanted[held[at] == wanted].tolist()  # type: ignore[no-any-return]
+
+        return among
+
+    @staticmethod
     def best_first(docs: list[int], bag: dict[int, float], limit: int) -> list[int]:
         """`docs` (ascending) by their `bag` score (`candidates`: the same documents, in the same order), best
         first, ties in ascending order (as the stable sort with reverse=True leaves them), at most `limit`."""

@@ -434,9 +434,13 @@ def _group_scores(engine: Engine, g: GroupPlan) -> dict[int, float]:
     return scores
 
 
-def _hit_terms(engine: Engine, refs: set[tuple[str, str]], docs: list[int]) -> dict[int, set[str]]:
-    """Per candidate, the query terms it holds in any field (what Whoosh's matched_terms gave)."""
+def _hit_terms(engine: Engine, refs: set[tuple[str, str]], docs: list[int], vector: Dense | None = None
+               ) -> dict[int, set[str]]:
+    """Per candidate, the query terms it holds in any field (what Whoosh's matched_terms gave); with `vector` the
+    scored lists are searched by numpy, all candidates at once rather than a set or bisection each in Python
+    (0.72 -> 0.49 ms a query at 10,000 pages, benchmark queries scored with numpy; the same sets)."""
     out: dict[int, set[str]] = {d: set() for d in docs}
+    among = vector.members(docs) if vector is not None else None
     for f, t in refs:
         if not engine.cached(f, t):
             # Not scored (the exact-form field): probe the candidates rather than decode the whole list.
@@ -446,7 +450,10 @@ def _hit_terms(engine: Engine, refs: set[tuple[str, str]], docs: list[int]) -> d
         ids = engine.doc_ids(f, t)
         if not ids:
             continue
-        if len(ids) <= 4 * len(docs):
+        if among is not None:
+            for d in among(ids):
+                out[d].add(t)
+        elif len(ids) <= 4 * len(docs):
             s = set(ids)
             for d in docs:
                 if d in s:
@@ -828,7 +835,7 @@ def _lexical(searcher: Any, query: str, *, limit: int, per_passage: bool = False
         pool = [(d, scores[d]) for d, _ in pool]
     top = heapq.nlargest(fetch, pool, key=lambda kv: (kv[1], -kv[0]))
     docs = [d for d, _ in top]
-    terms = _hit_terms(engine, builder.refs, docs)
+    terms = _hit_terms(engine, builder.refs, docs, vector)
     cover = coverer(builder.group_needs)
     n_complete = 0
     for d, _s in top:
