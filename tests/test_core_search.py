@@ -182,3 +182,27 @@ def test_a_heading_only_section_has_its_heading_as_snippet(make_kb) -> None:
     assert hit.anchor == "forward-calls-to-voicemail"
     assert hit.snippet == "Forward calls to voicemail"
     assert [hit.snippet[s:e] for s, e in hit.highlights] == ["voicemail"]
+
+
+def test_an_excluded_word_changes_neither_scores_nor_completeness(seed_kb: KnowledgeBase) -> None:
+    """A hit never holds an excluded word, so it is not part of what a hit must cover: counted, it made every hit
+    partial (an "or" fallback for a query whose sections have every word) and cut every score."""
+    plain, excluded = seed_kb.search("Mobi Hawaii"), seed_kb.search("Mobi Hawaii -zzzz")
+    assert plain.hits and plain.fallback is None and excluded.fallback is None
+    assert [(h.path, h.anchor, h.score) for h in excluded.hits] == [(h.path, h.anchor, h.score) for h in plain.hits]
+
+
+def test_a_section_with_every_word_in_a_later_passage_is_a_complete_hit(make_kb) -> None:
+    """The section's best-scored passage has one word many times, a later one has both: the section is a complete
+    hit shown by the passage with both words (it was dropped with the partial hits, so `limit=1` found nothing)."""
+    filler = "Nothing else is said about it here, only plain words to make this paragraph long. " * 4
+    pages = {"phone.md": "# Phone\n\n## Settings\n\n" + "Voicemail voicemail voicemail. " * 15
+             + f"\n\nCalls go to voicemail after forwarding is set up. {filler}\n"}
+    pages.update({f"p{i}.md": f"# Other {i}\n\nCall forwarding rules for number {i}.\n" for i in range(60)})
+    kb = make_kb(pages)
+    for limit in (1, 3):
+        result = kb.search("voicemail forwarding", limit=limit)
+        assert result.fallback is None and result.hits
+        hit = result.hits[0]
+        assert (hit.path, hit.anchor, hit.part) == ("phone.md", "settings", 1)
+        assert "forwarding" in hit.snippet and [p.part for p in hit.passages] == [0]
