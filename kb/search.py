@@ -764,7 +764,34 @@ def finds_any(searcher: Any, query: str) -> bool:
     engine = engine_for(searcher)
     fixed, changed = corrected(searcher.reader(), parsed, engine.corrections, frequency=engine.doc_frequency)
     plans = QueryBuilder(engine, prefix_last=PREFIX_LAST).build(fixed if changed else parsed)
-    return any(_group_docs(engine, g) for g in plans)
+    return any(_group_has_docs(engine, g) for g in plans)
+
+
+def _group_has_docs(engine: Engine, g: GroupPlan) -> bool:
+    """Whether _group_docs would find any document, without making its sets where it need not: a group without
+    filters or exclusions has one when any of its clauses has one (the sets of a common word's ~20,000 ids, made
+    and merged, were most of a search's tips)."""
+    if g.filters or g.negatives:
+        return bool(_group_docs(engine, g))
+    return any(_plan_has_docs(engine, plan) for plan in g.positives)
+
+
+def _plan_has_docs(engine: Engine, plan: Plan) -> bool:
+    """Whether _plan_docs would find any document: a one-slot clause when a list of its slot has a posting; else
+    the smaller slots' documents met (as _plan_docs does) and the largest slot's lists looked up in them, stopping
+    at the first one found."""
+    if plan.phrase is not None or not plan.required:
+        return bool(_plan_docs(engine, plan))
+    slots = _by_postings(engine, plan)
+    if len(slots) == 1:
+        return any(engine.doc_ids(f, t) for f, t, _boost in slots[0])
+    docs = _plan_docs(engine, Plan(slots[:-1], []))
+    return any(not docs.isdisjoint(engine.doc_ids(f, t)) for f, t, _boost in slots[-1])
+
+
+def _by_postings(engine: Engine, plan: Plan) -> list[list[Ref]]:
+    """A clause's required slots, the one holding the fewest postings (by document frequency) first."""
+    return sorted(plan.required, key=lambda slot: sum(engine.doc_frequency(f, t) for f, t, _boost in slot))
 
 
 def _group_docs(engine: Engine, g: GroupPlan) -> set[int]:
@@ -786,9 +813,8 @@ def _plan_docs(engine: Engine, plan: Plan) -> set[int]:
     a lookup each in C instead of an insertion each, so a query's tips (up to five looser queries) cost less."""
     if plan.phrase is not None:
         return set(_phrase_docs(engine, plan.phrase, slop=0))
-    slots = sorted(plan.required, key=lambda slot: sum(engine.doc_frequency(f, t) for f, t, _boost in slot))
     docs: set[int] | None = None
-    for slot in slots:
+    for slot in _by_postings(engine, plan):
         lists = [engine.doc_ids(f, t) for f, t, _boost in slot]
         docs = set().union(*lists) if docs is None else set().union(*(docs.intersection(ids) for ids in lists))
         if not docs:

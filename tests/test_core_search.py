@@ -9,6 +9,7 @@ from dataclasses import asdict
 import pytest
 
 from kb import KnowledgeBase
+from kb import search as kb_search
 from kb.errors import NotFound, QueryError
 
 
@@ -206,3 +207,14 @@ def test_a_section_with_every_word_in_a_later_passage_is_a_complete_hit(make_kb)
         hit = result.hits[0]
         assert (hit.path, hit.anchor, hit.part) == ("phone.md", "settings", 1)
         assert "forwarding" in hit.snippet and [p.part for p in hit.passages] == [0]
+
+
+@pytest.mark.parametrize(("query", "found"), [("network_info", True), ("network_down", True), ("info_down", False),
+                                              ("get_network_info", True), ("down_network_info", False)])
+def test_tips_find_a_word_of_parts_only_where_every_part_is(make_kb, query: str, found: bool) -> None:
+    """A tip is kept only if its query has a hit; a word of parts (`network_info`) needs every part in one
+    section, which finds_any decides without making the largest part's set."""
+    kb = make_kb({"a.md": "# A\n\nCall GetNetworkInfo to read it.\n", "b.md": "# B\n\nThe network is down.\n",
+                  "c.md": "# C\n\nSome info here, and more info.\n"})
+    assert bool(kb.search(query).hits) is found  # (the search builds the index)
+    assert kb._with_reader(lambda r: kb_search.finds_any(r.searcher, query)) is found
