@@ -189,10 +189,10 @@ def global_options() -> list[click.Option]:
         click.Option(["--include-drafts"], is_flag=True, default=None,
                      help="Index pages marked `draft: true` or `unlisted: true` too (env KB_INCLUDE_DRAFTS).",
                      **common),
-        click.Option(["--max-file-size"], type=click.FloatRange(min=0.001), metavar="MB",
+        click.Option(["--max-file-size"], type=click.FloatRange(min=0.001, max=1e6), metavar="MB",
                      help="Skip page files larger than this many MB, with a warning (env KB_MAX_FILE_SIZE; "
                      "default: 5).", **common),
-        click.Option(["--lock-timeout"], type=click.FloatRange(min=0), metavar="SECONDS",
+        click.Option(["--lock-timeout"], type=click.FloatRange(min=0, max=1e6), metavar="SECONDS",
                      help="Seconds to wait for another reindex to finish (env KB_LOCK_TIMEOUT; default: 10).",
                      **common),
         click.Option(["--model"], metavar="MODEL", help="Embedding model for semantic search (extra 'semantic'): a "

@@ -64,12 +64,16 @@ _TOP: dict[str, tuple[tuple[type, ...], str]] = {
     "content": ((str,), "a folder path (string)"),
     "index": ((str,), "a folder path (string)"),
     "include_drafts": ((bool,), "true or false"),
-    "max_file_size": ((int, float), "a number of MB above 0"),
-    "lock_timeout": ((int, float), "a number of seconds, 0 or more"),
+    "max_file_size": ((int, float), "a number of MB from 0.001 to 1,000,000"),
+    "lock_timeout": ((int, float), "a number of seconds from 0 to 1,000,000"),
     "base_url": ((str,), "an http(s) URL (string)"),
     "dialect": ((str,), "one of " + ", ".join(DIALECTS)),
     "model": ((str,), "an embedding model: a folder, a name, or 'none' (string)"),
 }
+# The numeric settings' accepted ranges (the same from the command line, the environment and the config file):
+# at most a million MB or seconds, so that inf, NaN or 1e308 never reach the code that turns them into bytes or
+# a deadline.
+NUMBERS: dict[str, tuple[float, float]] = {"max_file_size": (0.001, 1e6), "lock_timeout": (0.0, 1e6)}
 _SOURCE: dict[str, tuple[tuple[type, ...], str]] = {
     "name": ((str,), "a name of letters, digits, '-', '_' or '.'"),
     "path": ((str,), "a folder path (string)"),
@@ -238,9 +242,7 @@ def _value(key: str, value: Any, spec: tuple[tuple[type, ...], str], fail: Any) 
         raise fail(f"expected {expected}, got {value!r}")
     if key == "base_url":
         check_base_url(value, fail)
-    if key == "max_file_size" and not value > 0:
-        raise fail(f"expected {expected}, got {value!r}")
-    if key == "lock_timeout" and value < 0:
+    if key in NUMBERS and not NUMBERS[key][0] <= value <= NUMBERS[key][1]:  # a NaN fails this too
         raise fail(f"expected {expected}, got {value!r}")
     if key in ("content", "index", "path") and not value.strip():
         raise fail(f"expected {expected}, got an empty string")

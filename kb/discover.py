@@ -243,7 +243,12 @@ def _unusual(name: str, entry: os.DirEntry[str], folder: str, fd: int | None, pr
             return ""
     except OSError:
         return None
-    real = os.path.realpath(_path(folder, fd, entry))
+    try:
+        real = os.path.realpath(_path(folder, fd, entry))
+    except OSError as exc:  # a link along the way cannot be read (/proc/N/exe of another user or a kernel thread)
+        if is_dir or is_page_name(name):
+            problems.append(Problem(rel, f"symbolic link cannot be followed ({exc.strerror or exc})", "skipped"))
+        return None
     if not _inside(real, real_root):
         if is_dir or is_page_name(name):
             problems.append(Problem(rel, "symbolic link points outside the content folder", "skipped"))

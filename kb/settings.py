@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import FileConfig, SourceConfig, check_base_url, config_path, load_config
+from .config import NUMBERS, FileConfig, SourceConfig, check_base_url, config_path, load_config
 from .errors import ConfigError
 
 TYPE_CHECKING = False  # rather than typing's: a cold search does not import typing (kb/__init__.py)
@@ -66,8 +66,9 @@ def _env(name: str, kind: Any) -> Any:
             value = float(raw)
         except ValueError:
             raise ConfigError(f"environment variable {name}={raw!r}: expected a number") from None
-        if value < 0 or (name == "KB_MAX_FILE_SIZE" and value <= 0):
-            raise ConfigError(f"environment variable {name}={raw!r}: expected a number above 0")
+        low, high = NUMBERS["max_file_size" if name == "KB_MAX_FILE_SIZE" else "lock_timeout"]
+        if not low <= value <= high:  # NaN too
+            raise ConfigError(f"environment variable {name}={raw!r}: expected a number from {low:g} to {high:,.0f}")
         return value
     if kind is Path:
         return Path(raw) if raw else None
@@ -106,9 +107,14 @@ def resolve(given: dict[str, Any]) -> Resolved:
     index_dir = pick("index_dir", Path, config.index)
     if index_dir == "index" and config.path is not None:
         index_dir = here / "index"  # the default sits beside the config file, as `content` does
+    numbers = {}
+    for name, option in (("max_file_size", "--max-file-size"), ("lock_timeout", "--lock-timeout")):
+        numbers[name] = value = float(pick(name, float, getattr(config, name)))
+        low, high = NUMBERS[name]
+        if not low <= value <= high:  # only an option can still be out of range (or NaN): the rest were checked
+            raise ConfigError(f"{option} {value!r}: expected a number from {low:g} to {high:,.0f}")
     return Resolved(config, Path(index_dir), sources, base_url, bool(pick("include_drafts", bool,
-                    config.include_drafts)), float(pick("max_file_size", float, config.max_file_size)),
-                    float(pick("lock_timeout", float, config.lock_timeout)), dialect,
+                    config.include_drafts)), numbers["max_file_size"], numbers["lock_timeout"], dialect,
                     pick("model", str, config.model))
 
 

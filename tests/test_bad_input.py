@@ -194,6 +194,26 @@ def test_symlinks_inside_followed_loops_and_outside_skipped(tmp_path: Path) -> N
     assert good_page_found(content, tmp_path)
 
 
+def test_a_link_that_cannot_be_followed_is_skipped_not_fatal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    """A link whose target cannot be read (`/proc/N/exe` of another user or a kernel thread: readlink fails) is
+    one warning, not an internal error that stops the reindex of every other page."""
+    content = make_content(tmp_path)
+    (content / "proc.md").symlink_to(tmp_path / "unreadable")
+    real = os.path.realpath
+
+    def realpath(path: str, *args: object, **kwargs: object) -> str:
+        if str(path).endswith("proc.md"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os.path, "realpath", realpath)
+    code, _, err, _ = reindex(content, tmp_path)
+    assert code == 0
+    assert "cannot be followed (Permission denied)" in warning_lines(err, "proc.md")[0]
+    assert good_page_found(content, tmp_path)
+
+
 def test_strict_turns_warnings_into_exit_1(tmp_path: Path) -> None:
     content = make_content(tmp_path)
     (content / "image.md").write_bytes(b"\x00\x01\x02")

@@ -96,6 +96,8 @@ def test_precedence_option_env_config_default(project: Path) -> None:
     ('[[source]]\nname = "a"\npath = "docs"\ndialect = "sphinx"\n', "dialect", 4, "one of docusaurus"),
     ('[[source]]\nname = "a"\n', "path", 1, "missing"),
     ('[[source]]\nname = "a"\npath = "x"\n[[source]]\nname = "a"\npath = "y"\n', "name", 5, "used twice"),
+    ('max_file_size = inf\n', "max_file_size", 1, "from 0.001 to 1,000,000"),
+    ('content = "docs"\nlock_timeout = nan\n', "lock_timeout", 2, "from 0 to 1,000,000"),
 ])
 def test_bad_config_names_file_key_and_line(project: Path, text: str, key: str, line: int, why: str) -> None:
     path = project / "kb.toml"
@@ -127,6 +129,21 @@ def test_bad_environment_value_is_a_usage_error(project: Path) -> None:
     result = kb("search", "Mobi", cwd=project, env={"KB_LOCK_TIMEOUT": "soon"})
     assert result.exit_code == 2 and "KB_LOCK_TIMEOUT" in result.stderr
 
+
+
+@pytest.mark.parametrize("args, env", [
+    (["--max-file-size", "inf"], {}), (["--max-file-size", "nan"], {}), (["--max-file-size", "1" * 400], {}),
+    (["--lock-timeout", "nan"], {}), ([], {"KB_MAX_FILE_SIZE": "nan"}), ([], {"KB_MAX_FILE_SIZE": "1e308"}),
+    ([], {"KB_LOCK_TIMEOUT": "inf"})])
+def test_a_number_out_of_range_or_not_a_number_is_a_usage_error(project: Path, args: list[str],
+                                                                env: dict[str, str]) -> None:
+    """inf, NaN and 1e308 are floats too: they were "internal errors" where a size became bytes (OverflowError,
+    ValueError), or a NaN lock timeout did not wait at all."""
+    (project / "kb.toml").write_text('content = "docs"\n')
+    result = kb(*args, "search", "Mobi", cwd=project, env=env)
+    named = args[0] if args else next(iter(env))
+    last = result.stderr.splitlines()[-1]
+    assert result.exit_code == 2 and last.startswith("Error: ") and named in last and "1" in last
 
 
 def test_readme_config_example_is_valid(tmp_path: Path) -> None:
