@@ -49,6 +49,8 @@ _UNSET: Any = object()
 
 
 class KnowledgeBase:
+    reads_pages = True  # its pages' files are the ones its index was built from (the reader may show them)
+
     def __init__(
         self,
         content_dir: str | os.PathLike[str] = "content",

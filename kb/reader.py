@@ -8,16 +8,20 @@ point at their published URL when it is known, else at kb's own reader; other re
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
+import stat
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from .errors import NotFound
+from .sources import source_of
 
 if TYPE_CHECKING:
     from .api import KnowledgeBase
+    from .records import PageText
 
 Span = dict[str, Any]
 Block = dict[str, Any]
@@ -25,17 +29,21 @@ MAX_BLOCKS = 5000
 
 
 def page_document(kb: KnowledgeBase, page: str) -> dict[str, Any]:
-    """The page's metadata, its sections (as stored in the index) and its body as blocks."""
+    """The page's metadata, its sections (as stored in the index) and its body as blocks: from its file when that
+    can be read as the index read it (`_page_file`), else from the index's stored text (headings, paragraphs and
+    code, without lists, tables or links), with `stored` true. A replica (`kb serve --read-only`) always uses the
+    stored text: whatever file it might find is not the one its imported index was built from."""
     from .markup import ADMONITION_CLOSE, ADMONITION_END, ADMONITION_START, clean_source
-    from .parse import parse_bytes
+    from .parse import Skip, parse_bytes
 
     text = kb.page(page)
+    data = _page_file(kb, text.path) if kb.reads_pages else None
     try:
-        data = kb.file_path(text.path).read_bytes()
-    except OSError as exc:
-        raise NotFound(f"page {page!r} is in the index but its file cannot be read ({exc.strerror or exc})",
-                       fix="reindex") from None
-    raw = parse_bytes(data, text.path)
+        raw = parse_bytes(data, text.path) if data is not None else None
+    except Skip:  # the file turned binary since it was indexed
+        raw = None
+    if raw is None:
+        return {**asdict(text), "stored": True, "blocks": _stored_blocks(text)[:MAX_BLOCKS]}
     body = clean_source(raw.body)
     body = re.sub(re.escape(ADMONITION_START) + "(.*?)" + re.escape(ADMONITION_CLOSE), r"**\1**", body)
     body = body.replace(ADMONITION_END, "")
@@ -44,8 +52,45 @@ def page_document(kb: KnowledgeBase, page: str) -> dict[str, Any]:
     converter = _Converter(kb, text.path, text.url, anchors, raw.body_line)
     blocks = converter.blocks(tokens)
     out = asdict(text)
+    out["stored"] = False
     out["blocks"] = blocks[:MAX_BLOCKS]
     return out
+
+
+def _page_file(kb: KnowledgeBase, path: str) -> bytes | None:
+    """The page's file under the rules discovery indexes by, or None: inside its source folder once links are
+    followed (a link swapped in to point elsewhere reads nothing), a regular file (a FIFO or device put in its place
+    is never waited on: opened without blocking, then checked) and within the size limit."""
+    try:
+        source, local = source_of(kb.sources, path)
+        root = os.path.realpath(source.path)
+        real = os.path.realpath(source.path / local)
+        if not real.startswith(root.rstrip(os.sep) + os.sep):
+            return None
+        fd = os.open(real, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except (OSError, NotFound):  # NotFound: the page belongs to no configured source
+        return None
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > kb.settings.max_file_bytes:
+            return None
+        try:
+            return f.read(kb.settings.max_file_bytes + 1)
+        except OSError:
+            return None
+
+
+def _stored_blocks(text: PageText) -> list[Block]:
+    """The page as the index holds it: each section's heading, its paragraphs and its code."""
+    blocks: list[Block] = []
+    for n, s in enumerate(text.sections):
+        if s.anchor or n:
+            level = 1 if n == 0 and s.section == text.title else 2
+            blocks.append({"t": "h", "level": level, "anchor": s.anchor, "c": [{"t": "text", "v": s.section}]})
+        blocks += [{"t": "p", "c": [{"t": "text", "v": p.strip()}]} for p in s.text.split("\n\n") if p.strip()]
+        if s.code:
+            blocks.append({"t": "code", "lang": "", "v": s.code})
+    return blocks
 
 
 def _markdown(mdx: bool) -> Any:

@@ -27,6 +27,8 @@ Handler = TypeVar("Handler", bound=Callable[..., Any])
 class ReadOnlyKnowledgeBase(KnowledgeBase):
     """A knowledge base that only reads its index: no content folder, no refresh, no rebuild of a damaged index."""
 
+    reads_pages = False  # a replica's content folder, if any, is not the one its imported index was built from
+
     def indexer(self) -> Indexer:
         raise IndexReadOnly(f"this kb only reads the index in {self.index_dir}", fix="import")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -56,5 +58,52 @@ def test_links_go_to_the_published_site_when_known(tmp_path: Path) -> None:
         hrefs = [link["href"] for link in walk(doc["blocks"], "link")]
         assert hrefs == ["https://docs.example.com/reference#options", "https://example.org/x"]
         assert doc["url"] == "https://docs.example.com/guide"
+    finally:
+        kb.close()
+
+
+def _texts(doc: dict[str, Any]) -> str:
+    return " ".join(s["v"] for s in walk(doc["blocks"], "text"))
+
+
+def test_a_page_whose_file_became_a_link_out_a_fifo_or_binary_is_shown_from_the_index(tmp_path: Path) -> None:
+    """The document reads the file the index names, but only as discovery would index it: a link swapped in that
+    points out of the content folder would have served any file the server can read; a FIFO hung a worker thread
+    forever (enough of them, the whole API); a binary file was a 500. Each is now the page as the index holds it."""
+    kb = make(tmp_path)
+    try:
+        kb.reindex()
+        guide = tmp_path / "content" / "guide.md"
+        assert page_document(kb, "guide")["stored"] is False
+        secret = tmp_path / "secret.txt"
+        secret.write_text("api_key=hunter2\n")
+        guide.unlink()
+        guide.symlink_to(secret)
+        doc = page_document(kb, "guide")
+        assert doc["stored"] is True and "hunter2" not in json.dumps(doc)
+        assert [b["anchor"] for b in doc["blocks"] if b["t"] == "h"] == [s["anchor"] for s in doc["sections"]]
+        assert "quokka" in _texts(doc).lower()  # the stored text of the page's sections
+        guide.unlink()
+        os.mkfifo(guide)
+        assert page_document(kb, "guide")["stored"] is True  # returns: the FIFO is not waited on
+        guide.unlink()
+        guide.write_bytes(b"\x00\x01binary")
+        assert page_document(kb, "guide")["stored"] is True
+    finally:
+        kb.close()
+
+
+def test_a_read_only_replica_shows_pages_from_its_index(tmp_path: Path) -> None:
+    """A replica serves an imported index; a file it finds at the page's path is not the one indexed."""
+    from kb.serving import read_only
+
+    kb = make(tmp_path)
+    try:
+        kb.reindex()
+        (tmp_path / "content" / "guide.md").write_text("# Unrelated\n\nSomething else entirely.\n")
+        replica = read_only(kb)
+        doc = page_document(replica, "guide")
+        assert doc["stored"] is True and "Something else" not in _texts(doc)
+        replica.close()
     finally:
         kb.close()

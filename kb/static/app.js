@@ -158,6 +158,11 @@
 
   function isWebUrl(href) { return /^ht{2}ps?:\/\//i.test(href); }
 
+  // A fragment as written in the page; one that is not valid percent-encoding ("#%FF") is taken as it is.
+  function decoded(fragment) {
+    try { return decodeURIComponent(fragment); } catch (e) { return fragment; }
+  }
+
   function spans(list, parent, ctx) {
     for (const span of list || []) {
       if (span.t === "text") parent.appendChild(document.createTextNode(span.v));
@@ -168,7 +173,7 @@
         let node;
         if (isWebUrl(href)) { node = el("a"); node.href = href; node.rel = "noopener noreferrer"; }
         else if (href.startsWith("/?page=")) { node = el("a", "internal"); node.href = href + (ctx.query ? "&q=" + encodeURIComponent(ctx.query) : ""); }
-        else if (href.startsWith("#")) { node = el("a", "internal"); node.href = readerUrl(ctx.query, ctx.page, decodeURIComponent(href.slice(1))); }
+        else if (href.startsWith("#")) { node = el("a", "internal"); node.href = readerUrl(ctx.query, ctx.page, decoded(href.slice(1))); }
         else node = el("span", "link");
         spans(span.c, node, ctx);
         parent.appendChild(node);
