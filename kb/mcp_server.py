@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field
 
 from .api import KnowledgeBase
-from .errors import IndexLocked, IndexUnusable, KbError, ResourceExhausted
+from .errors import ContentError, IndexLocked, IndexUnusable, KbError, ResourceExhausted
 from .limits import MAX_LIMIT_MCP, MAX_QUERY_CHARS
 
 MAX_LIMIT = MAX_LIMIT_MCP
@@ -149,11 +149,12 @@ def _refresh(kb: KnowledgeBase) -> None:
     """Pick up pages edited during a long assistant session with `kb.refresh()`, as every interface does.
 
     The refresh itself answers from an intact index when it cannot update it (another writer, a read-only or full
-    disk); what is left is having no index at all, which the search then reports itself.
+    disk); what is left is having no index at all, which the search then reports itself, and the content folder
+    being gone for a moment (a deploy by rename, `rsync --delete`): the index as it is answers meanwhile.
     """
     try:
         kb.refresh()
-    except (IndexLocked, IndexUnusable, ResourceExhausted):
+    except (IndexLocked, IndexUnusable, ResourceExhausted, ContentError):
         pass
 
 

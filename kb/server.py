@@ -333,9 +333,10 @@ def serve(kb: KnowledgeBase, *, host: str = "127.0.0.1", port: int = 8000, cors_
     if is_loopback(host):
         allowed = sorted(LOOPBACK_NAMES | {host.lower()})
     stop = threading.Event()
-    from .watch import WatchStatus
+    from .watch import SharedWatchStatus, WatchStatus
 
-    status = WatchStatus() if watch else None
+    # with workers, the watcher runs in the parent and each worker answers /api/health: shared memory between them
+    status = (SharedWatchStatus() if workers > 1 else WatchStatus()) if watch else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -362,17 +363,17 @@ def serve(kb: KnowledgeBase, *, host: str = "127.0.0.1", port: int = 8000, cors_
 
             kb.close()  # nothing open crosses the fork: each worker opens its own searchers
             run_forked(lambda own: uvicorn.Server(config).run(sockets=[own]), workers, bound=sock, note=note,
-                       parent_work=_watcher(kb, note) if watch else None)
+                       parent_work=_watcher(kb, note, status) if watch else None)
         else:
             uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
 
 
-def _watcher(kb: KnowledgeBase, note: Callable[[str], None]) -> Callable[[threading.Event], None]:
+def _watcher(kb: KnowledgeBase, note: Callable[[str], None], status: Any) -> Callable[[threading.Event], None]:
     def run(stop: threading.Event) -> None:
         from .watch import watch as watch_content
 
-        watch_content(kb, stop=stop, note=note)
+        watch_content(kb, stop=stop, note=note, status=status)
 
     return run

@@ -49,6 +49,59 @@ class WatchStatus:
         return 0.0 if self.since is None else round(time.time() - self.since, 1)
 
 
+class SharedWatchStatus(WatchStatus):
+    """A WatchStatus that forked server workers read (`kb serve --workers N --watch`): the watcher runs in the
+    parent, so a plain one told only the parent and every worker's /api/health said "ok" while the index was stale.
+    Kept in an anonymous shared memory map made before the fork, as JSON behind a sequence number that is odd
+    while the one writer (the watcher) writes, so that a reader never takes half of an update."""
+
+    SIZE = 16384  # a reason is cut to 1,000 characters: at most 12 bytes each as JSON, and the header
+
+    def __init__(self) -> None:
+        import mmap
+
+        self._map = mmap.mmap(-1, self.SIZE)  # MAP_SHARED: the forked workers see the parent's writes
+        self._write(None, None)
+
+    def _write(self, since: float | None, reason: str | None) -> None:
+        import json
+
+        blob = json.dumps([since, None if reason is None else reason[:1000]]).encode("ascii")
+        seq = int.from_bytes(self._map[:8], "little")
+        self._map[:8] = (seq + 1 | 1).to_bytes(8, "little")
+        self._map[8:12] = len(blob).to_bytes(4, "little")
+        self._map[12:12 + len(blob)] = blob
+        self._map[:8] = ((seq + 1 | 1) + 1).to_bytes(8, "little")
+
+    def _read(self) -> tuple[float | None, str | None]:
+        import json
+
+        for _ in range(1000):  # a write takes microseconds; a writer gone mid-write leaves it odd: give up then
+            seq = self._map[:8]
+            blob = self._map[12:12 + int.from_bytes(self._map[8:12], "little")]
+            if int.from_bytes(seq, "little") % 2 == 0 and self._map[:8] == seq:
+                since, reason = json.loads(blob)
+                return since, reason
+            time.sleep(0.0001)
+        return None, None
+
+    @property  # type: ignore[override]
+    def reason(self) -> str | None:
+        return self._read()[1]
+
+    @reason.setter
+    def reason(self, value: str | None) -> None:
+        self._write(self._read()[0], value)
+
+    @property  # type: ignore[override]
+    def since(self) -> float | None:
+        return self._read()[0]
+
+    @since.setter
+    def since(self, value: float | None) -> None:
+        self._write(value, self._read()[1])
+
+
 def _identity(folder: Path) -> tuple[int, int] | None:
     try:
         st = os.stat(folder)

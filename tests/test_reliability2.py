@@ -347,6 +347,20 @@ def test_mcp_search_answers_when_the_disk_is_full(content: Path, tmp_path: Path,
     kb.close()
 
 
+def test_mcp_search_answers_while_the_content_folder_is_gone(content: Path, tmp_path: Path) -> None:
+    """A deploy by rename or `rsync --delete` removes the content folder for a moment: the index as it is answers
+    (it was a tool error, "content folder ... does not exist", for every search meanwhile)."""
+    pytest.importorskip("mcp")
+    from kb.mcp_server import _refresh
+
+    kb = KnowledgeBase(content, tmp_path / "index")
+    kb.reindex()
+    content.rename(tmp_path / "moved")
+    _refresh(kb)
+    assert kb.search("zebrafish").hits
+    kb.close()
+
+
 def test_library_refresh_answers_when_the_disk_is_full_and_watch_says_stale(content: Path, tmp_path: Path,
                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """The availability rule lives in KnowledgeBase.refresh(), so every interface (and the watcher) gets it."""
@@ -367,6 +381,37 @@ def test_library_refresh_answers_when_the_disk_is_full_and_watch_says_stale(cont
     assert _refresh(kb, notes.append, None, status) is False
     assert status.reason is None and kb.refresh_problem is None
     assert kb.search("quokka").hits
+    kb.close()
+
+
+def test_a_watch_status_shared_with_forked_workers_says_stale_in_each(content: Path, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """`kb serve --workers N --watch`: the watcher runs in the parent and each forked worker answers /api/health;
+    with a plain status only the parent learnt that the index was stale (every worker said "ok")."""
+    import os
+
+    from kb.watch import SharedWatchStatus, _refresh
+
+    kb = KnowledgeBase(content, tmp_path / "index", on_note=lambda _: None)
+    kb.reindex()
+    status = SharedWatchStatus()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a worker: reports what it reads once the parent's watcher has written
+        os.close(write)
+        os.read(read, 1)
+        (tmp_path / "seen").write_text(json.dumps([status.reason, status.age()]))
+        os._exit(0)
+    os.close(read)
+    (content / "intro.md").write_text("# Intro\n\nzebrafish\n", encoding="utf-8")
+    _disk_full(monkeypatch)
+    assert _refresh(kb, lambda _: None, None, status) is False  # the parent's watcher finds it cannot update
+    os.write(write, b"x")
+    os.waitpid(pid, 0)
+    reason, age = json.loads((tmp_path / "seen").read_text())
+    assert reason is not None and "no space left" in reason and age >= 0.0
+    monkeypatch.undo()
+    assert _refresh(kb, lambda _: None, None, status) is False and status.reason is None and status.since is None
     kb.close()
 
 
