@@ -69,6 +69,26 @@ def test_hugo_and_kramdown_custom_ids() -> None:
     assert anchors("## Global {: #global .x}\n", "jekyll") == ["global"]
 
 
+BRACES = ("# Braces\n\nSet the header {Authorization=Bearer} first. Use {#id} and {.class}. JSON {a=1, b=2}. "
+          "Math x_{i=1}^{n}.\n\nA paragraph with attributes.\n{: .note}\n\n[A button](https://x.org){ .md-button }"
+          "\n\nEnd of para { #para-id }\n")
+
+
+@pytest.mark.parametrize("dialect", sorted(DIALECTS))
+def test_braces_in_prose_and_math_are_text_in_every_dialect(dialect: str) -> None:
+    """Attribute lists are syntax only in the dialects that have them, and there only where one can stand (with
+    kramdown's colon, or where an inline element or a line ends): the prose's braces were deleted in every dialect
+    but Docusaurus ("Set the header before calling", Hugo's `\\sum_{c=1}^{M}` indexed as `\\sum_^{M}`)."""
+    text = build_page(parse_bytes(BRACES.encode(), "p.md"), dialect=dialect).sections[0].text
+    assert "Set the header {Authorization=Bearer} first. Use {#id} and {.class}. JSON {a=1, b=2}. " \
+           "Math x_{i=1}^{n}." in text
+    attributes = ("{: .note}", "{ .md-button }", "{ #para-id }")
+    if dialect in ("hugo", "jekyll", "mkdocs"):
+        assert not any(a in text for a in attributes) and "A button" in text and "End of para" in text
+    else:
+        assert all(a in text for a in attributes)  # braces a reader of that site sees as they are
+
+
 def test_obsidian_anchor_is_the_heading_text() -> None:
     assert anchors("## Step 1: Download\n\n## Step 1: Download\n", "obsidian") == [
         "Step+1+Download", "Step+1+Download-1"]

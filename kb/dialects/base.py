@@ -16,9 +16,14 @@ if TYPE_CHECKING:
 
 # `:emoji:` and `:material-icon-name:` shortcodes: a reader sees a picture, not the code.
 _SHORTCODE = re.compile(r"(?<![\w:/]):[a-z0-9+_][a-z0-9+_-]*:(?![\w:/])")
-# `{ .class #id key=value }` attribute lists after links, paragraphs and images.
-_ATTRS = re.compile(r"\{:?[ \t]*(?:[#.][\w-]+|[\w-]+=(?:\"[^\"]*\"|'[^']*'|[^\s{}]+))"
-                    r"(?:[ \t]+(?:[#.][\w-]+|[\w-]+=(?:\"[^\"]*\"|'[^']*'|[^\s{}]+)))*[ \t]*\}")
+# `{ .class #id key=value }` attribute lists after links, paragraphs and images (dialects with `attr_lists`).
+_ATTR = (r"(?:[#.][\w-]+|[\w-]+=(?:\"[^\"]*\"|'[^']*'|[^\s{}]+))")
+_ATTR_LIST = r"\{:?[ \t]*" + _ATTR + r"(?:[ \t]+" + _ATTR + r")*[ \t]*\}"
+# Where one is syntax rather than text: with kramdown's colon (`{: .note}`) anywhere; without it only where an
+# inline element or a line ends (`[a](b){ .button }`, `...text.{ #para }`), i.e. at the start or end of a text
+# token. `set the header {Authorization=Bearer} first`, `x_{i=1}^{n}` and `JSON {a=1}` are prose and math.
+_ATTRS = re.compile(r"\{:[ \t]*" + _ATTR + r"(?:[ \t]+" + _ATTR + r")*[ \t]*\}|^[ \t]*" + _ATTR_LIST + "|"
+                    + _ATTR_LIST + r"[ \t]*$")
 
 _UNDEFINED_REF = re.compile(r"\[([^\[\]\n]+)\]\[[^\[\]\n]*\]")
 
@@ -28,6 +33,7 @@ class Dialect:
 
     name = "github"
     alerts = True  # `> [!NOTE]` blockquotes are alerts/callouts
+    attr_lists = False  # `{ .class #id }` after inline elements and blocks is syntax (kramdown, attr_list, goldmark)
     footnotes = True
     #: Kinds of leftovers that `kb check` looks for besides the common ones (see kb/check.py).
     config_files: tuple[str, ...] = ()
@@ -54,7 +60,7 @@ class Dialect:
         """Inline syntax the parser leaves in text tokens (never in code)."""
         if ":" in text:
             text = _SHORTCODE.sub("", text)
-        if "{" in text:
+        if "{" in text and self.attr_lists:
             text = _ATTRS.sub("", text)
         if "][" in text:  # a reference link whose definition is missing: its text, as a reader would take it
             text = _UNDEFINED_REF.sub(r"\1", text)

@@ -23,6 +23,7 @@ _INDEX_NAMES = ("index.md", "_index.md", "index.markdown", "_index.markdown")
 
 class Hugo(Dialect):
     name = "hugo"
+    attr_lists = True
     config_files = ("hugo.toml", "hugo.yaml", "hugo.yml", "hugo.json", "config.toml", "config/_default/hugo.toml",
                     "config/_default/config.toml")
 

@@ -21,6 +21,7 @@ _IAL_LINE = re.compile(r"^[ \t]*\{:[^}\n]*\}[ \t]*$", re.M)
 
 class Jekyll(Dialect):
     name = "jekyll"
+    attr_lists = True
     alerts = False
     config_files = ("_config.yml", "_config.yaml", "_config.toml")
 

@@ -34,6 +34,7 @@ def _opener(line: str) -> tuple[str, str] | None:
 
 class MkDocs(Dialect):
     name = "mkdocs"
+    attr_lists = True
     alerts = False
     config_files = ("mkdocs.yml", "mkdocs.yaml")
 
