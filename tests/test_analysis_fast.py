@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import pickle
+import re
+import sys
+import unicodedata
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from whoosh.filedb.filestore import RamStorage
 
-from kb.analysis import IndexAnalyzer, build_schema, make_analyzer
+from kb.analysis import ANALYZER, WORD_PATTERN, IndexAnalyzer, build_schema, make_analyzer, words_in
+from kb.marks import MARKS
 
 pytestmark = pytest.mark.usefixtures("private_tempdir")  # Whoosh RamStorage writers (tests/conftest.py)
 
 # Words the splitter and folder care about, mixed with arbitrary text.
 _PIECES = st.sampled_from(["GetNetworkInfo", "mms.send.to_subscriber", "CONSENT_REVOKE_EVENT", "read-only", "it’s",
                            "Hawaiʻi", "Café", "the", "a", "v2.1", "x86_64", "HTTPServer", "don't", " ", "\n", ".",
-                           "-", "__init__", "ﬁle", "İstanbul", "ß", "123abc", "réseau-mobile"])
+                           "-", "__init__", "ﬁle", "İstanbul", "ß", "123abc", "réseau-mobile",
+                           "Re\u0301sume\u0301", "שָׁלוֹם", "नमस्ते", "مَرْحَبًا", "\u0301", "e\u0301-e\u0301"])
 TEXTS = st.one_of(st.text(max_size=80), st.lists(_PIECES, max_size=25).map(" ".join),
                   st.lists(st.one_of(_PIECES, st.text(max_size=6)), max_size=20).map("".join))
 
@@ -124,3 +129,47 @@ def test_a_page_is_analysed_as_each_field_alone_would_be(passages: list[tuple[st
         field = schema[name]
         assert column == [sum(f for _t, f, _w, _v in field.index(d[name])) if d.get(name) is not None else 0
                           for d in docs], name
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXTS)
+def test_the_indexing_word_finder_is_the_tokenizer(text: str) -> None:
+    """words_in takes a faster pattern for ASCII text; the words must be WORD_PATTERN's either way."""
+    assert words_in(text) == re.findall(WORD_PATTERN, text)
+    assert words_in(text.encode("ascii", "ignore").decode()) == re.findall(WORD_PATTERN, text.encode(
+        "ascii", "ignore").decode())
+
+
+def _marks() -> set[int]:
+    out: set[int] = set()
+    i = 0
+    while i < len(MARKS):
+        low = high = ord(MARKS[i])
+        if i + 2 < len(MARKS) and MARKS[i + 1] == "-":
+            high = ord(MARKS[i + 2])
+            i += 2
+        out.update(range(low, high + 1))
+        i += 1
+    return out
+
+
+def test_the_marks_class_is_unicodes_combining_marks() -> None:
+    """Every code point of kb/marks.py is a mark to the running Python; on Unicode 14 (Python 3.11), every mark is
+    there (later versions add a few, which then end a word as before)."""
+    marks = _marks()
+    assert all(unicodedata.category(chr(c)) in ("Mn", "Mc", "Me") for c in marks)
+    if unicodedata.unidata_version == "14.0.0":
+        assert marks == {c for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) in ("Mn", "Mc", "Me")}
+
+
+@pytest.mark.parametrize(("written", "typed"), [
+    (unicodedata.normalize("NFD", "Résumé naïve"), "resume naive"),  # decomposed (macOS, PDFs) vs plain
+    (unicodedata.normalize("NFD", "Résumé naïve"), "Résumé naïve"),  # ... vs precomposed
+    ("Résumé naïve", unicodedata.normalize("NFD", "résumé naïve")),
+    ("שָׁלוֹם", "שלום"), ("مَرْحَبًا", "مرحبا"),  # pointed Hebrew, Arabic with harakat vs without
+])
+def test_a_word_with_combining_marks_is_one_word_found_without_them(written: str, typed: str) -> None:
+    """Python's \\w leaves combining marks out: such words were cut at every mark ("Re", "sume"), and matched
+    neither the precomposed word nor the word without marks."""
+    assert [t.text for t in ANALYZER(written)] == [t.text for t in ANALYZER(typed)]
+    assert len(list(ANALYZER(written))) == len(typed.split())
