@@ -108,7 +108,9 @@ def hyperlink(url: str) -> str:
 
 def format_vimgrep(result: SearchResult, file_path: Callable[[str], Path]) -> list[str]:
     """`file:line:col: breadcrumb: snippet` per hit (vim's errorformat, ripgrep's --vimgrep), the file relative to
-    the working folder when it is inside it; `kb show` accepts the `file:line:col` part back."""
+    the working folder when it is inside it; `kb show` accepts the `file:line:col` part back. Terminal-safe as all
+    human output is (a page's escape sequences, BEL or bidirectional overrides shown as escapes, never sent raw):
+    a quickfix list is printed, and often read on a terminal first."""
     out = []
     for hit in result.hits:
         path = file_path(hit.path)
@@ -117,7 +119,7 @@ def format_vimgrep(result: SearchResult, file_path: Callable[[str], Path]) -> li
         except ValueError:
             shown = str(path.resolve())
         text = " ".join(f"{CRUMB.join(hit.breadcrumb)}: {hit.snippet}".split())
-        out.append(f"{shown}:{hit.line}:1: {text}")
+        out.append(term_safe(f"{shown}:{hit.line}:1: {text}"))
     return out
 def format_tips(result: SearchResult) -> str:
     """What to try after "No results": looser queries that were tried and do find something, else general advice."""

@@ -436,6 +436,9 @@ def test_control_characters_are_escaped_on_a_terminal_and_exact_in_json(content:
     assert "\x1b" not in res.stdout and "\x07" not in res.stdout and "okapi" in res.stdout
     res = kb_run(content, index, "show", hit["page"], "--json")
     assert "\x1b" in json.loads(res.stdout)["sections"][0]["text"]
+    res = kb_run(content, index, "search", "okapi", "--vimgrep")  # was raw: OSC, BEL, bidi overrides went through
+    assert res.returncode == 0 and "\x1b" not in res.stdout and "\x07" not in res.stdout and "\r" not in res.stdout
+    assert "\\x1b]0;pwned\\x07" in res.stdout and len(res.stdout.splitlines()) == 1
 
 
 # -- contracts ----------------------------------------------------------------------------------------------------
