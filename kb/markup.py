@@ -16,6 +16,11 @@ ADMONITION_CLOSE = "\ue002"
 _FENCE = re.compile(r"^[ \t>]*(`{3,}|~{3,})(.*)$")
 _ADMONITION = re.compile(r"^(\s*(?:>\s*)*):{3,}\s*([A-Za-z][\w-]*)?\s*(.*?)\s*$")
 _MDX_IMPORT = re.compile(r"^(?:import\s+(?:[\w*{}\s,]+\s+from\s+)?['\"][^'\"]+['\"];?|import\s+\w+\s*,?\s*$)\s*$")
+# An import statement that goes on over the next lines (`import {` ... `} from "./x";`, `import A,` ...), and the
+# line that ends it (its `from "module"`).
+_MDX_IMPORT_OPEN = re.compile(r"^import(?:\s+(?:(?:\w+\s*,\s*)?\{[^}]*|\w+\s*,|\*\s+as\s+\w+|\w+))?\s*$")
+_MDX_IMPORT_END = re.compile(r"(?:^|\s|\})from\s+['\"][^'\"]+['\"]\s*;?\s*$|^['\"][^'\"]+['\"]\s*;?\s*$")
+MDX_IMPORT_LINES = 50  # an import left open longer than this is not one: the lines after it are kept
 _MDX_EXPORT = re.compile(r"^export\s+(?:default\s+)?(?:const|let|var|function|class|async|\{)")
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
 _JSX_COMMENT = re.compile(r"\{/\*.*?\*/\}", re.S)
@@ -61,10 +66,20 @@ def clean_source(text: str) -> str:
     out: list[str] = []
     in_export = 0
     lines = text.split("\n")
-    for line, is_code in zip(lines, code_mask(lines), strict=True):
+    mask = code_mask(lines)
+    i = 0
+    while i < len(lines):
+        line, is_code = lines[i], mask[i]
+        i += 1
         if is_code:
             out.append(line)
             continue
+        if _MDX_IMPORT_OPEN.match(line.strip()):
+            end = _import_end(lines, mask, i)
+            if end is not None:  # the statement's lines become blank lines (line numbers stay)
+                out += [""] * (end - i + 1)
+                i = end
+                continue
         if in_export:
             in_export += line.count("{") + line.count("(") + line.count("[")
             in_export -= line.count("}") + line.count(")") + line.count("]")
@@ -86,6 +101,17 @@ def clean_source(text: str) -> str:
             continue
         out.append(line)
     return _strip_tags("\n".join(out), code_mask(out))
+
+
+def _import_end(lines: list[str], mask: list[bool], start: int) -> int | None:
+    """Index after the last line of an import statement opened on the line before `start`, or None when no
+    line within MDX_IMPORT_LINES ends it (then it was prose that starts with "import")."""
+    for j in range(start, min(len(lines), start + MDX_IMPORT_LINES)):
+        if mask[j] or not lines[j].strip():
+            return None
+        if _MDX_IMPORT_END.search(lines[j].strip()):
+            return j + 1
+    return None
 
 
 def _admonition_marker(m: re.Match[str]) -> str:
