@@ -22,8 +22,9 @@ _MDX_IMPORT_OPEN = re.compile(r"^import(?:\s+(?:(?:\w+\s*,\s*)?\{[^}]*|\w+\s*,|\
 _MDX_IMPORT_END = re.compile(r"(?:^|\s|\})from\s+['\"][^'\"]+['\"]\s*;?\s*$|^['\"][^'\"]+['\"]\s*;?\s*$")
 MDX_IMPORT_LINES = 50  # an import left open longer than this is not one: the lines after it are kept
 _MDX_EXPORT = re.compile(r"^export\s+(?:default\s+)?(?:const|let|var|function|class|async|\{)")
-_HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
-_JSX_COMMENT = re.compile(r"\{/\*.*?\*/\}", re.S)
+# A code span (kept as it is: group 1 is its backticks; it ends at the same number of backticks and never runs past
+# a blank line), else an HTML or MDX comment (blanked), whichever starts first.
+_COMMENT_OR_SPAN = re.compile(r"(`+)(?:(?!\n[ \t]*\n)[\s\S])*?(?<!`)\1(?!`)|<!--.*?-->|\{/\*.*?\*/\}", re.S)
 _TAG_NAME = re.compile(r"</?([A-Za-z][\w.-]*)")
 _SPECIAL = frozenset("\n`<")  # what `_strip_tags` looks at; everything else is copied as it is
 _PLAIN = re.compile(r"[^\n`<]+")
@@ -129,12 +130,28 @@ def _admonition_marker(m: re.Match[str]) -> str:
 
 
 def _strip_comments(text: str) -> str:
-    """Remove HTML and MDX comments, keeping their newlines so line numbers survive."""
+    """Remove HTML and MDX comments, keeping their newlines so line numbers survive; never inside code (a fenced
+    block, or a code span: "use a `<!--more-->` divider", an HTML example's own comments), which shows them."""
+    if "<!--" not in text and "{/*" not in text:
+        return text
 
     def blank(m: re.Match[str]) -> str:
-        return "\n" * m.group(0).count("\n")
+        return m.group(0) if m.group(1) is not None else "\n" * m.group(0).count("\n")
 
-    return _JSX_COMMENT.sub(blank, _HTML_COMMENT.sub(blank, text))
+    lines = text.split("\n")
+    out: list[str] = []
+    run: list[str] = []  # consecutive lines outside fenced code, cleaned together (a comment may span lines)
+    for line, is_code in zip(lines, code_mask(lines), strict=True):
+        if is_code:
+            if run:
+                out += _COMMENT_OR_SPAN.sub(blank, "\n".join(run)).split("\n")
+                run = []
+            out.append(line)
+        else:
+            run.append(line)
+    if run:
+        out += _COMMENT_OR_SPAN.sub(blank, "\n".join(run)).split("\n")
+    return "\n".join(out)
 
 
 def _strip_tags(text: str, mask: list[bool]) -> str:

@@ -221,3 +221,21 @@ def test_no_dialect_raises_and_anchors_stay_unique(dialect: str, text: str) -> N
     found = [s.anchor for s in page.sections]
     assert page.sections and len(found) == len(set(found))
     assert all(p.anchor in set(found) for p in page.passages)
+
+
+@pytest.mark.parametrize("dialect", sorted(DIALECTS))
+def test_comments_inside_code_are_code(dialect: str) -> None:
+    """HTML and MDX comments are dropped from prose only: "use a `<!--more-->` divider" (Hugo's docs) lost its code,
+    and an HTML example's comments were cut out of its fenced block."""
+    src = ("# T\n\nUse a `<!--more-->` divider. Text {/* hidden */} after <!-- gone\nover lines --> end.\n\n"
+           "```html\n<div>\n<!-- keep me -->\n</div>\n```\n")
+    page = build_page(parse_bytes(src.encode(), "p.md"), dialect=dialect)
+    text = page.sections[0].text
+    assert "Use a <!--more--> divider." in text and "hidden" not in text and "gone" not in text
+    assert "Text after end." in text and "<!-- keep me -->" in page.passages[0].code
+
+
+def test_jekyll_raw_shows_liquid_delimiters_as_written() -> None:
+    src = "# T\n\nCurly {% raw %}`{{`{% endraw %} and {% raw %}`}}`{% endraw %} braces. {{ site.x }} gone.\n"
+    text = build_page(parse_bytes(src.encode(), "p.md"), dialect="jekyll").sections[0].text
+    assert text == "Curly {{ and }} braces. gone."

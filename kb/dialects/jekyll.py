@@ -10,6 +10,7 @@ from .source import code_mask
 
 # Tags are bounded in length: an unclosed `{%` must not make every later one scan to the end of the page.
 _LIQUID = re.compile(r"\{%-?[ \t]*(\w+)(.{0,500}?)-?%\}|\{\{.{0,500}?\}\}", re.S)
+_ENDRAW = re.compile(r"\{%-?[ \t]*(endraw)[ \t]*-?%\}")
 _DESTINATION = re.compile(r"(\]\(<?|\]:[ \t]*<?)(?:\{\{[^{}\n]*\}\}|\{%[^{}\n]*%\})")
 _EMPHASISED_OUTPUT = re.compile(r"(\*\*|__|\*|_)\{\{[^{}\n]*\}\}\1")
 # A span tag alone on its line: kramdown reads the Markdown inside it, CommonMark would take it for raw HTML.
@@ -44,15 +45,21 @@ def liquid(body: str) -> str:
     out: list[str] = []
     pos = line = 0
     raw = comment = highlight = False
-    for m in _LIQUID.finditer(body):
+    while True:
+        # inside `{% raw %}` only its end counts: `{% raw %}`{{`{% endraw %}` shows `{{`, however it reads on
+        m = (_ENDRAW if raw else _LIQUID).search(body, pos)
+        if m is None:
+            break
         line += body.count("\n", pos, m.start())
         before = body[pos: m.start()]
         out.append("\n" * before.count("\n") if comment else before)
         whole, tag = m.group(0), (m.group(1) or "").lower()
         newlines = "\n" * whole.count("\n")
-        if tag == "endraw" or (raw and tag != "endraw"):
-            out.append(newlines if tag == "endraw" else whole)
-            raw = raw and tag != "endraw"
+        if raw:  # (the match is its endraw)
+            out.append(newlines)
+            raw = False
+        elif tag == "endraw":  # one without a raw before it
+            out.append(newlines)
         elif tag == "raw":
             raw = True
             out.append(newlines)
