@@ -886,9 +886,13 @@ def _lexical(searcher: Any, query: str, *, limit: int, per_passage: bool = False
     fallback = None
     if n_complete:
         if total <= fetch:
-            total = len(top) if partial else n_complete
+            # What a search without a limit would list: with FILL_WITH_PARTIAL the partial matches too, whatever
+            # this search's limit (they fill only a list the complete ones leave short, so `total` counted them
+            # only then: "sms oauth" gave 5 up to --limit 5 and 38 from 6 on).
+            listed = partial or FILL_WITH_PARTIAL
+            total = len(top) if listed else n_complete
             if not per_passage:
-                counted = top if partial else [(d, s) for d, s in top if any(c[2] for c in cover(terms[d]))]
+                counted = top if listed else [(d, s) for d, s in top if any(c[2] for c in cover(terms[d]))]
                 total = len({(engine.stored(d)["path"], engine.stored(d)["anchor"]) for d, _ in counted})
     elif len(parsed.positive) > 1:
         fallback = "or"

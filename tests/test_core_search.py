@@ -218,3 +218,14 @@ def test_tips_find_a_word_of_parts_only_where_every_part_is(make_kb, query: str,
                   "c.md": "# C\n\nSome info here, and more info.\n"})
     assert bool(kb.search(query).hits) is found  # (the search builds the index)
     assert kb._with_reader(lambda r: kb_search.finds_any(r.searcher, query)) is found
+
+
+def test_total_does_not_depend_on_the_limit(make_kb) -> None:
+    """`total` is what a search without a limit would list: partial matches fill a short list, so they count
+    whatever the limit (the total was 2 up to --limit 2, and 6 from 3 on)."""
+    pages = {f"both{i}.md": f"# Both {i}\n\nThe alpha and the beta of {i}.\n" for i in range(2)}
+    pages.update({f"one{i}.md": f"# One {i}\n\nOnly alpha here, number {i}.\n" for i in range(4)})
+    kb = make_kb(pages)
+    results = {limit: kb.search("alpha beta", limit=limit) for limit in (1, 2, 3, 10)}
+    assert [len(r.hits) for r in results.values()] == [1, 2, 3, 6]
+    assert {r.total for r in results.values()} == {6}
