@@ -29,6 +29,10 @@ LEADING_ONLY = frozenset("how many much what whats which who whom whose where wh
                          .split())
 
 _TOKEN = re.compile(r'"[^"]*"?|\S+')
+# Lucene's boost and fuzzy/proximity suffixes (`sms^5`, `colour~`, `"a b"~3`, which leaves `~3` a token of its
+# own): not kb's syntax, and searched as words they required a "5" or a "3" that no page has.
+_LUCENE_SUFFIX = re.compile(r'^(-?(?:[A-Za-z]+:)?(?:"[^"]*"|[^\W\d_][\w.\-]+))([\^~]\d*(?:\.\d+)?)$')
+_LUCENE_ALONE = re.compile(r"^[\^~]\d*(?:\.\d+)?$")
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,13 @@ def parse(query: str) -> ParsedQuery:
                 listed = " ".join(rest[:MAX_IGNORED_LISTED]) + (" ..." if len(rest) > MAX_IGNORED_LISTED else "")
                 ignored.insert(0, f"{listed} (past the {MAX_CLAUSES}-term limit)")
             break
+        lucene = _LUCENE_SUFFIX.match(raw)
+        if lucene or (_LUCENE_ALONE.match(raw) and n and tokens[n - 1].endswith('"')):
+            ignored.append(f"{lucene.group(2) if lucene else raw} (Lucene's boost and fuzzy operators are not kb's "
+                           "syntax; searched without it)")
+            if not lucene:
+                continue
+            raw = lucene.group(1)
         if raw.endswith("*") and _short_prefix(raw):
             ignored.append(f"{raw} (a prefix needs at least {MIN_PREFIX} letters; searched as a word)")
         if raw in ("OR", "||", "|"):

@@ -53,3 +53,14 @@ def test_unknown_field_is_just_a_word() -> None:
 
 def test_source_filter_is_a_filter() -> None:
     assert parse("store source:redux").clauses == (Clause("word", "store"), Clause("word", "redux", "source"))
+
+
+def test_lucene_boosts_and_fuzzy_marks_are_left_out_and_reported() -> None:
+    """`sms^5` searched "sms" and "5" (no page had both: no hit); `"a b"~3` required a "3"."""
+    for query, searched in [("sms^5", "sms"), ("colour~", "colour"), ("Mobi~2 Hawaii", "Mobi Hawaii"),
+                            ('"Mobi Hawaii"~3', '"Mobi Hawaii"'), ("title:guide^2", "title:guide"),
+                            ("-spam^3 ok", "-spam ok")]:
+        parsed = parse(query)
+        assert parsed.text() == searched and len(parsed.ignored) == 1 and "Lucene" in parsed.ignored[0], query
+    for query in ["x^2", "e^x", "C++", "~/.config"]:  # math and paths: no Lucene suffix on a word
+        assert not parse(query).ignored, query
