@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from .errors import NotFound
+from .errors import NotFound, shown
 from .model import PageText, SectionText
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def _qualified(kb: KnowledgeBase, target: str) -> str:
     if len(found) == 1:
         return found[0]
     if len(found) > 1:
-        raise NotFound(f"{target!r} is in several sources ({', '.join(found)}); name one of them")
+        raise NotFound(f"{shown(target)} is in several sources ({', '.join(found)}); name one of them")
     return target
 
 
@@ -108,4 +108,4 @@ def _by_url(kb: KnowledgeBase, url: str) -> PageText | SectionText:
                 if parts.fragment:
                     return kb.section(str(doc["path"]), unquote(parts.fragment))
                 return kb.page(str(doc["path"]))
-    raise NotFound(f"no page in the index is published at {url}", fix="url")
+    raise NotFound(f"no page in the index is published at {shown(url)[1:-1]}", fix="url")

@@ -28,6 +28,7 @@ from .errors import (
     NotFound,
     QueryError,
     ResourceExhausted,
+    shown,
 )
 from .limits import DEFAULT_LIMIT, LOCK_TIMEOUT, MAX_FILE_BYTES
 from .manifest import Manifest, Plan, Settings, format_stamp, freshness, quick_freshness
@@ -478,7 +479,7 @@ class KnowledgeBase:
             docs = self._stored(path=page + ext)
             if docs:
                 return str(docs[0]["path"])
-        raise NotFound(f"no page {page!r} in the index", fix="search")
+        raise NotFound(f"no page {shown(page)} in the index", fix="search")
 
     def page(self, page: str) -> PageText:
         from .records import PageText
@@ -508,7 +509,7 @@ class KnowledgeBase:
                 return s
         if not anchor and sections:
             return sections[0]
-        raise NotFound(f"page {page!r} has no section #{anchor}", fix="show")
+        raise NotFound(f"page {shown(page)} has no section #{shown(anchor)[1:-1]}", fix="show")
 
     def __enter__(self) -> KnowledgeBase:
         return self

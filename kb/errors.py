@@ -18,6 +18,12 @@ class KbError(Exception):
         self.fix = fix
 
 
+def shown(value: str, most: int = 120) -> str:
+    """A value as an error message quotes it (repr), cut short when long: a 60 KB page id sent to the HTTP API
+    came back whole in the 404."""
+    return repr(value if len(value) <= most else value[:most] + "…")
+
+
 FIXES = {
     "content": "point the knowledge base at another content folder",
     "index": "use another index folder",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .config import SourceConfig
 from .discover import Discovery, SourceFile, discover, discover_signature
-from .errors import ContentError, NotFound
+from .errors import ContentError, NotFound, shown
 from .model import Problem
 from .urls import Routing
 
@@ -59,7 +59,7 @@ def source_of(sources: tuple[Source, ...], rel: str) -> tuple[Source, str]:
     for s in sources:
         if rel.startswith(s.prefix):
             return s, rel[len(s.prefix):]
-    raise NotFound(f"page {rel!r} belongs to no configured source (the index was built with other sources)",
+    raise NotFound(f"page {shown(rel)} belongs to no configured source (the index was built with other sources)",
                    fix="reindex")
 
 

@@ -229,3 +229,11 @@ def test_total_does_not_depend_on_the_limit(make_kb) -> None:
     results = {limit: kb.search("alpha beta", limit=limit) for limit in (1, 2, 3, 10)}
     assert [len(r.hits) for r in results.values()] == [1, 2, 3, 6]
     assert {r.total for r in results.values()} == {6}
+
+
+def test_a_long_page_id_or_anchor_is_quoted_short_in_the_error(seed_kb: KnowledgeBase) -> None:
+    """A 60 KB page id sent to the HTTP API came back whole in its 404."""
+    for call in (lambda: seed_kb.page("x" * 60_000), lambda: seed_kb.section("introduction", "y" * 60_000)):
+        with pytest.raises(NotFound) as err:
+            call()
+        assert len(str(err.value)) < 300 and "…" in str(err.value)
