@@ -9,6 +9,7 @@ notes go to stderr.
 from __future__ import annotations
 
 import io
+import json
 import re
 import sys
 from typing import Annotated, Any
@@ -171,9 +172,33 @@ def clean_line(line: str) -> str:
     return _LONE_SURROGATE.sub(lambda m: m.group(1) + "\\ufffd", line)
 
 
+_ID = re.compile(r'"id"\s*:\s*(-?\d{1,18}(?![\d.eE])|"(?:[^"\\]|\\.){0,200}")')
+
+
+def readable_line(line: str) -> str:
+    """The line, or, when it is a request Python's JSON parser cannot read (a number of more than 4,300 digits,
+    nesting deeper than its stack) but its id can be found, a request for no method under that id: the SDK drops
+    an unreadable line without a word, and its client waited for the answer forever; now it gets "Method not
+    found", with why in the error's data."""
+    if "\"id\"" not in line:
+        return line
+    try:
+        json.loads(line)
+        return line
+    except RecursionError:
+        why = "it is nested too deeply"
+    except ValueError as exc:
+        why = "a number in it is too long" if "digits" in str(exc) else "it is not valid JSON"
+    m = _ID.search(line)
+    if m is None:
+        return line
+    return json.dumps({"jsonrpc": "2.0", "id": json.loads(m.group(1)), "params": {},
+                       "method": f"kb: the request could not be read ({why})"}) + "\n"
+
+
 class _CleanStdin(io.TextIOWrapper):
     def readline(self, size: int = -1) -> str:  # type: ignore[override]
-        return clean_line(super().readline(size))
+        return readable_line(clean_line(super().readline(size)))
 
 
 def run(kb: KnowledgeBase) -> None:

@@ -586,6 +586,13 @@ def test_mcp_answers_every_request_bounds_arguments_and_reads_a_first_section(co
         assert answer.get("error") or answer["result"]["isError"]  # type: ignore[index]
         answer = ask(call % (5, "read_section", '{"page":"headed"}'))
         assert answer["result"]["isError"] is False and "bilby" in json.dumps(answer)  # type: ignore[index]
+        # lines Python's JSON parser cannot read (a 5,000-digit number, 100,000 levels): they went unanswered
+        answer = ask(call % (6, "search", '{"query":"bilby","limit":%s}' % ("9" * 5000)))
+        assert answer["id"] == 6 and "too long" in json.dumps(answer["error"])
+        answer = ask(call % (7, "search", '{"query":"bilby","x":%s}' % ("[" * 100_000 + "]" * 100_000)))
+        assert answer["id"] == 7 and "too deeply" in json.dumps(answer["error"])
+        answer = ask(call % (8, "search", '{"query":"bilby"}'))
+        assert answer["id"] == 8 and "headed" in json.dumps(answer)
     finally:
         proc.kill()
         proc.wait()
