@@ -11,14 +11,13 @@ import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
-from .analysis import ANALYZER, WORD_PATTERN, fold
+from .analysis import ANALYZER, fold, word_regex
 
 SNIPPET_CHARS = 240
 CONTEXT_BEFORE = 60
 ELLIPSIS = "…"
 WORD_CACHE = 50000  # surface words whose analysis is remembered (vocabulary is Zipfian: most repeat)
 
-_WORD = re.compile(WORD_PATTERN)
 _RUN = r"[\w’'ʼʻ.\-]"  # the characters a WORD_PATTERN token is made of
 _tokens_of: dict[str, tuple[tuple[str, int, int], ...]] = {}
 
@@ -82,7 +81,7 @@ def match_spans(text: str, matcher: Matcher) -> list[tuple[int, int]]:
         return spans
     # Only runs of word characters holding a key can hold a query term: the rest is never tokenized.
     for run_start, run_end in _runs(text, keys):
-        for m in _WORD.finditer(text, run_start, run_end):
+        for m in word_regex(text).finditer(text, run_start, run_end):
             word = m.group()
             if word not in _tokens_of:
                 low = fold(word)
