@@ -17,7 +17,7 @@ from bs4 import BeautifulSoup, NavigableString, Tag
 
 from .dialects import Dialect, get_dialect
 from .markup import ADMONITION_CLOSE, ADMONITION_END, ADMONITION_START
-from .model import Page, Passage, Section
+from .model import Page, Passage, Problem, Section
 from .parse import RawPage, meta_flag, meta_list, meta_text
 
 if TYPE_CHECKING:
@@ -63,6 +63,7 @@ class Chunk:
     custom: str | None
     line: int  # 0-based body line of the heading (or 0)
     blocks: list[Block] = field(default_factory=list)
+    too_deep: int = 0  # (first chunk) 0-based body line of the first text nested deeper than the parser reads, + 1
 
 
 _local = threading.local()
@@ -170,7 +171,11 @@ def page_chunks(source: str, dialect: Dialect, *, mdx: bool = False) -> list[Chu
     chunks = [Chunk(0, "", None, 0)]
     if not source.strip():
         return chunks
-    tokens = _parser(dialect, mdx=mdx).parse(source, {})
+    md = _parser(dialect, mdx=mdx)
+    tokens = md.parse(source, {})
+    deep = next((tok for tok in tokens if tok.level >= md.options["maxNesting"] - 1 and tok.map), None)
+    if deep is not None and deep.map:  # markdown-it stops reading at its nesting limit (lists 10 deep, quotes 20)
+        chunks[0].too_deep = deep.map[0] + 1
     blocks = chunks[0].blocks
     html: list[str] = []
     row: list[str] | None = None
@@ -488,6 +493,10 @@ def build_page(raw: RawPage, *, category: tuple[str, ...] = (), dialect: str | D
             passages.append(Passage(pid, raw.rel, title, heading, level_, anchor, crumb, source_line, ptext, part,
                                     pcode, tags, description, keywords))
     problems = list(raw.problems)
+    if chunks[0].too_deep:
+        problems.append(Problem(raw.rel, "lists or quotes nested deeper than Markdown parsers read (about 10 levels "
+                                "of lists, 20 of quotes)", "the text inside them is not indexed",
+                                raw.body_line + chunks[0].too_deep - 1))
     return Page(
         id=pid,
         path=raw.rel,

@@ -113,3 +113,16 @@ def test_check_finds_leftover_markup(tmp_path: Path) -> None:
     assert kinds >= {"admonition fence", "component or HTML tag", "heading id", "link syntax", "bold marker",
                      "HTML entity"}
     assert find_leftovers("plain text with a < b and snake_case and 5 * 3") == []
+
+
+def test_text_nested_deeper_than_the_parser_reads_is_a_warning() -> None:
+    """markdown-it stops reading at its nesting limit: the text was dropped without a word."""
+    from kb.parse import parse_bytes
+    from kb.sections import build_page
+
+    deep = "# L\n\n" + "".join("  " * i + f"- item{i}\n" for i in range(12))
+    page = build_page(parse_bytes(deep.encode(), "l.md"), dialect="github")
+    assert [p.problem for p in page.problems if "nested deeper" in p.problem]
+    assert "item3" in page.sections[0].text
+    shallow = "# L\n\n" + "".join("  " * i + f"- item{i}\n" for i in range(6)) + "\n" + "> " * 8 + "quoted\n"
+    assert not build_page(parse_bytes(shallow.encode(), "l.md"), dialect="github").problems
