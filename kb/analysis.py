@@ -174,7 +174,8 @@ class WordTokenizer(Tokenizer):
     """`RegexTokenizer(WORD_PATTERN)`, with the pattern taken per text from `word_regex` (the same tokens)."""
 
     def __init__(self) -> None:
-        self._by_pattern: dict[str, RegexTokenizer] = {}
+        self._ascii = RegexTokenizer(_ASCII_WORD)
+        self._full: RegexTokenizer | None = None
 
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self)
@@ -183,11 +184,11 @@ class WordTokenizer(Tokenizer):
         return hash(type(self).__name__)
 
     def __call__(self, value: str, **kwargs: object) -> Iterator[Token]:
-        regex = word_regex(value)
-        tokenizer = self._by_pattern.get(regex.pattern)
-        if tokenizer is None:
-            tokenizer = self._by_pattern[regex.pattern] = RegexTokenizer(regex)
-        return tokenizer(value, **kwargs)  # type: ignore[no-any-return]
+        if value.isascii():
+            return self._ascii(value, **kwargs)  # type: ignore[no-any-return]
+        if self._full is None:
+            self._full = RegexTokenizer(word_regex(value))
+        return self._full(value, **kwargs)  # type: ignore[no-any-return]
 
 
 _CACHE_MAX = 100_000  # distinct words remembered per analyzer before the cache starts afresh
