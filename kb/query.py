@@ -139,7 +139,9 @@ def _short_prefix(raw: str) -> bool:
 
 
 def _clause(raw: str, negated: bool) -> Clause | None:
-    if raw.startswith("-") and len(raw) > 1:
+    if raw.startswith("--"):  # a command-line flag (`serve --port`): the word, not an exclusion of it
+        raw = raw.lstrip("-")
+    elif raw.startswith("-") and len(raw) > 1:
         negated, raw = True, raw[1:]
     elif raw.startswith("+") and len(raw) > 1:
         raw = raw[1:]

@@ -64,3 +64,10 @@ def test_lucene_boosts_and_fuzzy_marks_are_left_out_and_reported() -> None:
         assert parsed.text() == searched and len(parsed.ignored) == 1 and "Lucene" in parsed.ignored[0], query
     for query in ["x^2", "e^x", "C++", "~/.config"]:  # math and paths: no Lucene suffix on a word
         assert not parse(query).ignored, query
+
+
+def test_a_flag_is_searched_as_its_word_not_excluded() -> None:
+    """`serve --port` excluded every section mentioning the port (`-` then the word `-port`)."""
+    for query, searched in [("serve --port", "serve port"), ("--no-cache", "no-cache"), ("-foo bar", "-foo bar")]:
+        assert parse(query).text() == searched, query
+    assert [c.negated for g in parse("serve --port").groups for c in g] == [False, False]
