@@ -239,3 +239,11 @@ def test_jekyll_raw_shows_liquid_delimiters_as_written() -> None:
     src = "# T\n\nCurly {% raw %}`{{`{% endraw %} and {% raw %}`}}`{% endraw %} braces. {{ site.x }} gone.\n"
     text = build_page(parse_bytes(src.encode(), "p.md"), dialect="jekyll").sections[0].text
     assert text == "Curly {{ and }} braces. gone."
+
+
+def test_hugo_definition_whose_only_content_is_a_shortcode_keeps_the_list() -> None:
+    """`: {{< new-in 0.153.0 />}}` emptied to a lone `:` broke the definition list: ": :" in 55 passages of Hugo's
+    own configuration reference."""
+    src = "# T\n\n`defaultContentRole`\n: {{< new-in 0.153.0 />}}\n: (`string`) The default role.\n"
+    text = build_page(parse_bytes(src.encode(), "p.md"), dialect="hugo").sections[0].text
+    assert text == "defaultContentRole\n(string) The default role."

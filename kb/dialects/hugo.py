@@ -15,6 +15,7 @@ from .source import blank, code_mask, map_prose
 _SHORTCODE = re.compile(r"\{\{([<%])(?!/\*)[ \t]*/?[ \t]*[\w./-]+(?:[^{}]|\{[^{}]{0,200}\}){0,2000}?(?<!\*/)[>%]\}\}",
                         re.S)
 _CODE_SHORTCODE = re.compile(r"^([ \t]*)\{\{[<%][ \t]*(/?)[ \t]*(code-toggle|highlight|code)\b[^\n]*?[>%]\}\}[ \t]*$")
+_SHORTCODE_DEFINITION = re.compile(r"^:[ \t]+\{\{[<%][^{}]*[>%]\}\}[ \t]*$")
 _ESCAPED = re.compile(r"\{\{([<%])/\*[ \t]*(.*?)[ \t]*\*/([>%])\}\}", re.S)
 # A shortcode where a link's destination goes (`[x]({{< relref "y" >}})`, `[x]: <{{% eturl y %}}>`): the link stays.
 _DESTINATION = re.compile(r"(\]\(<?|\]:[ \t]*<?)\{\{[<%][^{}\n]*?[>%]\}\}")
@@ -38,7 +39,12 @@ class Hugo(Dialect):
         mask = code_mask(lines)
         opened: tuple[int, str] | None = None
         for i, line in enumerate(lines):  # paired shortcodes whose inner text is code become fences
-            if mask[i] or "{{" not in line or not (m := _CODE_SHORTCODE.match(line)):
+            if mask[i] or "{{" not in line:
+                continue
+            if _SHORTCODE_DEFINITION.match(line):  # `: {{< new-in 0.153.0 />}}`: emptied, a lone `:` would break
+                lines[i] = ""  # the definition list (": :" in the text); a blank line between term and `: ` is fine
+                continue
+            if not (m := _CODE_SHORTCODE.match(line)):
                 continue
             if m.group(2) and opened is not None and opened[1] == m.group(3):
                 lines[opened[0]] = lines[opened[0]][: len(lines[opened[0]]) - len(lines[opened[0]].lstrip())] + "```"
