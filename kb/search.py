@@ -563,7 +563,10 @@ def corrected(reader: Any, parsed: ParsedQuery, memo: dict[str, str | None] | No
         for c in g:
             if c.kind == "word" and not c.negated and c.field in (None, "title"):
                 tokens = [t.text for t in ANALYZER(c.text)]
-                if tokens and not any(_known(frequency, t) for t in tokens):
+                known = [_known(frequency, t) for t in tokens]
+                # a word the index never saw, or an identifier with a part it never saw (`createSlise`: `create`
+                # is known, so the whole name was never corrected, while `createslise` was)
+                if tokens and (not any(known) or (len(tokens) > 1 and not all(known))):
                     if c.text not in memo:
                         if len(memo) >= 10000:
                             memo.clear()

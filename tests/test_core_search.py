@@ -237,3 +237,12 @@ def test_a_long_page_id_or_anchor_is_quoted_short_in_the_error(seed_kb: Knowledg
         with pytest.raises(NotFound) as err:
             call()
         assert len(str(err.value)) < 300 and "…" in str(err.value)
+
+
+def test_a_misspelt_identifier_in_camel_case_is_corrected_as_a_whole(make_kb) -> None:
+    """`createSlise` has a known part (`create`), so it was never corrected; `createslise` was."""
+    kb = make_kb({"slice.md": "# createSlice\n\nCall createSlice with a name and reducers.\n",
+                  "store.md": "# Store\n\nCreate the store once.\n"})
+    for query in ("createSlise", "createslise"):
+        result = kb.search(query)
+        assert result.suggestion == "createslice" and result.hits[0].path == "slice.md", query
