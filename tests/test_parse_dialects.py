@@ -247,3 +247,28 @@ def test_hugo_definition_whose_only_content_is_a_shortcode_keeps_the_list() -> N
     src = "# T\n\n`defaultContentRole`\n: {{< new-in 0.153.0 />}}\n: (`string`) The default role.\n"
     text = build_page(parse_bytes(src.encode(), "p.md"), dialect="hugo").sections[0].text
     assert text == "defaultContentRole\n(string) The default role."
+
+
+def test_a_fifo_named_like_a_page_does_not_hang_dialect_detection(tmp_path: Path) -> None:
+    """Detection read the head of every page with a blocking open: a FIFO named `x.md` hung reindex, check and
+    search forever."""
+    import os
+    import signal
+
+    (tmp_path / "g.md").write_text("# G\n\ntext\n", encoding="utf-8")
+    os.mkfifo(tmp_path / "x.md")
+    previous = signal.signal(signal.SIGALRM, lambda *_: pytest.fail("detection blocked on the FIFO"))
+    signal.alarm(10)
+    try:
+        assert detect_dialect(tmp_path) == "github"
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_custom_heading_ids_do_not_make_a_folder_mkdocs(tmp_path: Path) -> None:
+    """`## Setup {#setup}` is Docusaurus' and the README's custom-id syntax too: counted as an MkDocs sign, a plain
+    folder got MkDocs anchors (`setup_1`, not `setup-1`) that its site does not have."""
+    for n in range(25):
+        (tmp_path / f"p{n}.md").write_text(f"# P{n}\n\n## Setup {{#setup-{n}}}\n\ntext\n", encoding="utf-8")
+    assert detect_dialect(tmp_path) == "github"

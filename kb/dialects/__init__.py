@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import stat
 from pathlib import Path
 
 from ..errors import UnknownDialect
@@ -74,7 +75,8 @@ def detect_dialect(content_dir: Path) -> str:
 # What a page written in each dialect uses that the others do not (outside code, roughly).
 _SIGNS: dict[str, re.Pattern[str]] = {
     "docusaurus": re.compile(r"^:::[a-z]|^import \w.* from ['\"]|^<Tabs\b|^sidebar_(?:position|label):", re.M),
-    "mkdocs": re.compile(r"^\s*(?:!!!|\?\?\?\+?) \w|^=== \"|^/// \w|\{ ?#[\w-]+ ?\}$|^\{\*.*\*\}$|^-{2}8<-{2}", re.M),
+    # (not `{#id}` after a heading: Docusaurus and GitHub-style folders write custom ids so too)
+    "mkdocs": re.compile(r"^\s*(?:!!!|\?\?\?\+?) \w|^=== \"|^/// \w|^\{\*.*\*\}$|^-{2}8<-{2}", re.M),
     "hugo": re.compile(r"\{\{[<%]|^\+\+\+$", re.M),
     "jekyll": re.compile(r"\{%-? ?(?:raw|include|link|highlight|if|for|assign|capture)\b"
                          r"|\{\{-? ?(?:site|page|include)\."),
@@ -88,6 +90,20 @@ def _settled(votes: dict[str, int], seen: int) -> bool:
     """Enough pages read to stop: one dialect has 10 votes and three times any other's."""
     top = sorted(votes.values(), reverse=True)
     return seen >= 20 and top[0] >= 10 and top[0] >= 3 * top[1]
+
+
+def _head(path: str) -> bytes | None:
+    """The first _HEAD bytes of a regular file; None for anything else (a FIFO named `x.md` is never waited on:
+    opened without blocking, then checked) or a file that cannot be read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        try:
+            return fh.read(_HEAD) if stat.S_ISREG(os.fstat(fd).st_mode) else None
+        except OSError:
+            return None
 
 
 def _from_pages(root: Path) -> str:
@@ -105,11 +121,10 @@ def _from_pages(root: Path) -> str:
                 continue
             if lower.endswith(".mdx"):
                 votes["docusaurus"] += 1
-            try:
-                with open(os.path.join(folder, name), "rb") as fh:
-                    text = fh.read(_HEAD).decode("utf-8", errors="replace")
-            except OSError:
+            head = _head(os.path.join(folder, name))
+            if head is None:
                 continue
+            text = head.decode("utf-8", errors="replace")
             for dialect, sign in _SIGNS.items():
                 if sign.search(text):
                     votes[dialect] += 1
