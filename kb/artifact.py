@@ -32,14 +32,13 @@ from . import __version__
 from .errors import ArtifactError, IndexDamaged, IndexUnusable
 from .locking import LOCK_NAME, PIN_NAME, WriterLock, claim, pin
 from .manifest import Manifest, format_stamp
-from .store import MANIFEST, IndexStore, file_digest, write_error
+from .store import GEN_NAME, MANIFEST, IndexStore, file_digest, write_error
 
 ARTIFACT = "kb-artifact.json"
 FORMAT = "kb-index-artifact"
 FORMAT_VERSION = 1
 MAX_META_BYTES = 4 * 1024 * 1024
 SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}")
-GEN_NAME = re.compile(r"gen-[A-Za-z0-9_-]{1,90}")
 OLD_GENERATION_WAIT = 5.0
 _BROKEN = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile)
 
@@ -97,6 +96,10 @@ def export_generation(store: IndexStore, file: Path) -> ArtifactReport:
 def _write_archive(file: Path, gen: Path, meta: dict[str, Any], names: list[str]) -> int:
     if file.is_dir():
         raise ArtifactError(f"{file} is a folder; name the archive file to write, e.g. {file / 'index.tar.gz'}")
+    if file.is_symlink() or (file.exists() and not file.is_file()):
+        # the archive takes the name by a rename: a link, FIFO or device there would be replaced, not written to
+        raise ArtifactError(f"{file} is not a regular file (a link, FIFO or device); name a new file, or a "
+                            "regular one to replace")
     tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as raw:
@@ -168,6 +171,7 @@ def _import_locked(store: IndexStore, file: Path, raw: IO[bytes], wait_old: floa
             meta = _read_meta(file, tar, _next(file, members))
             name = meta["generation"]
             if name == getattr(store.live(), "name", None):
+                _read_through(file, tar, members, unzipped)  # nothing to publish, but a broken archive says so
                 manifest = store.manifest(store.folder / name)
                 pages, sections = manifest.size() if manifest else (0, 0)
                 return ArtifactReport(str(file), name, meta["built"], pages, sections, 0, published=False)
@@ -186,6 +190,19 @@ def _import_locked(store: IndexStore, file: Path, raw: IO[bytes], wait_old: floa
     pages, sections = manifest.size()
     return ArtifactReport(str(file), gen.name, meta["built"], pages, sections, Path(file).stat().st_size,
                           removed, kept)
+
+
+def _read_through(file: Path, tar: tarfile.TarFile, members: Any, unzipped: gzip.GzipFile) -> None:
+    """Read the rest of the archive without writing it: truncation or corruption is refused as on a publishing
+    import (which checks every file), instead of "nothing to do" for whatever follows a live generation's id."""
+    while (member := _next(file, members)) is not None:
+        source = tar.extractfile(member) if member.isreg() else None
+        try:
+            while source is not None and source.read(1 << 20):
+                pass
+        except _BROKEN as exc:
+            raise _refuse(file, f"truncated or corrupted ({_why(exc)})") from None
+    _drain(file, unzipped)
 
 
 def _next(file: Path, members: Any) -> tarfile.TarInfo | None:
@@ -212,7 +229,9 @@ def _read_meta(file: Path, tar: tarfile.TarFile, member: tarfile.TarInfo | None)
                             "export it again with this version")
     name, files = meta.get("generation"), meta.get("files")
     if not isinstance(name, str) or not GEN_NAME.fullmatch(name):
-        raise _refuse(file, "its generation id is not a plain gen-... name")
+        # only a name kb gives its generations: an import clears a leftover folder of that name, which must be
+        # one kb made (an archive naming "gen-mynotes" had a user's folder of that name deleted)
+        raise _refuse(file, "its generation id is not one kb gives (gen-<time>-<hex>)")
     if not isinstance(files, dict) or MANIFEST not in files:
         raise _refuse(file, f"its file list is missing or has no {MANIFEST}")
     for fname, info in files.items():

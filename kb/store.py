@@ -58,7 +58,8 @@ MARKER = ".kb-index"
 PLACEHOLDERS = frozenset({".gitkeep", ".keep", ".gitignore", ".DS_Store"})
 MARKER_TEXT = "This folder is a kb search index: kb may replace or delete anything in it.\n"
 # The only names kb ever creates in an index folder; nothing else in it is ever swept or deleted.
-_GEN = re.compile(r"gen-\d{14}-[0-9a-f]{8}")
+GEN_NAME = re.compile(r"gen-\d{14}-[0-9a-f]{8}")  # the only folders kb names (and deletes) as generations
+_GEN = GEN_NAME
 _TRASH = re.compile(r"\.trash-gen-\d{14}-[0-9a-f]{8}")
 _TMP_POINTER = re.compile(r"\.CURRENT\.\d+\.tmp")
 

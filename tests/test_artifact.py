@@ -275,6 +275,50 @@ def test_hostile_archive_is_refused_without_writing_outside(artifact: Path, tmp_
     assert not Path("/tmp/kb-escaped-abs").exists()
 
 
+def test_an_archive_naming_a_user_folder_as_its_generation_never_deletes_it(artifact: Path, tmp_path: Path) -> None:
+    """An import clears a leftover folder of the archive's generation name: `gen-mynotes` was a user's folder."""
+    folder = tmp_path / "served"
+    import_generation(IndexStore(folder), artifact)
+    (folder / "gen-mynotes").mkdir()
+    (folder / "gen-mynotes" / "notes.txt").write_text("important\n", encoding="utf-8")
+
+    def rename(meta: dict, members: list) -> list:
+        meta["generation"] = "gen-mynotes"
+        return members
+
+    bad = _repack(artifact, tmp_path / "named.tar.gz", rename)
+    with pytest.raises(ArtifactError, match="generation id"):
+        import_generation(IndexStore(folder), bad)
+    assert (folder / "gen-mynotes" / "notes.txt").read_text(encoding="utf-8") == "important\n"
+
+
+def test_a_broken_archive_of_the_live_generation_is_refused_not_nothing_to_do(artifact: Path, tmp_path: Path
+                                                                               ) -> None:
+    folder = tmp_path / "served"
+    import_generation(IndexStore(folder), artifact)
+    half = tmp_path / "half.tar.gz"
+    half.write_bytes(artifact.read_bytes()[: artifact.stat().st_size // 2])
+    with pytest.raises(ArtifactError, match="truncated or corrupted"):
+        import_generation(IndexStore(folder), half)
+    assert not import_generation(IndexStore(folder), artifact).published  # the whole one: nothing to do
+
+
+def test_export_never_replaces_a_link_fifo_or_device(artifact: Path, tmp_path: Path) -> None:
+    """The archive takes its name by a rename: a FIFO, a symbolic link or /dev/full there was replaced by it."""
+    folder = tmp_path / "served"
+    import_generation(IndexStore(folder), artifact)
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "target.tgz").write_text("orig", encoding="utf-8")
+    (tmp_path / "link.tgz").symlink_to(tmp_path / "target.tgz")
+    for name in ("pipe", "link.tgz"):
+        with pytest.raises(ArtifactError, match="not a regular file"):
+            export_generation(IndexStore(folder), tmp_path / name)
+    assert (tmp_path / "pipe").is_fifo() and (tmp_path / "link.tgz").is_symlink()
+    assert (tmp_path / "target.tgz").read_text(encoding="utf-8") == "orig"
+    export_generation(IndexStore(folder), tmp_path / "target.tgz")  # a regular file is replaced, as before
+    assert (tmp_path / "target.tgz").stat().st_size > 100
+
+
 def test_an_untouched_repack_is_accepted(artifact: Path, tmp_path: Path) -> None:
     """The hostile cases above fail because of their edit, not because of the repacking."""
     bad = _repack(artifact, tmp_path / "same.tar.gz", lambda meta, members: members)
