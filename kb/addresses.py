@@ -17,7 +17,7 @@ from .model import PageText, SectionText
 if TYPE_CHECKING:
     from .api import KnowledgeBase
 
-_LINE = re.compile(r"^(?P<path>.+?):(?P<line>\d+)(?::\d+)?:?$")
+_LINE = re.compile(r"^(?P<path>.+?):(?P<line>\d{1,18})(?::\d{1,18})?:?$")  # (a longer number is no line: a path)
 
 
 def lookup_address(kb: KnowledgeBase, address: str) -> PageText | SectionText:
@@ -92,7 +92,10 @@ def _norm(route: str) -> str:
 
 
 def _by_url(kb: KnowledgeBase, url: str) -> PageText | SectionText:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "Invalid IPv6 URL" ("http://[::1"): no page is published there
+        raise NotFound(f"{shown(url)} is not a URL kb can read", fix="url") from None
     bare = parts._replace(fragment="", query="").geturl()
     for s in kb.sources:
         if not s.base_url:

@@ -246,6 +246,8 @@ def _value(key: str, value: Any, spec: tuple[tuple[type, ...], str], fail: Any) 
         raise fail(f"expected {expected}, got {value!r}")
     if key in ("content", "index", "path") and not value.strip():
         raise fail(f"expected {expected}, got an empty string")
+    if isinstance(value, str) and "\0" in value:  # no path or URL holds one (it was an internal error, or a URL)
+        raise fail(f"expected {expected}, got a string with a NUL character")
     return value
 
 

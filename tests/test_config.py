@@ -97,6 +97,8 @@ def test_precedence_option_env_config_default(project: Path) -> None:
     ('[[source]]\nname = "a"\n', "path", 1, "missing"),
     ('[[source]]\nname = "a"\npath = "x"\n[[source]]\nname = "a"\npath = "y"\n', "name", 5, "used twice"),
     ('max_file_size = inf\n', "max_file_size", 1, "from 0.001 to 1,000,000"),
+    ('index = "\\u0000x"\n', "index", 1, "NUL character"),
+    ('[[source]]\nname = "a"\npath = "docs\\u0000"\n', "path", 3, "NUL character"),
     ('content = "docs"\nlock_timeout = nan\n', "lock_timeout", 2, "from 0 to 1,000,000"),
 ])
 def test_bad_config_names_file_key_and_line(project: Path, text: str, key: str, line: int, why: str) -> None:

@@ -246,3 +246,10 @@ def test_a_misspelt_identifier_in_camel_case_is_corrected_as_a_whole(make_kb) ->
     for query in ("createSlise", "createslise"):
         result = kb.search(query)
         assert result.suggestion == "createslice" and result.hits[0].path == "slice.md", query
+
+
+@pytest.mark.parametrize("address", ["introduction.md:" + "9" * 5000, "http://[::1", "https://[zz]/x"])
+def test_an_address_python_cannot_read_is_not_found(seed_kb: KnowledgeBase, address: str) -> None:
+    """A 5,000-digit line number and an invalid IPv6 host were ValueErrors (internal errors in the CLI)."""
+    with pytest.raises(NotFound):
+        seed_kb.lookup(address)
