@@ -180,7 +180,7 @@ def _import_locked(store: IndexStore, file: Path, raw: IO[bytes], wait_old: floa
             store.create_generation(gen)
             _extract(file, gen, tar, members, meta["files"])
             _drain(file, unzipped)
-        manifest = _check_generation(file, store, gen)
+        manifest = _check_generation(file, store, gen, meta["files"])
         store.publish(gen)
         published = True
         removed, kept = _remove_old(store, gen, wait_old)
@@ -305,7 +305,7 @@ def _drain(file: Path, stream: gzip.GzipFile) -> None:
         raise _refuse(file, f"truncated or corrupted ({_why(exc)})") from None
 
 
-def _check_generation(file: Path, store: IndexStore, gen: Path) -> Manifest:
+def _check_generation(file: Path, store: IndexStore, gen: Path, listed: dict[str, Any]) -> Manifest:
     """What a search will check before using it, done now: the manifest, every checksum, the document count."""
     manifest = store.manifest(gen)
     if manifest is None:
@@ -313,6 +313,9 @@ def _check_generation(file: Path, store: IndexStore, gen: Path) -> Manifest:
     problem = store.verify(gen, manifest, deep=True)
     if problem:
         raise _refuse(file, f"its index does not match its manifest ({problem})")
+    extra = sorted(set(listed) - {MANIFEST, *manifest.index})
+    if extra:  # a file only the archive's list names: kb would carry it into every later generation
+        raise _refuse(file, f"it holds {extra[0][:80]!r}, which its index manifest does not list")
     from .whoosh import open_index
 
     try:

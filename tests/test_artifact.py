@@ -254,6 +254,13 @@ def _pin_file(meta: dict, members: list) -> list:
     return [*members, _plain("reader.lock", b"")]
 
 
+def _unindexed(meta: dict, members: list) -> list:
+    """A file the archive lists but its index manifest does not (a 200 MB one stayed, and followed every
+    generation after it)."""
+    _listed(meta, "bomb.bin", b"\0" * 1000)
+    return [*members, _plain("bomb.bin", b"\0" * 1000)]
+
+
 def _other_version(meta: dict, members: list) -> list:
     meta["stamp"] = "kb=0.1;schema=1;analysis=1;drafts=0;max=1"
     return members
@@ -261,7 +268,7 @@ def _other_version(meta: dict, members: list) -> list:
 
 @pytest.mark.parametrize("edit", [_traversal, _absolute, _symlink, _hardlink, _folder, _unlisted, _wrong_sum,
                                   _tampered_file, _missing_file, _duplicate, _bad_generation, _pin_file,
-                                  _other_version], ids=lambda f: f.__name__.strip("_"))
+                                  _unindexed, _other_version], ids=lambda f: f.__name__.strip("_"))
 def test_hostile_archive_is_refused_without_writing_outside(artifact: Path, tmp_path: Path, edit: object) -> None:
     folder = tmp_path / "deep" / "served"
     folder.mkdir(parents=True)
