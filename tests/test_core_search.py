@@ -216,7 +216,7 @@ def test_tips_find_a_word_of_parts_only_where_every_part_is(make_kb, query: str,
     section, which finds_any decides without making the largest part's set."""
     kb = make_kb({"a.md": "# A\n\nCall GetNetworkInfo to read it.\n", "b.md": "# B\n\nThe network is down.\n",
                   "c.md": "# C\n\nSome info here, and more info.\n"})
-    assert bool(kb.search(query).hits) is found  # (the search builds the index)
+    assert bool(kb.search(query, mode="lexical").hits) is found  # (the search builds the index)
     assert kb._with_reader(lambda r: kb_search.finds_any(r.searcher, query)) is found
 
 
