@@ -190,6 +190,29 @@ class Dense:
         return docs, dict(zip(docs, map(sum, zip(*columns, strict=True)), strict=True))
 
     @staticmethod
+    def every(parts: list[Scores], group: Scores) -> np.ndarray:
+        """The documents matching every one of a group's clauses (`parts`) that the group keeps (`group`: after
+        its filters and exclusions): _group_scores' `whole`."""
+        mask = group.mask.copy()
+        for part in parts:
+            mask &= part.mask
+        return mask
+
+    def best_of(self, scores: Scores, masks: list[np.ndarray], k: int, pool: dict[int, float]) -> list[int]:
+        """_dict_pool's `best`: the best k of the complete matches (any group's mask) in the pool, ties to the first
+        in the dicts' order, as best_docs over the dict of them in that order."""
+        complete = np.zeros(self.n, dtype=bool)
+        complete[np.fromiter(pool, dtype=np.int64, count=len(pool))] = True
+        within = masks[0] | masks[1] if len(masks) > 1 else masks[0]
+        for mask in masks[2:]:
+            within |= mask
+        complete &= within
+        if not complete.any():
+            return []
+        _total, best = self.best(Scores(scores.score * complete, complete, scores.order), k)
+        return list(best)
+
+    @staticmethod
     def members(docs: list[int]) -> Callable[[Any], list[int]]:
         """A function from a sorted id list (an `array`, as Engine.doc_ids gives) to those of `docs` it holds, in
         ascending order: search._hit_terms' membership test, one binary search per candidate in C."""

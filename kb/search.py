@@ -414,10 +414,15 @@ def _in_all(per_token: Sequence[Collection[int]]) -> list[int]:
     return [d for d in first if d in within]
 
 
-def _group_scores(engine: Engine, g: GroupPlan) -> dict[int, float]:
+def _group_scores(engine: Engine, g: GroupPlan, whole: set[int] | None = None) -> dict[int, float]:
+    """The group's documents with their scores; with `whole`, the documents satisfying every one of its several
+    positive clauses (the group's complete matches, see `_lexical`) are added to that set."""
     scores: dict[int, float] = {}
+    parts: list[Collection[int]] = []
     for n, plan in enumerate(g.positives):
         found = _satisfying(engine, plan)
+        if whole is not None and len(g.positives) > 1:
+            parts.append(set(found) if n == 0 else found)  # (the first dict becomes the merge: its keys now)
         if n == 0:
             scores = found  # a fresh dict per call: safe to extend in place
             continue
@@ -433,6 +438,9 @@ def _group_scores(engine: Engine, g: GroupPlan) -> dict[int, float]:
     for plan in g.negatives:
         for d in _satisfying(engine, plan, score=False):
             scores.pop(d, None)
+    if parts:
+        parts.sort(key=len)
+        whole.update(d for d in parts[0] if d in scores and all(d in p for p in parts[1:]))  # type: ignore[union-attr]
     return scores
 
 
@@ -861,10 +869,13 @@ def _lexical(searcher: Any, query: str, *, limit: int, per_passage: bool = False
     if not plans:
         return SearchResult(query=query, total=0, suggestion=suggestion, hits=(), searched=parsed.text())
     vector = _vector(engine, plans)  # numpy or dicts, chosen before scoring
+    # The pool: the best-scored passages, and the best complete matches among them, which the candidates must not
+    # miss (a section with every word but a lower score, lost to sections with one word many times: found only at
+    # larger limits, "or" reported meanwhile).
     if vector is not None:
-        total, scores = _dense_pool(vector, engine, plans, parsed.dropped, fetch * PROXIMITY_POOL)
+        total, scores, complete = _dense_pool(vector, engine, plans, parsed.dropped, fetch * PROXIMITY_POOL, fetch)
     else:
-        total, scores = _dict_pool(engine, plans, parsed.dropped, fetch * PROXIMITY_POOL)
+        total, scores, complete = _dict_pool(engine, plans, parsed.dropped, fetch * PROXIMITY_POOL, fetch)
     # The proximity bonus (words within PROXIMITY_SLOP) needs positions: read them for the best few only.
     pool = list(scores.items())
     if any(g.proximity for g in plans):
@@ -877,6 +888,10 @@ def _lexical(searcher: Any, query: str, *, limit: int, per_passage: bool = False
                     scores[d] += s
         pool = [(d, scores[d]) for d, _ in pool]
     top = heapq.nlargest(fetch, pool, key=lambda kv: (kv[1], -kv[0]))
+    if complete:  # the best complete matches join the candidates wherever their scores put them
+        chosen = {d for d, _ in top}
+        top += heapq.nlargest(fetch, ((d, scores[d]) for d in complete if d not in chosen),
+                              key=lambda kv: (kv[1], -kv[0]))
     docs = [d for d, _ in top]
     terms = _hit_terms(engine, builder.refs, docs, vector)
     cover = coverer(builder.group_needs)
@@ -905,19 +920,29 @@ def _lexical(searcher: Any, query: str, *, limit: int, per_passage: bool = False
                         searched=parsed.text(), fallback=fallback if hits else None)
 
 
-def _dict_pool(engine: Engine, plans: list[GroupPlan], dropped: tuple[str, ...], k: int
-               ) -> tuple[int, dict[int, float]]:
-    """(passages matched, the best k with their scores): every matching passage scored in dicts."""
+def _dict_pool(engine: Engine, plans: list[GroupPlan], dropped: tuple[str, ...], k: int, complete: int = 0
+               ) -> tuple[int, dict[int, float], list[int]]:
+    """(passages matched, the best k with their scores, and the best `complete` complete matches among those k):
+    every matching passage scored in dicts. A complete match holds every clause of a group of several (a group of
+    one clause has no partial matches to lose its complete ones among). Complete matches outside the k best are
+    left out: pulled in from anywhere, incidental ones (long pages holding every common word of a question) beat
+    the answer (a paraphrase benchmark lost a first place)."""
     scores: dict[int, float] = {}
+    whole: set[int] | None = set() if complete else None
     for n, g in enumerate(plans):
-        found = _group_scores(engine, g)
+        found = _group_scores(engine, g, whole)
         if n == 0:
             scores = found
             continue
         for d, s in found.items():
             scores[d] = scores.get(d, 0.0) + s
     soft_boost(engine, scores, dropped)
-    return len(scores), {d: scores[d] for d in best_docs(scores, k, exhaustive=not engine.lean)}
+    pool = {d: scores[d] for d in best_docs(scores, k, exhaustive=not engine.lean)}
+    best: list[int] = []
+    if whole:
+        matched = {d: scores[d] for d in scores if d in whole and d in pool}  # (in the dict's order, for ties)
+        best = best_docs(matched, complete, exhaustive=not engine.lean)
+    return len(scores), pool, best
 
 
 def _vector(engine: Engine, plans: list[GroupPlan]) -> Dense | None:
@@ -975,25 +1000,30 @@ def _scored_refs(plans: list[GroupPlan], *, phrases: bool = True) -> Iterator[tu
                 yield f, t
 
 
-def _dense_pool(vector: Dense, engine: Engine, plans: list[GroupPlan], dropped: tuple[str, ...], k: int
-                ) -> tuple[int, dict[int, float]]:
-    """_dict_pool with numpy: the same scores, total and pool (see kb/dense.py)."""
-    scores = vector.union([_dense_group(vector, engine, g) for g in plans])
+def _dense_pool(vector: Dense, engine: Engine, plans: list[GroupPlan], dropped: tuple[str, ...], k: int,
+                complete: int = 0) -> tuple[int, dict[int, float], list[int]]:
+    """_dict_pool with numpy: the same scores, total, pool and complete matches outside it (see kb/dense.py)."""
+    groups = [_dense_group(vector, engine, g, whole=bool(complete)) for g in plans]
+    scores = vector.union([scores for scores, _whole in groups])
     for f, t, boost in _soft_refs(dropped):
         vector.add(scores, f, t, boost)
-    return vector.best(scores, k)
+    total, pool = vector.best(scores, k)
+    masks = [whole for _scores, whole in groups if whole is not None]
+    best = vector.best_of(scores, masks, complete, pool) if masks else []
+    return total, pool, best
 
 
-def _dense_group(vector: Dense, engine: Engine, g: GroupPlan) -> Scores:
-    """_group_scores with numpy."""
-    scores = vector.union([_dense_satisfying(vector, engine, plan) for plan in g.positives]) if g.positives \
-        else vector.empty()
+def _dense_group(vector: Dense, engine: Engine, g: GroupPlan, *, whole: bool = False) -> tuple[Scores, Any]:
+    """_group_scores with numpy, and with `whole` (and several positive clauses) the mask of its complete
+    matches."""
+    parts = [_dense_satisfying(vector, engine, plan) for plan in g.positives]
+    scores = vector.union(parts) if parts else vector.empty()
     if g.filters:
         allowed = set.intersection(*g.filters)
         scores = vector.keep(scores, allowed) if g.positives else vector.from_dict(dict.fromkeys(allowed, 1.0))
     for plan in g.negatives:
         scores = vector.drop(scores, _dense_satisfying(vector, engine, plan, score=False))
-    return scores
+    return scores, (vector.every(parts, scores) if whole and len(parts) > 1 else None)
 
 
 def _dense_satisfying(vector: Dense, engine: Engine, plan: Plan, *, score: bool = True) -> Scores:

@@ -253,3 +253,17 @@ def test_an_address_python_cannot_read_is_not_found(seed_kb: KnowledgeBase, addr
     """A 5,000-digit line number and an invalid IPv6 host were ValueErrors (internal errors in the CLI)."""
     with pytest.raises(NotFound):
         seed_kb.lookup(address)
+
+
+def test_complete_matches_lost_among_many_partial_ones_still_come_first(make_kb) -> None:
+    """The re-rank took the 100 best-scored candidates: sections with "alpha" three times outscored the long ones
+    holding both words, which were found only at --limit 40 and up ("or" reported below it)."""
+    filler = " ".join(f"word{n}" for n in range(40))
+    pages = {f"a{i}.md": f"# Page {i}\n\nalpha alpha alpha.\n" for i in range(120)}
+    pages.update({f"b{i}.md": f"# Other {i}\n\nbeta here.\n" for i in range(30)})
+    pages.update({f"c{i}.md": f"# Long {i}\n\n{filler} alpha and beta {filler}\n" for i in range(3)})
+    kb = make_kb(pages)
+    for limit in (5, 40):
+        result = kb.search("alpha beta", limit=limit, mode="lexical")
+        assert result.fallback is None, limit
+        assert {h.path for h in result.hits[:3]} == {"c0.md", "c1.md", "c2.md"}, limit
