@@ -179,7 +179,9 @@ def _list(folder: str, fd: int | None, prefix: str, real_root: str, seen_dirs: s
         try:
             plain = name.isascii() and not entry.is_symlink()
             is_dir = entry.is_dir()
-        except OSError:
+        except OSError as exc:  # a link to itself (ELOOP), or an entry gone since the listing
+            if is_page_name(name) and not isinstance(exc, FileNotFoundError):
+                problems.append(Problem(f"{prefix}{name}", f"cannot be read ({exc.strerror or exc})", "skipped"))
             continue
         real = ""
         if not plain:

@@ -214,6 +214,16 @@ def test_a_link_that_cannot_be_followed_is_skipped_not_fatal(tmp_path: Path, mon
     assert good_page_found(content, tmp_path)
 
 
+def test_a_page_link_to_itself_is_a_warning(tmp_path: Path) -> None:
+    """`loop.md -> loop.md` could not even be asked whether it is a folder (ELOOP): skipped without a word."""
+    content = make_content(tmp_path)
+    (content / "loop.md").symlink_to("loop.md")
+    code, _, err, _ = reindex(content, tmp_path)
+    assert code == 0
+    assert "symbolic links" in warning_lines(err, "loop.md")[0]
+    assert good_page_found(content, tmp_path)
+
+
 def test_strict_turns_warnings_into_exit_1(tmp_path: Path) -> None:
     content = make_content(tmp_path)
     (content / "image.md").write_bytes(b"\x00\x01\x02")
