@@ -24,8 +24,9 @@ ANALYSIS_VERSION = 5  # 5: words run on through combining marks (kb/marks.py)
 # A word: letters/digits/underscore, joined by apostrophes, dots or hyphens inside it, so that "it’s", "Hawaiʻi",
 # "mms.send.to_subscriber" and "in-flight" arrive whole and are split (or folded) by the filters below; combining
 # marks (decomposed accents, Hebrew points, Arabic harakat, Indic vowel signs) continue a word rather than end it.
+_JOINERS = r"[’'ʼʻ.\-]"
 _LETTERS = r"\w+(?:" + MARK_CLASS + r"+\w*)*"
-WORD_PATTERN = _LETTERS + r"(?:[’'ʼʻ.\-]" + _LETTERS + r")*"
+WORD_PATTERN = _LETTERS + r"(?:" + _JOINERS + _LETTERS + r")*"
 _APOSTROPHES = str.maketrans("", "", "’'ʼʻ`´")
 _CAMEL = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 _DELIMS = re.compile(r"[._\-]+")
@@ -151,7 +152,7 @@ def make_analyzer(*, stem: bool = True):  # -> whoosh CompositeAnalyzer
 # The same words in ASCII text, which holds no combining mark: found in ~55% of the time (str.isascii() is O(1)),
 # by a pattern that compiles in 0.2 ms where WORD_PATTERN takes ~2 ms (its class lists Unicode's 299 ranges of
 # marks): compiled when first needed, a search whose query and snippets are ASCII never pays for it.
-_ASCII_WORD = re.compile(r"\w+(?:[’'ʼʻ.\-]\w+)*")
+_ASCII_WORD = re.compile(r"\w+(?:" + _JOINERS + r"\w+)*")
 _WORD: re.Pattern[str] | None = None
 
 

@@ -175,6 +175,8 @@ def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 
 def global_options() -> list[click.Option]:
     """The options every command accepts, before or after its name (fresh objects: click binds them per command)."""
+    from .config import NUMBERS
+
     path = click.Path(path_type=Path)
     common: dict[str, Any] = {"expose_value": False, "callback": _remember, "is_eager": True}
     return [
@@ -189,10 +191,10 @@ def global_options() -> list[click.Option]:
         click.Option(["--include-drafts"], is_flag=True, default=None,
                      help="Index pages marked `draft: true` or `unlisted: true` too (env KB_INCLUDE_DRAFTS).",
                      **common),
-        click.Option(["--max-file-size"], type=click.FloatRange(min=0.001, max=1e6), metavar="MB",
+        click.Option(["--max-file-size"], type=click.FloatRange(*NUMBERS["max_file_size"]), metavar="MB",
                      help="Skip page files larger than this many MB, with a warning (env KB_MAX_FILE_SIZE; "
                      "default: 5).", **common),
-        click.Option(["--lock-timeout"], type=click.FloatRange(min=0, max=1e6), metavar="SECONDS",
+        click.Option(["--lock-timeout"], type=click.FloatRange(*NUMBERS["lock_timeout"]), metavar="SECONDS",
                      help="Seconds to wait for another reindex to finish (env KB_LOCK_TIMEOUT; default: 10).",
                      **common),
         click.Option(["--model"], metavar="MODEL", help="Embedding model for semantic search (extra 'semantic'): a "

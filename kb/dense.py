@@ -203,10 +203,7 @@ class Dense:
         in the dicts' order, as best_docs over the dict of them in that order."""
         complete = np.zeros(self.n, dtype=bool)
         complete[np.fromiter(pool, dtype=np.int64, count=len(pool))] = True
-        within = masks[0] | masks[1] if len(masks) > 1 else masks[0]
-        for mask in masks[2:]:
-            within |= mask
-        complete &= within
+        complete &= np.logical_or.reduce(masks)
         if not complete.any():
             return []
         _total, best = self.best(Scores(scores.score * complete, complete, scores.order), k)

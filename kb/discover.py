@@ -7,6 +7,7 @@ reads file contents and imports nothing heavy.
 from __future__ import annotations
 
 import os
+import stat
 from bisect import bisect_left
 from dataclasses import dataclass
 from operator import itemgetter
@@ -122,8 +123,23 @@ def _rows(root: Path) -> tuple[list[tuple[str, int, int, str, tuple[tuple[str, s
     return rows, problems
 
 
-def _inside(real: str, real_root: str) -> bool:
+def inside(real: str, real_root: str) -> bool:
+    """Whether a real path (links followed) is `real_root` or under it: what discovery indexes."""
     return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+def read_regular(path: str, most: int) -> bytes | None:
+    """At most `most` bytes of a regular file; None for anything else or a file that cannot be read. Opened
+    without blocking, then checked: a FIFO (or device) put where a page was is never waited on."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        try:
+            return fh.read(most) if stat.S_ISREG(os.fstat(fd).st_mode) else None
+        except OSError:
+            return None
 
 
 def _walk(
@@ -251,7 +267,7 @@ def _unusual(name: str, entry: os.DirEntry[str], folder: str, fd: int | None, pr
         if is_dir or is_page_name(name):
             problems.append(Problem(rel, f"symbolic link cannot be followed ({exc.strerror or exc})", "skipped"))
         return None
-    if not _inside(real, real_root):
+    if not inside(real, real_root):
         if is_dir or is_page_name(name):
             problems.append(Problem(rel, "symbolic link points outside the content folder", "skipped"))
         return None

@@ -75,12 +75,6 @@ def clean_source(text: str) -> str:
         if is_code:
             out.append(line)
             continue
-        if _MDX_IMPORT_OPEN.match(line.strip()):
-            end = _import_end(lines, mask, i)
-            if end is not None:  # the statement's lines become blank lines (line numbers stay)
-                out += [""] * (end - i + 1)
-                i = end
-                continue
         if in_export:
             in_export += line.count("{") + line.count("(") + line.count("[")
             in_export -= line.count("}") + line.count(")") + line.count("]")
@@ -88,6 +82,12 @@ def clean_source(text: str) -> str:
             out.append("")
             continue
         stripped = line.strip()
+        if _MDX_IMPORT_OPEN.match(stripped):
+            end = _import_end(lines, mask, i)
+            if end is not None:  # the statement's lines become blank lines (line numbers stay)
+                out += [""] * (end - i + 1)
+                i = end
+                continue
         if _MDX_IMPORT.match(stripped):
             out.append("")
             continue

@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-import stat
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
+from .discover import inside, read_regular
 from .errors import NotFound
 from .sources import source_of
 
@@ -59,25 +59,17 @@ def page_document(kb: KnowledgeBase, page: str) -> dict[str, Any]:
 
 def _page_file(kb: KnowledgeBase, path: str) -> bytes | None:
     """The page's file under the rules discovery indexes by, or None: inside its source folder once links are
-    followed (a link swapped in to point elsewhere reads nothing), a regular file (a FIFO or device put in its place
-    is never waited on: opened without blocking, then checked) and within the size limit."""
+    followed (a link swapped in to point elsewhere reads nothing), a regular file (never a FIFO waited on) and
+    within the size limit."""
     try:
         source, local = source_of(kb.sources, path)
-        root = os.path.realpath(source.path)
         real = os.path.realpath(source.path / local)
-        if not real.startswith(root.rstrip(os.sep) + os.sep):
+        if not inside(real, os.path.realpath(source.path)):
             return None
-        fd = os.open(real, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     except (OSError, NotFound):  # NotFound: the page belongs to no configured source
         return None
-    with os.fdopen(fd, "rb") as f:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > kb.settings.max_file_bytes:
-            return None
-        try:
-            return f.read(kb.settings.max_file_bytes + 1)
-        except OSError:
-            return None
+    data = read_regular(real, kb.settings.max_file_bytes + 1)
+    return data if data is not None and len(data) <= kb.settings.max_file_bytes else None
 
 
 def _stored_blocks(text: PageText) -> list[Block]:

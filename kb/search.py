@@ -571,10 +571,9 @@ def corrected(reader: Any, parsed: ParsedQuery, memo: dict[str, str | None] | No
         for c in g:
             if c.kind == "word" and not c.negated and c.field in (None, "title"):
                 tokens = [t.text for t in ANALYZER(c.text)]
-                known = [_known(frequency, t) for t in tokens]
-                # a word the index never saw, or an identifier with a part it never saw (`createSlise`: `create`
-                # is known, so the whole name was never corrected, while `createslise` was)
-                if tokens and (not any(known) or (len(tokens) > 1 and not all(known))):
+                # a word the index never saw, or an identifier with a part it never saw (`createSlise`: with
+                # `create` known, the whole name was never corrected, while `createslise` was)
+                if tokens and not all(_known(frequency, t) for t in tokens):
                     if c.text not in memo:
                         if len(memo) >= 10000:
                             memo.clear()
@@ -1002,7 +1001,7 @@ def _scored_refs(plans: list[GroupPlan], *, phrases: bool = True) -> Iterator[tu
 
 def _dense_pool(vector: Dense, engine: Engine, plans: list[GroupPlan], dropped: tuple[str, ...], k: int,
                 complete: int = 0) -> tuple[int, dict[int, float], list[int]]:
-    """_dict_pool with numpy: the same scores, total, pool and complete matches outside it (see kb/dense.py)."""
+    """_dict_pool with numpy: the same scores, total, pool and complete matches in it (see kb/dense.py)."""
     groups = [_dense_group(vector, engine, g, whole=bool(complete)) for g in plans]
     scores = vector.union([scores for scores, _whole in groups])
     for f, t, boost in _soft_refs(dropped):

@@ -173,9 +173,9 @@ def page_chunks(source: str, dialect: Dialect, *, mdx: bool = False) -> list[Chu
         return chunks
     md = _parser(dialect, mdx=mdx)
     tokens = md.parse(source, {})
-    deep = next((tok for tok in tokens if tok.level >= md.options["maxNesting"] - 1 and tok.map), None)
-    if deep is not None and deep.map:  # markdown-it stops reading at its nesting limit (lists 10 deep, quotes 20)
-        chunks[0].too_deep = deep.map[0] + 1
+    # markdown-it stops reading at its nesting limit (lists 10 deep, quotes 20): the first line it reached there
+    limit = md.options["maxNesting"] - 1
+    chunks[0].too_deep = next((tok.map[0] + 1 for tok in tokens if tok.level >= limit and tok.map), 0)
     blocks = chunks[0].blocks
     html: list[str] = []
     row: list[str] | None = None

@@ -66,10 +66,7 @@ def _env(name: str, kind: Any) -> Any:
             value = float(raw)
         except ValueError:
             raise ConfigError(f"environment variable {name}={raw!r}: expected a number") from None
-        low, high = NUMBERS["max_file_size" if name == "KB_MAX_FILE_SIZE" else "lock_timeout"]
-        if not low <= value <= high:  # NaN too
-            raise ConfigError(f"environment variable {name}={raw!r}: expected a number from {low:g} to {high:,.0f}")
-        return value
+        return value  # (its range is checked in `resolve`, as an option's)
     if kind is Path:
         return Path(raw) if raw else None
     return raw or None
@@ -111,8 +108,9 @@ def resolve(given: dict[str, Any]) -> Resolved:
     for name, option in (("max_file_size", "--max-file-size"), ("lock_timeout", "--lock-timeout")):
         numbers[name] = value = float(pick(name, float, getattr(config, name)))
         low, high = NUMBERS[name]
-        if not low <= value <= high:  # only an option can still be out of range (or NaN): the rest were checked
-            raise ConfigError(f"{option} {value!r}: expected a number from {low:g} to {high:,.0f}")
+        if not low <= value <= high:  # NaN too (a config file's value was checked with its line)
+            where = option if given.get(name) is not None else f"environment variable {DEFAULTS[name][0]}"
+            raise ConfigError(f"{where} {value!r}: expected a number from {low:g} to {high:,.0f}")
     return Resolved(config, Path(index_dir), sources, base_url, bool(pick("include_drafts", bool,
                     config.include_drafts)), numbers["max_file_size"], numbers["lock_timeout"], dialect,
                     pick("model", str, config.model))

@@ -59,7 +59,6 @@ PLACEHOLDERS = frozenset({".gitkeep", ".keep", ".gitignore", ".DS_Store"})
 MARKER_TEXT = "This folder is a kb search index: kb may replace or delete anything in it.\n"
 # The only names kb ever creates in an index folder; nothing else in it is ever swept or deleted.
 GEN_NAME = re.compile(r"gen-\d{14}-[0-9a-f]{8}")  # the only folders kb names (and deletes) as generations
-_GEN = GEN_NAME
 _TRASH = re.compile(r"\.trash-gen-\d{14}-[0-9a-f]{8}")
 _TMP_POINTER = re.compile(r"\.CURRENT\.\d+\.tmp")
 
@@ -85,11 +84,11 @@ def resource_error(exc: BaseException, folder: Path) -> ResourceExhausted | None
 
 
 def is_generation_name(name: str) -> bool:
-    return _GEN.fullmatch(name) is not None
+    return GEN_NAME.fullmatch(name) is not None
 
 
 def _kb_made(name: str) -> bool:
-    return (name in (CURRENT, LOCK_NAME, MARKER) or _GEN.fullmatch(name) is not None
+    return (name in (CURRENT, LOCK_NAME, MARKER) or GEN_NAME.fullmatch(name) is not None
             or _TRASH.fullmatch(name) is not None or _TMP_POINTER.fullmatch(name) is not None)
 
 SMALL_FILE = 256 * 1024  # index files up to this size are checksummed on every open (~1 ms for all of them)
@@ -355,7 +354,7 @@ class IndexStore:
             name = child.name
             if child == keep:
                 continue
-            if _GEN.fullmatch(name):
+            if GEN_NAME.fullmatch(name):
                 if not child.is_dir() or child.is_symlink():
                     child.unlink(missing_ok=True)
                     continue

@@ -67,11 +67,11 @@ class SharedWatchStatus(WatchStatus):
         import json
 
         blob = json.dumps([since, None if reason is None else reason[:1000]]).encode("ascii")
-        seq = int.from_bytes(self._map[:8], "little")
-        self._map[:8] = (seq + 1 | 1).to_bytes(8, "little")
+        seq = int.from_bytes(self._map[:8], "little")  # even: no write under way (this is the one writer)
+        self._map[:8] = (seq + 1).to_bytes(8, "little")
         self._map[8:12] = len(blob).to_bytes(4, "little")
         self._map[12:12 + len(blob)] = blob
-        self._map[:8] = ((seq + 1 | 1) + 1).to_bytes(8, "little")
+        self._map[:8] = (seq + 2).to_bytes(8, "little")
 
     def _read(self) -> tuple[float | None, str | None]:
         import json

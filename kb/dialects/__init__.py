@@ -9,9 +9,9 @@ from __future__ import annotations
 import functools
 import os
 import re
-import stat
 from pathlib import Path
 
+from ..discover import read_regular
 from ..errors import UnknownDialect
 from .base import Dialect
 from .docusaurus import Docusaurus
@@ -92,20 +92,6 @@ def _settled(votes: dict[str, int], seen: int) -> bool:
     return seen >= 20 and top[0] >= 10 and top[0] >= 3 * top[1]
 
 
-def _head(path: str) -> bytes | None:
-    """The first _HEAD bytes of a regular file; None for anything else (a FIFO named `x.md` is never waited on:
-    opened without blocking, then checked) or a file that cannot be read."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as fh:
-        try:
-            return fh.read(_HEAD) if stat.S_ISREG(os.fstat(fd).st_mode) else None
-        except OSError:
-            return None
-
-
 def _from_pages(root: Path) -> str:
     """Count, over a sample of pages, which dialect's signs they use; `.mdx` files and `_category_` files are
     Docusaurus'. Nothing distinctive: plain GitHub-flavoured Markdown."""
@@ -121,7 +107,7 @@ def _from_pages(root: Path) -> str:
                 continue
             if lower.endswith(".mdx"):
                 votes["docusaurus"] += 1
-            head = _head(os.path.join(folder, name))
+            head = read_regular(os.path.join(folder, name), _HEAD)  # (a FIFO named x.md: never waited on)
             if head is None:
                 continue
             text = head.decode("utf-8", errors="replace")
