@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
 
-from .errors import ContentError
+from .errors import RESOURCE_ERRNOS, ContentError, ResourceExhausted
 from .model import Problem
 
 TYPE_CHECKING = False  # rather than typing's: a cold search does not import typing (kb/__init__.py)
@@ -163,7 +163,7 @@ def _walk(
     try:
         fd = os.open(folder, _DIR_FLAGS) if BY_FD else None
     except OSError as exc:
-        problems.append(Problem(prefix or ".", f"folder cannot be read ({exc.strerror})", "skipped"))
+        _unlisted(prefix, exc, problems)
         return
     try:
         _list(folder, fd, prefix, real_root, seen_dirs, rows, problems, categories, real_folder or real_root,
@@ -171,6 +171,15 @@ def _walk(
     finally:
         if fd is not None:
             os.close(fd)
+
+
+def _unlisted(prefix: str, exc: OSError, problems: list[Problem]) -> None:
+    """A folder that cannot be listed is skipped with a warning, unless the system ran out of something: then its
+    pages would look deleted (or the content folder empty), so the search or reindex stops and says what ran out."""
+    if exc.errno in RESOURCE_ERRNOS:
+        raise ResourceExhausted(f"{RESOURCE_ERRNOS[exc.errno]} (while listing {prefix or '.'} in the content "
+                                "folder)") from None
+    problems.append(Problem(prefix or ".", f"folder cannot be read ({exc.strerror})", "skipped"))
 
 
 def _list(folder: str, fd: int | None, prefix: str, real_root: str, seen_dirs: set[str], rows: list[Any],
@@ -183,7 +192,7 @@ def _list(folder: str, fd: int | None, prefix: str, real_root: str, seen_dirs: s
     try:
         entries = sorted([(entry.name, entry) for entry in os.scandir(folder if fd is None else fd)], key=_FIRST)
     except OSError as exc:
-        problems.append(Problem(prefix or ".", f"folder cannot be read ({exc.strerror})", "skipped"))
+        _unlisted(prefix, exc, problems)
         return
     if prefix:
         categories = _with_category(entries, folder, fd, prefix, categories)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class KbError(Exception):
     """Base class: a problem the user can fix.
@@ -97,6 +99,16 @@ class ResourceExhausted(KbError):
     """The system ran out of something (open files, disk space, memory): not damage, nothing is rebuilt."""
 
     exit_code = 2
+
+
+# What ran out, by the errno that says so, and what frees it (ResourceExhausted's messages).
+RESOURCE_ERRNOS = {
+    errno.EMFILE: "too many open files in this process; raise the limit (ulimit -n)",
+    errno.ENFILE: "too many open files on this system; close some programs",
+    errno.ENOSPC: "no space left on the device; free some space",
+    errno.EDQUOT: "disk quota exceeded; free some space",
+    errno.ENOMEM: "out of memory; close some programs",
+}
 
 
 class OutputError(KbError):

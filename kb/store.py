@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import (
+    RESOURCE_ERRNOS,
     IndexDamaged,
     IndexFolderRefused,
     IndexOutdated,
@@ -63,22 +64,13 @@ _TRASH = re.compile(r"\.trash-gen-\d{14}-[0-9a-f]{8}")
 _TMP_POINTER = re.compile(r"\.CURRENT\.\d+\.tmp")
 
 
-_RESOURCE_ERRNOS = {
-    errno.EMFILE: "too many open files in this process; raise the limit (ulimit -n)",
-    errno.ENFILE: "too many open files on this system; close some programs",
-    errno.ENOSPC: "no space left on the device; free some space",
-    errno.EDQUOT: "disk quota exceeded; free some space",
-    errno.ENOMEM: "out of memory; close some programs",
-}
-
-
 def resource_error(exc: BaseException, folder: Path) -> ResourceExhausted | None:
     """The system running out of something is not index damage: say what ran out, and rebuild nothing."""
     if isinstance(exc, MemoryError):
         return ResourceExhausted(f"out of memory while using the index in {folder}; the index is intact, "
                                  "close some programs and try again")
-    if isinstance(exc, OSError) and exc.errno in _RESOURCE_ERRNOS:
-        return ResourceExhausted(f"{_RESOURCE_ERRNOS[exc.errno]} (while using the index in {folder}; "
+    if isinstance(exc, OSError) and exc.errno in RESOURCE_ERRNOS:
+        return ResourceExhausted(f"{RESOURCE_ERRNOS[exc.errno]} (while using the index in {folder}; "
                                  "the index is intact)")
     return None
 
@@ -504,7 +496,7 @@ def write_error(folder: Path, exc: OSError) -> IndexUnusable:
         return IndexUnusable(f"no space left to write the index in {folder}; the previous index is unchanged",
                              fix="reindex")
     if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOMEM):
-        return IndexUnusable(f"index in {folder} cannot be written ({_RESOURCE_ERRNOS[exc.errno]}); the previous "
+        return IndexUnusable(f"index in {folder} cannot be written ({RESOURCE_ERRNOS[exc.errno]}); the previous "
                              "index is unchanged")
     return IndexUnusable(f"index in {folder} cannot be written ({exc.strerror or exc}); the previous index is "
                          "unchanged")

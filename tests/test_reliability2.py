@@ -7,6 +7,7 @@ terminal output is escaped; and the documented contracts hold.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -19,7 +20,8 @@ from click.testing import CliRunner
 
 from kb import KnowledgeBase
 from kb.cli import cli
-from kb.errors import IndexFolderRefused
+from kb.discover import BY_FD
+from kb.errors import IndexFolderRefused, ResourceExhausted
 
 PAGES = {
     "intro.md": "---\ntitle: Intro\n---\nWelcome to the zebrafish docs.\n\n## Setup\n\nInstall the quokka client.\n",
@@ -305,6 +307,29 @@ def test_running_out_of_descriptors_is_reported_as_such_and_rebuilds_nothing(con
     assert "EXHAUSTED" in res.stdout and "open files" in res.stdout, res.stdout + res.stderr
     assert "damaged" not in res.stdout + res.stderr and "rebuilding" not in res.stderr
     assert "SAME-GENERATION True" in res.stdout and "HITS 1" in res.stdout
+
+
+@pytest.mark.skipif(not BY_FD, reason="folders are opened by descriptor where the platform can")
+def test_a_folder_unlisted_for_want_of_descriptors_stops_the_reindex_and_keeps_its_pages(
+        content: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Listing a folder can fail because the process ran out of descriptors: its pages are not deleted then, and the
+    user hears what ran out rather than "holds no Markdown pages" (an unreadable folder is still skipped)."""
+    kb = KnowledgeBase(content, tmp_path / "index")
+    kb.reindex()
+    assert kb.search("sender").hits  # guide/sms.md
+    real_open = os.open
+
+    def out_of_descriptors(path: str, *args: int, **kwargs: int) -> int:
+        if str(path).endswith("guide"):
+            raise OSError(errno.EMFILE, "Too many open files")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", out_of_descriptors)
+    with pytest.raises(ResourceExhausted, match=r"too many open files in this process.*while listing guide/"):
+        kb.reindex()
+    monkeypatch.undo()
+    assert kb.search("sender").hits
+    kb.close()
 
 
 # -- availability -------------------------------------------------------------------------------------------------

@@ -115,8 +115,13 @@ from . import codec  # noqa: E402 - after whoosh.reading is in: the codec import
 sys.modules.setdefault("kb.codec", codec)
 
 
-def open_index(folder: str) -> Any:
-    """Open the Whoosh index in a generation folder (with the `kb.codec` alias in place for old segments)."""
+def open_index(folder: str, *, mapped: bool = False) -> Any:
+    """Open the Whoosh index in a generation folder (with the `kb.codec` alias in place for old segments); mapped:
+    its files read through memory maps (`kb.whoosh.storage`), for searchers only."""
+    if mapped:
+        from .storage import MappedStorage
+
+        return MappedStorage(folder).open_index()
     from whoosh.index import open_dir
 
     return open_dir(folder)

@@ -18,6 +18,8 @@ TYPE_CHECKING = False  # rather than typing's: a cold search does not import typ
 if TYPE_CHECKING:
     from typing import Any
 
+    from .storage import MappedStorage
+
 # The reader methods whoosh.searching.Searcher exposes as its own (the same list, so code moves between the two).
 _FROM_READER = ("stored_fields", "all_stored_fields", "has_vector", "vector", "vector_as", "lexicon", "field_terms",
                 "frequency", "doc_frequency", "term_info", "doc_field_length", "corrector", "iter_docs")
@@ -26,8 +28,9 @@ _FROM_READER = ("stored_fields", "all_stored_fields", "has_vector", "vector", "v
 class Searcher:
     """The read side of a Whoosh searcher over one index reader (all segments, or one of them as a leaf)."""
 
-    def __init__(self, reader: Any, *, parent: Searcher | None = None) -> None:
+    def __init__(self, reader: Any, *, parent: Searcher | None = None, storage: MappedStorage | None = None) -> None:
         self.ixreader = reader
+        self._storage = storage  # released with the searcher: its maps outlive the reader's files
         self.schema = reader.schema
         self.is_closed = False
         self._doccount = reader.doc_count_all()
@@ -94,11 +97,14 @@ class Searcher:
     def close(self) -> None:
         if self._parent is None:
             self.ixreader.close()
+            if self._storage is not None:
+                self._storage.release()
         self.is_closed = True
 
 
 def open_searcher(folder: str) -> Searcher:
-    """A searcher on the Whoosh index in a generation folder."""
+    """A searcher on the Whoosh index in a generation folder, its files memory-mapped (kb/whoosh/storage.py)."""
     from . import open_index
 
-    return Searcher(open_index(folder).reader())
+    ix = open_index(folder, mapped=True)
+    return Searcher(ix.reader(), storage=ix.storage)
