@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 # Python 3.13's mmap can do without the duplicate descriptor it otherwise keeps per map (for size() and resize()).
-_UNTRACKED = {"trackfd": False} if sys.version_info >= (3, 13) else {}
+_UNTRACKED = {"trackfd": False} if sys.version_info >= (3, 13) and sys.platform != "win32" else {}
 # A file system without mmap (ENODEV); no address space or map left for it (ENOMEM, vm.max_map_count), where a
 # plain read still works.
 _UNMAPPABLE = (errno.ENODEV, errno.ENOMEM)
