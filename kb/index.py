@@ -33,6 +33,7 @@ from .store import (
     link_or_copy,
     raw_stamp,
     resource_error,
+    small_crc32,
     write_error,
 )
 from .whoosh.writer import open_writer
@@ -491,6 +492,7 @@ class Indexer:
         self._vectors(gen)
         known = {name: sums for name, sums in known.items() if name not in VECTOR_FILES}  # rewritten, not linked
         manifest.index = checksums(gen, known)
+        manifest.crc32 = small_crc32(gen, manifest.index)
         manifest.save(gen / MANIFEST)
         self.store.publish(gen)
 

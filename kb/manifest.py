@@ -7,7 +7,6 @@ lets kb tell an index it can use from one built by another version or with other
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -21,6 +20,11 @@ from .discover import Discovery, SourceFile
 from .limits import MAX_FILE_BYTES
 from .model import Problem
 from .urls import Routing
+
+try:  # CPython's own SHA-1: the same digests as hashlib's, without loading OpenSSL (~3 ms of every search)
+    from _sha1 import sha1 as _sha1
+except ImportError:  # a build without it (FIPS)
+    from hashlib import sha1 as _sha1
 
 SCHEMA_VERSION = 3  # 2: immutable generations, manifest records index file checksums; 3: source and route fields
 
@@ -42,7 +46,7 @@ class Settings:
     def stamp(self) -> str:
         stamp = f"{format_stamp()};drafts={int(self.include_drafts)};max={self.max_file_bytes};dialect={self.dialect}"
         if self.sources:
-            digest = hashlib.sha1(repr(self.sources).encode("utf-8")).hexdigest()[:12]
+            digest = _sha1(repr(self.sources).encode("utf-8")).hexdigest()[:12]
             stamp += f";sources={digest}"
         return stamp + (f";model={self.model}" if self.model else "")
 
@@ -109,6 +113,9 @@ class Manifest:
     files: dict[str, Entry]
     index: dict[str, tuple[int, str]] = field(default_factory=dict)  # index file name -> (size, sha1)
     docs: int = -1
+    # CRC-32 of the index files the open check reads whole (at most SMALL_FILE bytes, kb/store.py): a search checks
+    # them without SHA-1, whose import (OpenSSL) cost more than all the reading. Empty in an older kb's manifest.
+    crc32: dict[str, int] = field(default_factory=dict)
 
     def size(self) -> tuple[int, int]:
         """(pages, sections) the generation holds: what /api/health, status() and the artifacts report."""
@@ -120,7 +127,7 @@ class Manifest:
         data = json.loads(path.read_text(encoding="utf-8"))
         files = {str(rel): _entry(e) for rel, e in data["files"].items()}
         index = {str(name): (int(v[0]), str(v[1])) for name, v in data["index"].items()}
-        return cls(str(data["stamp"]), str(data["content"]), files, index, int(data["docs"]))
+        return cls(str(data["stamp"]), str(data["content"]), files, index, int(data["docs"]), _crc32(data))
 
     def save(self, path: Path) -> None:
         """Write the manifest, then its head (kb/manifest.py, `save_head`) beside it."""
@@ -142,7 +149,8 @@ class Manifest:
     def _summary(self) -> dict[str, object]:
         """What both the manifest and its head hold: stamp, content, document count, index files."""
         return {"stamp": self.stamp, "content": self.content, "docs": self.docs,
-                "index": {name: list(v) for name, v in sorted(self.index.items())}}
+                "index": {name: list(v) for name, v in sorted(self.index.items())},
+                "crc32": dict(sorted(self.crc32.items()))}
 
     def signature(self) -> str:
         """Every file's path and stat signature in path order, as `signature_of` gives them for a discovery."""
@@ -154,8 +162,8 @@ class ManifestHead(Manifest):
     per-file entries are read from the manifest itself only if something asks for `files` (a search does not)."""
 
     def __init__(self, path: Path, stamp: str, content: str, index: dict[str, tuple[int, str]], docs: int,
-                 signature: bytes) -> None:
-        self.stamp, self.content, self.index, self.docs = stamp, content, index, docs
+                 signature: bytes, crc32: dict[str, int]) -> None:
+        self.stamp, self.content, self.index, self.docs, self.crc32 = stamp, content, index, docs, crc32
         self.path = path
         self.signature_bytes = signature
 
@@ -179,7 +187,15 @@ class ManifestHead(Manifest):
         if not newline or head["manifest"] != [st.st_size, st.st_mtime_ns]:
             return None
         index = {str(name): (int(v[0]), str(v[1])) for name, v in head["index"].items()}
-        return cls(path, str(head["stamp"]), str(head["content"]), index, int(head["docs"]), signature)
+        return cls(path, str(head["stamp"]), str(head["content"]), index, int(head["docs"]), signature, _crc32(head))
+
+
+def _crc32(data: dict[str, object]) -> dict[str, int]:
+    """The `crc32` of a saved manifest or head; none in an older kb's, whose small files are checked by SHA-1."""
+    sums = data.get("crc32", {})
+    if not isinstance(sums, dict):
+        raise ValueError("crc32 is not a mapping")
+    return {str(name): int(v) for name, v in sums.items()}
 
 
 HEAD_NAME = ".manifest-head"  # a dot name: not an index file (kb/store.py index_files), not linked or exported

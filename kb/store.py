@@ -23,12 +23,12 @@ decides when an index must be rebuilt rather than updated.
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import re
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -185,14 +185,15 @@ class IndexStore:
             if actual != size:
                 return f"{name} is {actual} bytes, expected {size}"
             if deep or size <= small:
+                quick = None if deep else manifest.crc32.get(name)
                 try:
-                    digest = file_digest(path)
+                    same = file_crc32(path) == quick if quick is not None else file_digest(path) == sha1
                 except OSError as exc:
                     resource = resource_error(exc, self.folder)
                     if resource is not None:
                         raise resource from None
                     return f"{name} cannot be read ({exc.strerror})"
-                if digest != sha1:
+                if not same:
                     return f"{name} is corrupted (checksum mismatch)"
         return None
 
@@ -415,6 +416,8 @@ class Reader:
 
 def file_digest(path: Path, algorithm: str = "sha1") -> str:
     """The hex digest of a file, read in 1 MB blocks (index checksums: sha1; artifacts: sha256)."""
+    import hashlib  # not by a search's open check of a current manifest (file_crc32): OpenSSL's load is ~3 ms
+
     h = hashlib.new(algorithm)
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -459,6 +462,16 @@ def index_files(gen: Path) -> list[Path]:
     return sorted(c for c in gen.iterdir()
                   if c.is_file() and c.name not in _NOT_INDEX_FILES and not c.name.startswith(".")
                   and not c.name.endswith(WHOOSH_LOCK_SUFFIX))
+
+
+def file_crc32(path: Path) -> int:
+    """The CRC-32 of a small file, read whole (the open check's files are at most SMALL_FILE bytes)."""
+    return zlib.crc32(path.read_bytes())
+
+
+def small_crc32(gen: Path, index: dict[str, tuple[int, str]]) -> dict[str, int]:
+    """CRC-32 of the index files the open check reads whole (Manifest.crc32)."""
+    return {name: file_crc32(gen / name) for name, (size, _sha1) in index.items() if size <= SMALL_FILE}
 
 
 def checksums(gen: Path, known: dict[str, tuple[int, str]]) -> dict[str, tuple[int, str]]:

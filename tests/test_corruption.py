@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from kb import KnowledgeBase
-from kb.store import IndexStore
+from kb.manifest import Manifest
+from kb.store import MANIFEST, SMALL_FILE, IndexStore
 from tests.sitegen import Site, make_site, marker, revision
 
 KINDS = {
@@ -69,3 +70,29 @@ def test_search_warns_rebuilds_and_answers(pristine: tuple[Site, Path], tmp_path
         assert {h.path for h in kb.search(revision(0), limit=1000).hits} == site.expected(0)
         assert [h.path for h in kb.search(marker(5)).hits][:1] == [site.rel(5)]
     assert len(notes) == 1 and "damaged" in notes[0] and "\n" not in notes[0], notes
+
+
+@pytest.mark.parametrize("checksums", ["crc32", "sha1 only"])
+def test_a_changed_byte_in_a_length_column_is_found_at_open(pristine: tuple[Site, Path], tmp_path: Path,
+                                                            checksums: str) -> None:
+    """The open check reads the small files whole: by the manifest's CRC-32, or by SHA-1 in an older kb's manifest
+    (which has no `crc32`). One changed byte of field lengths raises no error later, it only changes scores."""
+    site, clean = pristine
+    index = tmp_path / "index"
+    shutil.copytree(clean, index, symlinks=True)
+    gen = IndexStore(index).live()
+    assert gen is not None
+    manifest = Manifest.load(gen / MANIFEST)
+    assert set(manifest.crc32) == {n for n, (size, _sha1) in manifest.index.items() if size <= SMALL_FILE}
+    assert any(n.endswith("_body_len.col") for n in manifest.crc32)
+    if checksums == "sha1 only":
+        manifest.crc32 = {}
+        manifest.save(gen / MANIFEST)
+    target = one_file(index, "_body_len.col")
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    target.write_bytes(bytes(data))
+    notes: list[str] = []
+    with KnowledgeBase(site.root, index, on_note=notes.append) as kb:
+        assert [h.path for h in kb.search(marker(3)).hits][:1] == [site.rel(3)]
+    assert len(notes) == 1 and "_body_len.col is corrupted" in notes[0], notes

@@ -240,7 +240,8 @@ def _first_version(index: Path) -> int:
         out += old + impacts.TRAILER.pack(len(out), len(old), zlib.crc32(old), impacts.END)
         path.write_bytes(bytes(out))
     manifest = Manifest.load(gen / MANIFEST)
-    manifest.index = checksums(gen, {})  # as that kb would have recorded them
+    manifest.index = checksums(gen, {})  # as that kb would have recorded them: SHA-1 only, no CRC-32
+    manifest.crc32 = {}
     manifest.save(gen / MANIFEST)
     return dropped
 

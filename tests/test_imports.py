@@ -121,6 +121,7 @@ NOT_ON_THE_SEARCH_PATH = ("kb.index", "kb.records", "kb.parse", "kb.sections", "
                           "tempfile", "shutil", "bz2", "lzma",
                           "signal",  # Ctrl-C held while a generation is published, a parse's deadline: writer-side
                           "shlex",  # the tips of a search with no hit
+                          "hashlib", "_hashlib",  # SHA-1 (OpenSSL): the open check reads CRC-32 (Manifest.crc32)
                           "kb.semantic",  # with the model turned off (KB_MODEL=none)
                           "numpy", "kb.dense",  # a small query's first search: numpy's import would not pay
                           # a plain `kb search` is read without click (kb/fastcli.py), nor what click imports
@@ -153,7 +154,7 @@ def test_a_search_of_a_fresh_index_imports_only_what_it_needs(seed_kb: Any) -> N
 
 
 def test_whoosh_imported_by_kb_leaves_the_real_modules_to_others(tmp_path: Path) -> None:
-    """kb's stand-ins (urllib.request, cached_property, tempfile, shutil) exist only while Whoosh is imported:
+    """kb's stand-ins (urllib.request, cached_property, tempfile, shutil, hashlib) exist only while Whoosh is imported:
     afterwards a program importing those modules gets the real ones, and whoosh.compat.urlretrieve still downloads."""
     import subprocess
     import sys
@@ -165,6 +166,11 @@ def test_whoosh_imported_by_kb_leaves_the_real_modules_to_others(tmp_path: Path)
             "import whoosh.compat, whoosh.reading\n"
             "import whoosh.filedb.filestore, whoosh.filedb.compound, whoosh.externalsort\n"
             "assert 'tempfile' not in sys.modules and 'shutil' not in sys.modules\n"
+            "import whoosh.filedb.filetables as tables\n"
+            "assert 'hashlib' not in sys.modules and tables.md5_hash(b'body\\0word') == 2439320199\n"
+            "import hashlib\n"
+            "assert sys.modules['hashlib'] is hashlib and hasattr(hashlib, 'sha256'), hashlib\n"
+            "assert int(hashlib.md5(b'body\\0word').hexdigest(), 16) & 0xFFFFFFFF == 2439320199\n"
             "assert whoosh.filedb.filestore.tempfile.gettempdir() == whoosh.externalsort.tempfile.gettempdir()\n"
             "import io, tempfile, shutil\n"
             "assert sys.modules['tempfile'] is tempfile and hasattr(tempfile, 'mkdtemp'), tempfile\n"

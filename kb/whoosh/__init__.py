@@ -1,6 +1,7 @@
 """Everything that touches Whoosh's internals, fenced here: the codec and posting pool (`codec`), the posting-list
 scoring engine (`engine`), and the one capability check that picks their fast path or Whoosh's stock path. Importing
-this package imports Whoosh itself without modules it would pull in for nothing (urllib.request, html, asyncio), so
+this package imports Whoosh itself without modules it would pull in for nothing (urllib.request, html, asyncio,
+OpenSSL's hashlib), so
 kb imports it before any other Whoosh module.
 
 whoosh-reloaded is no longer maintained upstream; kb pins the version it is tested with. Indexes pickle the codec
@@ -83,6 +84,29 @@ def _import_storage_without_tempfile() -> None:
     import_with("whoosh.externalsort", {"tempfile": tempfile})
 
 
+def _import_filetables_without_openssl() -> None:
+    """Import whoosh.filedb.filetables with a stand-in `hashlib` whose `md5` is CPython's own (`_md5`).
+
+    The terms file is a hash table keyed by MD5 (Whoosh's default hash type), and filetables takes `md5` from
+    hashlib, whose import loads OpenSSL's libcrypto: ~3 CPU-ms of every cold search, more than the search of a rare
+    word. `_md5` gives the same digests (and is faster for keys this short). When hashlib is already loaded, or this
+    Python was built without `_md5`, the real module is used.
+    """
+    if "hashlib" in sys.modules or "whoosh.filedb.filetables" in sys.modules:
+        return
+    try:
+        from _md5 import md5
+    except ImportError:  # a build without CPython's own hashes (FIPS): hashlib's
+        return
+    import types
+
+    from ..standins import import_with
+
+    stand_in = types.ModuleType("hashlib")
+    stand_in.md5 = md5  # type: ignore[attr-defined]
+    import_with("whoosh.filedb.filetables", {"hashlib": stand_in})
+
+
 def _import_reading_without_asyncio() -> None:
     """Import whoosh.reading with functools.cached_property standing in for the `cached_property` package.
 
@@ -107,6 +131,7 @@ def _import_reading_without_asyncio() -> None:
 
 
 _import_compat_without_urllib()
+_import_filetables_without_openssl()
 _import_storage_without_tempfile()
 _import_reading_without_asyncio()
 
