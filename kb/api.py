@@ -153,10 +153,10 @@ class KnowledgeBase:
         """
         self.refresh_pending = False
         self.refresh_problem = None
-        plan = self._check()
-        if plan is not None and not plan.stale:
-            return None
         try:
+            plan = self._check()  # out of descriptors while listing the pages: answered as a failed update
+            if plan is not None and not plan.stale:
+                return None
             report = self.indexer().reindex(wait=False)
         except IndexLocked as exc:
             if self.store.live() is None:

@@ -1,8 +1,8 @@
 """Everything that touches Whoosh's internals, fenced here: the codec and posting pool (`codec`), the posting-list
-scoring engine (`engine`), and the one capability check that picks their fast path or Whoosh's stock path. Importing
-this package imports Whoosh itself without modules it would pull in for nothing (urllib.request, html, asyncio,
-OpenSSL's hashlib), so
-kb imports it before any other Whoosh module.
+scoring engine (`engine`), the memory-mapped storage searchers read through (`storage`), and the one capability
+check that picks their fast path or Whoosh's stock path. Importing this package imports Whoosh itself without
+modules it would pull in for nothing (urllib.request, html, asyncio, OpenSSL's hashlib), so kb imports it before any
+other Whoosh module.
 
 whoosh-reloaded is no longer maintained upstream; kb pins the version it is tested with. Indexes pickle the codec
 by import path: segments written before this package existed name `kb.codec.KbCodec`, so that name is kept as an
