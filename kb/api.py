@@ -440,6 +440,7 @@ class KnowledgeBase:
         """Run `work` on this thread's reader; if it fails because index files are damaged, rebuild and retry once."""
         reader = self._checkout()
         try:
+            reader.searcher.check_files()  # a file cut since it was mapped is damage, found before it is read
             return work(reader)
         except KbError:
             raise

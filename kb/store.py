@@ -185,9 +185,8 @@ class IndexStore:
             if actual != size:
                 return f"{name} is {actual} bytes, expected {size}"
             if deep or size <= small:
-                quick = None if deep else manifest.crc32.get(name)
                 try:
-                    same = file_crc32(path) == quick if quick is not None else file_digest(path) == sha1
+                    same = _intact(path, sha1, manifest.crc32.get(name), deep=deep)
                 except OSError as exc:
                     resource = resource_error(exc, self.folder)
                     if resource is not None:
@@ -462,6 +461,15 @@ def index_files(gen: Path) -> list[Path]:
     return sorted(c for c in gen.iterdir()
                   if c.is_file() and c.name not in _NOT_INDEX_FILES and not c.name.startswith(".")
                   and not c.name.endswith(WHOOSH_LOCK_SUFFIX))
+
+
+def _intact(path: Path, sha1: str, crc32: int | None, *, deep: bool) -> bool:
+    """Whether a file has its recorded sums: the CRC-32 when there is one (the open check's), and the SHA-1 when
+    deep or when there is no CRC-32 (an older kb's manifest). Deep checks both, so that an imported archive whose
+    CRC-32 disagrees with its files is refused rather than found damaged by every search after it."""
+    if crc32 is not None and file_crc32(path) != crc32:
+        return False
+    return (crc32 is not None and not deep) or file_digest(path) == sha1
 
 
 def file_crc32(path: Path) -> int:

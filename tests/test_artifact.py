@@ -261,6 +261,18 @@ def _unindexed(meta: dict, members: list) -> list:
     return [*members, _plain("bomb.bin", b"\0" * 1000)]
 
 
+def _wrong_crc32(meta: dict, members: list) -> list:
+    """The index manifest's CRC-32 of a small file disagrees with the file (its SHA-1 agrees): every search after
+    the import would find the index damaged."""
+    at = next(i for i, (info, _data) in enumerate(members) if info.name == "manifest.json")
+    manifest = json.loads(members[at][1])
+    name = sorted(manifest["crc32"])[0]
+    manifest["crc32"][name] ^= 1
+    data = json.dumps(manifest).encode()
+    _listed(meta, "manifest.json", data)
+    return [*members[:at], _plain("manifest.json", data), *members[at + 1:]]
+
+
 def _other_version(meta: dict, members: list) -> list:
     meta["stamp"] = "kb=0.1;schema=1;analysis=1;drafts=0;max=1"
     return members
@@ -268,7 +280,7 @@ def _other_version(meta: dict, members: list) -> list:
 
 @pytest.mark.parametrize("edit", [_traversal, _absolute, _symlink, _hardlink, _folder, _unlisted, _wrong_sum,
                                   _tampered_file, _missing_file, _duplicate, _bad_generation, _pin_file,
-                                  _unindexed, _other_version], ids=lambda f: f.__name__.strip("_"))
+                                  _unindexed, _other_version, _wrong_crc32], ids=lambda f: f.__name__.strip("_"))
 def test_hostile_archive_is_refused_without_writing_outside(artifact: Path, tmp_path: Path, edit: object) -> None:
     folder = tmp_path / "deep" / "served"
     folder.mkdir(parents=True)

@@ -156,3 +156,36 @@ def test_two_opens_of_a_file_keep_their_own_positions(tmp_path: Path) -> None:
     assert first.read_pickle() == [2, 3]
     first.close()
     assert second.read_pickle() == [2, 3]  # closing one open leaves the map to the others
+
+
+SHRINK_SCRIPT = r"""
+import os, sys
+from kb import KnowledgeBase
+from kb.store import IndexStore
+notes = []
+kb = KnowledgeBase(sys.argv[1], sys.argv[2], on_note=notes.append)
+kb.reindex()
+assert kb.search("access token").hits  # the searcher now maps the index files
+gen = IndexStore(sys.argv[2]).live()
+for suffix in sys.argv[3:]:
+    path = next(p for p in gen.iterdir() if p.name.endswith(suffix))
+    os.truncate(path, path.stat().st_size // 3)  # as `cp` over a live generation does first
+print("HITS", len(kb.search("access token").hits), "NOTES", len(notes), notes[-1] if notes else "", flush=True)
+"""
+
+
+@pytest.mark.parametrize("suffixes", [[".pst"], [".trm"], ["_stored.col", ".kbi"]], ids=lambda s: "+".join(s))
+def test_an_index_file_cut_under_an_open_searcher_is_damage_not_a_crash(tmp_path: Path, suffixes: list[str]) -> None:
+    """Reading a map past its file's end is SIGBUS, which kills the process; a file cut short while a long-lived
+    searcher (the API, `kb serve`, `kb mcp`) has it mapped must be found before the search reads it."""
+    import subprocess
+    import sys
+
+    content = tmp_path / "content"
+    shutil.copytree(SITE, content)
+    done = subprocess.run([sys.executable, "-c", SHRINK_SCRIPT, str(content), str(tmp_path / "index"), *suffixes],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "KB_MODEL": "none"})
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    words = done.stdout.split()
+    assert words[:2] == ["HITS", words[1]] and int(words[1]) > 0, done.stdout
+    assert words[3] == "1" and "damaged" in done.stdout, done.stdout

@@ -94,6 +94,12 @@ class Searcher:
         for docnum in self.document_numbers(**terms):
             yield self.ixreader.stored_fields(docnum)
 
+    def check_files(self) -> None:
+        """Before a search: raise (kb/whoosh/storage.py ShrunkFile) if a mapped index file was cut short since it
+        was opened, which reading would turn into a crash rather than an error."""
+        if self._storage is not None:
+            self._storage.check()
+
     def close(self) -> None:
         if self._parent is None:
             self.ixreader.close()

@@ -8,9 +8,11 @@ by ~15% (docs/performance.md, tenth round), and a searcher maps only the files i
 
 A map stays valid for the searcher's life because kb never changes a segment file in place: an update hard-links
 the live generation's files into a new one and adds segments there, and a generation is removed only when no
-searcher holds its reader lock. Only searchers map (`open_searcher`): a reindex reads segments through plain files,
-so its resident memory does not count the index's pages, and a damaged file found by a rebuild's check is reported
-the usual way. A file that cannot be mapped (empty, or on a file system without mmap) is opened the stock way.
+searcher holds its reader lock; a file someone else cut short is found before each search (`check`), since reading
+a map past its file's end kills the process. Only searchers map (`open_searcher`): a reindex reads segments through
+plain files, so its resident memory does not count the index's pages, and a damaged file found by a rebuild's check
+is reported the usual way. A file that cannot be mapped (empty, or on a file system without mmap) is opened the
+stock way.
 """
 
 from __future__ import annotations
@@ -39,20 +41,47 @@ _UNMAPPABLE = (errno.ENODEV, errno.ENOMEM)
 _RANDOM = getattr(mmap, "MADV_RANDOM", None)
 
 
+class ShrunkFile(OSError):
+    """A mapped index file is now shorter than its map: cut while a searcher had it open (damage, as a bad block)."""
+
+
 class MappedStorage(FileStorage):  # type: ignore[misc]
     """A FileStorage whose files open as views of one read-only map per file, made on first open."""
 
     def __init__(self, path: str) -> None:
         super().__init__(path)
         self._maps: dict[str, mmap.mmap | None] = {}  # None: the file is read the stock way
+        self._inodes: dict[str, tuple[int, int]] = {}  # (device, inode) of each mapped file
 
     def open_file(self, name: str, **kwargs: Any) -> StructFile:
         if name not in self._maps:
-            self._maps[name] = _map(self._fpath(name))
+            path = self._fpath(name)
+            self._maps[name] = data = _map(path)
+            if data is not None:
+                st = os.stat(path)
+                self._inodes[name] = (st.st_dev, st.st_ino)
         data = self._maps[name]
         if data is None or kwargs:
             return super().open_file(name, **kwargs)
         return MappedFile(data, name)
+
+    def check(self) -> None:
+        """Raise ShrunkFile if a mapped file was cut short since it was mapped.
+
+        Reading a map past its file's end kills the process (SIGBUS) where a plain read returns short data, which
+        the search reports as damage and rebuilds from. kb never changes a segment file, but someone may (`cp` or
+        `rsync --inplace` over a live generation truncates each file first), so every search first compares the
+        files' sizes with their maps (a `stat` per mapped file, ~2 us each): a file cut before the search is
+        damage like any other. One cut during the search itself is not caught."""
+        for name, data in self._maps.items():
+            if data is None:
+                continue
+            try:
+                st = os.stat(self._fpath(name))
+            except FileNotFoundError:  # unlinked: the map still holds the file, which nobody can cut by name
+                continue
+            if (st.st_dev, st.st_ino) == self._inodes[name] and st.st_size < len(data):
+                raise ShrunkFile(f"{name} is {st.st_size} bytes, {len(data)} when it was opened")
 
     def release(self) -> None:
         """Unmap every file, when the one searcher over this storage closes: a map holds the file's pages and,
@@ -60,6 +89,7 @@ class MappedStorage(FileStorage):  # type: ignore[misc]
         the storage closes, such as the one `FileIndex.doc_count` opens and closes.) The maps are never lent out as
         buffers, so they close at once."""
         maps, self._maps = self._maps, {}
+        self._inodes = {}
         for data in maps.values():
             if data is not None:
                 data.close()
