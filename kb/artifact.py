@@ -181,6 +181,9 @@ def _import_locked(store: IndexStore, file: Path, raw: IO[bytes], wait_old: floa
             _extract(file, gen, tar, members, meta["files"])
             _drain(file, unzipped)
         manifest = _check_generation(file, store, gen, meta["files"])
+        # The head a search reads instead of the whole manifest (kb/manifest.py): not in archives, as it names the
+        # manifest file's own mtime. Without it every search of the imported index parsed the whole manifest.
+        manifest.save_head(gen / MANIFEST)
         store.publish(gen)
         published = True
         removed, kept = _remove_old(store, gen, wait_old)
