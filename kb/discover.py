@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
 
-from .errors import RESOURCE_ERRNOS, ContentError, ResourceExhausted
+from .errors import ContentError, ran_out
 from .model import Problem
 
 TYPE_CHECKING = False  # rather than typing's: a cold search does not import typing (kb/__init__.py)
@@ -176,9 +176,9 @@ def _walk(
 def _unlisted(prefix: str, exc: OSError, problems: list[Problem]) -> None:
     """A folder that cannot be listed is skipped with a warning, unless the system ran out of something: then its
     pages would look deleted (or the content folder empty), so the search or reindex stops and says what ran out."""
-    if exc.errno in RESOURCE_ERRNOS:
-        raise ResourceExhausted(f"{RESOURCE_ERRNOS[exc.errno]} (while listing {prefix or '.'} in the content "
-                                "folder)") from None
+    exhausted = ran_out(exc, f"listing {prefix or '.'} in the content folder")
+    if exhausted is not None:
+        raise exhausted from None
     problems.append(Problem(prefix or ".", f"folder cannot be read ({exc.strerror})", "skipped"))
 
 

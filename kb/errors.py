@@ -111,6 +111,14 @@ RESOURCE_ERRNOS = {
 }
 
 
+def ran_out(exc: OSError, doing: str) -> ResourceExhausted | None:
+    """The error to raise when `exc` says the system ran out of something (not damage, not a missing file) while
+    `doing` it; None for any other OSError."""
+    if exc.errno not in RESOURCE_ERRNOS:
+        return None
+    return ResourceExhausted(f"{RESOURCE_ERRNOS[exc.errno]} (while {doing})")
+
+
 class OutputError(KbError):
     """What a command prints could not be written: its standard output is a full disk, a failing device, a file
     over its size limit. Raised by the command-line layer (the library itself prints nothing); a closed pipe is

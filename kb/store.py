@@ -42,6 +42,7 @@ from .errors import (
     IndexReadOnly,
     IndexUnusable,
     ResourceExhausted,
+    ran_out,
 )
 from .locking import LOCK_NAME, PIN_NAME, Pin, claim, make_pin_file, pin
 from .manifest import Manifest, ManifestHead
@@ -69,9 +70,8 @@ def resource_error(exc: BaseException, folder: Path) -> ResourceExhausted | None
     if isinstance(exc, MemoryError):
         return ResourceExhausted(f"out of memory while using the index in {folder}; the index is intact, "
                                  "close some programs and try again")
-    if isinstance(exc, OSError) and exc.errno in RESOURCE_ERRNOS:
-        return ResourceExhausted(f"{RESOURCE_ERRNOS[exc.errno]} (while using the index in {folder}; "
-                                 "the index is intact)")
+    if isinstance(exc, OSError):
+        return ran_out(exc, f"using the index in {folder}; the index is intact")
     return None
 
 

@@ -6,7 +6,6 @@ The site is indexed, then updated and partly deleted, so the searcher spans seve
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,32 +14,16 @@ import pytest
 from whoosh import query as wq
 from whoosh.index import open_dir
 
-from kb import KnowledgeBase
 from kb.analysis import TEXT_FIELDS
 from kb.search import BM25_B, BM25_K1, FIELD_B, FIELD_WEIGHTS, engine_for, run, weighting
 from kb.store import IndexStore
 from kb.whoosh.engine import Engine, FastLeaf, Leaf
-
-SITE = Path(__file__).parent / "fixtures" / "quality" / "docs"
-QUERIES = ["install", "configure the server", "token refresh", '"access token"', "config*", "api -deprecated",
-           "title:guide", "errors OR warnings", "webhook retries", "sesion", "search index", "tag:api"]
+from tests.index_support import QUERIES, two_segment_index
 
 
 @pytest.fixture(scope="module")
 def index(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("layer")
-    content = root / "content"
-    shutil.copytree(SITE, content)
-    with KnowledgeBase(content, root / "index") as kb:
-        kb.reindex()
-        pages = sorted(content.rglob("*.md"))
-        assert len(pages) >= 4
-        pages[0].unlink()  # a delete and an edit: a second segment, and deletions in the first
-        pages[1].write_text(pages[1].read_text(encoding="utf-8") + "\n\n## Later\n\nAn access token section.\n",
-                            encoding="utf-8")
-        report = kb.reindex()
-        assert not report.full and report.removed == 1
-    return root / "index"
+    return two_segment_index(tmp_path_factory.mktemp("layer"))
 
 
 @pytest.fixture

@@ -18,30 +18,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from whoosh.filedb.structfile import StructFile
 
-from kb import KnowledgeBase
 from kb.search import run, weighting
 from kb.store import IndexStore
 from kb.whoosh import open_index, storage
 from kb.whoosh.searcher import open_searcher
 from kb.whoosh.storage import MappedFile, MappedStorage
-
-SITE = Path(__file__).parent / "fixtures" / "quality" / "docs"
-QUERIES = ["install", "configure the server", "token refresh", '"access token"', "config*", "api -deprecated",
-           "title:guide", "errors OR warnings", "webhook retries", "sesion", "tag:api"]
+from tests.index_support import QUERIES, SITE, two_segment_index
 
 
 @pytest.fixture(scope="module")
 def gen(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("storage")
-    content = root / "content"
-    shutil.copytree(SITE, content)
-    with KnowledgeBase(content, root / "index") as kb:
-        kb.reindex()
-        page = sorted(content.rglob("*.md"))[0]
-        page.write_text(page.read_text(encoding="utf-8") + "\n\n## Later\n\nAn access token section.\n",
-                        encoding="utf-8")
-        kb.reindex()  # a second segment, and a deletion in the first
-    live = IndexStore(root / "index").live()
+    live = IndexStore(two_segment_index(tmp_path_factory.mktemp("storage"))).live()
     assert live is not None
     return live
 

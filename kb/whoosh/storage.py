@@ -50,20 +50,16 @@ class MappedStorage(FileStorage):  # type: ignore[misc]
 
     def __init__(self, path: str) -> None:
         super().__init__(path)
-        self._maps: dict[str, mmap.mmap | None] = {}  # None: the file is read the stock way
-        self._inodes: dict[str, tuple[int, int]] = {}  # (device, inode) of each mapped file
+        # name -> (map, (device, inode) of the file mapped); None: the file is read the stock way
+        self._maps: dict[str, tuple[mmap.mmap, tuple[int, int]] | None] = {}
 
     def open_file(self, name: str, **kwargs: Any) -> StructFile:
         if name not in self._maps:
-            path = self._fpath(name)
-            self._maps[name] = data = _map(path)
-            if data is not None:
-                st = os.stat(path)
-                self._inodes[name] = (st.st_dev, st.st_ino)
-        data = self._maps[name]
-        if data is None or kwargs:
+            self._maps[name] = _map(self._fpath(name))
+        mapped = self._maps[name]
+        if mapped is None or kwargs:
             return super().open_file(name, **kwargs)
-        return MappedFile(data, name)
+        return MappedFile(mapped[0], name)
 
     def check(self) -> None:
         """Raise ShrunkFile if a mapped file was cut short since it was mapped.
@@ -73,14 +69,15 @@ class MappedStorage(FileStorage):  # type: ignore[misc]
         `rsync --inplace` over a live generation truncates each file first), so every search first compares the
         files' sizes with their maps (a `stat` per mapped file, ~2 us each): a file cut before the search is
         damage like any other. One cut during the search itself is not caught."""
-        for name, data in self._maps.items():
-            if data is None:
+        for name, mapped in self._maps.items():
+            if mapped is None:
                 continue
+            data, identity = mapped
             try:
                 st = os.stat(self._fpath(name))
             except FileNotFoundError:  # unlinked: the map still holds the file, which nobody can cut by name
                 continue
-            if (st.st_dev, st.st_ino) == self._inodes[name] and st.st_size < len(data):
+            if (st.st_dev, st.st_ino) == identity and st.st_size < len(data):
                 raise ShrunkFile(f"{name} is {st.st_size} bytes, {len(data)} when it was opened")
 
     def release(self) -> None:
@@ -89,15 +86,16 @@ class MappedStorage(FileStorage):  # type: ignore[misc]
         the storage closes, such as the one `FileIndex.doc_count` opens and closes.) The maps are never lent out as
         buffers, so they close at once."""
         maps, self._maps = self._maps, {}
-        self._inodes = {}
-        for data in maps.values():
-            if data is not None:
-                data.close()
+        for mapped in maps.values():
+            if mapped is not None:
+                mapped[0].close()
 
 
-def _map(path: str) -> mmap.mmap | None:
+def _map(path: str) -> tuple[mmap.mmap, tuple[int, int]] | None:
+    """The file's map and the (device, inode) it maps, or None for a file to read the stock way."""
     with open(path, "rb") as f:
-        if os.fstat(f.fileno()).st_size == 0:
+        st = os.fstat(f.fileno())
+        if st.st_size == 0:
             return None  # mmap refuses empty files
         try:
             data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ, **_UNTRACKED)
@@ -107,7 +105,7 @@ def _map(path: str) -> mmap.mmap | None:
             raise  # out of descriptors (the map's duplicate one) and the like: reported as what ran out
     if _RANDOM is not None:
         data.madvise(_RANDOM)
-    return data
+    return data, (st.st_dev, st.st_ino)
 
 
 class MappedFile(StructFile):  # type: ignore[misc]
