@@ -150,8 +150,8 @@ def medians(runs: Sequence[Run], ok_codes: tuple[int, ...]) -> tuple[float, floa
             sum(r.rc not in ok_codes for r in runs))
 
 
-def alternating_floor(cmds: Sequence[Sequence[str]], env: dict[str, str]) -> tuple[float, list[Run]]:
-    """Run each command right after an `import whoosh.index` process: the floor's median CPU, and the runs.
+def alternating_floor(cmds: Sequence[Sequence[str]], env: dict[str, str]) -> tuple[list[float], list[Run]]:
+    """Run each command right after an `import whoosh.index` process: the floor's CPU times, and the runs.
 
     This machine's speed drifts by up to a third over minutes (a VM): the floor measured once at the start of a
     run against cold searches measured minutes later gave 1.85x where the two taken alternately gave 2.5x. So the
@@ -161,7 +161,7 @@ def alternating_floor(cmds: Sequence[Sequence[str]], env: dict[str, str]) -> tup
     for cmd in cmds:
         floors.append(run_measured([sys.executable, "-c", "import whoosh.index"], env).cpu)
         runs.append(run_measured(cmd, env))
-    return statistics.median(floors), runs
+    return floors, runs
 
 
 # --------------------------------------------------------------------------
@@ -240,6 +240,9 @@ class EngineResult:
     zero_hit_queries: int | None = None
     index_mb: float | None = None
     errors: list[str] = field(default_factory=list)
+    cold_cpu_by_query: list[float] = field(default_factory=list)  # each query's median CPU s over the rounds
+    floor_cpu_runs: list[float] = field(default_factory=list)
+    warm_rounds: list[dict[str, float]] = field(default_factory=list)  # each round's warm figures
 
     @property
     def sections_per_s(self) -> float | None:
@@ -278,7 +281,7 @@ def dir_mb(path: Path) -> float:
 
 
 def bench_size(pages: int, seed: int, env: dict[str, str], repeats: int, n_queries: int,
-               workdir: Path, log: Callable[[str], None]) -> SizeResult:
+               workdir: Path, log: Callable[[str], None], rounds: int = 3) -> SizeResult:
     """Generate a site of ``pages`` pages and measure both engines on it."""
     site = workdir / f"site-{pages}"
     start = time.perf_counter()
@@ -318,10 +321,15 @@ def bench_size(pages: int, seed: int, env: dict[str, str], repeats: int, n_queri
     each("reindex after adding 10 pages", timed("add10_s"))
     gensite.delete_pages(site, 10, seed)
     each("reindex after deleting 10 pages", timed("del10_s"))
-    each("cold search", lambda e: cold_search(e, site, indexes[e], env, queries[:repeats], results[e]))
+    each("cold search", lambda e: cold_search(e, site, indexes[e], env, queries[:repeats], results[e], rounds))
     log(f"  {pages} pages: cold search [rg]")
     rg = rg_search(site, queries[:repeats], env)
-    each("warm search", lambda e: warm_search(e, site, indexes[e], env, qfile, results[e]))
+    warm: dict[str, list[dict[str, float]]] = {e: [] for e in ENGINES}
+    for n in range(rounds):
+        each(f"warm search, round {n + 1} of {rounds}",
+             lambda e: warm_round(e, site, indexes[e], env, qfile, results[e], warm[e]))
+    for e in ENGINES:
+        warm_medians(results[e], warm[e])
     for e in ENGINES:
         results[e].index_mb = dir_mb(indexes[e]) if results[e].full_s is not None else None
     return SizeResult(pages, dir_mb(site), gen_s, results, rg)
@@ -344,31 +352,50 @@ def rg_search(site: Path, queries: Sequence[str], env: dict[str, str]) -> float 
 
 
 def cold_search(engine: str, site: Path, index: Path, env: dict[str, str], queries: Sequence[str],
-                res: EngineResult) -> None:
-    """Median wall time of ``search Q --json`` as fresh processes, one per query.
+                res: EngineResult, rounds: int = 1) -> None:
+    """Median over the queries of ``search Q --json`` as fresh processes, each query's figure the median of its
+    `rounds` runs (the rounds go over all the queries in turn, so each query's runs are spread over the minute).
 
     Each command runs once untimed first, for every engine: a fresh process, but the files it reads in the page
     cache, as the floor's are (it reads the same .pyc files every time). Without this pass a cold search measured
     whatever the previous engine's run had left cached: this host keeps ~420 MB of file pages, less than a
-    10,000-page site with its indexes, and one run's FTS5 cold search took 0.051 s, another's 0.086 s."""
+    10,000-page site with its indexes, and one run's FTS5 cold search took 0.051 s, another's 0.086 s.
+
+    Rounds: the benchmark's queries cost two ways (a rare word's search ~90 CPU-ms at 10,000 pages, a common
+    word's 110-180), and the median of ten falls between the two groups, so one run's spike (this VM's processes
+    jump by up to 25 ms now and then) moved a run's kb median from ~94 to ~108 ms and its ratio from 1.76x to 2.11x
+    with the same code. A query's median of three runs is not moved by one spike."""
     cmds = [engine_cmd(engine, site, index) + ["search", q, "--json"] for q in queries]
     for cmd in cmds:
         run_measured(cmd, env)
-    if engine == "kb":
-        res.floor_cpu_s, runs = alternating_floor(cmds, env)
-    else:
-        runs = [run_measured(c, env) for c in cmds]
-    # kb exits 1 for "no hits", like grep
-    res.cold_search_s, res.cold_search_cpu_s, failed = medians(runs, ok_codes=(0, 1))
+    per_query: list[list[Run]] = [[] for _ in cmds]
+    floors: list[float] = []
+    for _ in range(max(1, rounds)):
+        if engine == "kb":
+            floor_runs, runs = alternating_floor(cmds, env)
+            floors += floor_runs
+        else:
+            runs = [run_measured(c, env) for c in cmds]
+        for got, run in zip(per_query, runs):
+            got.append(run)
+    if floors:
+        res.floor_cpu_s, res.floor_cpu_runs = statistics.median(floors), floors
+    failed = sum(any(r.rc not in (0, 1) for r in got) for got in per_query)  # kb exits 1 for "no hits", like grep
     if failed == len(cmds):
-        res.cold_search_s = res.cold_search_cpu_s = None
+        return
+    res.cold_search_s = statistics.median(statistics.median(r.wall for r in got) for got in per_query)
+    res.cold_cpu_by_query = [statistics.median(r.cpu for r in got) for got in per_query]
+    res.cold_search_cpu_s = statistics.median(res.cold_cpu_by_query)
     if failed:
         res.errors.append(f"{failed} of {len(cmds)} cold searches failed")
 
 
-def warm_search(engine: str, site: Path, index: Path, env: dict[str, str], qfile: Path,
-                res: EngineResult) -> None:
-    """p50/p95/p99 of API ``search()`` over all queries, in one child process."""
+WARM_FIGURES = ("warm_p50_ms", "warm_p95_ms", "warm_p99_ms", "warm_cpu_p50_ms", "warm_cpu_p99_ms")
+
+
+def warm_round(engine: str, site: Path, index: Path, env: dict[str, str], qfile: Path, res: EngineResult,
+               rounds: list[dict[str, float]]) -> None:
+    """p50/p95/p99 of API ``search()`` over all queries, in one child process: appended to `rounds`."""
     run = run_measured([sys.executable, str(Path(__file__).resolve()), "_warm", engine, str(site), str(index),
                         str(qfile)], env)
     if run.rc != 0:
@@ -376,13 +403,20 @@ def warm_search(engine: str, site: Path, index: Path, env: dict[str, str], qfile
         return
     data = run.json()
     lat = [x * 1000 for x in data["latencies"]]
-    res.warm_p50_ms, res.warm_p95_ms, res.warm_p99_ms = (percentile(lat, p) for p in (50, 95, 99))
-    cpu = [x * 1000 for x in data.get("cpu", [])]
-    if cpu:
-        res.warm_cpu_p50_ms, res.warm_cpu_p99_ms = percentile(cpu, 50), percentile(cpu, 99)
+    cpu = [x * 1000 for x in data.get("cpu", [])] or lat
+    rounds.append(dict(zip(WARM_FIGURES, [percentile(lat, p) for p in (50, 95, 99)] +
+                           [percentile(cpu, 50), percentile(cpu, 99)])))
     res.zero_hit_queries = data["zero_hits"]
     if data["n_errors"]:
         res.errors.append(f"{data['n_errors']} queries raised, e.g. {data['errors'][:3]}")
+
+
+def warm_medians(res: EngineResult, rounds: list[dict[str, float]]) -> None:
+    """Each warm figure as the median of the rounds' (the engines' rounds alternate: kb, FTS5, tantivy, FTS5
+    simple, then again), so that this VM's drift (up to a third over minutes) falls on every engine alike."""
+    res.warm_rounds = rounds
+    for name in WARM_FIGURES if rounds else ():
+        setattr(res, name, statistics.median(r[name] for r in rounds))
 
 
 # --------------------------------------------------------------------------
@@ -518,7 +552,7 @@ def size_table(sr: SizeResult) -> list[str]:
 
 
 def render(info: dict[str, str], kb_rev: str, base: dict[str, float], sizes: Sequence[SizeResult],
-           command: str, n_queries: int, repeats: int) -> str:
+           command: str, n_queries: int, repeats: int, rounds: int) -> str:
     """The whole generated Markdown block."""
     out = [
         f"_Generated by `{command}` on {info['date']}._",
@@ -533,7 +567,10 @@ def render(info: dict[str, str], kb_rev: str, base: dict[str, float], sizes: Seq
         f"whoosh.highlight` {base['cpu:kb']:.3f} s; `import whoosh.index` {base['cpu:whoosh']:.3f} s",
         f"- Sites are generated by `benchmarks/gensite.py` (seeded); queries: {n_queries} "
         "(1–3 words, \"phrases\", `prefix*`, one-edit typos) from the site's own text.",
-        f"- Reindex and cold-search (median of {repeats} queries) figures are fresh CLI processes (interpreter start and imports included; each cold search after one untimed run of the same command, so that its files are in the page cache as the floor's are); "
+        f"- Reindex and cold-search (median of {repeats} queries, each query's figure the median of its {rounds} runs) "
+        "figures are fresh CLI processes (interpreter start and imports included; each cold search after one untimed "
+        "run of the same command, so that its files are in the page cache as the floor's are); warm figures are the "
+        f"median of {rounds} rounds (each round one process per engine, the engines taking turns); "
         "kb / FTS5 > 1 means kb is slower (or bigger); for throughput it is FTS5 ÷ kb.",
         "- FTS5 ref (kb's sections) parses pages with kb's own code and indexes them in SQLite FTS5: the gap to kb "
         "is kb's indexing/search engine. tantivy ref (kb's sections) does the same with tantivy (tantivy-py, "
@@ -580,6 +617,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--queries", type=int, default=200, help="queries for warm latency")
     ap.add_argument("--repeats", type=int, default=10, help="fresh processes for medians")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="rounds of the cold and warm searches (alternating engines); medians are reported")
     ap.add_argument("--fts5-splitter", help="splitter for the FTS5 reference: 'simple' or module:function "
                     "(default: kb's own when importable, so both index the same units)")
     ap.add_argument("--kb-path", help="directory to put first on the children's PYTHONPATH")
@@ -614,12 +653,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         for n in sizes:
             shutil.rmtree(work / f"n{n}", ignore_errors=True)  # a kept workdir may hold an old run
             (work / f"n{n}").mkdir(parents=True)
-            results.append(bench_size(n, args.seed, env, args.repeats, args.queries, work / f"n{n}", log))
+            results.append(bench_size(n, args.seed, env, args.repeats, args.queries, work / f"n{n}", log,
+                                      args.rounds))
     finally:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)
     command = "python benchmarks/run.py " + " ".join(argv)
-    block = render(machine(), kb_rev, base, results, command.strip(), args.queries, args.repeats)
+    block = render(machine(), kb_rev, base, results, command.strip(), args.queries, args.repeats, args.rounds)
     print(block)
     log(f"total benchmark time {time.perf_counter() - started:.0f} s")
     if args.write:
