@@ -9,7 +9,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kb.snippets import _RUN, CONTEXT_BEFORE, _best_start, _runs
+from kb.snippets import _RUN, CONTEXT_BEFORE, _best_start, _keyed_runs, _runs
 
 
 def _scan(text: str, spans: list[tuple[int, int]], size: int) -> int:
@@ -64,3 +64,13 @@ def test_runs_holding_a_key_are_those_the_plain_scan_finds(text: str, keys: list
     expected = [m.span() for m in _RUN_OF_WORD_CHARACTERS.finditer(text.lower())
                 if any(k in m.group() for k in keys)]
     assert _runs(text, tuple(keys)) == expected
+
+
+@given(st.text(alphabet="abcdeXY01_'.- ,;+#", max_size=80),
+       st.lists(st.text(alphabet="abcde01+# .", max_size=3), min_size=1, max_size=4))
+@settings(max_examples=400, deadline=None)
+def test_runs_are_the_keys_patterns_whatever_the_keys(text: str, keys: list[str]) -> None:
+    """`_runs` finds keys of run characters by `str.find` and grows each to its run: the spans of the one pattern
+    of the keys (`_keyed_runs`, compiled per query) for any keys, an empty one or one holding a character no run
+    holds included (those go to the pattern itself)."""
+    assert _runs(text, tuple(keys)) == _keyed_runs(text.lower(), tuple(keys))
