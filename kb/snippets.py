@@ -19,6 +19,7 @@ ELLIPSIS = "…"
 WORD_CACHE = 50000  # surface words whose analysis is remembered (vocabulary is Zipfian: most repeat)
 
 _RUN = r"[\w’'ʼʻ.\-]"  # the characters a WORD_PATTERN token is made of
+FIND_MOST = 32  # occurrences of a query's word heads in a text up to which _runs finds them one by one
 _tokens_of: dict[str, tuple[tuple[str, int, int], ...]] = {}
 
 
@@ -64,32 +65,31 @@ def _runs(text: str, keys: tuple[str, ...]) -> list[tuple[int, int]]:
     """(start, end) of the runs of word characters that contain a key; the whole text when it is not ASCII
     (folding could then change lengths, and offsets must stay those of `text`).
 
-    Keys made of run characters alone (all of them but for odd prefixes) are found with `str.find` and each grown to
-    its run by one precompiled pattern, forwards and over the reversed text backwards: the pattern of `_keyed_runs`
-    would be compiled for every query (its keys), ~0.25 ms of a search's ~5, and the same spans come out (a run holds
-    a key exactly when a match of that pattern starts at the run's start and ends at its end)."""
+    Keys made of run characters alone (all of them but for odd prefixes) that occur at most FIND_MOST times are
+    found with `str.find`, each grown to its run by one precompiled pattern, forwards and over the reversed text
+    backwards: the pattern of `_keyed_runs` would be compiled for every query (its keys), ~0.25 ms of a search's
+    ~5. Past FIND_MOST occurrences (a prefix such as `sta*` in most words) that pattern's one pass costs less than a
+    step in Python per run, and the same spans come out either way (a run holds a key exactly when a match of that
+    pattern starts at the run's start and ends at its end)."""
     if not text.isascii():
         return [(0, len(text))]
     low = text.lower()
     along = _along()
-    if not all(k and along.fullmatch(k) for k in keys):
+    if not all(k and along.fullmatch(k) for k in keys) or sum(low.count(k) for k in keys) > FIND_MOST:
         return _keyed_runs(low, keys)
-    found: set[int] = set()
+    n = len(low)
+    back = ""
+    runs: dict[int, int] = {}
     for k in keys:
         at = low.find(k)
         while at >= 0:
-            found.add(at)
-            at = low.find(k, at + 1)
-    if not found:
-        return []
-    n = len(low)
-    back = low[::-1]
-    runs: dict[int, int] = {}
-    for at in sorted(found):
-        start = at - (_run_end(along, back, n - at) - (n - at))  # the run characters just before the key
-        if start not in runs:
-            runs[start] = _run_end(along, low, at)
-    return list(runs.items())
+            back = back or low[::-1]
+            start = at - (_run_end(along, back, n - at) - (n - at))  # the run characters just before the key
+            end = runs.get(start)
+            if end is None:
+                end = runs[start] = _run_end(along, low, at)
+            at = low.find(k, end)  # the rest of this run holds nothing new
+    return sorted(runs.items())
 
 
 def _run_end(along: re.Pattern[str], text: str, at: int) -> int:
@@ -110,7 +110,8 @@ def _along() -> re.Pattern[str]:
 
 
 def _keyed_runs(low: str, keys: tuple[str, ...]) -> list[tuple[int, int]]:
-    """_runs by one pattern of the keys: for keys holding a character no run does (or none at all).
+    """_runs by one pattern of the keys: for keys holding a character no run does (or none at all), and for keys
+    that occur often.
 
     A match may start only where a run starts (the lookbehind) and reaches its key lazily: the plain
     `RUN*(?:keys)RUN*` was tried from every character inside every run, backtracking over the rest of the run

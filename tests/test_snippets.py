@@ -5,10 +5,12 @@ a run-by-run scan finds."""
 from __future__ import annotations
 
 import re
+from unittest.mock import patch
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kb import snippets
 from kb.snippets import _RUN, CONTEXT_BEFORE, _best_start, _keyed_runs, _runs
 
 
@@ -72,5 +74,7 @@ def test_runs_holding_a_key_are_those_the_plain_scan_finds(text: str, keys: list
 def test_runs_are_the_keys_patterns_whatever_the_keys(text: str, keys: list[str]) -> None:
     """`_runs` finds keys of run characters by `str.find` and grows each to its run: the spans of the one pattern
     of the keys (`_keyed_runs`, compiled per query) for any keys, an empty one or one holding a character no run
-    holds included (those go to the pattern itself)."""
-    assert _runs(text, tuple(keys)) == _keyed_runs(text.lower(), tuple(keys))
+    holds included (those go to the pattern itself), on either side of FIND_MOST."""
+    for most in (0, 3, 10**6):
+        with patch.object(snippets, "FIND_MOST", most):
+            assert _runs(text, tuple(keys)) == _keyed_runs(text.lower(), tuple(keys))
