@@ -64,7 +64,8 @@ class SearchHit(BaseModel):
 
 class SearchResults(BaseModel):
     query: str
-    total: int = Field(description="How many sections matched in all.")
+    total: int = Field(description="How many sections matched in all; past a few hundred, how many passages "
+                                   "matched (an upper bound).")
     suggestion: str | None = Field(description="A corrected query when words looked misspelt.")
     hits: list[SearchHit]
     ignored: list[str] = Field(default_factory=list, description="Parts of the query that were not searched, "
