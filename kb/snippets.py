@@ -8,7 +8,7 @@ identifier parts) so "partnered" lights up for the query "partners".
 from __future__ import annotations
 
 import re
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left, bisect_right, insort
 from dataclasses import dataclass
 
 from .analysis import ANALYZER, fold, word_regex
@@ -20,6 +20,7 @@ WORD_CACHE = 50000  # surface words whose analysis is remembered (vocabulary is 
 
 _RUN = r"[\w’'ʼʻ.\-]"  # the characters a WORD_PATTERN token is made of
 FIND_MOST = 32  # occurrences of a query's word heads in a text up to which _runs finds them one by one
+FIND_LONGEST = 4096  # characters of a text up to which it does (passages are shorter; code can be far longer)
 _tokens_of: dict[str, tuple[tuple[str, int, int], ...]] = {}
 
 
@@ -65,31 +66,37 @@ def _runs(text: str, keys: tuple[str, ...]) -> list[tuple[int, int]]:
     """(start, end) of the runs of word characters that contain a key; the whole text when it is not ASCII
     (folding could then change lengths, and offsets must stay those of `text`).
 
-    Keys made of run characters alone (all of them but for odd prefixes) that occur at most FIND_MOST times are
-    found with `str.find`, each grown to its run by one precompiled pattern, forwards and over the reversed text
-    backwards: the pattern of `_keyed_runs` would be compiled for every query (its keys), ~0.25 ms of a search's
-    ~5. Past FIND_MOST occurrences (a prefix such as `sta*` in most words) that pattern's one pass costs less than a
-    step in Python per run, and the same spans come out either way (a run holds a key exactly when a match of that
-    pattern starts at the run's start and ends at its end)."""
+    Keys made of run characters alone (all of them but for odd prefixes) that occur at most FIND_MOST times in a
+    text of at most FIND_LONGEST characters are found with `str.find`, each grown to its run by one precompiled
+    pattern, forwards and over the reversed text backwards: the pattern of `_keyed_runs` would be compiled for every
+    query (its keys), ~0.25 ms of a search's ~5. Past FIND_MOST occurrences (a prefix such as `sta*` in most words)
+    that pattern's one pass costs less than a step in Python per run, and over a long text (a code block with a
+    minified line) less than a `find` and a `count` per key; the same spans come out either way (a run holds a key
+    exactly when a match of that pattern starts at the run's start and ends at its end)."""
     if not text.isascii():
         return [(0, len(text))]
     low = text.lower()
     along = _along()
-    if not all(k and along.fullmatch(k) for k in keys) or sum(low.count(k) for k in keys) > FIND_MOST:
+    if (not keys or len(low) > FIND_LONGEST or not all(k and along.fullmatch(k) for k in keys)
+            or sum(map(low.count, keys)) > FIND_MOST):
         return _keyed_runs(low, keys)
     n = len(low)
     back = ""
-    runs: dict[int, int] = {}
+    starts: list[int] = []  # of the runs found so far, ascending
+    ends: dict[int, int] = {}
     for k in keys:
         at = low.find(k)
         while at >= 0:
+            i = bisect_right(starts, at) - 1
+            if i >= 0 and at < ends[starts[i]]:  # inside a run found already: each run is scanned once
+                at = low.find(k, ends[starts[i]])
+                continue
             back = back or low[::-1]
             start = at - (_run_end(along, back, n - at) - (n - at))  # the run characters just before the key
-            end = runs.get(start)
-            if end is None:
-                end = runs[start] = _run_end(along, low, at)
+            ends[start] = end = _run_end(along, low, at)
+            insort(starts, start)
             at = low.find(k, end)  # the rest of this run holds nothing new
-    return sorted(runs.items())
+    return [(start, ends[start]) for start in starts]
 
 
 def _run_end(along: re.Pattern[str], text: str, at: int) -> int:
