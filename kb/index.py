@@ -481,7 +481,9 @@ class Indexer:
             return None
         return manifest
 
-    def _publish(self, gen: Path, manifest: Manifest, known: dict[str, tuple[int, str]]) -> None:
+    def _publish(self, gen: Path, manifest: Manifest, previous: Manifest | None) -> None:
+        """Count, checksum and publish a written generation; `previous` (an update's live manifest) gives the sums
+        of the files linked unchanged from it."""
         from .whoosh import open_index
 
         ix = open_index(str(gen))
@@ -490,9 +492,12 @@ class Indexer:
         finally:
             ix.close()
         self._vectors(gen)
+        known = {} if previous is None else previous.index
         known = {name: sums for name, sums in known.items() if name not in VECTOR_FILES}  # rewritten, not linked
         manifest.index = checksums(gen, known)
-        manifest.crc32 = small_crc32(gen, manifest.index)
+        linked = {} if previous is None else {name: crc for name, crc in previous.crc32.items()
+                                               if name in known and manifest.index.get(name) == known[name]}
+        manifest.crc32 = small_crc32(gen, manifest.index, linked)
         manifest.save(gen / MANIFEST)
         self.store.publish(gen)
 
@@ -554,7 +559,7 @@ class Indexer:
                 writer.cancel()
                 raise
             ix.close()
-            self._publish(gen, Manifest(self.settings.stamp(), str(self.content), entries), {})
+            self._publish(gen, Manifest(self.settings.stamp(), str(self.content), entries), None)
             published = True
         finally:
             if not published:
@@ -637,7 +642,7 @@ class Indexer:
                     ix.close()
             files = {rel: e for rel, e in manifest.files.items() if rel not in removed}
             files.update((proc.file.rel, _entry(proc)) for proc in results)
-            self._publish(gen, Manifest(self.settings.stamp(), str(self.content), files), manifest.index)
+            self._publish(gen, Manifest(self.settings.stamp(), str(self.content), files), manifest)
             published = True
         finally:
             if not published:

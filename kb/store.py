@@ -477,9 +477,11 @@ def file_crc32(path: Path) -> int:
     return zlib.crc32(path.read_bytes())
 
 
-def small_crc32(gen: Path, index: dict[str, tuple[int, str]]) -> dict[str, int]:
-    """CRC-32 of the index files the open check reads whole (Manifest.crc32)."""
-    return {name: file_crc32(gen / name) for name, (size, _sha1) in index.items() if size <= SMALL_FILE}
+def small_crc32(gen: Path, index: dict[str, tuple[int, str]], linked: dict[str, int]) -> dict[str, int]:
+    """CRC-32 of the index files the open check reads whole (Manifest.crc32); those `linked` unchanged from the
+    previous generation keep theirs, as `checksums` keeps their SHA-1."""
+    return {name: linked[name] if name in linked else file_crc32(gen / name)
+            for name, (size, _sha1) in index.items() if size <= SMALL_FILE}
 
 
 def checksums(gen: Path, known: dict[str, tuple[int, str]]) -> dict[str, tuple[int, str]]:

@@ -116,3 +116,24 @@ def test_touched_but_unchanged_file_is_hashed_not_parsed(make_kb, tmp_path: Path
               "print(r.unchanged, sorted(m for m in ('markdown_it', 'bs4') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["3", "[]"]
+
+
+def test_an_update_records_every_small_files_crc32(make_kb) -> None:
+    """The CRC-32s an update records (files linked from the live generation keep theirs, new ones are read) are the
+    files' own: the open check of every later search compares them."""
+    import zlib
+
+    from kb.store import SMALL_FILE
+
+    kb = make_kb(PAGES)
+    kb.reindex()
+    before = kb.store.manifest(kb.store.live())
+    page = kb.content_dir / "a.md"
+    page.write_text(page.read_text(encoding="utf-8") + "\nMore apricots.\n", encoding="utf-8")
+    assert kb.reindex().updated == 1
+    gen = kb.store.live()
+    manifest = kb.store.manifest(gen)
+    assert before is not None and manifest is not None
+    assert manifest.crc32 == {name: zlib.crc32((gen / name).read_bytes())
+                              for name, (size, _sha1) in manifest.index.items() if size <= SMALL_FILE}
+    assert set(manifest.crc32) & set(before.crc32)  # some were linked unchanged, and kept
