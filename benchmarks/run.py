@@ -394,8 +394,8 @@ WARM_FIGURES = ("warm_p50_ms", "warm_p95_ms", "warm_p99_ms", "warm_cpu_p50_ms", 
 
 
 def warm_round(engine: str, site: Path, index: Path, env: dict[str, str], qfile: Path, res: EngineResult,
-               rounds: list[dict[str, float]]) -> None:
-    """p50/p95/p99 of API ``search()`` over all queries, in one child process: appended to `rounds`."""
+               into: list[dict[str, float]]) -> None:
+    """p50/p95/p99 of API ``search()`` over all queries (wall, and CPU), in one child process: appended to `into`."""
     run = run_measured([sys.executable, str(Path(__file__).resolve()), "_warm", engine, str(site), str(index),
                         str(qfile)], env)
     if run.rc != 0:
@@ -403,9 +403,9 @@ def warm_round(engine: str, site: Path, index: Path, env: dict[str, str], qfile:
         return
     data = run.json()
     lat = [x * 1000 for x in data["latencies"]]
-    cpu = [x * 1000 for x in data.get("cpu", [])] or lat
-    rounds.append(dict(zip(WARM_FIGURES, [percentile(lat, p) for p in (50, 95, 99)] +
-                           [percentile(cpu, 50), percentile(cpu, 99)])))
+    cpu = [x * 1000 for x in data["cpu"]]
+    into.append(dict(zip(WARM_FIGURES, [percentile(lat, p) for p in (50, 95, 99)] +
+                         [percentile(cpu, 50), percentile(cpu, 99)])))
     res.zero_hit_queries = data["zero_hits"]
     if data["n_errors"]:
         res.errors.append(f"{data['n_errors']} queries raised, e.g. {data['errors'][:3]}")
@@ -415,7 +415,9 @@ def warm_medians(res: EngineResult, rounds: list[dict[str, float]]) -> None:
     """Each warm figure as the median of the rounds' (the engines' rounds alternate: kb, FTS5, tantivy, FTS5
     simple, then again), so that this VM's drift (up to a third over minutes) falls on every engine alike."""
     res.warm_rounds = rounds
-    for name in WARM_FIGURES if rounds else ():
+    if not rounds:
+        return
+    for name in WARM_FIGURES:
         setattr(res, name, statistics.median(r[name] for r in rounds))
 
 
